@@ -1,0 +1,19 @@
+"""The CPU kernel set: Numba ``@njit(parallel=True)`` functions over numpy arrays.
+
+Its twin, :mod:`engine.kernels.cuda`, exposes the same names over device arrays.
+"""
+from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
+                         sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
+from .batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train
+from .conv import conv2d_backward, conv2d_forward, conv_output_size
+from .dropout import dropout_backward, dropout_forward
+from .linear import linear_backward, linear_forward
+from .loss import cross_entropy_backward, cross_entropy_forward, mse_backward, mse_forward
+from .lrn import lrn_backward, lrn_forward
+from .optim import adam_step, sgd_step
+from .pool import (adaptive_avgpool2d_backward, adaptive_avgpool2d_forward, avgpool2d_backward,
+                   avgpool2d_forward, maxpool2d_backward, maxpool2d_forward)
+from .tensor import (add, add_, argmax_rows, asarray, concat_channels, copy_into, fill,
+                     split_channels, to_host, zeros, zeros_like)
+
+DEVICE = "cpu"

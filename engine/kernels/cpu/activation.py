@@ -1,0 +1,118 @@
+"""Element-wise activations on the CPU, forward and backward, over arrays of any shape.
+
+relu: y = max(x, 0);            dx = dy * (y > 0)
+leaky_relu: y = x if x > 0 else a*x; dx = dy * (1 if x > 0 else a)
+sigmoid: y = 1 / (1 + e^-x);     dx = dy * y * (1 - y)
+tanh: y = tanh(x);               dx = dy * (1 - y^2)
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _relu(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if v > 0 else 0
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _relu_bwd(y, g, dx):
+    for i in prange(y.size):
+        dx[i] = g[i] if y[i] > 0 else 0
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _leaky(x, slope, y):
+    for i in prange(x.size):
+        v = x[i]
+        y[i] = v if v > 0 else v * slope
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _leaky_bwd(x, g, slope, dx):
+    for i in prange(x.size):
+        dx[i] = g[i] if x[i] > 0 else g[i] * slope
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _sigmoid(x, y):
+    for i in prange(x.size):
+        v = x[i]
+        if v >= 0:
+            y[i] = 1 / (1 + math.exp(-v))
+        else:
+            e = math.exp(v)
+            y[i] = e / (1 + e)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _sigmoid_bwd(y, g, dx):
+    for i in prange(y.size):
+        dx[i] = g[i] * y[i] * (1 - y[i])
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _tanh(x, y):
+    for i in prange(x.size):
+        y[i] = math.tanh(x[i])
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _tanh_bwd(y, g, dx):
+    for i in prange(y.size):
+        dx[i] = g[i] * (1 - y[i] * y[i])
+
+
+def _flat(a):
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+def _unary(kernel, x, *args):
+    y = np.empty_like(x)
+    kernel(_flat(x), *args, y.reshape(-1))
+    return y
+
+
+def relu_forward(x):
+    return _unary(_relu, x)
+
+
+def relu_backward(y, grad_y):
+    dx = np.empty_like(y)
+    _relu_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
+    return dx
+
+
+def leaky_relu_forward(x, negative_slope):
+    return _unary(_leaky, x, x.dtype.type(negative_slope))
+
+
+def leaky_relu_backward(x, grad_y, negative_slope):
+    dx = np.empty_like(x)
+    _leaky_bwd(_flat(x), _flat(grad_y), x.dtype.type(negative_slope), dx.reshape(-1))
+    return dx
+
+
+def sigmoid_forward(x):
+    return _unary(_sigmoid, x)
+
+
+def sigmoid_backward(y, grad_y):
+    dx = np.empty_like(y)
+    _sigmoid_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
+    return dx
+
+
+def tanh_forward(x):
+    return _unary(_tanh, x)
+
+
+def tanh_backward(y, grad_y):
+    dx = np.empty_like(y)
+    _tanh_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
+    return dx

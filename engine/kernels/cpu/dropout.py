@@ -1,0 +1,43 @@
+"""Inverted dropout with a counter-based RNG (splitmix64), identical on every device.
+
+Element i of call ``seed`` is kept when u(seed, i) >= p, with u uniform in [0, 1)
+from a hash of (seed, i); kept elements are scaled by 1 / (1 - p). No generator
+state lives in the kernel, so the GPU twin draws exactly the same mask.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange, uint64
+
+
+@njit(inline="always", cache=True)
+def uniform(seed, i):
+    """u in [0, 1) from splitmix64 of seed*2^32 + i."""
+    z = (uint64(seed) << uint64(32)) + uint64(i) + uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> uint64(30))) * uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> uint64(27))) * uint64(0x94D049BB133111EB)
+    z = z ^ (z >> uint64(31))
+    return (z >> uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _dropout(x, p, scale, seed, y, mask):
+    for i in prange(x.size):
+        keep = uniform(seed, i) >= p
+        m = scale if keep else 0
+        mask[i] = m
+        y[i] = x[i] * m
+
+
+def dropout_forward(x, p, seed):
+    """Returns (y, mask) with mask = scale where kept, 0 where dropped; y = x * mask."""
+    y = np.empty_like(x)
+    mask = np.empty_like(x)
+    scale = x.dtype.type(1.0 / (1.0 - p)) if p < 1 else x.dtype.type(0)
+    _dropout(np.ascontiguousarray(x).reshape(-1), p, scale, np.uint64(seed),
+             y.reshape(-1), mask.reshape(-1))
+    return y, mask
+
+
+def dropout_backward(grad_y, mask):
+    return grad_y * mask

@@ -1,0 +1,70 @@
+"""Losses on the CPU.
+
+cross_entropy: p = softmax(z) row-wise (max-subtracted); with smoothing e over K
+classes the target is q = (1 - e) onehot(y) + e/K; loss = mean_n -sum_k q_k log p_k;
+d loss / d z = (p - q) / N.
+mse: loss = mean((y - t)^2); d loss / d y = 2 (y - t) / numel.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _ce_fwd(z, targets, smoothing, probs, losses):
+    N, K = z.shape
+    for n in prange(N):
+        m = z[n, 0]
+        for k in range(1, K):
+            m = max(m, z[n, k])
+        s = 0.0
+        for k in range(K):
+            e = math.exp(z[n, k] - m)
+            probs[n, k] = e
+            s += e
+        logs = math.log(s)
+        inv = 1.0 / s
+        mean_logp = 0.0
+        for k in range(K):
+            probs[n, k] *= inv
+            mean_logp += z[n, k] - m - logs
+        t = targets[n]
+        logp_t = z[n, t] - m - logs
+        losses[n] = -(1.0 - smoothing) * logp_t - smoothing * mean_logp / K
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _ce_bwd(probs, targets, smoothing, scale, dz):
+    N, K = probs.shape
+    off = smoothing / K
+    for n in prange(N):
+        for k in range(K):
+            dz[n, k] = (probs[n, k] - off) * scale
+        dz[n, targets[n]] -= (1.0 - smoothing) * scale
+
+
+def cross_entropy_forward(logits, targets, label_smoothing=0.0):
+    """logits (N, K), targets int64 (N,). Returns (mean loss as float, probs (N, K))."""
+    N, K = logits.shape
+    probs = np.empty((N, K), logits.dtype)
+    losses = np.empty(N, np.float64)
+    _ce_fwd(np.ascontiguousarray(logits), targets, label_smoothing, probs, losses)
+    return float(losses.mean()), probs
+
+
+def cross_entropy_backward(probs, targets, label_smoothing=0.0):
+    dz = np.empty_like(probs)
+    _ce_bwd(probs, targets, label_smoothing, 1.0 / probs.shape[0], dz)
+    return dz
+
+
+def mse_forward(y, target):
+    d = y - target
+    return float(np.mean(d.astype(np.float64) ** 2))
+
+
+def mse_backward(y, target):
+    return (2.0 / y.size) * (y - target)

@@ -1,0 +1,67 @@
+"""Local response normalisation across channels (AlexNet), as torch.nn.LocalResponseNorm.
+
+s[c] = k + alpha/size * sum_{j=c-size//2}^{c+(size-1)//2} x[j]^2,   y[c] = x[c] * s[c]^-beta
+dx[i] = g[i] s[i]^-beta - 2 alpha beta / size * x[i] * sum_{j: i in window(j)} g[j] y[j] / s[j]
+x is viewed as (N, C, L); parallel over the batch.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _lrn_fwd(x, size, alpha, beta, k, y, s):
+    N, C, L = x.shape
+    before, after = size // 2, (size - 1) // 2
+    for n in prange(N):
+        for c in range(C):
+            lo, hi = max(0, c - before), min(C, c + after + 1)
+            for l in range(L):
+                acc = 0.0
+                for j in range(lo, hi):
+                    v = x[n, j, l]
+                    acc += v * v
+                sv = k + alpha / size * acc
+                s[n, c, l] = sv
+                y[n, c, l] = x[n, c, l] * sv ** (-beta)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _lrn_bwd(x, g, y, s, size, alpha, beta, t, dx):
+    N, C, L = x.shape
+    before, after = size // 2, (size - 1) // 2
+    coef = 2.0 * alpha * beta / size
+    for n in prange(N):
+        for c in range(C):
+            for l in range(L):
+                t[n, c, l] = g[n, c, l] * y[n, c, l] / s[n, c, l]
+        for i in range(C):
+            lo, hi = max(0, i - after), min(C, i + before + 1)
+            for l in range(L):
+                acc = 0.0
+                for j in range(lo, hi):
+                    acc += t[n, j, l]
+                dx[n, i, l] = g[n, i, l] * s[n, i, l] ** (-beta) - coef * x[n, i, l] * acc
+
+
+def _ncl(a):
+    a = np.ascontiguousarray(a)
+    return a.reshape(a.shape[0], a.shape[1], -1)
+
+
+def lrn_forward(x, size, alpha, beta, k):
+    """Returns (y, s) with s the per-element normaliser the backward needs."""
+    x3 = _ncl(x)
+    y = np.empty_like(x3)
+    s = np.empty_like(x3)
+    _lrn_fwd(x3, size, alpha, beta, k, y, s)
+    return y.reshape(x.shape), s
+
+
+def lrn_backward(x, y, s, grad_y, size, alpha, beta):
+    x3 = _ncl(x)
+    dx = np.empty_like(x3)
+    t = np.empty_like(x3)
+    _lrn_bwd(x3, _ncl(grad_y), _ncl(y), s, size, alpha, beta, t, dx)
+    return dx.reshape(x.shape)

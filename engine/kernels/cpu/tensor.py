@@ -1,0 +1,70 @@
+"""Array plumbing every device set provides: allocation, transfer, joins and sums.
+
+On the CPU the arrays are numpy arrays, so most of these are thin.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+def asarray(a, dtype=None):
+    """A device (here: host) array holding ``a``."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def to_host(a):
+    """A numpy array holding ``a``."""
+    return np.asarray(a)
+
+
+def zeros(shape, dtype=np.float32):
+    return np.zeros(shape, dtype)
+
+
+def zeros_like(a):
+    return np.zeros_like(a)
+
+
+def fill(a, value):
+    a.fill(value)
+
+
+def copy_into(dst, src):
+    np.copyto(dst, src)
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _add(a, b, out):
+    for i in prange(a.size):
+        out[i] = a[i] + b[i]
+
+
+def add(a, b):
+    """a + b, same shapes (the residual join)."""
+    out = np.empty_like(a)
+    _add(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), out.reshape(-1))
+    return out
+
+
+def add_(a, b):
+    """a += b in place (gradient accumulation)."""
+    _add(a.reshape(-1), np.ascontiguousarray(b).reshape(-1), a.reshape(-1))
+
+
+def concat_channels(xs):
+    """Joins (N, C_i, H, W) arrays along channels."""
+    return np.concatenate(xs, axis=1)
+
+
+def split_channels(g, sizes):
+    """Inverse of concat_channels: contiguous (N, C_i, H, W) slices of g."""
+    out, start = [], 0
+    for c in sizes:
+        out.append(np.ascontiguousarray(g[:, start:start + c]))
+        start += c
+    return out
+
+
+def argmax_rows(logits):
+    return np.asarray(logits).argmax(axis=1)

@@ -1,0 +1,144 @@
+"""Containers: Sequential, Residual (ResNet's skip connection) and Concat (Inception's join).
+
+They compose their children's forward and backward; backward runs in reverse order
+and a branch point sums the gradients of its branches.
+"""
+from __future__ import annotations
+
+from .module import Module, ShapeError
+
+
+class _Container(Module):
+    def output_shape(self, shape):
+        return self.trace(shape, "", [])
+
+
+class Sequential(_Container):
+    """Runs its modules in order; children are named "0", "1", ... as in torch."""
+
+    def __init__(self, *modules: Module):
+        super().__init__()
+        for i, m in enumerate(modules):
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: item {i} is {type(m).__name__}, not a Module")
+            self.add_module(str(i), m)
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        return list(self._modules.values())[i]
+
+    def append(self, module: Module) -> "Sequential":
+        self.add_module(str(len(self)), module)
+        return self
+
+    def forward(self, x):
+        for name, m in self._modules.items():
+            try:
+                x = m.forward(x)
+            except ShapeError as e:
+                raise e.within(name) from None
+        return x
+
+    def backward(self, grad_y):
+        for m in reversed(self._modules.values()):
+            grad_y = m.backward(grad_y)
+        return grad_y
+
+    def trace(self, shape, prefix, rows):
+        for name, m in self._modules.items():
+            shape = m.trace(shape, f"{prefix}.{name}" if prefix else name, rows)
+        return shape
+
+    def spec(self):
+        return {"type": "Sequential", "layers": [m.spec() for m in self]}
+
+
+class Residual(_Container):
+    """y = body(x) + shortcut(x); the shortcut is the identity when None, or a projection
+    (typically 1x1 Conv2d + BatchNorm2d) when the body changes the shape."""
+
+    def __init__(self, body: Module, shortcut: Module | None = None):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        try:
+            y = self.body.forward(x)
+        except ShapeError as e:
+            raise e.within("body") from None
+        s = x if self.shortcut is None else self.shortcut.forward(x)
+        if y.shape != s.shape:
+            raise ShapeError(f"Residual body gives {tuple(y.shape[1:])} but the shortcut gives "
+                             f"{tuple(s.shape[1:])}; add a projection shortcut")
+        return self.ops.add(y, s)
+
+    def backward(self, grad_y):
+        g_body = self.body.backward(grad_y)
+        g_short = grad_y if self.shortcut is None else self.shortcut.backward(grad_y)
+        return self.ops.add(g_body, g_short)
+
+    def trace(self, shape, prefix, rows):
+        p = f"{prefix}." if prefix else ""
+        out = self.body.trace(shape, p + "body", rows)
+        short = shape if self.shortcut is None else self.shortcut.trace(shape, p + "shortcut", rows)
+        if tuple(out) != tuple(short):
+            raise ShapeError(f"Residual body gives {tuple(out)} but the shortcut gives {tuple(short)}; "
+                             "add a projection shortcut", (prefix,) if prefix else ())
+        rows.append((prefix or "residual", "Residual (add)", tuple(out), 0, 0))
+        return tuple(out)
+
+    def spec(self):
+        return {"type": "Residual", "body": self.body.spec(),
+                "shortcut": None if self.shortcut is None else self.shortcut.spec()}
+
+
+class Concat(_Container):
+    """Runs every branch on the same input and joins the outputs along channels (axis 1)."""
+
+    def __init__(self, *branches: Module):
+        super().__init__()
+        if not branches:
+            raise ValueError("Concat needs at least one branch")
+        for i, b in enumerate(branches):
+            self.add_module(str(i), b)
+
+    def forward(self, x):
+        outs = []
+        for name, b in self._modules.items():
+            try:
+                outs.append(b.forward(x))
+            except ShapeError as e:
+                raise e.within(name) from None
+        if len({o.shape[2:] for o in outs}) != 1:
+            raise ShapeError("Concat branches give different spatial sizes: "
+                             + ", ".join(str(tuple(o.shape[1:])) for o in outs))
+        self._sizes = [o.shape[1] for o in outs]
+        return self.ops.concat_channels(outs)
+
+    def backward(self, grad_y):
+        ops = self.ops
+        grads = ops.split_channels(grad_y, self._sizes)
+        total = None
+        for b, g in zip(self._modules.values(), grads):
+            gx = b.backward(g)
+            total = gx if total is None else ops.add(total, gx)
+        return total
+
+    def trace(self, shape, prefix, rows):
+        p = f"{prefix}." if prefix else ""
+        outs = [tuple(b.trace(shape, p + name, rows)) for name, b in self._modules.items()]
+        if len({o[1:] for o in outs}) != 1:
+            raise ShapeError("Concat branches give different spatial sizes: "
+                             + ", ".join(str(o) for o in outs), (prefix,) if prefix else ())
+        out = (sum(o[0] for o in outs),) + outs[0][1:]
+        rows.append((prefix or "concat", "Concat (channels)", out, 0, 0))
+        return out
+
+    def spec(self):
+        return {"type": "Concat", "branches": [b.spec() for b in self._modules.values()]}
