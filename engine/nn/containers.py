@@ -72,7 +72,10 @@ class Residual(_Container):
             y = self.body.forward(x)
         except ShapeError as e:
             raise e.within("body") from None
-        s = x if self.shortcut is None else self.shortcut.forward(x)
+        try:
+            s = x if self.shortcut is None else self.shortcut.forward(x)
+        except ShapeError as e:
+            raise e.within("shortcut") from None
         if y.shape != s.shape:
             raise ShapeError(f"Residual body gives {tuple(y.shape[1:])} but the shortcut gives "
                              f"{tuple(s.shape[1:])}; add a projection shortcut")

@@ -63,8 +63,7 @@ class Module:
         elif isinstance(value, Module):
             self._modules[name] = value
         elif name in self._buffers:
-            self._buffers[name] = value
-            return
+            self._buffers[name] = value  # and the attribute below, so both name one array
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, value: np.ndarray) -> None:

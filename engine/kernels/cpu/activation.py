@@ -72,8 +72,14 @@ def _flat(a):
     return np.ascontiguousarray(a).reshape(-1)
 
 
+def _empty(a):
+    """A C-contiguous result of a's shape and dtype (np.empty_like would copy a's memory
+    order, and reshape(-1) of a non-C-ordered array is a copy the kernel's writes miss)."""
+    return np.empty(a.shape, a.dtype)
+
+
 def _unary(kernel, x, *args):
-    y = np.empty_like(x)
+    y = _empty(x)
     kernel(_flat(x), *args, y.reshape(-1))
     return y
 
@@ -83,7 +89,7 @@ def relu_forward(x):
 
 
 def relu_backward(y, grad_y):
-    dx = np.empty_like(y)
+    dx = _empty(y)
     _relu_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
     return dx
 
@@ -93,7 +99,7 @@ def leaky_relu_forward(x, negative_slope):
 
 
 def leaky_relu_backward(x, grad_y, negative_slope):
-    dx = np.empty_like(x)
+    dx = _empty(x)
     _leaky_bwd(_flat(x), _flat(grad_y), x.dtype.type(negative_slope), dx.reshape(-1))
     return dx
 
@@ -103,7 +109,7 @@ def sigmoid_forward(x):
 
 
 def sigmoid_backward(y, grad_y):
-    dx = np.empty_like(y)
+    dx = _empty(y)
     _sigmoid_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
     return dx
 
@@ -113,6 +119,6 @@ def tanh_forward(x):
 
 
 def tanh_backward(y, grad_y):
-    dx = np.empty_like(y)
+    dx = _empty(y)
     _tanh_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
     return dx

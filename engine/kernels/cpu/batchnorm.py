@@ -97,8 +97,8 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
     (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
     x3 = _ncl(x)
     N, C, L = x3.shape
-    y = np.empty_like(x)
-    xhat = np.empty_like(x)
+    y = np.empty(x.shape, x.dtype)  # C order, so reshape(x3.shape) is a view
+    xhat = np.empty(x.shape, x.dtype)
     mean = np.empty(C, x.dtype)
     var = np.empty(C, x.dtype)
     invstd = np.empty(C, x.dtype)
@@ -116,9 +116,9 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     x3 = _ncl(x)
     invstd = (1.0 / np.sqrt(running_var + eps)).astype(x.dtype)
     scale = gamma * invstd
-    y = np.empty_like(x)
+    y = np.empty(x.shape, x.dtype)
     _scale_shift(x3, scale, beta - running_mean * scale, y.reshape(x3.shape))
-    xhat = np.empty_like(x)
+    xhat = np.empty(x.shape, x.dtype)
     _scale_shift(x3, invstd, -running_mean * invstd, xhat.reshape(x3.shape))
     return y, (xhat, scale, False)
 

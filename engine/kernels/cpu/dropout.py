@@ -31,8 +31,8 @@ def _dropout(x, p, scale, seed, y, mask):
 
 def dropout_forward(x, p, seed):
     """Returns (y, mask) with mask = scale where kept, 0 where dropped; y = x * mask."""
-    y = np.empty_like(x)
-    mask = np.empty_like(x)
+    y = np.empty(x.shape, x.dtype)  # C order: reshape(-1) below must be a view
+    mask = np.empty(x.shape, x.dtype)
     scale = x.dtype.type(1.0 / (1.0 - p)) if p < 1 else x.dtype.type(0)
     _dropout(np.ascontiguousarray(x).reshape(-1), p, scale, np.uint64(seed),
              y.reshape(-1), mask.reshape(-1))

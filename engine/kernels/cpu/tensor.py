@@ -42,7 +42,7 @@ def _add(a, b, out):
 
 def add(a, b):
     """a + b, same shapes (the residual join)."""
-    out = np.empty_like(a)
+    out = np.empty(a.shape, a.dtype)  # C order, so out.reshape(-1) is a view
     _add(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), out.reshape(-1))
     return out
 

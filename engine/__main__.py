@@ -1,0 +1,7 @@
+"""``python -m engine``: the numbacnn command line (see engine/cli.py)."""
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

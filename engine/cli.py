@@ -1,0 +1,794 @@
+"""The command line: ``python -m engine`` (installed as ``numbacnn``).
+
+    numbacnn train --model mnist_cnn --dataset mnist --epochs 5
+    numbacnn evaluate runs/mnist_cnn-mnist/best.npz --dataset mnist
+    numbacnn predict runs/mnist_cnn-mnist/best.npz digit.png
+    numbacnn summary --model resnet20 --input 3x32x32
+    numbacnn models
+    numbacnn bench ...
+
+A mistake a user can make (unknown model, missing dataset, bad checkpoint, a batch
+size of 0, ...) ends in one line on stderr and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import signal
+import sys
+import time
+
+PROG = "numbacnn"
+
+# mean and std of the training images, per channel, after ToTensor
+NORMALIZE = {
+    "mnist": ((0.1307,), (0.3081,)),
+    "fashion-mnist": ((0.2860,), (0.3530,)),
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+}
+
+SCHEDULES = "none, step:EPOCHS[:GAMMA], multistep:E1,E2,...[:GAMMA], exp:GAMMA, cosine[:ETA_MIN], " \
+            "onecycle[:PCT_START], plateau[:PATIENCE[:FACTOR]]"
+
+TRAIN_DEFAULTS = dict(model="mnist_cnn", dataset="mnist", epochs=5, batch_size=64, optimizer="adam", lr=None,
+                      momentum=0.9, weight_decay=None, schedule="none", warmup=0, augment="", val_split=0.0,
+                      seed=0, workers=1, label_smoothing=0.0, train_size=None, patience=None)
+
+
+class UserError(Exception):
+    """A mistake on the command line; printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UserError(f"{self.prog}: {message} (see {self.prog} --help)")
+
+
+# --- argument types ----------------------------------------------------------------------------
+def _positive_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {v}")
+    return v
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {v}")
+    return v
+
+
+def _nonneg_float(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not v >= 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return v
+
+
+def _fraction(text):
+    v = _nonneg_float(text)
+    if v >= 1:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {text}")
+    return v
+
+
+def _shape(text):
+    try:
+        dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x32x32, got {text!r}") from None
+    if len(dims) == 2:
+        dims = (1,) + dims
+    if len(dims) != 3 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected CxHxW such as 3x32x32, got {text!r}")
+    return dims
+
+
+# --- parser ------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="numbacnn: train, evaluate and inspect CNNs whose every kernel is "
+                                       "compiled by Numba.")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback of unexpected errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a model on a dataset",
+                       description="Train a zoo model (or a JSON model spec) on a dataset, with a progress bar, "
+                                   "checkpoints (best.npz, last.npz), metrics.csv, metrics.jsonl and summary.txt.")
+    d = argparse.SUPPRESS  # defaults are applied after --resume has had its say
+    t.add_argument("--model", default=d, help="zoo model name (see `numbacnn models`) or a model spec .json "
+                                              "(default mnist_cnn)")
+    t.add_argument("--dataset", default=d, help="mnist, fashion-mnist, cifar10, or an image folder / archive "
+                                                "path (default mnist)")
+    t.add_argument("--data-root", default=None, help="where datasets live (default: $NUMBACNN_DATA or ./data)")
+    t.add_argument("--epochs", type=_positive_int, default=d, help="total epochs of the run (default 5)")
+    t.add_argument("--batch-size", type=_positive_int, default=d, help="default 64")
+    t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=d, help="default adam")
+    t.add_argument("--lr", type=_nonneg_float, default=d, help="learning rate (default 0.01 for sgd, 0.001 else)")
+    t.add_argument("--momentum", type=_nonneg_float, default=d, help="SGD momentum (default 0.9)")
+    t.add_argument("--nesterov", action="store_true", default=d, help="SGD with Nesterov momentum")
+    t.add_argument("--weight-decay", type=_nonneg_float, default=d, help="default 0 (0.01 for adamw)")
+    t.add_argument("--schedule", default=d, help=f"learning-rate schedule: {SCHEDULES} (default none)")
+    t.add_argument("--warmup", type=_nonneg_int, default=d, help="epochs of linear warm-up before the schedule")
+    t.add_argument("--augment", default=d, help="comma list of crop, flip, jitter (default none)")
+    t.add_argument("--label-smoothing", type=_fraction, default=d)
+    t.add_argument("--val-split", type=_fraction, default=d,
+                   help="hold out this fraction of the training images for validation; with 0 (the default) "
+                        "each epoch is validated on the dataset's test (or held-out) split")
+    t.add_argument("--train-size", type=_positive_int, default=d, help="train on the first N training images only")
+    t.add_argument("--patience", type=_positive_int, default=d, help="early stopping after N epochs without "
+                                                                     "validation-loss improvement")
+    t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    t.add_argument("--threads", type=_positive_int, default=None, help="CPU threads for kernels and BLAS")
+    t.add_argument("--workers", type=_nonneg_int, default=d, help="data loader threads (default 1)")
+    t.add_argument("--seed", type=_nonneg_int, default=d, help="seed for weights, shuffling and augmentation "
+                                                               "(default 0)")
+    t.add_argument("--out", default=None, help="run folder (default runs/MODEL-DATASET-TIME)")
+    t.add_argument("--resume", default=None, metavar="CKPT",
+                   help="continue the run in this checkpoint; unspecified options come from it")
+    t.add_argument("--snapshot-every", type=_nonneg_int, default=0, help=argparse.SUPPRESS)
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint")
+    e.add_argument("checkpoint")
+    e.add_argument("--dataset", default=None, help="default: the dataset the checkpoint was trained on")
+    e.add_argument("--data-root", default=None)
+    e.add_argument("--split", choices=("test", "train"), default="test")
+    e.add_argument("--batch-size", type=_positive_int, default=256)
+    e.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    e.add_argument("--threads", type=_positive_int, default=None)
+    e.add_argument("--json", action="store_true", help="print the result as JSON")
+
+    pr = sub.add_parser("predict", help="top classes of images under a checkpoint's model")
+    pr.add_argument("checkpoint")
+    pr.add_argument("images", nargs="+", metavar="IMAGE")
+    pr.add_argument("--top", type=_positive_int, default=3)
+    pr.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+
+    s = sub.add_parser("summary", help="layer table of a zoo model (or a checkpoint's model)")
+    s.add_argument("--model", default=None, help="zoo model name or spec .json")
+    s.add_argument("--checkpoint", default=None)
+    s.add_argument("--input", type=_shape, default=None, help="CxHxW, e.g. 3x32x32 (default: the model's)")
+    s.add_argument("--num-classes", type=_positive_int, default=10)
+
+    sub.add_parser("models", help="the model zoo with parameter counts")
+
+    b = sub.add_parser("bench", help="benchmark kernels (CPU vs GPU)", add_help=False)
+    b.add_argument("args", nargs=argparse.REMAINDER)
+    return p
+
+
+# --- entry point -------------------------------------------------------------------------------
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "bench":
+        return _bench(argv[1:])
+    show_tb = "--traceback" in argv
+    try:
+        args = build_parser().parse_args(argv)
+        if not args.command:
+            build_parser().print_help()
+            return 2
+        return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
+                "models": cmd_models}[args.command](args)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every user mistake ends in one line
+        known = _user_error(e)
+        if known is not None:
+            print(f"{PROG}: error: {known}", file=sys.stderr)
+            return 2
+        if show_tb:
+            raise
+        print(f"{PROG}: internal error: {type(e).__name__}: {_first_line(e)} (run with --traceback for details)",
+              file=sys.stderr)
+        return 1
+
+
+def _first_line(e):
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else ""
+
+
+def _user_error(e):
+    """The one-line message for an error a user can cause, or None for a bug."""
+    if isinstance(e, UserError):
+        return str(e)
+    from .nn.module import ShapeError
+    from .train.checkpoint import CheckpointError
+    try:
+        from datasets import DatasetError
+    except ImportError:  # pragma: no cover
+        DatasetError = CheckpointError
+    if isinstance(e, (CheckpointError, DatasetError, ShapeError)):
+        return _first_line(e)
+    if isinstance(e, (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)):
+        return f"{e.strerror}: {e.filename}" if e.filename else _first_line(e)
+    if isinstance(e, MemoryError):
+        return "out of memory: try a smaller --batch-size"
+    return None
+
+
+def _bench(argv) -> int:
+    try:
+        from . import bench
+    except ImportError as e:
+        print(f"{PROG}: error: the bench command is not available in this build ({e})", file=sys.stderr)
+        return 2
+    try:
+        return int(bench.main(argv) or 0)
+    except KeyboardInterrupt:
+        print(f"{PROG}: interrupted", file=sys.stderr)
+        return 130
+
+
+# --- shared helpers ----------------------------------------------------------------------------
+def _set_threads(n):
+    if n:
+        from .train.threads import set_threads
+        set_threads(n)
+
+
+def _check_device(device):
+    if device == "cuda":
+        from . import cuda_available
+        if not cuda_available():
+            raise UserError("--device cuda: no CUDA GPU is available (numba.cuda finds no usable GPU or driver); "
+                            "use --device cpu")
+        from . import kernels
+        try:
+            kernels.ops("cuda")
+        except Exception as e:  # noqa: BLE001
+            raise UserError(f"--device cuda: the CUDA kernels cannot run here: {_first_line(e)}") from None
+
+
+def _dataset_key(name):
+    key = str(name).lower().replace("_", "-")
+    return {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
+
+
+def open_dataset(name, root, train):
+    """``datasets.get`` with user errors turned into one line."""
+    try:
+        import datasets
+    except ImportError as e:  # pragma: no cover
+        raise UserError(f"the datasets package is missing: {e}") from None
+    try:
+        ds = datasets.get(name, root=root, train=train)
+    except datasets.DatasetError as e:
+        raise UserError(_first_line(e)) from None
+    except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
+        raise UserError(f"dataset {name!r}: {e.strerror}: {e.filename}") from None
+    classes = list(getattr(ds, "classes", []) or [])
+    if len(ds) == 0:
+        raise UserError(f"dataset {name!r} has no images")
+    if train and len(classes) < 2:
+        found = f"only one class ({classes[0]!r})" if classes else "no classes"
+        raise UserError(f"dataset {name!r} has {found}: a classifier needs at least two class folders")
+    return ds
+
+
+def image_shape(ds):
+    """(C, H, W) of the dataset's images."""
+    shape = ds.data.shape[1:]
+    return (1,) + tuple(shape) if len(shape) == 2 else (shape[2], shape[0], shape[1])
+
+
+def _normalization(key, ds):
+    if key in NORMALIZE:
+        return NORMALIZE[key]
+    import numpy as np
+    data = ds.data[: min(len(ds), 5000)].astype(np.float32) / 255.0
+    if data.ndim == 3:
+        data = data[..., None]
+    mean = data.mean(axis=(0, 1, 2))
+    std = np.maximum(data.std(axis=(0, 1, 2)), 1e-3)
+    return tuple(round(float(m), 4) for m in mean), tuple(round(float(s), 4) for s in std)
+
+
+def _build_model(name, shape, num_classes):
+    from . import models
+    from .nn import from_spec
+    if name.endswith(".json"):
+        try:
+            with open(name) as f:
+                spec = json.load(f)
+        except OSError as e:
+            raise UserError(f"cannot read model spec {name!r}: {e.strerror}") from None
+        except json.JSONDecodeError as e:
+            raise UserError(f"model spec {name!r} is not valid JSON: {e}") from None
+        try:
+            return from_spec(spec)
+        except ValueError as e:
+            raise UserError(f"model spec {name!r}: {_first_line(e)}") from None
+    if name not in models.names():
+        raise UserError(f"unknown model {name!r}; the zoo has: {', '.join(models.names())}")
+    try:
+        return models.get(name, in_channels=shape[0], num_classes=num_classes, input_size=shape[1:])
+    except Exception as e:  # noqa: BLE001
+        raise UserError(f"model {name!r} cannot be built for {_fmt_shape(shape)} inputs: {_first_line(e)}") from None
+
+
+def _fmt_shape(shape):
+    return "x".join(str(int(s)) for s in shape)
+
+
+def _summary(model, shape, name):
+    from .nn import ShapeError, summary
+    try:
+        return summary(model, shape)
+    except ShapeError as e:
+        raise UserError(f"model {name!r} does not fit {_fmt_shape(shape)} images: {e}") from None
+
+
+def _parse_schedule(text):
+    parts = str(text).strip().lower().split(":")
+    kind, rest = parts[0], parts[1:]
+
+    def num(s, what):
+        try:
+            return float(s)
+        except ValueError:
+            raise UserError(f"--schedule {text}: {what} must be a number, got {s!r}") from None
+    known = {"none": 0, "step": 2, "multistep": 2, "exp": 1, "cosine": 1, "onecycle": 1, "plateau": 2}
+    if kind not in known:
+        raise UserError(f"unknown --schedule {text!r}; use one of: {SCHEDULES}")
+    if len(rest) > known[kind]:
+        raise UserError(f"--schedule {text}: too many ':' parts; use one of: {SCHEDULES}")
+    if kind in ("step", "exp") and not rest:
+        raise UserError(f"--schedule {kind} needs a value: {SCHEDULES}")
+    if kind == "multistep":
+        if not rest or not rest[0]:
+            raise UserError("--schedule multistep needs milestones, e.g. multistep:10,15")
+        try:
+            miles = [int(m) for m in rest[0].split(",")]
+        except ValueError:
+            raise UserError(f"--schedule {text}: milestones must be whole epochs") from None
+        return kind, [miles] + [num(r, "gamma") for r in rest[1:]]
+    return kind, [num(r, "value") for r in rest]
+
+
+def _make_scheduler(kind, values, opt, epochs, spe, warmup, lr):
+    """Every schedule but plateau runs per batch, in units of batches, so warm-up composes."""
+    from . import optim
+    total = epochs * spe
+    w = warmup * spe
+    if kind == "plateau":
+        if warmup:
+            raise UserError("--warmup cannot be combined with --schedule plateau")
+        patience = int(values[0]) if values else 3
+        factor = values[1] if len(values) > 1 else 0.1
+        if not 0 < factor < 1:
+            raise UserError(f"--schedule plateau: factor must be in (0, 1), got {factor}")
+        return optim.ReduceLROnPlateau(opt, mode="min", factor=factor, patience=patience)
+    if kind == "onecycle":
+        if warmup:
+            raise UserError("--warmup cannot be combined with --schedule onecycle (it warms up by itself)")
+        pct = values[0] if values else 0.3
+        if not 0 < pct < 1:
+            raise UserError(f"--schedule onecycle: pct_start must be in (0, 1), got {pct}")
+        return optim.OneCycleLR(opt, max_lr=lr, total_steps=total, pct_start=pct)
+    if w >= total and kind != "none":
+        raise UserError(f"--warmup {warmup} leaves no epochs for the schedule (--epochs {epochs})")
+    after = None
+    if kind == "step":
+        if values[0] < 1 or values[0] != int(values[0]):
+            raise UserError("--schedule step: EPOCHS must be a whole number >= 1")
+        after = optim.StepLR(opt, step_size=int(values[0]) * spe, gamma=values[1] if len(values) > 1 else 0.1)
+    elif kind == "multistep":
+        miles = [max(0, m * spe - w) for m in values[0]]
+        after = optim.MultiStepLR(opt, milestones=miles, gamma=values[1] if len(values) > 1 else 0.1)
+    elif kind == "exp":
+        if not 0 < values[0] <= 1:
+            raise UserError(f"--schedule exp: GAMMA (per epoch) must be in (0, 1], got {values[0]}")
+        after = optim.ExponentialLR(opt, gamma=values[0] ** (1.0 / spe))
+    elif kind == "cosine":
+        after = optim.CosineAnnealingLR(opt, T_max=max(1, total - w), eta_min=values[0] if values else 0.0)
+    if after is not None:
+        after.interval = "step"
+    if w:
+        s = optim.linear_warmup(opt, w, after)
+        s.interval = "step"
+        return s
+    return after
+
+
+def _augmentations(text, shape):
+    from .data import transforms as T
+    names = [a.strip().lower() for a in str(text or "").split(",") if a.strip()]
+    bad = [a for a in names if a not in ("crop", "flip", "jitter")]
+    if bad:
+        raise UserError(f"unknown --augment {', '.join(bad)}; use a comma list of crop, flip, jitter")
+    steps = []
+    c, h, w = shape
+    if "crop" in names:
+        steps.append(T.RandomCrop((h, w), padding=4 if min(h, w) >= 32 else 2))
+    if "flip" in names:
+        steps.append(T.RandomHorizontalFlip())
+    if "jitter" in names:
+        steps.append(T.ColorJitter(brightness=0.2, contrast=0.2, saturation=0.2 if c == 3 else 0))
+    return steps, names
+
+
+def _split_name(ds):
+    """"test" for an official test split, "held-out validation" for datasets.holdout's part."""
+    return "held-out validation" if "hold-out" in str(getattr(ds, "split_note", "")) else "test"
+
+
+# --- train -------------------------------------------------------------------------------------
+def cmd_train(args) -> int:
+    import numpy as np
+
+    import engine
+    from . import nn, optim
+    from .data import DataLoader, Subset, random_split
+    from .data import transforms as T
+    from .train import (CheckpointError, CSVLogger, EarlyStopping, JSONLogger, ModelCheckpoint, ProgressBar,
+                        Trainer, load_checkpoint)
+
+    given = {k: v for k, v in vars(args).items()}
+    ckpt = None
+    if args.resume:
+        try:
+            ckpt = load_checkpoint(args.resume)
+        except CheckpointError as e:
+            raise UserError(f"--resume: {e}") from None
+        saved = ckpt.metadata.get("args", {})
+        for k, v in saved.items():
+            if k in TRAIN_DEFAULTS and k not in given:
+                given[k] = v
+    for k, v in TRAIN_DEFAULTS.items():
+        given.setdefault(k, v)
+    a = argparse.Namespace(**given)
+    if a.lr is None:
+        a.lr = 0.01 if a.optimizer == "sgd" else 1e-3
+    if a.weight_decay is None:
+        a.weight_decay = 0.01 if a.optimizer == "adamw" else 0.0
+    a.nesterov = bool(getattr(a, "nesterov", False))
+    kind, values = _parse_schedule(a.schedule)
+    _check_device(args.device)
+    _set_threads(args.threads)
+
+    # data
+    key = _dataset_key(a.dataset)
+    full_train = open_dataset(a.dataset, args.data_root, train=True)
+    shape = image_shape(full_train)
+    classes = list(full_train.classes)
+    try:
+        test = open_dataset(a.dataset, args.data_root, train=False)
+    except UserError:
+        test = None
+    train_set = full_train
+    if a.train_size is not None:
+        if a.train_size > len(full_train):
+            raise UserError(f"--train-size {a.train_size} is more than the {len(full_train):,} training images")
+        train_set = Subset(full_train, np.arange(a.train_size))
+    val_set, val_note = None, ""
+    if a.val_split and a.val_split > 0:
+        n_val = int(round(a.val_split * len(train_set)))
+        if n_val < 1 or n_val >= len(train_set):
+            raise UserError(f"--val-split {a.val_split} leaves no validation or no training images")
+        train_set, val_set = random_split(train_set, [len(train_set) - n_val, n_val], seed=a.seed)
+        val_note = f"validation: {n_val:,} training images held out (--val-split {a.val_split})"
+    elif test is not None:
+        val_set = test
+        val_note = f"validation each epoch: the {_split_name(test)} split ({len(test):,} images)"
+    if len(train_set) < a.batch_size:
+        raise UserError(f"--batch-size {a.batch_size} is larger than the {len(train_set):,} training images")
+    mean, std = _normalization(key, full_train)
+    aug, aug_names = _augmentations(a.augment, shape)
+    norm = [T.ToTensor(), T.Normalize(mean, std)]
+    engine.manual_seed(a.seed)
+    train_loader = DataLoader(train_set, batch_size=a.batch_size, shuffle=True, num_workers=a.workers,
+                              drop_last=False, seed=a.seed, transform=T.Compose(aug + norm))
+    val_loader = None if val_set is None else DataLoader(val_set, batch_size=max(a.batch_size, 256),
+                                                         num_workers=a.workers, transform=T.Compose(norm))
+    spe = len(train_loader)
+
+    # model, loss, optimizer, schedule
+    model = _build_model(a.model, shape, len(classes))
+    summ = _summary(model, shape, a.model)
+    crit = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
+    params = list(model.parameters())
+    if a.optimizer == "sgd":
+        opt = optim.SGD(params, lr=a.lr, momentum=a.momentum, nesterov=a.nesterov and a.momentum > 0,
+                        weight_decay=a.weight_decay)
+    elif a.optimizer == "adam":
+        opt = optim.Adam(params, lr=a.lr, weight_decay=a.weight_decay)
+    else:
+        opt = optim.AdamW(params, lr=a.lr, weight_decay=a.weight_decay)
+    sched = _make_scheduler(kind, values, opt, a.epochs, spe, a.warmup, a.lr)
+
+    # run folder
+    out = args.out
+    if out is None:
+        out = os.path.dirname(os.path.abspath(args.resume)) if args.resume else os.path.join(
+            "runs", f"{os.path.basename(str(a.model)).replace('.json', '')}-{key.replace(os.sep, '_')}-"
+                    f"{time.strftime('%Y%m%d-%H%M%S')}")
+    if not args.resume and os.path.exists(os.path.join(out, "last.npz")):
+        raise UserError(f"{out} already holds a run (last.npz); continue it with --resume "
+                        f"{os.path.join(out, 'last.npz')} or choose another --out")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot create the run folder {out!r}: {e.strerror}") from None
+
+    saved_args = {k: getattr(a, k) for k in TRAIN_DEFAULTS}
+    saved_args["nesterov"] = a.nesterov
+    metadata = {"dataset": key if key in NORMALIZE or key in ("mnist", "fashion-mnist") else str(a.dataset),
+                "class_names": classes, "input_shape": list(shape), "normalize": {"mean": list(mean), "std": list(std)},
+                "args": saved_args, "command": " ".join([PROG] + [shlex.quote(x) for x in sys.argv[1:]])}
+    ckpt_cb = ModelCheckpoint(out, monitor="val_accuracy" if val_loader is not None else "train_accuracy")
+    csv_cb = CSVLogger(os.path.join(out, "metrics.csv"))
+    jsonl = JSONLogger(os.path.join(out, "metrics.jsonl"))
+    callbacks = [csv_cb, jsonl, ckpt_cb]
+    if a.patience:
+        callbacks.insert(0, EarlyStopping(monitor="val_loss" if val_loader is not None else "train_loss",
+                                          patience=a.patience))
+    if not args.quiet:
+        callbacks.insert(0, ProgressBar(sys.stdout))
+    try:
+        trainer = Trainer(model, opt, crit, train_loader, val_loader, scheduler=sched, callbacks=callbacks,
+                          device=args.device, input_shape=shape, metadata=metadata,
+                          snapshot_every=args.snapshot_every)
+    except RuntimeError as e:
+        raise UserError(_first_line(e)) from None
+    if ckpt is not None:
+        try:
+            trainer.restore(ckpt)
+        except CheckpointError as e:
+            raise UserError(f"--resume: {e}") from None
+        if trainer.epoch >= a.epochs and trainer.batch_in_epoch == 0:
+            raise UserError(f"{args.resume} already holds {trainer.epoch} trained epochs; pass --epochs N with N "
+                            f"> {trainer.epoch} to train more")
+
+    header = [f"model {a.model} on {a.dataset}: {len(train_set):,} training images of {_fmt_shape(shape)}, "
+              f"{len(classes)} classes", val_note or "no validation set",
+              f"optimizer {a.optimizer} lr {a.lr:g}" + (f" momentum {a.momentum:g}" if a.optimizer == "sgd" else "")
+              + (f" weight decay {a.weight_decay:g}" if a.weight_decay else "")
+              + f", schedule {a.schedule}" + (f" after {a.warmup} warm-up epochs" if a.warmup else "")
+              + f", batch {a.batch_size}, {a.epochs} epochs, augment {','.join(aug_names) or 'none'}, seed {a.seed}, "
+              f"device {args.device}, {_threads_note()}"]
+    print(str(summ))
+    print("\n".join(header), flush=True)
+
+    # Ctrl-C: first stops after the current batch (saving last.npz), second aborts
+    hits = []
+
+    def on_sigint(signum, frame):
+        hits.append(1)
+        if len(hits) > 1:
+            raise KeyboardInterrupt
+        print("\nstopping after this batch (Ctrl-C again to abort) ...", file=sys.stderr, flush=True)
+        trainer.stop()
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:      # not the main thread
+        previous = None
+    t0 = time.time()
+    try:
+        done = trainer.fit(a.epochs)
+    except (MemoryError, RuntimeError, ValueError) as e:
+        from .nn.module import ShapeError
+        if isinstance(e, ShapeError):
+            raise
+        if isinstance(e, MemoryError):
+            raise UserError("out of memory: try a smaller --batch-size") from None
+        raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    wall = time.time() - t0
+
+    # final result: the test split if there is one, else the validation set
+    final, final_name = None, ""
+    if done.reason != "nan":
+        if test is not None:
+            final_loader = DataLoader(test, batch_size=max(a.batch_size, 256), num_workers=a.workers,
+                                      transform=T.Compose(norm))
+            final = trainer.evaluate(final_loader)
+            final_name = _split_name(test)
+        elif val_loader is not None:
+            final = trainer.evaluate(val_loader)
+            final_name = "validation"
+    if final is not None:
+        jsonl.log({"event": "final", "split": final_name, "loss": final.loss, "accuracy": final.accuracy,
+                   "top5": final.top5, "num_samples": final.num_samples})
+    _write_summary(out, summ, header, trainer, done, final, final_name, wall, metadata)
+    files = [f for f in ("best.npz", "last.npz", "metrics.csv", "metrics.jsonl", "summary.txt")
+             if os.path.exists(os.path.join(out, f))]
+    print()
+    if final is not None:
+        print(f"{final_name} accuracy: {100 * final.accuracy:.2f}% ({final.num_samples:,} images, "
+              f"loss {final.loss:.4f}, top-5 {100 * final.top5:.2f}%)")
+    print(f"{done.reason}: {done.message}; {wall:.0f} s")
+    print(f"saved to {out}: {', '.join(files)}")
+    if done.reason == "nan":
+        print(f"{PROG}: error: {done.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _threads_note():
+    try:
+        import numba
+        return f"{numba.get_num_threads()} threads"
+    except Exception:  # noqa: BLE001
+        return "threads ?"
+
+
+def _write_summary(out, summ, header, trainer, done, final, final_name, wall, metadata):
+    lines = [f"command: {metadata['command']}", f"finished: {time.strftime('%Y-%m-%d %H:%M:%S')}",
+             f"wall time: {wall:.1f} s", "", *header, "", str(summ), "", "epochs:"]
+    for h in trainer.history:
+        row = (f"  {h['epoch'] + 1:3d}  step {h['step']:7d}  train loss {h['train_loss']:.4f} acc "
+               f"{100 * h['train_accuracy']:6.2f}%")
+        if h.get("val_loss") is not None:
+            row += f"  val loss {h['val_loss']:.4f} acc {100 * h['val_accuracy']:6.2f}%"
+        row += f"  lr {h['lr']:.3g}  {h['seconds']:.1f} s"
+        lines.append(row)
+    lines += ["", f"result: {done.reason}: {done.message}"]
+    if final is not None:
+        lines += ["", f"{final_name} set:", final.report()]
+    from .train.checkpoint import atomic_write_bytes
+    atomic_write_bytes(os.path.join(out, "summary.txt"), ("\n".join(lines) + "\n").encode())
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+def _load_ckpt(path):
+    from .train import CheckpointError, load_checkpoint
+    try:
+        c = load_checkpoint(path)
+        model = c.build_model()
+    except CheckpointError as e:
+        raise UserError(_first_line(e)) from None
+    return c, model
+
+
+def _eval_transform(c):
+    from .data import transforms as T
+    norm = c.metadata.get("normalize") or {}
+    steps = [T.ToTensor()]
+    if norm.get("mean") is not None:
+        steps.append(T.Normalize(norm["mean"], norm["std"]))
+    return T.Compose(steps)
+
+
+def cmd_evaluate(args) -> int:
+    from .data import DataLoader
+    from .train.trainer import evaluate_model
+    _check_device(args.device)
+    _set_threads(args.threads)
+    c, model = _load_ckpt(args.checkpoint)
+    name = args.dataset or c.metadata.get("dataset")
+    if not name:
+        raise UserError(f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset")
+    ds = open_dataset(name, args.data_root, train=args.split == "train")
+    shape = image_shape(ds)
+    want = c.input_shape or tuple(c.metadata.get("input_shape") or ())
+    if want and tuple(want) != tuple(shape):
+        raise UserError(f"{args.checkpoint} takes {_fmt_shape(want)} images but {name} has {_fmt_shape(shape)} images")
+    n_out = _num_outputs(model, shape)
+    classes = list(ds.classes)
+    if n_out is not None and n_out != len(classes):
+        raise UserError(f"{args.checkpoint} predicts {n_out} classes but {name} has {len(classes)}")
+    loader = DataLoader(ds, batch_size=args.batch_size, transform=_eval_transform(c))
+    ev = evaluate_model(model, loader, device=args.device, class_names=c.class_names or classes)
+    if args.json:
+        print(json.dumps(ev.to_dict()))
+    else:
+        note = getattr(ds, "split_note", "")
+        print(f"{args.checkpoint} on {name} ({args.split} split{'; ' + note if note else ''})")
+        print(ev.report())
+    return 0
+
+
+def _num_outputs(model, shape):
+    from .nn import ShapeError, summary
+    try:
+        out = summary(model, shape).output_shape
+    except ShapeError as e:
+        raise UserError(f"the checkpoint's model does not fit {_fmt_shape(shape)} images: {e}") from None
+    return int(out[0]) if len(out) == 1 else None
+
+
+# --- predict -----------------------------------------------------------------------------------
+def cmd_predict(args) -> int:
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    from . import kernels
+    _check_device(args.device)
+    c, model = _load_ckpt(args.checkpoint)
+    shape = c.input_shape or tuple(c.metadata.get("input_shape") or ())
+    if not shape:
+        raise UserError(f"{args.checkpoint} does not record its input shape")
+    ch, h, w = shape
+    imgs = []
+    for path in args.images:
+        try:
+            with Image.open(path) as im:
+                im = im.convert("L" if ch == 1 else "RGB")
+                if im.size != (w, h):
+                    im = im.resize((w, h), Image.BILINEAR)
+                a = np.asarray(im, dtype=np.uint8)
+        except FileNotFoundError:
+            raise UserError(f"no such image: {path}") from None
+        except IsADirectoryError:
+            raise UserError(f"{path} is a folder, not an image") from None
+        except (UnidentifiedImageError, OSError) as e:
+            raise UserError(f"{path} is not a readable image ({_first_line(e) or type(e).__name__})") from None
+        imgs.append(a if a.ndim == 3 else a[..., None])
+    x = _eval_transform(c)
+    from .data.transforms import apply_batch
+    batch = np.ascontiguousarray(apply_batch(x, np.stack(imgs)), dtype=np.float32)
+    model.to(args.device)
+    ops = kernels.ops(args.device)
+    logits = np.asarray(ops.to_host(model(ops.asarray(batch))), dtype=np.float64)
+    z = logits - logits.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    p /= p.sum(axis=1, keepdims=True)
+    names = c.class_names or [str(i) for i in range(p.shape[1])]
+    k = min(args.top, p.shape[1])
+    for path, row in zip(args.images, p):
+        top = np.argsort(-row, kind="stable")[:k]
+        print(f"{path}: " + ", ".join(f"{names[i]} {100 * row[i]:.1f}%" for i in top))
+    return 0
+
+
+# --- summary, models -----------------------------------------------------------------------------
+def cmd_summary(args) -> int:
+    from . import models
+    if args.checkpoint:
+        c, model = _load_ckpt(args.checkpoint)
+        shape = args.input or c.input_shape
+        name = args.checkpoint
+        if not shape:
+            raise UserError(f"{args.checkpoint} does not record its input shape; pass --input CxHxW")
+    else:
+        name = args.model
+        if not name:
+            raise UserError("summary needs --model NAME (see `numbacnn models`) or --checkpoint CKPT")
+        shape = args.input or (None if name.endswith(".json") else models.DEFAULT_INPUT.get(name))
+        if shape is None and name.endswith(".json"):
+            raise UserError("summary of a spec file needs --input CxHxW")
+        if shape is None:
+            raise UserError(f"unknown model {name!r}; the zoo has: {', '.join(models.names())}")
+        model = _build_model(name, shape, args.num_classes)
+    print(f"{name}")
+    print(str(_summary(model, shape, name)))
+    return 0
+
+
+def cmd_models(args) -> int:
+    from . import models
+    from .nn import summary
+    rows = [("model", "input", "parameters", "MACs/image", "layers")]
+    for name in models.names():
+        shape = models.DEFAULT_INPUT[name]
+        m = models.get(name)
+        s = summary(m, shape)
+        leaves = sum(1 for _, mod in m.named_modules() if not mod._modules)
+        rows.append((name, _fmt_shape(shape), f"{s.total_params:,}", f"{s.total_macs / 1e6:,.1f} M", str(leaves)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, r in enumerate(rows):
+        print("  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
+        if i == 0:
+            print("  ".join("-" * w for w in widths))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,146 @@
+"""Batch normalisation on the GPU over x viewed as (N, C, L) (twin of cpu/batchnorm.py).
+
+Training:  mu_c, var_c over (N, L); xhat = (x - mu) / sqrt(var + eps); y = gamma*xhat + beta.
+Backward:  dx = gamma / (M sqrt(var + eps)) * (M g - sum g - xhat * sum g*xhat), M = N*L.
+
+Per-channel sums are the two-stage reductions of reduce.py (moments shifted by the
+channel's first element for accuracy in float32); a one-thread-per-channel kernel
+finishes them (and updates the running statistics on the device); an element-wise
+kernel applies the result. The cache is (xhat, invstd or gamma*invstd, batch_stats),
+as on the CPU.
+"""
+from __future__ import annotations
+
+import math
+
+from numba import cuda, float32
+
+from . import memory
+from .reduce import channel_sums
+from .runtime import flat, grid1d, scalar
+
+
+def _ncl(shape):
+    L = 1
+    for s in shape[2:]:
+        L *= int(s)
+    return int(shape[0]), int(shape[1]), L
+
+
+@cuda.jit(fastmath=True)
+def _bn_finalize_train(x, p1, p2, S, C, L, M, eps, momentum, unbias, rmean, rvar, mean, invstd):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for c in range(start, C, step):
+        s1 = p1[c * S]
+        s2 = p2[c * S]
+        for s in range(1, S):
+            s1 += p1[c * S + s]
+            s2 += p2[c * S + s]
+        inv_m = float32(1) / float32(M)
+        d = s1 * inv_m
+        var = s2 * inv_m - d * d
+        if var < float32(0):
+            var = var - var
+        mu = x[c * L] + d
+        mean[c] = mu
+        invstd[c] = float32(1) / math.sqrt(var + eps)
+        rmean[c] = (float32(1) - momentum) * rmean[c] + momentum * mu
+        rvar[c] = (float32(1) - momentum) * rvar[c] + momentum * var * unbias
+
+
+@cuda.jit(fastmath=True)
+def _bn_apply(x, mean, invstd, gamma, beta, C, L, total, y, xhat):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, total, step):
+        c = (e // L) % C
+        xh = (x[e] - mean[c]) * invstd[c]
+        xhat[e] = xh
+        y[e] = gamma[c] * xh + beta[c]
+
+
+@cuda.jit(fastmath=True)
+def _bn_eval_stats(gamma, rvar, eps, C, invstd, scale):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for c in range(start, C, step):
+        inv = float32(1) / math.sqrt(rvar[c] + eps)
+        invstd[c] = inv
+        scale[c] = gamma[c] * inv
+
+
+@cuda.jit(fastmath=True)
+def _bn_finalize_grads(p1, p2, S, C, dgamma, dbeta):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for c in range(start, C, step):
+        sg = p1[c * S]
+        sgx = p2[c * S]
+        for s in range(1, S):
+            sg += p1[c * S + s]
+            sgx += p2[c * S + s]
+        dbeta[c] = sg
+        dgamma[c] = sgx
+
+
+@cuda.jit(fastmath=True)
+def _bn_dx_train(g, xhat, gamma, invstd, dgamma, dbeta, C, L, M, total, dx):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, total, step):
+        c = (e // L) % C
+        k = gamma[c] * invstd[c] / float32(M)
+        dx[e] = k * (float32(M) * g[e] - dbeta[c] - xhat[e] * dgamma[c])
+
+
+@cuda.jit(fastmath=True)
+def _bn_dx_eval(g, scale, C, L, total, dx):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, total, step):
+        c = (e // L) % C
+        dx[e] = g[e] * scale[c]
+
+
+def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps):
+    """Normalises with batch statistics and updates the running ones in place on the
+    device (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
+    N, C, L = _ncl(x.shape)
+    M = N * L
+    fx = flat(x)
+    y = memory.empty(x.shape, x.dtype, "the batch-norm output")
+    xhat = memory.empty(x.shape, x.dtype, "the batch-norm cache")
+    mean = memory.empty((C,), x.dtype)
+    invstd = memory.empty((C,), x.dtype)
+    p1, p2, S = channel_sums(fx, N, C, L, 0)
+    s = lambda v: scalar(x, v)  # noqa: E731
+    _bn_finalize_train[grid1d(C)](fx, p1, p2, S, C, L, M, s(eps), s(momentum), s(M / max(M - 1, 1)),
+                                  flat(running_mean), flat(running_var), mean, invstd)
+    _bn_apply[grid1d(x.size)](fx, mean, invstd, flat(gamma), flat(beta), C, L, x.size, flat(y), flat(xhat))
+    return y, (xhat, invstd, True)
+
+
+def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
+    """y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. Returns (y, cache)."""
+    N, C, L = _ncl(x.shape)
+    invstd = memory.empty((C,), x.dtype)
+    scale = memory.empty((C,), x.dtype)
+    _bn_eval_stats[grid1d(C)](flat(gamma), flat(running_var), scalar(x, eps), C, invstd, scale)
+    y = memory.empty(x.shape, x.dtype, "the batch-norm output")
+    xhat = memory.empty(x.shape, x.dtype, "the batch-norm cache")
+    _bn_apply[grid1d(x.size)](flat(x), flat(running_mean), invstd, flat(gamma), flat(beta), C, L,
+                              x.size, flat(y), flat(xhat))
+    return y, (xhat, scale, False)
+
+
+def batchnorm_backward(grad_y, gamma, cache):
+    """Returns (dx, dgamma, dbeta) for the statistics the forward used."""
+    xhat, s, batch_stats = cache
+    N, C, L = _ncl(grad_y.shape)
+    M = N * L
+    fg, fxh = flat(grad_y), flat(xhat)
+    dgamma = memory.empty((C,), grad_y.dtype)
+    dbeta = memory.empty((C,), grad_y.dtype)
+    p1, p2, S = channel_sums(fg, N, C, L, 1, b=fxh)
+    _bn_finalize_grads[grid1d(C)](p1, p2, S, C, dgamma, dbeta)
+    dx = memory.empty(grad_y.shape, grad_y.dtype, "the batch-norm gradient")
+    if batch_stats:
+        _bn_dx_train[grid1d(dx.size)](fg, fxh, flat(gamma), s, dgamma, dbeta, C, L, M, dx.size, flat(dx))
+    else:
+        _bn_dx_eval[grid1d(dx.size)](fg, s, C, L, dx.size, flat(dx))
+    return dx, dgamma, dbeta

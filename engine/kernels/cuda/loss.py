@@ -1,0 +1,158 @@
+"""Losses on the GPU (twin of cpu/loss.py).
+
+cross_entropy: p = softmax(z) row-wise (max-subtracted); with smoothing e over K
+classes the target is q = (1 - e) onehot(y) + e/K; loss = mean_n -sum_k q_k log p_k;
+d loss / d z = (p - q) / N.
+mse: loss = mean((y - t)^2); d loss / d y = 2 (y - t) / numel.
+
+The forward kernels reduce the loss on the device (one block, tree reduction) and the
+wrapper copies back that one scalar: the only device-to-host transfer of a training
+step besides what the caller asks for. probs stay on the device.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+from numba import cuda, float32, from_dtype
+
+from . import memory
+from .runtime import RED_THREADS, flat, grid1d, scalar
+
+
+@lru_cache(maxsize=None)
+def _make_ce_fwd(dtype):
+    dt = from_dtype(np.dtype(dtype))
+    RT = RED_THREADS
+
+    @cuda.jit(fastmath=True)
+    def ce_fwd(z, targets, N, K, smoothing, probs, out):
+        # one block: thread t handles rows t, t + RT, ...; then a tree sum of the losses
+        t = cuda.threadIdx.x
+        total = dt(0)
+        for n in range(t, N, RT):
+            row = n * K
+            m = z[row]
+            for k in range(1, K):
+                m = max(m, z[row + k])
+            s = dt(0)
+            for k in range(K):
+                e = math.exp(z[row + k] - m)
+                probs[row + k] = e
+                s += e
+            logs = math.log(s)
+            inv = dt(1) / s
+            mean_logp = dt(0)
+            for k in range(K):
+                probs[row + k] *= inv
+                mean_logp += z[row + k] - m - logs
+            logp_t = z[row + targets[n]] - m - logs
+            total += -(dt(1) - smoothing) * logp_t - smoothing * mean_logp / dt(K)
+        sh = cuda.shared.array(RT, dt)
+        sh[t] = total
+        cuda.syncthreads()
+        w = RT // 2
+        while w > 0:
+            if t < w:
+                sh[t] += sh[t + w]
+            cuda.syncthreads()
+            w //= 2
+        if t == 0:
+            out[0] = sh[0] / dt(N)
+
+    return ce_fwd
+
+
+@lru_cache(maxsize=None)
+def _make_sq_sum(dtype):
+    dt = from_dtype(np.dtype(dtype))
+    RT = RED_THREADS
+
+    @cuda.jit(fastmath=True)
+    def sq_sum(y, target, total, out):
+        t = cuda.threadIdx.x
+        acc = dt(0)
+        for i in range(t, total, RT):
+            d = y[i] - target[i]
+            acc += d * d
+        sh = cuda.shared.array(RT, dt)
+        sh[t] = acc
+        cuda.syncthreads()
+        w = RT // 2
+        while w > 0:
+            if t < w:
+                sh[t] += sh[t + w]
+            cuda.syncthreads()
+            w //= 2
+        if t == 0:
+            out[0] = sh[0] / dt(total)
+
+    return sq_sum
+
+
+@cuda.jit(fastmath=True)
+def _ce_bwd(probs, targets, N, K, smoothing, scale, dz):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    off = smoothing / float32(K)
+    for e in range(start, N * K, step):
+        n = e // K
+        k = e - n * K
+        v = (probs[e] - off) * scale
+        if k == targets[n]:
+            v -= (float32(1) - smoothing) * scale
+        dz[e] = v
+
+
+@cuda.jit(fastmath=True)
+def _mse_bwd(y, target, scale, dy):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for i in range(start, y.size, step):
+        dy[i] = scale * (y[i] - target[i])
+
+
+def cross_entropy_forward(logits, targets, label_smoothing=0.0):
+    """logits (N, K) on the device, targets int64 (N,) on the device. Returns (mean loss
+    as a Python float -- one scalar copied to the host --, probs (N, K) on the device)."""
+    N, K = int(logits.shape[0]), int(logits.shape[1])
+    probs = memory.empty((N, K), logits.dtype, "the softmax probabilities")
+    out = memory.empty((1,), logits.dtype)
+    if N == 0:
+        return float("nan"), probs
+    kernel = _make_ce_fwd(np.dtype(logits.dtype).type)
+    kernel[1, RED_THREADS](flat(logits), flat(targets), N, K, scalar(logits, label_smoothing),
+                           flat(probs), out)
+    return float(out.copy_to_host()[0]), probs
+
+
+def cross_entropy_backward(probs, targets, label_smoothing=0.0):
+    N, K = int(probs.shape[0]), int(probs.shape[1])
+    dz = memory.empty((N, K), probs.dtype, "the loss gradient")
+    if dz.size:
+        _ce_bwd[grid1d(dz.size)](flat(probs), flat(targets), N, K, scalar(probs, label_smoothing),
+                                 scalar(probs, 1.0 / N), flat(dz))
+    return dz
+
+
+def _on_device(a, like):
+    from .tensor import asarray
+    return asarray(a, dtype=like.dtype)
+
+
+def mse_forward(y, target):
+    """mean((y - target)^2) as a Python float (one scalar copied to the host)."""
+    target = _on_device(target, y)
+    out = memory.empty((1,), y.dtype)
+    if y.size == 0:
+        return float("nan")
+    kernel = _make_sq_sum(np.dtype(y.dtype).type)
+    kernel[1, RED_THREADS](flat(y), flat(target), y.size, out)
+    return float(out.copy_to_host()[0])
+
+
+def mse_backward(y, target):
+    target = _on_device(target, y)
+    dy = memory.empty(y.shape, y.dtype, "the loss gradient")
+    if dy.size:
+        _mse_bwd[grid1d(dy.size)](flat(y), flat(target), scalar(y, 2.0 / y.size), flat(dy))
+    return dy

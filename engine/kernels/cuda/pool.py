@@ -1,0 +1,219 @@
+"""Max, average and adaptive average pooling on the GPU, forward and backward (twin of
+cpu/pool.py).
+
+Forward kernels run one thread per output element. The average-pool backward kernels are
+gathers, one thread per input element summing the windows that contain it, so no two
+threads write one element (race-free and deterministic). Max-pool backward only gets
+the recorded winners (the CPU signature carries no window geometry), so it scatters
+them with atomic adds into a zeroed dx: race-free, and deterministic whenever windows
+do not overlap.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda, float32
+
+from . import memory
+from .conv import conv_output_size
+from .runtime import flat, grid1d
+
+
+@cuda.jit(fastmath=True)
+def _max_fwd(x, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, total, y, idx):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, total, step):
+        ow = e % Wo
+        t = e // Wo
+        oh = t % Ho
+        nc = t // Ho
+        h0 = oh * sh - ph
+        w0 = ow * sw - pw
+        base = nc * H * W
+        best = x[base] - x[base]
+        arg = -1
+        for i in range(max(h0, 0), min(h0 + kh, H)):
+            for j in range(max(w0, 0), min(w0 + kw, W)):
+                v = x[base + i * W + j]
+                if v > best or arg < 0:
+                    best = v
+                    arg = i * W + j
+        y[e] = best
+        idx[e] = arg
+
+
+@cuda.jit(fastmath=True)
+def _max_bwd(g, idx, HW, HoWo, total, dx):
+    # scatter through the recorded winners; atomics make overlapping windows race-free
+    # (in the usual non-overlapping pools each input receives at most one add)
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for o in range(start, total, step):
+        a = idx[o]
+        if a >= 0:
+            cuda.atomic.add(dx, (o // HoWo) * HW + a, g[o])
+
+
+@cuda.jit(fastmath=True)
+def _avg_fwd(x, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, count_include_pad, total, y):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, total, step):
+        ow = e % Wo
+        t = e // Wo
+        oh = t % Ho
+        nc = t // Ho
+        h0 = oh * sh - ph
+        w0 = ow * sw - pw
+        hs, he = max(h0, 0), min(h0 + kh, H)
+        ws, we = max(w0, 0), min(w0 + kw, W)
+        base = nc * H * W
+        acc = x[base] - x[base]
+        for i in range(hs, he):
+            for j in range(ws, we):
+                acc += x[base + i * W + j]
+        if count_include_pad:
+            cnt = (min(h0 + kh, H + ph) - h0) * (min(w0 + kw, W + pw) - w0)
+        else:
+            cnt = (he - hs) * (we - ws)
+        y[e] = acc / float32(cnt)
+
+
+@cuda.jit(fastmath=True)
+def _avg_bwd(g, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, count_include_pad, total, dx):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, total, step):
+        w = e % W
+        t = e // W
+        h = t % H
+        nc = t // H
+        acc = g[0] - g[0]
+        lo = h + ph - kh + 1
+        oh0 = 0 if lo <= 0 else (lo + sh - 1) // sh
+        oh1 = min((h + ph) // sh, Ho - 1)
+        lo = w + pw - kw + 1
+        ow0 = 0 if lo <= 0 else (lo + sw - 1) // sw
+        ow1 = min((w + pw) // sw, Wo - 1)
+        for oh in range(oh0, oh1 + 1):
+            h0 = oh * sh - ph
+            for ow in range(ow0, ow1 + 1):
+                w0 = ow * sw - pw
+                if count_include_pad:
+                    cnt = (min(h0 + kh, H + ph) - h0) * (min(w0 + kw, W + pw) - w0)
+                else:
+                    cnt = (min(h0 + kh, H) - max(h0, 0)) * (min(w0 + kw, W) - max(w0, 0))
+                acc += g[(nc * Ho + oh) * Wo + ow] / float32(cnt)
+        dx[e] = acc
+
+
+@cuda.jit(fastmath=True)
+def _adaptive_fwd(x, H, W, Ho, Wo, total, y):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, total, step):
+        ow = e % Wo
+        t = e // Wo
+        oh = t % Ho
+        nc = t // Ho
+        hs, he = (oh * H) // Ho, -((-(oh + 1) * H) // Ho)
+        ws, we = (ow * W) // Wo, -((-(ow + 1) * W) // Wo)
+        base = nc * H * W
+        acc = x[base] - x[base]
+        for i in range(hs, he):
+            for j in range(ws, we):
+                acc += x[base + i * W + j]
+        y[e] = acc / float32((he - hs) * (we - ws))
+
+
+@cuda.jit(fastmath=True)
+def _adaptive_bwd(g, H, W, Ho, Wo, total, dx):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, total, step):
+        w = e % W
+        t = e // W
+        h = t % H
+        nc = t // H
+        acc = g[0] - g[0]
+        # windows oh with floor(oh*H/Ho) <= h < ceil((oh+1)*H/Ho)
+        for oh in range((h * Ho) // H, min(((h + 1) * Ho - 1) // H, Ho - 1) + 1):
+            hs, he = (oh * H) // Ho, -((-(oh + 1) * H) // Ho)
+            if h < hs or h >= he:
+                continue
+            for ow in range((w * Wo) // W, min(((w + 1) * Wo - 1) // W, Wo - 1) + 1):
+                ws, we = (ow * W) // Wo, -((-(ow + 1) * W) // Wo)
+                if w < ws or w >= we:
+                    continue
+                acc += g[(nc * Ho + oh) * Wo + ow] / float32((he - hs) * (we - ws))
+        dx[e] = acc
+
+
+def _out(x, kernel, stride, padding):
+    N, C, H, W = (int(s) for s in x.shape)
+    return (N, C, conv_output_size(H, kernel[0], stride[0], padding[0]),
+            conv_output_size(W, kernel[1], stride[1], padding[1]))
+
+
+def _geom(shape, kernel, stride, padding):
+    return (int(shape[1]), int(shape[2]), int(shape[3]), int(kernel[0]), int(kernel[1]),
+            int(stride[0]), int(stride[1]), int(padding[0]), int(padding[1]))
+
+
+def maxpool2d_forward(x, kernel, stride, padding):
+    """Max over each window (padding never wins). Returns (y, argmax) with argmax the
+    flat h*W + w index of the winner in its plane, int32 (N, C, Ho, Wo), on the device."""
+    shape = _out(x, kernel, stride, padding)
+    y = memory.empty(shape, x.dtype, "the max-pool output")
+    idx = memory.empty(shape, np.int32, "the max-pool argmax")
+    if y.size:
+        _max_fwd[grid1d(y.size)](flat(x), *_geom(x.shape, kernel, stride, padding), shape[2], shape[3],
+                                 y.size, flat(y), flat(idx))
+    return y, idx
+
+
+def maxpool2d_backward(grad_y, argmax, x_shape):
+    """dx[winner] += grad_y for every window (atomic adds into a zeroed dx). Returns dx."""
+    from .tensor import fill
+    x_shape = tuple(int(s) for s in x_shape)
+    dx = memory.empty(x_shape, grad_y.dtype, "the max-pool gradient")
+    fill(dx, 0)
+    if grad_y.size:
+        HoWo = int(grad_y.shape[2]) * int(grad_y.shape[3])
+        _max_bwd[grid1d(grad_y.size)](flat(grad_y), flat(argmax), x_shape[2] * x_shape[3], HoWo,
+                                      grad_y.size, flat(dx))
+    return dx
+
+
+def avgpool2d_forward(x, kernel, stride, padding, count_include_pad=True):
+    """Mean over each window; the divisor counts padding when count_include_pad."""
+    shape = _out(x, kernel, stride, padding)
+    y = memory.empty(shape, x.dtype, "the avg-pool output")
+    if y.size:
+        _avg_fwd[grid1d(y.size)](flat(x), *_geom(x.shape, kernel, stride, padding), shape[2], shape[3],
+                                 bool(count_include_pad), y.size, flat(y))
+    return y
+
+
+def avgpool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_pad=True):
+    """Spreads grad_y / count evenly over each window (gathered per input)."""
+    x_shape = tuple(int(s) for s in x_shape)
+    dx = memory.empty(x_shape, grad_y.dtype, "the avg-pool gradient")
+    if dx.size:
+        _avg_bwd[grid1d(dx.size)](flat(grad_y), *_geom(x_shape, kernel, stride, padding),
+                                  int(grad_y.shape[2]), int(grad_y.shape[3]), bool(count_include_pad),
+                                  dx.size, flat(dx))
+    return dx
+
+
+def adaptive_avgpool2d_forward(x, output_size):
+    """Window i spans [floor(i*H/Ho), ceil((i+1)*H/Ho)), as in torch."""
+    N, C, H, W = (int(s) for s in x.shape)
+    Ho, Wo = (int(s) for s in output_size)
+    y = memory.empty((N, C, Ho, Wo), x.dtype, "the adaptive-pool output")
+    if y.size:
+        _adaptive_fwd[grid1d(y.size)](flat(x), H, W, Ho, Wo, y.size, flat(y))
+    return y
+
+
+def adaptive_avgpool2d_backward(grad_y, x_shape):
+    x_shape = tuple(int(s) for s in x_shape)
+    dx = memory.empty(x_shape, grad_y.dtype, "the adaptive-pool gradient")
+    if dx.size:
+        _adaptive_bwd[grid1d(dx.size)](flat(grad_y), x_shape[2], x_shape[3], int(grad_y.shape[2]),
+                                       int(grad_y.shape[3]), dx.size, flat(dx))
+    return dx

@@ -1,0 +1,96 @@
+"""Launch geometry and argument helpers shared by every CUDA kernel file.
+
+Kernels are ``@cuda.jit`` functions compiled lazily at their first launch, one
+specialisation per argument types. Hosts wrappers pass them flat C-contiguous device
+arrays and scalars of the arrays' dtype (``scalar(x, v)``): a Python float would type
+the argument float64 and pull the whole kernel into double precision.
+
+Element-wise kernels use grid-stride loops over a capped grid (``grid1d``). Under the
+CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``), where every GPU thread is a Python thread,
+the caps are tiny so a launch costs a few dozen threads whatever the array size.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numba import cuda
+from numba.core import config
+
+SIM = bool(config.ENABLE_CUDASIM)
+
+# Numba warns on grids smaller than the GPU; small layers legitimately launch them.
+try:
+    config.CUDA_LOW_OCCUPANCY_WARNINGS = 0
+except Exception:  # pragma: no cover - older numba
+    pass
+
+THREADS = 32 if SIM else 256          # threads per block, element-wise kernels
+MAX_BLOCKS = 2 if SIM else 8192       # grid cap for grid-stride loops
+RED_THREADS = 8 if SIM else 256       # threads per block of the tree reductions (power of two)
+
+INT32_MAX = 2**31 - 1
+
+# Alignment of the GEMM's shared tiles: 16 bytes lets runs of four float32 load as one
+# vector (the simulator takes no alignment).
+SHARED_ALIGN = None if SIM else 16
+
+
+def grid1d(n: int) -> tuple[int, int]:
+    """(blocks, threads) for a grid-stride loop over n items."""
+    return max(1, min((int(n) + THREADS - 1) // THREADS, MAX_BLOCKS)), THREADS
+
+
+def is_device_array(a) -> bool:
+    """True for a numba.cuda device array (or the simulator's stand-in)."""
+    return not isinstance(a, np.ndarray) and hasattr(a, "copy_to_host")
+
+
+def flat(a):
+    """A 1-d view of a C-contiguous device array (a contiguous copy otherwise; a host
+    array is uploaded)."""
+    if isinstance(a, np.ndarray):
+        from .memory import to_device
+        return to_device(np.ascontiguousarray(a).reshape(-1))
+    if len(a.shape) == 1:
+        if a.is_c_contiguous():
+            return a
+    elif a.is_c_contiguous():
+        return a.reshape(a.size)
+    from .memory import to_device
+    return to_device(np.ascontiguousarray(a.copy_to_host())).reshape(a.size)
+
+
+def scalar(a, v):
+    """v as a scalar of a's dtype (float32 for float32 arrays)."""
+    return a.dtype.type(v)
+
+
+def sm_count() -> int:
+    """Streaming multiprocessors of the current GPU (1 under the simulator)."""
+    global _SM
+    if _SM is None:
+        if SIM:
+            _SM = 1
+        else:
+            try:
+                _SM = int(cuda.get_current_device().MULTIPROCESSOR_COUNT)
+            except Exception:  # pragma: no cover
+                _SM = 80
+    return _SM
+
+
+_SM = None
+
+
+def synchronize() -> None:
+    """Waits for every launched kernel (timing, benchmarks)."""
+    if not SIM:
+        cuda.synchronize()
+
+
+def inline_device(fn):
+    """``@cuda.jit(device=True)``, always inlined on a GPU (NVVM alwaysinline), so local
+    arrays passed in stay in registers. The simulator takes no inlining options."""
+    if SIM:
+        return cuda.jit(device=True)(fn)
+    return cuda.jit(device=True, forceinline=True)(fn)
+

@@ -1,0 +1,637 @@
+"""The Trainer: fit a model with an optimizer, a loss and loaders, emitting events.
+
+    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), train_loader, val_loader,
+                      scheduler=sched, callbacks=[ModelCheckpoint("runs/a"), CSVLogger("runs/a/metrics.csv")])
+    trainer.subscribe(print)                   # any callable gets every event
+    done = trainer.fit(5)                      # trains until 5 epochs are complete
+    ev = trainer.evaluate(test_loader)         # loss, accuracy, top-5, per-class, confusion
+
+Every engine call of a run happens on the thread that calls ``fit``; ``pause``,
+``resume``, ``stop`` and ``request_snapshot`` may be called from any thread and
+act between batches. ``fit(epochs)`` counts epochs from the start of the run, so
+after ``restore(checkpoint)`` it trains only the epochs that remain.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import math
+import threading
+import time
+import warnings
+from datetime import datetime, timezone
+
+import numpy as np
+
+from .. import kernels
+from ..nn import init as nn_init
+from ..nn.summary import summary
+from . import checkpoint as ckpt
+from .callbacks import Callback
+from .events import BatchEnd, Done, EpochEnd, Error, Snapshot, TrainStart
+from .metrics import MetricAccumulator
+
+__all__ = ["Trainer", "evaluate_model"]
+
+_HOOKS = {TrainStart: "on_train_start", BatchEnd: "on_batch_end", EpochEnd: "on_epoch_end",
+          Snapshot: "on_snapshot", Done: "on_done", Error: "on_error"}
+
+METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top5", "lr")
+
+
+class Trainer:
+    """Trains ``model`` with ``optimizer`` on ``loss`` over ``train_loader`` batches (x, y).
+
+    val_loader: evaluated at each epoch end (val_loss, val_accuracy, val_top5).
+    scheduler: an engine.optim scheduler, stepped every ``scheduler.interval``
+      ("epoch" or "step"; ``scheduler_interval`` overrides); a ReduceLROnPlateau is
+      stepped at epoch end with ``scheduler_monitor`` (val_loss, or train_loss without
+      validation).
+    callbacks: :class:`engine.train.Callback` objects (ModelCheckpoint, EarlyStopping, ...).
+    device: "cpu" or "cuda"; the model and loss are moved there.
+    snapshot_every: take a feature-map Snapshot every N optimizer steps (0: only on request).
+    probe: the (C, H, W) image snapshots show (default: the first training image seen).
+    input_shape: (C, H, W) for the model summary (default: read off the dataset).
+    nan_guard: stop with reason "nan" at the first non-finite loss, before its update.
+    metadata: JSON-able dict stored in checkpoints (dataset name, class names, normalisation).
+    """
+
+    def __init__(self, model, optimizer, loss, train_loader, val_loader=None, scheduler=None, callbacks=(),
+                 device: str = "cpu", *, scheduler_interval: str | None = None, scheduler_monitor: str = "val_loss",
+                 snapshot_every: int = 0, probe=None, input_shape=None, nan_guard: bool = True,
+                 metadata: dict | None = None, class_names=None):
+        self.device = device
+        self.ops = _device_ops(device)
+        self.model = model.to(device)
+        self.loss = loss.to(device) if hasattr(loss, "to") else loss
+        self.optimizer = optimizer
+        self.train_loader = train_loader
+        self.val_loader = val_loader
+        self.scheduler = scheduler
+        if scheduler_interval not in (None, "epoch", "step"):
+            raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
+        self.scheduler_interval = scheduler_interval
+        self.scheduler_monitor = scheduler_monitor
+        self.callbacks: list[Callback] = []
+        for cb in callbacks:
+            self.add_callback(cb)
+        self.snapshot_every = int(snapshot_every)
+        self.probe = None if probe is None else np.ascontiguousarray(probe, dtype=np.float32)
+        self._probe_given = probe is not None
+        self.input_shape = None if input_shape is None else tuple(int(s) for s in input_shape)
+        self.nan_guard = nan_guard
+        self.metadata = dict(metadata or {})
+        if class_names is not None:
+            self.metadata["class_names"] = list(class_names)
+        # run state (what a checkpoint holds)
+        self.epoch = 0                 # completed epochs
+        self.step = 0                  # optimizer steps taken
+        self.batch_in_epoch = 0        # batches of the current epoch already trained
+        self.history: list[dict] = []
+        self._running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
+        self._loader_state = None      # train loader position after the last trained batch
+        # control (any thread)
+        self._listeners: list = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pause = threading.Event()
+        self._wake = threading.Event()
+        self._snap = threading.Event()
+        self._stop_reason = None
+        self._stop_message = ""
+        self._fit_thread = None
+        self.last_done: Done | None = None
+
+    # --- listeners ----------------------------------------------------------------------------
+    def subscribe(self, fn):
+        """Calls ``fn(event)`` for every event (on the training thread). Returns a function
+        that unsubscribes it."""
+        with self._lock:
+            self._listeners.append(fn)
+
+        def unsubscribe():
+            with self._lock:
+                if fn in self._listeners:
+                    self._listeners.remove(fn)
+        return unsubscribe
+
+    def add_callback(self, cb: Callback) -> None:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be engine.train.Callback objects, got {type(cb).__name__} "
+                            "(use trainer.subscribe(fn) for plain functions)")
+        self.callbacks.append(cb)
+
+    def _emit(self, event) -> None:
+        hook = _HOOKS[type(event)]
+        for cb in sorted(self.callbacks, key=lambda c: c.order):
+            getattr(cb, hook)(self, event)
+        with self._lock:
+            listeners = list(self._listeners)
+        for fn in listeners:
+            fn(event)
+
+    # --- control from any thread ---------------------------------------------------------------
+    def pause(self) -> None:
+        """Blocks the training thread between batches until resume() or stop()."""
+        self._pause.set()
+
+    def resume(self) -> None:
+        self._pause.clear()
+        self._wake.set()
+
+    def stop(self, reason: str = "stopped", message: str = "") -> None:
+        """Ends fit() after the current batch (Done(reason)); also wakes a paused run."""
+        if self._stop_reason is None:
+            self._stop_reason, self._stop_message = reason, message
+        self._stop.set()
+        self._wake.set()
+
+    def request_snapshot(self) -> None:
+        """Asks for a Snapshot event after the current batch (or at once while paused)."""
+        self._snap.set()
+        self._wake.set()
+
+    def set_probe(self, image) -> None:
+        """The (C, H, W) image later snapshots show."""
+        self.probe = np.ascontiguousarray(image, dtype=np.float32)
+        self._probe_given = True
+
+    @property
+    def is_running(self) -> bool:
+        return self._fit_thread is not None
+
+    @property
+    def is_paused(self) -> bool:
+        return self._pause.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop.is_set()
+
+    # --- helpers ------------------------------------------------------------------------------
+    def lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _interval(self):
+        if self.scheduler is None:
+            return None
+        return self.scheduler_interval or getattr(self.scheduler, "interval", "epoch")
+
+    def _infer_input_shape(self):
+        if self.input_shape is not None:
+            return self.input_shape
+        if self.probe is not None:
+            return tuple(self.probe.shape)
+        ds = getattr(self.train_loader, "dataset", None)
+        try:
+            x0 = np.asarray(ds[0][0])
+        except Exception:
+            return None
+        if x0.ndim == 2:
+            return (1,) + x0.shape
+        if x0.ndim == 3 and x0.dtype == np.uint8 and x0.shape[-1] in (1, 3, 4):
+            return (x0.shape[2], x0.shape[0], x0.shape[1])
+        return tuple(x0.shape) if x0.ndim == 3 else None
+
+    def _summary_text(self):
+        shape = self._infer_input_shape()
+        if shape is None:
+            return repr(self.model)
+        self.input_shape = tuple(shape)
+        return str(summary(self.model, shape))   # ShapeError if the model does not fit the data
+
+    def _steps_per_epoch(self):
+        try:
+            return len(self.train_loader)
+        except TypeError:
+            return 0
+
+    # --- training -----------------------------------------------------------------------------
+    def fit(self, epochs: int) -> Done:
+        """Trains until ``epochs`` epochs of the run are complete (or stop, early stopping,
+        a non-finite loss). Returns the Done event; ``self.history`` has one dict per epoch.
+        An exception is reported as an Error event and raised again."""
+        if int(epochs) != epochs or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative int, got {epochs!r}")
+        epochs = int(epochs)
+        if self._fit_thread is not None:
+            raise RuntimeError("fit() is already running on another thread")
+        self._fit_thread = threading.current_thread()
+        self._stop.clear()
+        self._stop_reason, self._stop_message = None, ""
+        try:
+            done = self._fit(epochs)
+        except BaseException as e:
+            try:
+                self._emit(Error(message=_one_line(e), exception=e))
+            finally:
+                self._fit_thread = None
+            raise
+        self._fit_thread = None
+        self.last_done = done
+        return done
+
+    def _fit(self, epochs):
+        spe = self._steps_per_epoch()
+        text = self._summary_text()
+        batch_size = int(getattr(self.train_loader, "batch_size", 0) or 0)
+        self._emit(TrainStart(epochs=epochs, start_epoch=self.epoch, steps_per_epoch=spe, batch_size=batch_size,
+                              model_summary=text))
+        self._rate = collections.deque(maxlen=20)      # (images, seconds) of recent batches
+        self._run_total = max(epochs * spe, 1)
+        reason, message = "completed", ""
+        self.model.train()
+        while self.epoch < epochs:
+            outcome = self._train_epoch(epochs)
+            if outcome is not None:
+                reason, message = outcome
+                break
+            outcome = self._end_epoch()
+            if outcome is not None:
+                reason, message = outcome
+                break
+            if self._stop.is_set():
+                reason, message = self._stop_reason or "stopped", self._stop_message
+                break
+        if reason == "completed":
+            message = f"trained {self.epoch} epoch{'s' if self.epoch != 1 else ''} ({self.step} steps)"
+        elif reason == "stopped" and not message:
+            message = f"stopped at epoch {self.epoch + 1}, step {self.step}"
+        done = Done(reason=reason, step=self.step, epoch=self.epoch, message=message,
+                    history=[dict(h) for h in self.history])
+        self._emit(done)
+        return done
+
+    def _batches(self):
+        loader = self.train_loader
+        if self.batch_in_epoch > 0:
+            if self._loader_state is not None and hasattr(loader, "load_state_dict"):
+                loader.load_state_dict(self._loader_state)
+                return iter(loader)
+            it = iter(loader)           # a plain iterable: skip what was trained already
+            for _ in range(self.batch_in_epoch):
+                next(it)
+            return it
+        if hasattr(loader, "set_epoch"):
+            loader.set_epoch(self.epoch)
+        return iter(loader)
+
+    def _train_epoch(self, epochs):
+        """Runs the rest of the current epoch; returns (reason, message) to end the run, or None."""
+        ops, model, crit, opt = self.ops, self.model, self.loss, self.optimizer
+        interval = self._interval()
+        spe = self._steps_per_epoch()
+        stateful = hasattr(self.train_loader, "state_dict")
+        r = self._running
+        if spe and self.batch_in_epoch >= spe:     # stopped during validation: only the epoch end is left
+            return None
+        if self.batch_in_epoch == 0:
+            r.update(loss_sum=0.0, correct=0, seen=0, seconds=0.0)
+        t_epoch = time.perf_counter() - r["seconds"]
+        t_last = time.perf_counter()
+        for x, y in self._batches():
+            outcome = self._between_batches()
+            if outcome is not None:
+                return outcome
+            y_host = np.asarray(y)
+            if self.probe is None:
+                self.probe = np.array(np.asarray(x)[0], dtype=np.float32)
+            xb = ops.asarray(x, dtype=np.float32)
+            logits = model(xb)
+            loss = float(crit(logits, y_host))
+            if self.nan_guard and not math.isfinite(loss):
+                msg = (f"the loss became {loss} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
+                       f"{self.batch_in_epoch + 1}); training stopped before that update — lower the learning "
+                       "rate; the last good checkpoint is kept")
+                return "nan", msg
+            model.zero_grad()
+            model.backward(crit.backward())
+            opt.step()
+            lr = self.lr()
+            if interval == "step":
+                self.scheduler.step()
+            pred = np.asarray(ops.to_host(ops.argmax_rows(crit.probs)))
+            correct = int(np.sum(pred == y_host))
+            n = int(y_host.shape[0])
+            self.step += 1
+            self.batch_in_epoch += 1
+            r["loss_sum"] += loss * n
+            r["correct"] += correct
+            r["seen"] += n
+            if stateful:
+                self._loader_state = self.train_loader.state_dict()
+            now = time.perf_counter()
+            self._rate.append((n, now - t_last))
+            t_last = now
+            r["seconds"] = now - t_epoch
+            imgs, secs = sum(a for a, _ in self._rate), sum(b for _, b in self._rate)
+            done_steps = self.epoch * spe + self.batch_in_epoch
+            step_time = secs / max(len(self._rate), 1)
+            self._emit(BatchEnd(epoch=self.epoch, step=self.step, loss=loss, accuracy=correct / max(n, 1), lr=lr,
+                                images_per_sec=imgs / secs if secs > 0 else 0.0,
+                                progress=min(done_steps / self._run_total, 1.0),
+                                eta_seconds=max(self._run_total - done_steps, 0) * step_time))
+            if self._snap.is_set() or (self.snapshot_every and self.step % self.snapshot_every == 0):
+                self._snap.clear()
+                self._emit(self.snapshot())
+            if self._stop.is_set():
+                return self._stop_reason or "stopped", self._stop_message
+        return None
+
+    def _between_batches(self):
+        """Honours pause (serving snapshot requests meanwhile) and stop."""
+        if self._snap.is_set() and self._pause.is_set():
+            self._snap.clear()
+            self._emit(self.snapshot())
+        while self._pause.is_set() and not self._stop.is_set():
+            self._wake.wait(0.1)
+            self._wake.clear()
+            if self._snap.is_set():
+                self._snap.clear()
+                self._emit(self.snapshot())
+        if self._stop.is_set():
+            return self._stop_reason or "stopped", self._stop_message
+        return None
+
+    def _end_epoch(self):
+        t0 = time.perf_counter()
+        r = self._running
+        seen = max(r["seen"], 1)
+        row = {"epoch": self.epoch, "step": self.step, "train_loss": r["loss_sum"] / seen,
+               "train_accuracy": r["correct"] / seen, "lr": self.lr()}
+        val = None
+        if self.val_loader is not None:
+            val = self.evaluate(self.val_loader, _interruptible=True)
+            if val is None:    # stopped during validation: the epoch's weights are trained, validation is not
+                return self._stop_reason or "stopped", self._stop_message or f"stopped during validation of epoch {self.epoch + 1}"
+            if self.nan_guard and not math.isfinite(val.loss):
+                return "nan", (f"the validation loss became {val.loss} after epoch {self.epoch + 1} (step {self.step}); "
+                               "training stopped — lower the learning rate; the last good checkpoint is kept")
+            row.update(val_loss=val.loss, val_accuracy=val.accuracy, val_top5=val.top5)
+        row["seconds"] = r["seconds"] + (time.perf_counter() - t0)
+        # scheduler at epoch end
+        if self.scheduler is not None and self._interval() == "epoch":
+            if hasattr(self.scheduler, "is_better"):      # ReduceLROnPlateau
+                key = self.scheduler_monitor if self.scheduler_monitor in row else "train_loss"
+                self.scheduler.step(row[key])
+            else:
+                self.scheduler.step()
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.history.append(row)
+        metrics = {k: v for k, v in row.items() if k not in ("epoch", "step", "train_loss", "train_accuracy",
+                                                          "val_loss", "val_accuracy", "lr", "seconds")}
+        if val is not None:
+            metrics["val_per_class"] = val.per_class.copy()
+            metrics["val_confusion"] = val.confusion.copy()
+        metrics["next_lr"] = self.lr()
+        self._emit(EpochEnd(epoch=row["epoch"], step=row["step"], train_loss=row["train_loss"],
+                            train_accuracy=row["train_accuracy"], val_loss=row.get("val_loss"),
+                            val_accuracy=row.get("val_accuracy"), lr=row["lr"], seconds=row["seconds"],
+                            metrics=metrics))
+        return None
+
+    # --- evaluation ---------------------------------------------------------------------------
+    def evaluate(self, loader, *, _interruptible: bool = False):
+        """Loss, accuracy, top-5 accuracy, per-class accuracy and confusion matrix of the
+        model on ``loader``'s batches (eval mode; train mode is restored after)."""
+        if self._fit_thread is not None and self._fit_thread is not threading.current_thread():
+            raise RuntimeError("evaluate() cannot run while fit() runs on another thread; "
+                               "pause or stop the run, or evaluate from a callback")
+        stop = self._stop.is_set if _interruptible else None
+        return evaluate_model(self.model, loader, loss=self.loss, device=self.device,
+                              class_names=self.metadata.get("class_names") or (), should_stop=stop)
+
+    # --- snapshots ----------------------------------------------------------------------------
+    def snapshot(self) -> Snapshot:
+        """Runs the probe image through the model in eval mode and records every leaf
+        layer's output by its ``named_modules()`` name. Touches no running statistics,
+        no dropout counter and no gradient; train mode is restored after."""
+        if self.probe is None:
+            raise RuntimeError("no probe image yet: pass probe= or train one batch first")
+        ops, model = self.ops, self.model
+        leaves = [(name or type(m).__name__, m) for name, m in model.named_modules() if not m._modules]
+        maps: dict = {}
+        installed = []
+
+        def hook(name, m):
+            inner = m.forward
+
+            def forward(x):
+                y = inner(x)
+                maps[name] = np.array(ops.to_host(y)[0], dtype=np.float32)
+                return y
+            return forward
+
+        was_training = model.training
+        try:
+            for name, m in leaves:
+                object.__setattr__(m, "forward", hook(name, m))
+                installed.append(m)
+            model.eval()
+            model.forward(ops.asarray(self.probe[None], dtype=np.float32))
+        finally:
+            for m in installed:
+                m.__dict__.pop("forward", None)
+            model.train(was_training)
+        stats = {}
+        for name, a in maps.items():
+            stats[name] = {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
+                           "max": float(a.max()), "zero_fraction": float(np.mean(a == 0))}
+        filters = None
+        for _, m in model.named_modules():
+            if type(m).__name__ == "Conv2d":
+                filters = np.array(ops.to_host(m.weight.data), dtype=np.float32)
+                break
+        return Snapshot(step=self.step, probe=self.probe.copy(), feature_maps=maps, filters=filters, stats=stats)
+
+    # --- checkpoints --------------------------------------------------------------------------
+    def state(self) -> dict:
+        """Everything but the weights a checkpoint holds (JSON-able plus numpy arrays)."""
+        dropout = {}
+        for name, m in self.model.named_modules():
+            if hasattr(m, "get_rng_state"):
+                dropout[name] = list(m.get_rng_state())
+        sched = None
+        if self.scheduler is not None:
+            sched = {"type": type(self.scheduler).__name__, "state": self.scheduler.state_dict()}
+        cbs = {}
+        for key, cb in self._callback_keys():
+            s = cb.state_dict()
+            if s:
+                cbs[key] = s
+        rng = {"init": nn_init.generator().bit_generator.state, "numpy_global": list(np.random.get_state()),
+               "dropout": dropout}
+        if hasattr(self.train_loader, "state_dict"):
+            rng["train_loader"] = self._loader_state if self.batch_in_epoch > 0 and self._loader_state is not None \
+                else self.train_loader.state_dict()
+        return {
+            "input_shape": list(self.input_shape) if self.input_shape else None,
+            "optimizer": {"type": type(self.optimizer).__name__, "state_dict": self.optimizer.state_dict()},
+            "scheduler": sched,
+            "scheduler_interval": self._interval(),
+            "rng": rng,
+            "trainer": {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
+                        "running": dict(self._running)},
+            "history": [dict(h) for h in self.history],
+            "callbacks": cbs,
+            "metadata": self.metadata,
+            "probe": self.probe,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "engine_version": _engine_version(),
+        }
+
+    def _callback_keys(self):
+        seen = collections.Counter()
+        for cb in self.callbacks:
+            base = type(cb).__name__
+            seen[base] += 1
+            yield (base if seen[base] == 1 else f"{base}_{seen[base]}"), cb
+
+    def save_checkpoint(self, path) -> str:
+        """Writes model spec, weights, optimizer, scheduler, RNG and loader states and the
+        history to ``path`` (atomically: a crash leaves the previous file whole)."""
+        return ckpt.save_checkpoint(path, self.model, self.state())
+
+    def restore(self, path_or_checkpoint) -> "Trainer":
+        """Continues the run a checkpoint holds: weights, optimizer and scheduler state, RNG
+        and loader positions, counters and history. The checkpoint must come from the same
+        architecture (CheckpointError otherwise)."""
+        c = path_or_checkpoint if isinstance(path_or_checkpoint, ckpt.Checkpoint) else ckpt.load_checkpoint(path_or_checkpoint)
+        meta = c.meta
+        mine, theirs = _canon(self.model.spec()), _canon(c.spec)
+        if mine != theirs:
+            raise ckpt.CheckpointError(f"{c.path} was saved from a different architecture than this model "
+                                       f"({_describe(c.spec)} vs {_describe(self.model.spec())})")
+        try:
+            self.model.load_state_dict(c.model_state)
+        except (KeyError, ValueError) as e:
+            raise ckpt.CheckpointError(f"{c.path}: weights do not fit the model: {e}") from None
+        o = meta.get("optimizer")
+        if o is not None:
+            if o["type"] != type(self.optimizer).__name__:
+                raise ckpt.CheckpointError(f"{c.path} holds {o['type']} optimizer state; this run uses "
+                                           f"{type(self.optimizer).__name__}")
+            try:
+                self.optimizer.load_state_dict(o["state_dict"])
+            except (ValueError, KeyError) as e:
+                raise ckpt.CheckpointError(f"{c.path}: optimizer state does not fit: {e}") from None
+        s = meta.get("scheduler")
+        if s is not None and self.scheduler is not None:
+            if s["type"] != type(self.scheduler).__name__:
+                raise ckpt.CheckpointError(f"{c.path} holds a {s['type']} schedule; this run uses "
+                                           f"{type(self.scheduler).__name__}")
+            self.scheduler.load_state_dict(s["state"])
+        elif s is not None and self.scheduler is None:
+            warnings.warn(f"{c.path} holds a {s['type']} schedule but this trainer has no scheduler; "
+                          "continuing at the saved learning rate", stacklevel=2)
+        rng = meta.get("rng", {})
+        if "init" in rng:
+            nn_init.generator().bit_generator.state = rng["init"]
+        if "numpy_global" in rng:
+            np.random.set_state(tuple(rng["numpy_global"]))
+        mods = dict(self.model.named_modules())
+        for name, st in rng.get("dropout", {}).items():
+            if name in mods and hasattr(mods[name], "set_rng_state"):
+                mods[name].set_rng_state(st)
+        t = meta.get("trainer", {})
+        self.epoch = int(t.get("epoch", 0))
+        self.step = int(t.get("step", 0))
+        self.batch_in_epoch = int(t.get("batch_in_epoch", 0))
+        self._running = dict(t.get("running") or {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0})
+        self.history = [dict(h) for h in meta.get("history", [])]
+        if "train_loader" in rng and hasattr(self.train_loader, "load_state_dict"):
+            self._loader_state = rng["train_loader"]
+            self.train_loader.load_state_dict(rng["train_loader"])
+        cbs = meta.get("callbacks", {})
+        for key, cb in self._callback_keys():
+            if key in cbs:
+                cb.load_state_dict(cbs[key])
+        if meta.get("probe") is not None and not self._probe_given:
+            self.probe = np.asarray(meta["probe"], dtype=np.float32)
+        if meta.get("input_shape") and self.input_shape is None:
+            self.input_shape = tuple(meta["input_shape"])
+        for k, v in (meta.get("metadata") or {}).items():
+            self.metadata.setdefault(k, v)
+        return self
+
+    load_checkpoint = restore
+
+
+def evaluate_model(model, loader, loss=None, device: str | None = None, class_names=(), should_stop=None):
+    """Loss, accuracy, top-5, per-class accuracy and confusion matrix (an Evaluation) of
+    ``model`` over ``loader``'s (x, y) batches, in eval mode (train mode restored after).
+    ``loss`` defaults to CrossEntropyLoss; returns None if ``should_stop()`` turns true."""
+    from ..nn import CrossEntropyLoss
+    device = device or model.device
+    ops = _device_ops(device)
+    if model.device != device:
+        model.to(device)
+    crit = loss if loss is not None else CrossEntropyLoss().to(device)
+    was_training = model.training
+    model.eval()
+    acc = MetricAccumulator()
+    try:
+        for x, y in loader:
+            if should_stop is not None and should_stop():
+                return None
+            y_host = np.asarray(y)
+            logits = model(ops.asarray(x, dtype=np.float32))
+            value = float(crit(logits, y_host))
+            acc.update(np.asarray(ops.to_host(crit.probs)), y_host, value)
+    finally:
+        model.train(was_training)
+    return acc.result(class_names or ())
+
+
+def _device_ops(device):
+    if device not in kernels.DEVICES:
+        raise ValueError(f"unknown device {device!r}: use one of {', '.join(kernels.DEVICES)}")
+    if device == "cuda":
+        from .. import cuda_available
+        if not cuda_available():
+            raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available "
+                               "(numba.cuda finds no usable GPU or driver); use device 'cpu'")
+    try:
+        return kernels.ops(device)
+    except Exception as e:
+        raise RuntimeError(f"device {device!r} is not available: {_one_line(e)}") from None
+
+
+def _one_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
+def _canon(spec) -> str:
+    return json.dumps(spec, sort_keys=True)
+
+
+def _describe(spec) -> str:
+    n = [0]
+
+    def walk(s):
+        if isinstance(s, dict):
+            if s.get("type") not in ("Sequential", "Residual", "Concat"):
+                n[0] += 1
+            for v in s.values():
+                walk(v)
+        elif isinstance(s, list):
+            for v in s:
+                walk(v)
+    walk(spec)
+    first = spec.get("layers", [{}])[0] if isinstance(spec, dict) else {}
+    return f"{n[0]} layers starting {first.get('type', '?')}{_short_args(first)}"
+
+
+def _short_args(layer):
+    args = [f"{k}={v}" for k, v in layer.items() if k != "type" and not isinstance(v, (dict, list))][:3]
+    return f"({', '.join(args)})" if args else ""
+
+
+def _engine_version():
+    try:
+        from .. import __version__
+        return __version__
+    except Exception:
+        return "?"

@@ -1,0 +1,198 @@
+"""The studio's main window: one tab per step (Data, Model, Train, Inside, Evaluate,
+Benchmark), menus for files, a status bar, drag-and-drop prediction, and a dialog for
+any error — the app stays alive."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from . import qtcompat  # noqa: F401  (PySide6 6.12.0 signal refcount fix)
+from . import state as S
+from .panels.bench import BenchPanel
+from .panels.data import DataPanel
+from .panels.evaluate import IMAGE_FILTER, EvaluatePanel
+from .panels.inside import InsidePanel
+from .panels.model import ModelPanel
+from .panels.train import TrainPanel
+from .worker import Worker
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+
+
+class MainWindow(QtWidgets.QMainWindow):
+    def __init__(self, state: S.AppState | None = None, load_settings: bool = True):
+        super().__init__()
+        self.state = state or S.AppState()
+        if load_settings:
+            self.state.load()
+        self.worker = Worker(self.state, self)
+        self.setWindowTitle("numbacnn studio")
+        self.setAcceptDrops(True)
+
+        self.tabs = QtWidgets.QTabWidget()
+        self.data_panel = DataPanel(self.state, self.worker)
+        self.model_panel = ModelPanel(self.state, self.worker)
+        self.train_panel = TrainPanel(self.state, self.worker)
+        self.inside_panel = InsidePanel(self.state, self.worker)
+        self.evaluate_panel = EvaluatePanel(self.state, self.worker)
+        self.bench_panel = BenchPanel(self.state, self.worker)
+        for panel, name in ((self.data_panel, "Data"), (self.model_panel, "Model"), (self.train_panel, "Train"),
+                            (self.inside_panel, "Inside"), (self.evaluate_panel, "Evaluate"),
+                            (self.bench_panel, "Benchmark")):
+            self.tabs.addTab(panel, name)
+        self.setCentralWidget(self.tabs)
+
+        self.status_text = QtWidgets.QLabel()
+        self.busy = QtWidgets.QLabel()
+        self.statusBar().addWidget(self.status_text, 1)
+        self.statusBar().addPermanentWidget(self.busy)
+
+        self._menus()
+        self.worker.error.connect(self.show_error)
+        self.worker.info.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.state.subscribe(self._on_status, S.STATUS)
+        self.state.subscribe(self._on_message, S.MESSAGE)
+        self.state.subscribe(self._on_run, S.RUN)
+        self.tabs.currentChanged.connect(lambda i: self.state.set_ui(tab=i))
+        self._restore_window()
+        self.worker.load_data()
+        self._errors: list[str] = []
+
+    # -- menus ----------------------------------------------------------------------------
+    def _menus(self):
+        m = self.menuBar().addMenu("&File")
+        self._action(m, "Load model spec…", self.model_panel._load_dialog)
+        self._action(m, "Save model spec…", self.model_panel._save_dialog)
+        m.addSeparator()
+        self._action(m, "Load checkpoint…", self.train_panel._load_ckpt, QtGui.QKeySequence.Open)
+        self._action(m, "Save checkpoint…", self.train_panel._save_ckpt, QtGui.QKeySequence.Save)
+        self._action(m, "Resume from checkpoint…", self.train_panel._resume_dialog)
+        m.addSeparator()
+        self._action(m, "Export curves (PNG)…", self.train_panel._export_png)
+        self._action(m, "Export metrics (CSV)…", self.train_panel._export_csv)
+        self._action(m, "Predict image…", self.evaluate_panel._open)
+        m.addSeparator()
+        self._action(m, "Quit", self.close, QtGui.QKeySequence.Quit)
+        r = self.menuBar().addMenu("&Run")
+        self._action(r, "Start", self.train_panel.start, "Ctrl+R")
+        self._action(r, "Pause / Resume", self.train_panel.toggle_pause, "Ctrl+P")
+        self._action(r, "Stop", self.worker.stop, "Ctrl+.")
+        h = self.menuBar().addMenu("&Help")
+        self._action(h, "About", self._about)
+
+    def _action(self, menu, text, slot, shortcut=None):
+        a = QtGui.QAction(text, self)
+        if shortcut is not None:
+            a.setShortcut(QtGui.QKeySequence(shortcut))
+        a.triggered.connect(lambda *_: slot())
+        menu.addAction(a)
+        return a
+
+    def _about(self):
+        QtWidgets.QMessageBox.about(
+            self, "numbacnn studio",
+            "<b>numbacnn studio</b><br>Train convolutional networks by pointing and clicking.<br>"
+            "Every kernel is numbacnn's own, compiled by Numba.<br><br>"
+            f"Settings: {self.state.path}")
+
+    # -- status ---------------------------------------------------------------------------
+    def _on_status(self, **info):
+        busy = self.state.busy
+        self.busy.setText(f"⏳ {busy}" if busy else "")
+        run = self.state.run()
+        if run is not None:
+            msg = f"{run.name} — {run.status}"
+            if run.message and run.status in ("completed", "stopped", "error", "nan", "early_stopping"):
+                msg += f": {run.message}"
+            self.status_text.setText(msg)
+            if info.get("status") in ("completed", "stopped", "error", "nan", "early_stopping"):
+                self._run_finished(run)
+
+    def _on_run(self, **info):
+        pass
+
+    def _run_finished(self, run):
+        """The run's per-batch metrics go beside its checkpoints (studio_metrics.csv)."""
+        if run.directory:
+            try:
+                run.write_csv(Path(run.directory) / "studio_metrics.csv")
+            except OSError as e:
+                self.statusBar().showMessage(f"could not write metrics: {e}", 8000)
+        if run.status == "nan":
+            self.show_error(f"Training stopped: {run.message}", "")
+
+    def _on_message(self, text="", level="info"):
+        if level == "error":
+            self.show_error(text, "")
+        else:
+            self.statusBar().showMessage(text, 8000)
+
+    def show_error(self, message: str, details: str = ""):
+        """A dialog with the message (details behind a button); never raises."""
+        self._errors.append(message)
+        box = QtWidgets.QMessageBox(self)
+        box.setIcon(QtWidgets.QMessageBox.Warning)
+        box.setWindowTitle("numbacnn studio")
+        box.setText(message)
+        run = self.state.run()
+        if run is not None and run.directory and "Training" in message:
+            box.setInformativeText(f"Checkpoints and metrics so far are kept in {run.directory}")
+        if details:
+            box.setDetailedText(details)
+        box.setModal(False)
+        box.setAttribute(QtCore.Qt.WA_DeleteOnClose)
+        box.show()
+        self._last_error_box = box
+
+    # -- drag and drop: predict an image file --------------------------------------------------
+    def dragEnterEvent(self, e: QtGui.QDragEnterEvent):
+        if _image_paths(e.mimeData()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QtGui.QDropEvent):
+        paths = _image_paths(e.mimeData())
+        if paths:
+            self.tabs.setCurrentWidget(self.evaluate_panel)
+            self.evaluate_panel.predict(paths[0])
+            e.acceptProposedAction()
+
+    # -- window state -------------------------------------------------------------------------
+    def _restore_window(self):
+        geo = self.state.ui.get("geometry")
+        if geo:
+            try:
+                self.restoreGeometry(QtCore.QByteArray.fromHex(geo.encode()))
+            except Exception:  # noqa: BLE001
+                pass
+        else:
+            self.resize(1280, 800)
+        self.tabs.setCurrentIndex(int(self.state.ui.get("tab", 0)))
+
+    def save_settings(self):
+        self.state.set_ui(geometry=bytes(self.saveGeometry().toHex()).decode(), tab=self.tabs.currentIndex())
+        try:
+            self.state.save()
+        except OSError as e:
+            self.statusBar().showMessage(f"could not save settings: {e}", 8000)
+
+    def closeEvent(self, e: QtGui.QCloseEvent):
+        if self.worker.training:
+            self.worker.stop()
+        self.save_settings()
+        self.worker.shutdown(timeout=5.0)
+        super().closeEvent(e)
+
+
+def _image_paths(mime: QtCore.QMimeData) -> list[str]:
+    if not mime.hasUrls():
+        return []
+    out = []
+    for url in mime.urls():
+        p = url.toLocalFile()
+        if p and Path(p).suffix.lower() in IMAGE_SUFFIXES:
+            out.append(p)
+    return out
+
+
+__all__ = ["MainWindow", "IMAGE_FILTER"]

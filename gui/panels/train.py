@@ -1,0 +1,397 @@
+"""Train tab: optimizer and hyperparameters, the schedule with a preview of the
+learning rate over the run, device, seed; Start / Pause / Resume / Stop; progress with
+images/s and ETA; and the live curves (loss and accuracy, several runs overlaid)."""
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from .. import backend
+from .. import state as S
+from ..widgets.curves import CurvesView
+
+
+def _cuda_state() -> tuple[bool, str]:
+    try:
+        from engine import cuda_available
+        ok = cuda_available()
+    except Exception:  # noqa: BLE001
+        ok = False
+    if ok:
+        return True, "Run the kernels on the NVIDIA GPU (numba.cuda)"
+    return False, ("CUDA is unavailable: numba.cuda finds no NVIDIA GPU or driver on this machine "
+                   "(install numba-cuda and a driver on a machine with a GPU)")
+
+
+class TrainPanel(QtWidgets.QWidget):
+    def __init__(self, state: S.AppState, worker, parent=None):
+        super().__init__(parent)
+        self.state, self.worker = state, worker
+
+        # -- hyperparameters ----------------------------------------------------------
+        self.optimizer = QtWidgets.QComboBox()
+        self.optimizer.addItems(S.OPTIMIZERS)
+        self.lr = QtWidgets.QDoubleSpinBox()
+        self.lr.setDecimals(5)
+        self.lr.setRange(1e-5, 10.0)
+        self.lr.setSingleStep(0.001)
+        self.momentum = QtWidgets.QDoubleSpinBox()
+        self.momentum.setRange(0.0, 0.999)
+        self.momentum.setSingleStep(0.05)
+        self.momentum.setDecimals(3)
+        self.wd = QtWidgets.QDoubleSpinBox()
+        self.wd.setDecimals(5)
+        self.wd.setRange(0.0, 1.0)
+        self.wd.setSingleStep(1e-4)
+        self.batch = QtWidgets.QSpinBox()
+        self.batch.setRange(1, 4096)
+        self.epochs = QtWidgets.QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.shuffle = QtWidgets.QCheckBox("Shuffle every epoch")
+        self.schedule = QtWidgets.QComboBox()
+        self.schedule.addItems(S.SCHEDULES)
+        self.step_size = QtWidgets.QSpinBox()
+        self.step_size.setRange(1, 1000)
+        self.gamma = QtWidgets.QDoubleSpinBox()
+        self.gamma.setRange(0.01, 0.99)
+        self.gamma.setSingleStep(0.05)
+        self.milestones = QtWidgets.QLineEdit()
+        self.milestones.setPlaceholderText("epochs, e.g. 2, 4")
+        self.patience = QtWidgets.QSpinBox()
+        self.patience.setRange(0, 100)
+        self.warmup = QtWidgets.QDoubleSpinBox()
+        self.warmup.setRange(0.0, 100.0)
+        self.warmup.setSingleStep(0.5)
+        self.warmup.setSuffix(" epochs")
+        self.device = QtWidgets.QComboBox()
+        self.device.addItem("CPU", "cpu")
+        self.device.addItem("CUDA GPU", "cuda")
+        ok, why = _cuda_state()
+        item = self.device.model().item(1)
+        item.setEnabled(ok)
+        item.setToolTip(why)
+        self.device.setToolTip(why if not ok else "")
+        self.cuda_note = QtWidgets.QLabel("" if ok else "CUDA unavailable: no NVIDIA GPU/driver found")
+        self.cuda_note.setStyleSheet("color: #777; font-size: 9pt;")
+        self.cuda_note.setToolTip(why)
+        self.threads = QtWidgets.QSpinBox()
+        try:
+            import numba
+            self.threads.setRange(0, numba.config.NUMBA_NUM_THREADS)
+        except Exception:  # noqa: BLE001
+            self.threads.setRange(0, 64)
+        self.threads.setSpecialValueText("all")
+        self.seed = QtWidgets.QSpinBox()
+        self.seed.setRange(0, 2 ** 31 - 1)
+        self.workers = QtWidgets.QSpinBox()
+        self.workers.setRange(0, 8)
+        self.workers.setToolTip("DataLoader threads that prepare batches ahead (0: on the training thread)")
+
+        form = QtWidgets.QFormLayout()
+        form.addRow("Optimizer", self.optimizer)
+        form.addRow("Learning rate", self.lr)
+        form.addRow("Momentum", self.momentum)
+        form.addRow("Weight decay", self.wd)
+        form.addRow("Batch size", self.batch)
+        form.addRow("Epochs", self.epochs)
+        form.addRow(self.shuffle)
+        form.addRow("Schedule", self.schedule)
+        self.sched_rows = {"step": ("Step size (epochs)", self.step_size), "gamma": ("Gamma", self.gamma),
+                           "milestones": ("Milestones", self.milestones), "patience": ("Patience", self.patience)}
+        for label, w in self.sched_rows.values():
+            form.addRow(label, w)
+        form.addRow("Warm-up", self.warmup)
+        dev = QtWidgets.QHBoxLayout()
+        dev.addWidget(self.device)
+        dev.addWidget(QtWidgets.QLabel("threads"))
+        dev.addWidget(self.threads)
+        form.addRow("Device", dev)
+        form.addRow("", self.cuda_note)
+        form.addRow("Seed", self.seed)
+        form.addRow("Loader workers", self.workers)
+        self.form = form
+
+        self.lr_plot = pg.PlotWidget(background="w")
+        self.lr_plot.setTitle("Learning rate over the run", color="#222", size="10pt")
+        self.lr_plot.setLabel("bottom", "epoch")
+        self.lr_plot.setMinimumHeight(140)
+        self.lr_plot.setMaximumHeight(190)
+        self.lr_plot.showGrid(x=True, y=True, alpha=0.25)
+        self.lr_curve = self.lr_plot.plot(pen=pg.mkPen("#1f77b4", width=2))
+        self.lr_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", style=QtCore.Qt.DashLine))
+        self.lr_plot.addItem(self.lr_marker)
+        self.lr_marker.setVisible(False)
+
+        # -- run controls ----------------------------------------------------------------
+        self.start_btn = QtWidgets.QPushButton("▶ Start")
+        self.start_btn.setStyleSheet("font-weight: bold;")
+        self.pause_btn = QtWidgets.QPushButton("❚❚ Pause")
+        self.stop_btn = QtWidgets.QPushButton("■ Stop")
+        self.resume_ckpt_btn = QtWidgets.QPushButton("Resume checkpoint…")
+        self.resume_ckpt_btn.setToolTip("Continue a run from its checkpoint (weights, optimizer, schedule, data order)")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.rate = QtWidgets.QLabel("")
+        self.train_reason = QtWidgets.QLabel("")
+        self.train_reason.setWordWrap(True)
+        self.train_reason.setStyleSheet("color: #a00000;")
+
+        buttons = QtWidgets.QHBoxLayout()
+        for w in (self.start_btn, self.pause_btn, self.stop_btn):
+            buttons.addWidget(w)
+
+        left = QtWidgets.QVBoxLayout()
+        left.addLayout(form)
+        left.addWidget(self.lr_plot)
+        left.addLayout(buttons)
+        left.addWidget(self.resume_ckpt_btn)
+        left.addWidget(self.train_reason)
+        left.addStretch(1)
+        leftw = QtWidgets.QWidget()
+        leftw.setLayout(left)
+        leftw.setMaximumWidth(360)
+        scroll = QtWidgets.QScrollArea()
+        scroll.setWidget(leftw)
+        scroll.setWidgetResizable(True)
+        scroll.setMaximumWidth(380)
+        scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+
+        # -- curves ---------------------------------------------------------------------
+        self.curves = CurvesView(state)
+        self.export_png_btn = QtWidgets.QPushButton("Export curves (PNG)…")
+        self.export_csv_btn = QtWidgets.QPushButton("Export metrics (CSV)…")
+        self.save_ckpt_btn = QtWidgets.QPushButton("Save checkpoint…")
+        self.load_ckpt_btn = QtWidgets.QPushButton("Load checkpoint…")
+        exp = QtWidgets.QHBoxLayout()
+        for w in (self.save_ckpt_btn, self.load_ckpt_btn, self.export_png_btn, self.export_csv_btn):
+            exp.addWidget(w)
+        exp.addStretch(1)
+        prog = QtWidgets.QHBoxLayout()
+        prog.addWidget(self.progress, 1)
+        prog.addWidget(self.rate)
+        right = QtWidgets.QVBoxLayout()
+        right.addLayout(prog)
+        right.addWidget(self.curves, 1)
+        right.addLayout(exp)
+
+        lay = QtWidgets.QHBoxLayout(self)
+        lay.addWidget(scroll)
+        lay.addLayout(right, 1)
+
+        self._sync_from_state()
+        self._connect_form()
+        self.start_btn.clicked.connect(self.start)
+        self.pause_btn.clicked.connect(self.toggle_pause)
+        self.stop_btn.clicked.connect(self.worker.stop)
+        self.resume_ckpt_btn.clicked.connect(self._resume_dialog)
+        self.export_png_btn.clicked.connect(self._export_png)
+        self.export_csv_btn.clicked.connect(self._export_csv)
+        self.save_ckpt_btn.clicked.connect(self._save_ckpt)
+        self.load_ckpt_btn.clicked.connect(self._load_ckpt)
+        state.subscribe(lambda **kw: self._sync_from_state(), S.HYPER)
+        state.subscribe(lambda **kw: self._update_gate(), S.MODEL)
+        state.subscribe(lambda **kw: self._update_run(), S.STATUS)
+        state.subscribe(lambda **kw: self._update_run(), S.RUN)
+        state.subscribe(lambda **kw: self._update_preview(), S.SAMPLES)
+        state.subscribe(lambda **kw: self._update_preview(), S.DATA)
+        self._update_gate()
+
+    # -- form <-> state ---------------------------------------------------------------------
+    def _widgets(self):
+        return (self.optimizer, self.lr, self.momentum, self.wd, self.batch, self.epochs, self.shuffle, self.schedule,
+                self.step_size, self.gamma, self.milestones, self.patience, self.warmup, self.device, self.threads,
+                self.seed, self.workers)
+
+    def _sync_from_state(self):
+        h = self.state.hyper
+        for w in self._widgets():
+            w.blockSignals(True)
+        self.optimizer.setCurrentText(h.optimizer)
+        self.lr.setValue(h.lr)
+        self.momentum.setValue(h.momentum)
+        self.wd.setValue(h.weight_decay)
+        self.batch.setValue(h.batch_size)
+        self.epochs.setValue(h.epochs)
+        self.shuffle.setChecked(h.shuffle)
+        self.schedule.setCurrentText(h.schedule)
+        self.step_size.setValue(h.step_size)
+        self.gamma.setValue(h.gamma)
+        if self.milestones.text() != h.milestones:
+            self.milestones.setText(h.milestones)
+        self.patience.setValue(h.patience)
+        self.warmup.setValue(h.warmup_epochs)
+        idx = self.device.findData(h.device)
+        if h.device == "cuda" and not self.device.model().item(1).isEnabled():
+            idx = 0
+        self.device.setCurrentIndex(max(0, idx))
+        self.threads.setValue(h.threads)
+        self.seed.setValue(h.seed)
+        self.workers.setValue(h.num_workers)
+        for w in self._widgets():
+            w.blockSignals(False)
+        self.momentum.setEnabled(h.optimizer == "SGD")
+        self.threads.setEnabled(self.device.currentData() == "cpu")
+        show = {"StepLR": ("step", "gamma"), "MultiStepLR": ("milestones", "gamma"),
+                "ReduceLROnPlateau": ("gamma", "patience")}.get(h.schedule, ())
+        for key, (label, w) in self.sched_rows.items():
+            self.form.setRowVisible(w, key in show)
+        self._update_preview()
+
+    def _connect_form(self):
+        st = self.state
+        self.optimizer.currentTextChanged.connect(lambda v: st.set_hyper(optimizer=v))
+        self.lr.valueChanged.connect(lambda v: st.set_hyper(lr=v))
+        self.momentum.valueChanged.connect(lambda v: st.set_hyper(momentum=v))
+        self.wd.valueChanged.connect(lambda v: st.set_hyper(weight_decay=v))
+        self.batch.valueChanged.connect(lambda v: st.set_hyper(batch_size=v))
+        self.epochs.valueChanged.connect(lambda v: st.set_hyper(epochs=v))
+        self.shuffle.toggled.connect(lambda v: st.set_hyper(shuffle=v))
+        self.schedule.currentTextChanged.connect(lambda v: st.set_hyper(schedule=v))
+        self.step_size.valueChanged.connect(lambda v: st.set_hyper(step_size=v))
+        self.gamma.valueChanged.connect(lambda v: st.set_hyper(gamma=v))
+        self.milestones.textEdited.connect(self._milestones_edited)
+        self.patience.valueChanged.connect(lambda v: st.set_hyper(patience=v))
+        self.warmup.valueChanged.connect(lambda v: st.set_hyper(warmup_epochs=v))
+        self.device.currentIndexChanged.connect(lambda i: st.set_hyper(device=self.device.itemData(i)))
+        self.threads.valueChanged.connect(lambda v: st.set_hyper(threads=v))
+        self.seed.valueChanged.connect(lambda v: st.set_hyper(seed=v))
+        self.workers.valueChanged.connect(lambda v: st.set_hyper(num_workers=v))
+
+    def _milestones_edited(self, text):
+        try:
+            S.HyperParams(milestones=text).milestone_list()
+        except ValueError:
+            self.milestones.setStyleSheet("background: #f8d0d0;")
+            return
+        self.milestones.setStyleSheet("")
+        self.state.set_hyper(milestones=text)
+
+    def steps_per_epoch(self) -> int:
+        info = self.state.dataset_info
+        d = self.state.data
+        if info and not info.get("error") and info.get("name") == d.name:
+            n = info["total"]
+        else:
+            n = {"MNIST": 60000, "FashionMNIST": 60000, "CIFAR10": 50000}.get(d.name, 10000)
+        used = min(n, d.limit) if d.limit else n
+        train = used - int(round(used * d.val_fraction))
+        return max(1, math.ceil(train / max(1, self.state.hyper.batch_size)))
+
+    def _update_preview(self):
+        try:
+            x, y = backend.lr_preview(self.state.hyper, self.steps_per_epoch())
+        except Exception as e:  # noqa: BLE001 - a setting the schedule refuses
+            self.lr_curve.setData([], [])
+            self.lr_plot.setTitle(f"Schedule: {e}", color="#a00000", size="9pt")
+            return
+        self.lr_plot.setTitle("Learning rate over the run" + (" (follows validation loss)"
+                              if self.state.hyper.schedule == "ReduceLROnPlateau" else ""), color="#222", size="10pt")
+        self.lr_curve.setData(x, y)
+        top = float(max(y.max(), 1e-12)) if len(y) else 1.0
+        self.lr_plot.setYRange(0, top * 1.1, padding=0)
+        self.lr_plot.setXRange(0, max(1, self.state.hyper.epochs), padding=0.02)
+
+    # -- run state -----------------------------------------------------------------------------
+    def _update_gate(self):
+        check = self.state.model_check or {}
+        training = self.worker.training
+        can = bool(check.get("ok")) and not training
+        self.start_btn.setEnabled(can)
+        if not check.get("ok"):
+            msg = check.get("message") or "the model does not fit the data"
+            self.train_reason.setText(f"Train is disabled: {msg} (see the Model tab).")
+            self.start_btn.setToolTip(msg)
+        else:
+            self.train_reason.setText("")
+            self.start_btn.setToolTip("")
+        self.pause_btn.setEnabled(training)
+        self.stop_btn.setEnabled(training)
+        self.resume_ckpt_btn.setEnabled(not training)
+        for w in self._widgets():
+            w.setEnabled(not training)
+        if not training:
+            self.momentum.setEnabled(self.state.hyper.optimizer == "SGD")
+            self.threads.setEnabled(self.device.currentData() == "cpu")
+
+    def _update_run(self):
+        run = self.state.run()
+        self._update_gate()
+        if run is None:
+            return
+        paused = run.status == "paused"
+        self.pause_btn.setText("▶ Resume" if paused else "❚❚ Pause")
+        if run.active or run.status in ("completed", "stopped"):
+            self.progress.setValue(int(run.progress * 1000))
+            ep = f"epoch {min(run.epoch + 1, max(run.total_epochs, 1))}/{run.total_epochs}" if run.total_epochs else ""
+            self.progress.setFormat(f"{run.status} — {ep}, step {run.step} — %p%")
+            self.rate.setText(f"{run.images_per_sec:,.0f} img/s · ETA {backend.fmt_eta(run.eta_seconds)}"
+                              if run.active else f"{run.status}")
+            if run.steps_per_epoch:
+                self.lr_marker.setVisible(run.active)
+                self.lr_marker.setValue(run.step / run.steps_per_epoch)
+        elif run.status == "error":
+            self.progress.setFormat(f"error — {run.message[:80]}")
+            self.rate.setText("error")
+            self.lr_marker.setVisible(False)
+
+    # -- actions -------------------------------------------------------------------------------
+    def start(self, max_steps: int = 0):
+        if not (self.state.model_check or {}).get("ok"):
+            return None
+        run = self.worker.start_training(max_steps=max_steps)
+        self._update_gate()
+        return run
+
+    def toggle_pause(self):
+        run = self.state.run()
+        if run is not None and run.status == "paused":
+            self.worker.resume()
+        else:
+            self.worker.pause()
+
+    def _resume_dialog(self):
+        start = self.state.recent.get("checkpoint", "")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
+                                                        "Checkpoints (*.npz);;All files (*)")
+        if path:
+            self.resume_from(path)
+
+    def resume_from(self, path: str):
+        """Loads the checkpoint's settings, then continues its run up to the Epochs set here."""
+        def loaded(old):
+            self.worker.resume_settings(path)
+            run = self.worker.start_training(resume_from=path)
+            run.epochs = [dict(e) for e in old.epochs]       # the history so far, on the same curves
+            self.state.remove_run(old.id)
+            self.state.current_run = run.id
+            self._update_gate()
+        self.worker.load_checkpoint(path, done=loaded)
+
+    def _save_ckpt(self):
+        start = self.state.recent.get("checkpoint", "checkpoint.npz")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save checkpoint", start, "Checkpoints (*.npz)")
+        if path:
+            self.worker.save_checkpoint(path)
+
+    def _load_ckpt(self):
+        start = self.state.recent.get("checkpoint", "")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load checkpoint", start, "Checkpoints (*.npz);;All files (*)")
+        if path:
+            self.worker.load_checkpoint(path)
+
+    def _export_png(self):
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export curves", "curves.png", "PNG image (*.png)")
+        if path:
+            self.curves.export_png(path)
+
+    def _export_csv(self):
+        run = self.state.run()
+        if run is None:
+            return
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
+        if path:
+            run.write_csv(path)

@@ -1,0 +1,273 @@
+"""Training curves: loss and accuracy, train and validation, per batch and per epoch,
+several runs overlaid, with TensorBoard-style smoothing, log scale and zoom.
+
+pyqtgraph stays fast with one PlotDataItem per curve, updated by setData with
+downsampling and clip-to-view on; the view redraws at most ~10 times a second."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from .. import state as S
+
+PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+           "#7f7f7f"]
+
+
+def run_color(run_id: int) -> str:
+    return PALETTE[(run_id - 1) % len(PALETTE)]
+
+
+def smooth(y: np.ndarray, weight: float) -> np.ndarray:
+    """TensorBoard's debiased exponential moving average (NaNs are skipped)."""
+    if weight <= 0 or len(y) == 0:
+        return y
+    out = np.empty_like(y)
+    last, num = 0.0, 0
+    w = float(weight)
+    for i, v in enumerate(y):         # len(y) is at most tens of thousands; fine at 10 Hz
+        if v != v:
+            out[i] = np.nan
+            continue
+        last = last * w + (1 - w) * v
+        num += 1
+        out[i] = last / (1 - w ** num)
+    return out
+
+
+def _smooth_fast(y: np.ndarray, weight: float) -> np.ndarray:
+    """Vectorised EMA via scipy's lfilter when available."""
+    if weight <= 0 or len(y) == 0:
+        return y
+    try:
+        from scipy.signal import lfilter
+    except ImportError:
+        return smooth(y, weight)
+    good = ~np.isnan(y)
+    if not good.all():
+        return smooth(y, weight)
+    ema = lfilter([1 - weight], [1, -weight], y)
+    debias = 1 - weight ** np.arange(1, len(y) + 1)
+    return ema / debias
+
+
+class CurvePlot(pg.PlotWidget):
+    """A plot of named curves, each one PlotDataItem updated with setData."""
+
+    def __init__(self, title: str, ylabel: str, parent=None):
+        super().__init__(parent=parent, background="w")
+        self.setTitle(title, color="#222", size="11pt")
+        self.setLabel("left", ylabel)
+        self.setLabel("bottom", "step")
+        self.showGrid(x=True, y=True, alpha=0.25)
+        self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+        self.items: dict[str, pg.PlotDataItem] = {}
+        for ax in ("left", "bottom"):
+            self.getAxis(ax).setTextPen("#333")
+            self.getAxis(ax).setPen("#888")
+
+    def set_curve(self, key: str, x, y, pen, name: str | None = None, symbol=None) -> None:
+        item = self.items.get(key)
+        if item is None:
+            item = pg.PlotDataItem(name=name, pen=pen, symbol=symbol, symbolSize=6,
+                                   symbolBrush=pen.color() if symbol else None, symbolPen=None)
+            item.setDownsampling(auto=True, method="peak")
+            item.setClipToView(True)
+            self.addItem(item)
+            if name is None:
+                self.legend.removeItem(item)
+            self.items[key] = item
+        item.setData(np.asarray(x, np.float64), np.asarray(y, np.float64))
+
+    def keep_only(self, keys) -> None:
+        keys = set(keys)
+        for k in [k for k in self.items if k not in keys]:
+            item = self.items.pop(k)
+            self.legend.removeItem(item)
+            self.removeItem(item)
+
+    def clear_curves(self) -> None:
+        self.keep_only(())
+
+
+class CurvesView(QtWidgets.QWidget):
+    """Loss and accuracy of every visible run, with the controls to read them."""
+
+    def __init__(self, state: S.AppState, parent=None):
+        super().__init__(parent)
+        self.state = state
+        self.loss_plot = CurvePlot("Loss", "loss")
+        self.acc_plot = CurvePlot("Accuracy", "accuracy (%)")
+        self.acc_plot.setXLink(self.loss_plot)
+
+        self.smoothing = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.smoothing.setRange(0, 99)
+        self.smoothing.setValue(int(state.ui.get("smoothing", 60)))
+        self.smoothing.setToolTip("Exponential moving average of the per-batch curves (as TensorBoard)")
+        self.smoothing_label = QtWidgets.QLabel()
+        self.log_scale = QtWidgets.QCheckBox("Log loss")
+        self.log_scale.setChecked(bool(state.ui.get("log_loss", False)))
+        self.show_batch = QtWidgets.QCheckBox("Per batch")
+        self.show_batch.setChecked(bool(state.ui.get("show_batch", True)))
+        self.show_epoch = QtWidgets.QCheckBox("Per epoch")
+        self.show_epoch.setChecked(bool(state.ui.get("show_epoch", True)))
+        self.reset_zoom = QtWidgets.QPushButton("Fit")
+        self.reset_zoom.setToolTip("Zoom to fit every curve (drag to pan, wheel or right-drag to zoom)")
+
+        self.runs_list = QtWidgets.QListWidget()
+        self.runs_list.setMaximumHeight(64)
+        self.runs_list.setToolTip("Tick the runs to overlay")
+
+        bar = QtWidgets.QHBoxLayout()
+        bar.addWidget(QtWidgets.QLabel("Smoothing"))
+        bar.addWidget(self.smoothing, 1)
+        bar.addWidget(self.smoothing_label)
+        for w in (self.log_scale, self.show_batch, self.show_epoch, self.reset_zoom):
+            bar.addWidget(w)
+
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(bar)
+        lay.addWidget(self.loss_plot, 1)
+        lay.addWidget(self.acc_plot, 1)
+        lay.addWidget(self.runs_list)
+
+        self._dirty = True
+        self._timer = QtCore.QTimer(self)
+        self._timer.setInterval(100)      # at most 10 redraws a second
+        self._timer.timeout.connect(self._maybe_redraw)
+        self._timer.start()
+
+        self.smoothing.valueChanged.connect(self._controls_changed)
+        self.log_scale.toggled.connect(self._controls_changed)
+        self.show_batch.toggled.connect(self._controls_changed)
+        self.show_epoch.toggled.connect(self._controls_changed)
+        self.reset_zoom.clicked.connect(self.fit)
+        self.runs_list.itemChanged.connect(self._run_toggled)
+        state.subscribe(self._on_runs, S.RUNS)
+        state.subscribe(self._on_run, S.RUN)
+        state.subscribe(self._on_runs, S.STATUS)
+        self._controls_changed()
+        self._rebuild_runs()
+
+    # -- state ------------------------------------------------------------------------
+    def _on_run(self, **info):
+        self._dirty = True
+
+    def _on_runs(self, **info):
+        self._rebuild_runs()
+        self._dirty = True
+
+    def _rebuild_runs(self):
+        self.runs_list.blockSignals(True)
+        self.runs_list.clear()
+        for run in self.state.runs:
+            item = QtWidgets.QListWidgetItem(f"{run.name}  [{run.status}]")
+            item.setData(QtCore.Qt.UserRole, run.id)
+            item.setFlags(item.flags() | QtCore.Qt.ItemIsUserCheckable)
+            item.setCheckState(QtCore.Qt.Checked if run.visible else QtCore.Qt.Unchecked)
+            pm = QtGui.QPixmap(12, 12)
+            pm.fill(QtGui.QColor(run_color(run.id)))
+            item.setIcon(QtGui.QIcon(pm))
+            self.runs_list.addItem(item)
+        self.runs_list.blockSignals(False)
+
+    def _run_toggled(self, item):
+        self.state.set_run_visible(item.data(QtCore.Qt.UserRole), item.checkState() == QtCore.Qt.Checked)
+
+    def _controls_changed(self, *_):
+        w = self.smoothing.value() / 100
+        self.smoothing_label.setText(f"{w:.2f}")
+        self.state.set_ui(smoothing=self.smoothing.value(), log_loss=self.log_scale.isChecked(),
+                          show_batch=self.show_batch.isChecked(), show_epoch=self.show_epoch.isChecked())
+        self.loss_plot.setLogMode(y=self.log_scale.isChecked())
+        self._dirty = True
+        self._maybe_redraw()
+
+    def fit(self):
+        for p in (self.loss_plot, self.acc_plot):
+            p.enableAutoRange()
+
+    # -- drawing ----------------------------------------------------------------------
+    def _maybe_redraw(self):
+        if self._dirty and self.isVisible():
+            self._dirty = False
+            self.redraw()
+
+    def redraw(self):
+        weight = self.smoothing.value() / 100
+        keep = set()
+        log = self.log_scale.isChecked()
+        for run in self.state.runs:
+            if not run.visible:
+                continue
+            color = QtGui.QColor(run_color(run.id))
+            faint = QtGui.QColor(color)
+            faint.setAlpha(60)
+            tag = f"r{run.id}"
+            multi = sum(r.visible for r in self.state.runs) > 1
+            label = (lambda what: f"{what} ({run.name.split(':')[0]})") if multi else (lambda what: what)
+            b = run.batch_arrays()
+            if self.show_batch.isChecked() and len(b["step"]):
+                x = b["step"]
+                loss = b["loss"]
+                if log:
+                    loss = np.where(loss > 0, loss, np.nan)
+                acc = b["accuracy"] * 100
+                if weight > 0:
+                    self.loss_plot.set_curve(tag + "loss_raw", x, loss, pg.mkPen(faint, width=1))
+                    self.acc_plot.set_curve(tag + "acc_raw", x, acc, pg.mkPen(faint, width=1))
+                    keep |= {tag + "loss_raw", tag + "acc_raw"}
+                self.loss_plot.set_curve(tag + "loss", x, _smooth_fast(loss, weight), pg.mkPen(color, width=2),
+                                         label("train (batch)"))
+                self.acc_plot.set_curve(tag + "acc", x, _smooth_fast(acc, weight), pg.mkPen(color, width=2),
+                                        label("train (batch)"))
+                keep |= {tag + "loss", tag + "acc"}
+            e = run.epoch_arrays()
+            if self.show_epoch.isChecked() and len(e["epoch"]):
+                x = e["step"]
+                pen_t = pg.mkPen(color.darker(130), width=2)
+                pen_v = pg.mkPen(color, width=2, style=QtCore.Qt.DashLine)
+                self.loss_plot.set_curve(tag + "eloss", x, e["train_loss"], pen_t, label("train (epoch)"), symbol="o")
+                self.acc_plot.set_curve(tag + "eacc", x, e["train_accuracy"] * 100, pen_t, label("train (epoch)"),
+                                        symbol="o")
+                keep |= {tag + "eloss", tag + "eacc"}
+                if np.isfinite(e["val_loss"]).any():
+                    self.loss_plot.set_curve(tag + "vloss", x, e["val_loss"], pen_v, label("validation"), symbol="s")
+                    self.acc_plot.set_curve(tag + "vacc", x, e["val_accuracy"] * 100, pen_v, label("validation"),
+                                            symbol="s")
+                    keep |= {tag + "vloss", tag + "vacc"}
+        self.loss_plot.keep_only(keep)
+        self.acc_plot.keep_only(keep)
+
+    def point_count(self) -> int:
+        """Points held by the curves (for tests)."""
+        if self._dirty:
+            self._dirty = False
+            self.redraw()
+        n = 0
+        for p in (self.loss_plot, self.acc_plot):
+            for item in p.items.values():
+                x, _ = item.getOriginalDataset()
+                n += 0 if x is None else len(x)
+        return n
+
+    def export_png(self, path: str, width: int = 1200) -> None:
+        """Both plots, stacked, as one PNG."""
+        a = self.loss_plot.grab()
+        b = self.acc_plot.grab()
+        img = QtGui.QImage(max(a.width(), b.width()), a.height() + b.height(), QtGui.QImage.Format_ARGB32)
+        img.fill(QtGui.QColor("white"))
+        p = QtGui.QPainter(img)
+        p.drawPixmap(0, 0, a)
+        p.drawPixmap(0, a.height(), b)
+        p.end()
+        if img.width() > width:
+            img = img.scaledToWidth(width, QtCore.Qt.SmoothTransformation)
+        if not img.save(path):
+            raise OSError(f"could not write {path}")
+
+    def showEvent(self, e):
+        self._dirty = True
+        super().showEvent(e)

@@ -1,0 +1,151 @@
+"""Test helper: the PyTorch twin of an engine model, and float32 comparisons against it.
+
+``to_torch(model)`` rebuilds ``model.spec()`` as a torch.nn module tree with the SAME
+state_dict keys (Sequential -> torch.nn.Sequential; Residual -> a module with ``body``
+and ``shortcut``; Concat -> a module whose children are "0", "1", ...; leaf layers by
+their torch.nn class name and constructor arguments) and loads the model's weights and
+buffers into it by name.
+
+Tolerances (``assert_close``): float32 kernels sum in other orders than torch's, so
+values agree to a relative error of a few float32 ulps per summation; we allow
+``|ours - ref| <= rtol * |ref| + atol * max(1, max |ref|)``: rtol 1e-4 and atol 1e-5 for a
+layer, looser (see the model tests) for a deep net, where rounding accumulates through
+the layers and BatchNorm's division by a small batch standard deviation amplifies it.
+The atol term is scaled to the tensor's magnitude so gradients of order 1e-3 and of
+order 1e2 are held to the same number of significant digits.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class TorchResidual(torch.nn.Module):
+    def __init__(self, body, shortcut=None):
+        super().__init__()
+        self.body = body
+        self.shortcut = shortcut
+
+    def forward(self, x):
+        return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
+
+
+class TorchConcat(torch.nn.Module):
+    def __init__(self, *branches):
+        super().__init__()
+        for i, b in enumerate(branches):
+            self.add_module(str(i), b)
+
+    def forward(self, x):
+        return torch.cat([b(x) for b in self.children()], dim=1)
+
+
+def from_spec(spec: dict) -> torch.nn.Module:
+    """The torch.nn module tree ``spec`` describes (fresh weights)."""
+    kind = spec["type"]
+    args = {k: v for k, v in spec.items() if k != "type"}
+    if kind == "Sequential":
+        return torch.nn.Sequential(*[from_spec(s) for s in args["layers"]])
+    if kind == "Residual":
+        short = args.get("shortcut")
+        return TorchResidual(from_spec(args["body"]), None if short is None else from_spec(short))
+    if kind == "Concat":
+        return TorchConcat(*[from_spec(s) for s in args["branches"]])
+    args = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    return getattr(torch.nn, kind)(**args)
+
+
+def to_torch(model) -> torch.nn.Module:
+    """``model``'s torch twin with its weights and buffers, in the same train/eval mode and
+    float dtype (float64 after ``model.double()``, else float32)."""
+    double = any(np.dtype(p.data.dtype) == np.float64 for p in model.parameters())
+    twin = from_spec(model.spec())
+    twin = twin.double() if double else twin.float()
+    twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
+    twin.train(model.training)
+    return twin
+
+
+def run_torch(twin: torch.nn.Module, x: np.ndarray, grad_y: np.ndarray | None = None):
+    """Forward (and backward of sum(grad_y * y) when grad_y is given) in torch.
+    Returns (y, dx, {param name: grad}) as numpy arrays."""
+    xt = torch.from_numpy(np.array(x)).requires_grad_(grad_y is not None)
+    twin.zero_grad(set_to_none=True)
+    y = twin(xt)
+    if grad_y is None:
+        return y.detach().numpy(), None, {}
+    y.backward(torch.from_numpy(np.array(grad_y)))
+    grads = {n: p.grad.numpy() for n, p in twin.named_parameters() if p.grad is not None}
+    return y.detach().numpy(), xt.grad.numpy(), grads
+
+
+def assert_close(ours, ref, rtol=1e-4, atol=1e-5, what=""):
+    """|ours - ref| <= rtol*|ref| + atol*max(1, max|ref|), with a message naming the worst element."""
+    ours = np.asarray(ours, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert ours.shape == ref.shape, f"{what}: shape {ours.shape} != torch's {ref.shape}"
+    scale = max(1.0, float(np.abs(ref).max(initial=0)))
+    excess = np.abs(ours - ref) - (rtol * np.abs(ref) + atol * scale)
+    if excess.size and excess.max() > 0:
+        i = np.unravel_index(int(np.argmax(excess)), ref.shape)
+        raise AssertionError(
+            f"{what}: {int((excess > 0).sum())} of {ref.size} elements differ from torch; worst at {i}: "
+            f"ours {ours[i]:.8g}, torch {ref[i]:.8g} (rtol {rtol}, atol {atol} x {scale:.3g}); "
+            f"max abs diff {np.abs(ours - ref).max():.3g}")
+
+
+def compare_layerwise(model, x, rng, rtol=1e-4, atol=1e-5):
+    """Each top-level child of the Sequential ``model`` against its torch twin on the SAME
+    input (our previous activation) and the SAME output gradient (our previous input
+    gradient): forward, input gradient, parameter gradients and buffers per child.
+
+    Unlike an end-to-end float32 comparison this cannot be upset by a max-pooling window
+    whose two largest values are closer than float32 rounding (an end-to-end run may then
+    route the gradient to the other one and every gradient below differs), and it names
+    the first layer that disagrees."""
+    twin = to_torch(model)
+    tchildren = dict(twin.named_children())
+    model.zero_grad()
+    h, trace = x, []
+    for name, child in model.named_children():
+        th = torch.from_numpy(np.array(h)).requires_grad_()
+        ty = tchildren[name](th)
+        h = child(h)
+        assert_close(h, ty.detach().numpy(), rtol, atol, f"forward of layer {name} ({type(child).__name__})")
+        trace.append((name, child, th, ty))
+    g = rng.standard_normal(h.shape).astype(h.dtype)
+    for name, child, th, ty in reversed(trace):
+        ty.backward(torch.from_numpy(np.array(g)))
+        g = child.backward(g)
+        what = f"layer {name} ({type(child).__name__})"
+        assert_close(g, th.grad.numpy(), rtol, atol, f"input gradient of {what}")
+        tparams = dict(tchildren[name].named_parameters())
+        for pname, p in child.named_parameters():
+            assert_close(p.grad, tparams[pname].grad.numpy(), rtol, atol, f"gradient of {name}.{pname}")
+    tstate = twin.state_dict()
+    for bname, b in model.named_buffers():
+        assert_close(b, tstate[bname].numpy(), rtol, atol, f"buffer {bname}")
+
+
+def compare_with_torch(model, x, rng, rtol=1e-4, atol=1e-5, buffers=True):
+    """Runs ``model`` and its torch twin (made before the run, so from the same weights
+    and buffers) forward and backward on ``x`` with a random grad_y, and compares the
+    output, the input gradient, every parameter gradient and (``buffers``) every buffer
+    afterwards (BatchNorm's running statistics after a training forward)."""
+    twin = to_torch(model)
+    model.zero_grad()
+    y = model(x)
+    gy = rng.standard_normal(y.shape).astype(y.dtype)
+    dx = model.backward(gy)
+    ty, tdx, tgrads = run_torch(twin, x, gy)
+    assert_close(y, ty, rtol, atol, "forward")
+    assert_close(dx, tdx, rtol, atol, "input gradient")
+    ours = dict(model.named_parameters())
+    assert set(ours) == set(tgrads), f"parameters {sorted(ours)} vs torch's {sorted(tgrads)}"
+    for name, p in ours.items():
+        assert_close(p.grad, tgrads[name], rtol, atol, f"gradient of {name}")
+    if buffers:
+        tstate = twin.state_dict()
+        for name, b in model.named_buffers():
+            assert_close(b, tstate[name].numpy(), rtol, atol, f"buffer {name}")
+    return y, twin
