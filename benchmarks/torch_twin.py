@@ -1,19 +1,21 @@
-"""Builds the PyTorch twin of an engine model from its module tree (same layers, same
-shapes, same state_dict keys), so both engines run exactly the same network.
+"""The PyTorch twin of an engine model, built from its JSON spec (``model.spec()``):
+same layers, same shapes, same state_dict keys, so both engines run exactly the same
+network and weights move between them by name.
 
-Needs the ``ref`` extra (``pip install torch==2.13.0``).
+This module imports only torch (not the engine, not Numba), so a process that runs
+the torch side of a benchmark carries none of the engine's memory. Needs the ``ref``
+extra (``pip install torch==2.13.0``).
 """
 from __future__ import annotations
 
-import numpy as np
+_SIMPLE = ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "ReLU", "LeakyReLU", "Sigmoid", "Tanh",
+           "Dropout", "LocalResponseNorm", "Flatten", "Conv2d", "Linear", "BatchNorm2d", "BatchNorm1d")
 
 
-def torch_twin(model):
-    """A torch.nn.Module equivalent to the engine ``model``, holding a copy of its weights."""
+def from_spec(spec):
+    """A torch.nn.Module for an engine spec dict (Sequential / Residual / Concat / leaves)."""
     import torch
     from torch import nn
-
-    from engine import nn as enn
 
     class Residual(nn.Module):
         def __init__(self, body, shortcut):
@@ -33,27 +35,32 @@ def torch_twin(model):
         def forward(self, x):
             return torch.cat([b(x) for b in self.children()], 1)
 
-    def build(m):
-        if isinstance(m, enn.Sequential):
-            return nn.Sequential(*[build(c) for c in m])
-        if isinstance(m, enn.Residual):
-            return Residual(build(m.body), None if m.shortcut is None else build(m.shortcut))
-        if isinstance(m, enn.Concat):
-            return Concat(*[build(c) for c in m.children()])
-        kind = type(m).__name__
-        cfg = m.config()
-        if kind == "Conv2d":
-            return nn.Conv2d(**cfg)
-        if kind == "Linear":
-            return nn.Linear(**cfg)
-        if kind in ("BatchNorm2d", "BatchNorm1d"):
-            return getattr(nn, kind)(**cfg)
-        if kind in ("MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d", "ReLU", "LeakyReLU", "Sigmoid",
-                    "Tanh", "Dropout", "LocalResponseNorm", "Flatten"):
-            return getattr(nn, kind)(**cfg)
-        raise TypeError(f"torch_twin: no torch twin for {kind}")
+    def build(s):
+        kind = s["type"]
+        args = {k: v for k, v in s.items() if k != "type"}
+        if kind == "Sequential":
+            return nn.Sequential(*[build(c) for c in args["layers"]])
+        if kind == "Residual":
+            short = args.get("shortcut")
+            return Residual(build(args["body"]), None if short is None else build(short))
+        if kind == "Concat":
+            return Concat(*[build(c) for c in args["branches"]])
+        if kind in _SIMPLE:
+            return getattr(nn, kind)(**args)
+        raise TypeError(f"torch_twin: no torch twin for layer type {kind}")
 
-    tm = build(model)
-    sd = {k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()}
-    tm.load_state_dict(sd)
+    return build(spec)
+
+
+def load_weights(tmodel, arrays) -> None:
+    """Copies ``{key: numpy array}`` (an engine state_dict) into the torch twin."""
+    import numpy as np
+    import torch
+    tmodel.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in arrays.items()})
+
+
+def torch_twin(model):
+    """The torch twin of the engine ``model``, holding a copy of its weights."""
+    tm = from_spec(model.spec())
+    load_weights(tm, model.state_dict())
     return tm

@@ -60,8 +60,8 @@ class CIFAR10(VisionDataset):
             differing = []
         else:
             differing = [where for (where, blob), (_, md5) in zip(files, wanted) if md5_bytes(blob) != md5]
-        classes = _classes(*files[0])
-        data, labels = zip(*(_batch(*f, len(classes)) for f in files[1:]))
+        classes, per_batch = _meta(*files[0])
+        data, labels = zip(*(_batch(*f, len(classes), per_batch) for f in files[1:]))
         if differing:
             warnings.warn(f"{', '.join(differing)} differ from the official CIFAR-10 files (MD5); loading them anyway",
                           ChecksumWarning, stacklevel=2)
@@ -121,15 +121,20 @@ def _unpickle(where, blob):
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
 
 
-def _classes(where, blob):
-    names = _unpickle(where, blob).get("label_names")
+def _meta(where, blob):
+    """(class names, images per batch or None) from ``batches.meta``."""
+    meta = _unpickle(where, blob)
+    names = meta.get("label_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, (bytes, str)) for n in names):
         raise DatasetError(f"{where}: the pickle lacks a 'label_names' list of class names")
-    return [n.decode("latin1") if isinstance(n, bytes) else n for n in names]
+    per_batch = meta.get("num_cases_per_batch")
+    return [n.decode("latin1") if isinstance(n, bytes) else n for n in names], \
+        per_batch if isinstance(per_batch, int) else None
 
 
-def _batch(where, blob, n_classes):
-    """(data uint8 (n, 3072), labels int64 (n,)) of one batch file."""
+def _batch(where, blob, n_classes, per_batch):
+    """(data uint8 (n, 3072), labels int64 (n,)) of one batch file, which
+    must hold ``per_batch`` images when batches.meta says how many."""
     entry = _unpickle(where, blob)
     missing = [k for k in ("data", "labels") if k not in entry]
     if missing:
@@ -146,5 +151,7 @@ def _batch(where, blob, n_classes):
         raise DatasetError(f"{where}: 'labels' is not a list of integers")
     if len(labels) != len(data):
         raise DatasetError(f"{where}: {len(data)} images but {len(labels)} labels")
+    if per_batch is not None and len(data) != per_batch:
+        raise DatasetError(f"{where}: {len(data)} images where batches.meta says {per_batch} per batch")
     check_labels(labels, n_classes, where)
     return data, labels.astype(np.int64)

@@ -458,6 +458,18 @@ def cmd_train(args) -> int:
         a.weight_decay = 0.01 if a.optimizer == "adamw" else 0.0
     a.nesterov = bool(getattr(a, "nesterov", False))
     kind, values = _parse_schedule(a.schedule)
+    from . import models as zoo
+    if not str(a.model).endswith(".json") and a.model not in zoo.names():
+        raise UserError(f"unknown model {a.model!r}; the zoo has: {', '.join(zoo.names())}")
+    _augmentations(a.augment, (1, 32, 32))         # unknown names fail before any data is read
+    out = args.out
+    if out is None:
+        out = os.path.dirname(os.path.abspath(args.resume)) if args.resume else os.path.join(
+            "runs", f"{os.path.basename(str(a.model)).replace('.json', '')}-"
+                    f"{os.path.basename(os.path.normpath(str(a.dataset))).split('.')[0]}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if not args.resume and os.path.exists(os.path.join(out, "last.npz")):
+        raise UserError(f"{out} already holds a run (last.npz); continue it with --resume "
+                        f"{os.path.join(out, 'last.npz')} or choose another --out")
     _check_device(args.device)
     _set_threads(args.threads)
 
@@ -512,14 +524,6 @@ def cmd_train(args) -> int:
     sched = _make_scheduler(kind, values, opt, a.epochs, spe, a.warmup, a.lr)
 
     # run folder
-    out = args.out
-    if out is None:
-        out = os.path.dirname(os.path.abspath(args.resume)) if args.resume else os.path.join(
-            "runs", f"{os.path.basename(str(a.model)).replace('.json', '')}-{key.replace(os.sep, '_')}-"
-                    f"{time.strftime('%Y%m%d-%H%M%S')}")
-    if not args.resume and os.path.exists(os.path.join(out, "last.npz")):
-        raise UserError(f"{out} already holds a run (last.npz); continue it with --resume "
-                        f"{os.path.join(out, 'last.npz')} or choose another --out")
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:

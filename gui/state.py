@@ -65,7 +65,12 @@ class Observable:
 
     def emit(self, topic: str, **info) -> None:
         if self._muted:
-            self._pending.setdefault(topic, {}).update(info)
+            pending = self._pending.setdefault(topic, {})
+            for k, v in info.items():
+                if isinstance(v, dict) and isinstance(pending.get(k), dict):
+                    pending[k] = {**pending[k], **v}
+                else:
+                    pending[k] = v
             return
         for t, fn in list(self._subscribers):
             if t is None:

@@ -435,8 +435,9 @@ class Worker(QtCore.QObject):
                     self.error.emit(str(e), traceback.format_exc())
         if self.session is not None and self.engine.session is None:
             self.session = None
-            self.state.set_busy("")
             self.engine.requeue_deferred()
+            self.state.busy = ""
+            self.state.emit("status", training=False)
 
     def _on_events(self, run_id, events) -> None:
         plain = []

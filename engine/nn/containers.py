@@ -5,6 +5,7 @@ and a branch point sums the gradients of its branches.
 """
 from __future__ import annotations
 
+from ..kernels import DeviceMemoryError
 from .module import Module, ShapeError
 
 
@@ -42,11 +43,16 @@ class Sequential(_Container):
                 x = m.forward(x)
             except ShapeError as e:
                 raise e.within(name) from None
+            except DeviceMemoryError as e:  # GPU full: name the layer and the batch size
+                raise e.within(name, m, x.shape[0]) from None
         return x
 
     def backward(self, grad_y):
-        for m in reversed(self._modules.values()):
-            grad_y = m.backward(grad_y)
+        for name, m in reversed(self._modules.items()):
+            try:
+                grad_y = m.backward(grad_y)
+            except DeviceMemoryError as e:
+                raise e.within(name, m, grad_y.shape[0]) from None
         return grad_y
 
     def trace(self, shape, prefix, rows):
@@ -72,10 +78,14 @@ class Residual(_Container):
             y = self.body.forward(x)
         except ShapeError as e:
             raise e.within("body") from None
+        except DeviceMemoryError as e:
+            raise e.within("body", self.body, x.shape[0]) from None
         try:
             s = x if self.shortcut is None else self.shortcut.forward(x)
         except ShapeError as e:
             raise e.within("shortcut") from None
+        except DeviceMemoryError as e:
+            raise e.within("shortcut", self.shortcut, x.shape[0]) from None
         if y.shape != s.shape:
             raise ShapeError(f"Residual body gives {tuple(y.shape[1:])} but the shortcut gives "
                              f"{tuple(s.shape[1:])}; add a projection shortcut")
@@ -118,6 +128,8 @@ class Concat(_Container):
                 outs.append(b.forward(x))
             except ShapeError as e:
                 raise e.within(name) from None
+            except DeviceMemoryError as e:
+                raise e.within(name, b, x.shape[0]) from None
         if len({o.shape[2:] for o in outs}) != 1:
             raise ShapeError("Concat branches give different spatial sizes: "
                              + ", ".join(str(tuple(o.shape[1:])) for o in outs))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import kernels
 from .module import Module
 
 
@@ -113,8 +114,9 @@ def gradcheck(module: Module, x, target=None, eps: float = 1e-6, atol: float = 1
     rng_states = [(m, m.get_rng_state()) for m in module.modules() if hasattr(m, "get_rng_state")]
 
     def restore():
-        for m, n, host in buffers:
-            ops.copy_into(m._buffers[n], ops.asarray(host, dtype=host.dtype))
+        for m, n, host in buffers:  # a counter may live on the host while the rest is on device
+            b_ops = kernels.ops(kernels.device_of(m._buffers[n]))
+            b_ops.copy_into(m._buffers[n], b_ops.asarray(host, dtype=host.dtype))
         for m, state in rng_states:
             m.set_rng_state(state)
 

@@ -43,7 +43,7 @@ def pack(obj, arrays: dict, prefix: str):
         while key in arrays:
             n += 1
             key = f"{prefix}#{n}"
-        arrays[key] = np.ascontiguousarray(obj)
+        arrays[key] = np.require(obj, requirements="C")
         return {"__array__": key}
     if isinstance(obj, dict):
         out = {}
@@ -181,12 +181,12 @@ def save_checkpoint(path: str, model, meta: dict | None = None, extra_arrays: di
     values and numpy arrays) to ``path`` atomically. Returns the path."""
     arrays: dict = {}
     for k, v in model.state_dict().items():
-        arrays[f"model/{k}"] = np.ascontiguousarray(v)
+        arrays[f"model/{k}"] = np.require(v, requirements="C")
     full = {"format": FORMAT, "version": VERSION, "spec": model.spec()}
     full.update(meta or {})
     packed = pack(full, arrays, "meta")
     for k, v in (extra_arrays or {}).items():
-        arrays[k] = np.ascontiguousarray(v)
+        arrays[k] = np.require(v, requirements="C")
     text = json.dumps(packed, allow_nan=False, separators=(",", ":"))
     arrays[META_KEY] = np.array(text)
 

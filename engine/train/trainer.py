@@ -90,6 +90,7 @@ class Trainer:
         self.history: list[dict] = []
         self._running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self._loader_state = None      # train loader position after the last trained batch
+        self._batch_lr = None
         # control (any thread)
         self._listeners: list = []
         self._lock = threading.Lock()
@@ -290,12 +291,12 @@ class Trainer:
         t_epoch = time.perf_counter() - r["seconds"]
         t_last = time.perf_counter()
         for x, y in self._batches():
+            if self.probe is None:
+                self.probe = np.array(np.asarray(x)[0], dtype=np.float32)
             outcome = self._between_batches()
             if outcome is not None:
                 return outcome
             y_host = np.asarray(y)
-            if self.probe is None:
-                self.probe = np.array(np.asarray(x)[0], dtype=np.float32)
             xb = ops.asarray(x, dtype=np.float32)
             logits = model(xb)
             loss = float(crit(logits, y_host))
@@ -308,6 +309,7 @@ class Trainer:
             model.backward(crit.backward())
             opt.step()
             lr = self.lr()
+            self._batch_lr = lr
             if interval == "step":
                 self.scheduler.step()
             pred = np.asarray(ops.to_host(ops.argmax_rows(crit.probs)))
@@ -358,7 +360,8 @@ class Trainer:
         r = self._running
         seen = max(r["seen"], 1)
         row = {"epoch": self.epoch, "step": self.step, "train_loss": r["loss_sum"] / seen,
-               "train_accuracy": r["correct"] / seen, "lr": self.lr()}
+               "train_accuracy": r["correct"] / seen,
+               "lr": self._batch_lr if self._batch_lr is not None else self.lr()}   # the rate of the epoch's last batch
         val = None
         if self.val_loader is not None:
             val = self.evaluate(self.val_loader, _interruptible=True)

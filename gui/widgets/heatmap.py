@@ -80,7 +80,7 @@ class BarChart(pg.PlotWidget):
         for s, (name, values) in enumerate(series.items()):
             x = np.arange(len(labels)) - 0.4 + width * (s + 0.5)
             item = pg.BarGraphItem(x=x, height=np.nan_to_num(np.asarray(values, np.float64)), width=width * 0.95,
-                                   brush=colors[s % len(colors)], pen=None, name=name)
+                                   brush=colors[s % len(colors)], pen=None, name=name if n > 1 else None)
             self.addItem(item)
             self.bars.append(item)
         self.getAxis("bottom").setTicks([[(i, str(l)[:10]) for i, l in enumerate(labels)]])

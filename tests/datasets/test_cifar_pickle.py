@@ -114,6 +114,7 @@ def _batch_with(**changes):
     (_batch_with(labels=None), "lacks the key.*labels"),
     (_batch_with(data=None), "lacks the key.*data"),
     (_batch_with(labels=[1, 2, 3]), "4 images but 3 labels"),
+    (pickle.dumps(cifar_batch(3, 1), protocol=2), "3 images where batches.meta says 4 per batch"),
     (_batch_with(labels=[1, 2, 10, 3]), "label 10 at index 2"),
     (_batch_with(labels=[1, 2, -1, 3]), "label -1 at index 2"),
     (_batch_with(labels=["a", "b", "c", "d"]), "not a list of integers"),

@@ -282,3 +282,12 @@ def test_leaf_shape_errors(layer, shape, needs):
         engine.summary(nn.Sequential(layer), shape)
     with pytest.raises(nn.ShapeError, match=r"layer '0'.*" + needs):
         nn.Sequential(layer)(np.zeros((1,) + shape, np.float32))
+
+
+def test_batchnorm_needs_two_values_per_channel_in_training():
+    model = nn.Sequential(nn.Flatten(), nn.BatchNorm1d(3))
+    with pytest.raises(nn.ShapeError, match=r"layer '1'.*more than one value per channel.*\(1, 3\)"):
+        model(np.zeros((1, 3), np.float32))
+    model.eval()
+    assert model(np.ones((1, 3), np.float32)).shape == (1, 3)
+    assert nn.BatchNorm2d(2)(np.arange(4, dtype=np.float32).reshape(1, 2, 1, 2)).shape == (1, 2, 1, 2)

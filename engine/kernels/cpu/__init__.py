@@ -2,6 +2,7 @@
 
 Its twin, :mod:`engine.kernels.cuda`, exposes the same names over device arrays.
 """
+from . import parallel  # noqa: F401  (first: picks Numba's threading layer before any kernel runs)
 from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train

@@ -8,12 +8,10 @@ Grid-stride loops over the flat arrays; literals are float32 so float32 stays fl
 """
 from __future__ import annotations
 
-import math
-
 from numba import cuda, float32
 
 from . import memory
-from .runtime import flat, grid1d, scalar
+from .runtime import flat, grid1d, kmath as math, scalar
 
 
 @cuda.jit(fastmath=True)

@@ -11,13 +11,11 @@ as on the CPU.
 """
 from __future__ import annotations
 
-import math
-
 from numba import cuda, float32
 
 from . import memory
 from .reduce import channel_sums
-from .runtime import flat, grid1d, scalar
+from .runtime import flat, grid1d, kmath as math, scalar
 
 
 def _ncl(shape):

@@ -19,7 +19,7 @@ from numba import cuda
 from . import memory
 from .gemm import Mat, dense, dense_t, gemm, grouped
 from .reduce import channel_sum
-from .runtime import flat, grid1d
+from .runtime import MAX_GRID_Y, flat, grid1d
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
@@ -106,7 +106,7 @@ def _columns(x, N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo) -> Mat:
     K, NP = C * kh * kw, N * P
     cols = memory.workspace("conv.cols", (K * NP,), x.dtype)
     blocks, threads = grid1d(NP)
-    _im2col[(blocks, min(K, 65535)), threads](flat(x), C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, NP, cols)
+    _im2col[(blocks, min(K, MAX_GRID_Y)), threads](flat(x), C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, NP, cols)
     return dense(cols, K, NP)
 
 

@@ -11,14 +11,13 @@ step besides what the caller asks for. probs stay on the device.
 """
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numpy as np
 from numba import cuda, float32, from_dtype
 
 from . import memory
-from .runtime import RED_THREADS, flat, grid1d, scalar
+from .runtime import flat, grid1d, kmath as math, RED_THREADS, scalar
 
 
 @lru_cache(maxsize=None)

@@ -7,12 +7,10 @@ of its window instead of storing them, so it is a pure gather.
 """
 from __future__ import annotations
 
-import math
-
 from numba import cuda
 
 from . import memory
-from .runtime import flat, grid1d, scalar
+from .runtime import flat, grid1d, kmath as math, scalar
 
 
 def _ncl(shape):

@@ -149,8 +149,8 @@ try:
     from numba.cuda.cudadrv.driver import (AutoFreePointer, GetIpcHandleMixin,
                                            HostOnlyCUDAMemoryManager, MemoryInfo)
     from numba.cuda.cudadrv.driver import driver as _driver
-    _HAVE_EMM = not SIM
-except Exception:  # pragma: no cover - simulator or an older numba-cuda
+    _HAVE_EMM = True
+except Exception:  # pragma: no cover - an older or different numba-cuda
     _HAVE_EMM = False
 
 
@@ -200,14 +200,20 @@ if _HAVE_EMM:
                 ptr = self._alloc_raw(rsize)
                 self.allocated_bytes += rsize
             ref = weakref.ref(self)
+            key = ptr
 
-            def finalizer(ptr=ptr, rsize=rsize):
+            def finalizer():
+                # runs once, when the last owner of the array lets go (refct 0)
                 mm = ref()
                 if mm is not None:
+                    mm.allocations.pop(key, None)
                     mm._free.setdefault(rsize, []).append(ptr)
                     mm.cached_bytes += rsize
 
+            # as numba's own manager: ``allocations`` holds the pointer object, the
+            # returned OwnedPointer only a weak proxy plus the reference count
             mem = AutoFreePointer(weakref.proxy(self.context), ptr, size, finalizer=finalizer)
+            self.allocations[key] = mem
             return mem.own()
 
         def empty_cache(self):
@@ -245,7 +251,7 @@ def install_allocator() -> bool:
     """Makes numba use CachingMemoryManager for contexts created from now on (once;
     not under the simulator, not with NUMBACNN_CUDA_ALLOCATOR=default)."""
     global _installed
-    if _installed or not _HAVE_EMM or os.environ.get("NUMBACNN_CUDA_ALLOCATOR", "caching") == "default":
+    if _installed or SIM or not _HAVE_EMM or os.environ.get("NUMBACNN_CUDA_ALLOCATOR", "caching") == "default":
         return _installed
     try:
         from numba.cuda.cudadrv import driver as drv

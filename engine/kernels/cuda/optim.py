@@ -9,11 +9,9 @@ scalars of the parameter's dtype.
 """
 from __future__ import annotations
 
-import math
-
 from numba import cuda, float32
 
-from .runtime import flat, grid1d, scalar
+from .runtime import flat, grid1d, kmath as math, scalar
 
 
 @cuda.jit(fastmath=True)

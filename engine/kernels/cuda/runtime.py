@@ -15,7 +15,8 @@ import numpy as np
 from numba import cuda
 from numba.core import config
 
-SIM = bool(config.ENABLE_CUDASIM)
+# numba.cuda chose the simulator or the driver when it was first imported
+SIM = "simulator" in getattr(cuda.device_array, "__module__", "")
 
 # Numba warns on grids smaller than the GPU; small layers legitimately launch them.
 try:
@@ -23,8 +24,9 @@ try:
 except Exception:  # pragma: no cover - older numba
     pass
 
-THREADS = 32 if SIM else 256          # threads per block, element-wise kernels
+THREADS = 16 if SIM else 256          # threads per block, element-wise kernels
 MAX_BLOCKS = 2 if SIM else 8192       # grid cap for grid-stride loops
+MAX_GRID_Y = 2 if SIM else 65535      # cap of the second grid dimension (im2col rows)
 RED_THREADS = 8 if SIM else 256       # threads per block of the tree reductions (power of two)
 
 INT32_MAX = 2**31 - 1
@@ -94,3 +96,21 @@ def inline_device(fn):
         return cuda.jit(device=True)(fn)
     return cuda.jit(device=True, forceinline=True)(fn)
 
+
+
+class _SimMath:
+    """``math`` for kernels under the simulator: numpy functions, so a float32 (float64)
+    argument gives a float32 (float64) result as in compiled CUDA code. (Python's math
+    returns Python floats, which NumPy 2 treats as weakly typed: float32(1) / math.sqrt(x)
+    would silently drop a float64 kernel to float32 in the simulator only.)"""
+    exp = staticmethod(np.exp)
+    log = staticmethod(np.log)
+    sqrt = staticmethod(np.sqrt)
+    tanh = staticmethod(np.tanh)
+    pow = staticmethod(np.power)
+
+
+if SIM:
+    kmath = _SimMath()
+else:
+    import math as kmath  # noqa: E402

@@ -36,6 +36,9 @@ class _BatchNorm(Module):
         self.output_shape(x.shape[1:])
         ops = self.ops
         if self.training:
+            if x.size // x.shape[1] < 2:
+                raise ShapeError(f"{type(self).__name__} in training mode needs more than one value per "
+                                 f"channel, got input of shape {tuple(x.shape)} (use a batch > 1, or eval())")
             y, self._cache = ops.batchnorm_forward_train(
                 x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
                 self.momentum, self.eps)

@@ -1,0 +1,474 @@
+"""numbacnn vs PyTorch on the CPU, side by side: training and inference throughput, share of
+the machine's sgemm peak, peak memory and time to the first training step.
+
+    pip install torch==2.13.0          # the ``ref`` extra: pip install -e .[ref]
+    python benchmarks/bench_vs_torch.py                 # all four models, 2 threads
+    python benchmarks/bench_vs_torch.py --models mnist_cnn,resnet20 --rounds 5 --quick
+
+How it measures (all in one run, every process with the same settings):
+
+* Each engine runs in its own worker process (ours imports no torch; torch's imports
+  no Numba), so peak resident memory (``ru_maxrss``) is each one's own. Both use the same
+  thread count (``--threads``, default 2): ours through ``numba.set_num_threads`` plus
+  OpenBLAS's, torch through ``torch.set_num_threads``; OMP/MKL/OPENBLAS_NUM_THREADS are set
+  to it for both.
+* The two workers get the same model (torch's is built from our JSON spec and loads our
+  weights), the same random batch, cross-entropy and SGD(lr=0.01, momentum=0.9).
+* Throughput: after warm-up, timed windows (about ``--window`` seconds each) alternate
+  between the two workers, ours then torch then torch then ours ..., so both see the same
+  machine load; the table gives the median window and the ratio ours / torch of the
+  medians, plus the median of the per-round ratios (adjacent windows).
+* GFLOP/s: forward FLOPs = 2 x MACs (from the engine's summary); a training step counts
+  3 x forward (forward, input gradient, weight gradient). The sgemm peak is numpy's
+  float32 matmul of 512x4608 by 4608x2048 (best of several) measured in this run.
+* Start-up: wall time from launching a fresh ``python`` to the end of its first training
+  step, once with an empty Numba cache (NUMBA_CACHE_DIR set to a new folder: every kernel
+  compiles) and once more with that cache warm.
+
+OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE, when set in the environment, make current numpy's
+OpenBLAS pick slower kernels; this script removes both from its workers' environment (and
+says so in the results). Tests and CI never change them.
+
+Results go to ``benchmarks/results_cpu_vs_torch.md`` (``--out``) as Markdown tables with
+the machine's description.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+MODELS = {  # name: (batch size, input shape)
+    "mnist_cnn": (64, (1, 28, 28)),
+    "cifar_cnn": (64, (3, 32, 32)),
+    "resnet20": (128, (3, 32, 32)),
+    "vgg16": (128, (3, 32, 32)),
+}
+TARGETS = {  # ours / torch, training and inference
+    "mnist_cnn": (2.0, 1.0), "cifar_cnn": (1.5, 1.0), "resnet20": (1.2, 1.0), "vgg16": (1.0, 1.0),
+}
+UNSET_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+LR, MOMENTUM = 0.01, 0.9
+
+
+# ----------------------------------------------------------------------------------- workers
+def _rss_mib() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def _current_rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _batch(shape, batch):
+    import numpy as np
+    rng = np.random.default_rng(1234)
+    x = rng.standard_normal((batch,) + tuple(shape)).astype(np.float32)
+    y = rng.integers(0, 10, batch).astype(np.int64)
+    return x, y
+
+
+class OursRunner:
+    def __init__(self, name, batch, threads, tmpdir):
+        import numpy as np
+        sys.path.insert(0, ROOT)
+        from engine import manual_seed, models, nn, optim
+        from engine.train.threads import set_threads
+        set_threads(threads)
+        self.base_rss = _current_rss_mib()
+        manual_seed(0)
+        self.model = models.get(name)
+        self.x, self.y = _batch(MODELS[name][1], batch)
+        self.crit = nn.CrossEntropyLoss()
+        self.opt = optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        s = nn.summary(self.model, MODELS[name][1])
+        self.info = {"macs_per_image": int(s.total_macs), "params": int(s.total_params)}
+        if tmpdir:
+            with open(os.path.join(tmpdir, "spec.json"), "w") as f:
+                json.dump(self.model.spec(), f)
+            np.savez(os.path.join(tmpdir, "weights.npz"), **self.model.state_dict())
+
+    def train(self):
+        m = self.model
+        if not m.training:
+            m.train()
+        out = m.forward(self.x)
+        self.crit(out, self.y)
+        m.backward(self.crit.backward())
+        self.opt.step()
+        self.opt.zero_grad()
+
+    def infer(self):
+        if self.model.training:
+            self.model.eval()
+        self.model.forward(self.x)
+
+
+class TorchRunner:
+    def __init__(self, name, batch, threads, tmpdir):
+        import numpy as np
+        import torch
+        sys.path.insert(0, HERE)
+        from torch_twin import from_spec, load_weights
+        torch.set_num_threads(threads)
+        self.base_rss = _current_rss_mib()
+        with open(os.path.join(tmpdir, "spec.json")) as f:
+            self.model = from_spec(json.load(f))
+        with np.load(os.path.join(tmpdir, "weights.npz")) as w:
+            load_weights(self.model, dict(w))
+        x, y = _batch(MODELS[name][1], batch)
+        self.x, self.y = torch.from_numpy(x), torch.from_numpy(y)
+        self.crit = torch.nn.CrossEntropyLoss()
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
+        self.torch = torch
+        self.info = {"threads": torch.get_num_threads()}
+
+    def train(self):
+        m = self.model
+        if not m.training:
+            m.train()
+        self.opt.zero_grad()
+        self.crit(m(self.x), self.y).backward()
+        self.opt.step()
+
+    def infer(self):
+        if self.model.training:
+            self.model.eval()
+        with self.torch.inference_mode():
+            self.model(self.x)
+
+
+def worker(args):
+    """Line protocol on stdin/stdout: one JSON command per line, one JSON answer per line."""
+    out = sys.stdout
+    sys.stdout = sys.stderr  # nothing else may write on the protocol channel
+    cls = OursRunner if args.worker == "ours" else TorchRunner
+    r = cls(args.model, args.batch, args.threads, args.tmpdir)
+    out.write(json.dumps({"ready": True, "base_rss_mib": r.base_rss, **r.info}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        fn = r.train if cmd["cmd"] == "train" else r.infer if cmd["cmd"] == "infer" else None
+        if fn is not None:
+            n = cmd.get("iters", 1)
+            t = time.perf_counter()
+            for _ in range(n):
+                fn()
+            ans = {"seconds": time.perf_counter() - t, "iters": n}
+        elif cmd["cmd"] == "rss":
+            ans = {"peak_rss_mib": _rss_mib()}
+        else:
+            break
+        out.write(json.dumps(ans) + "\n")
+        out.flush()
+
+
+def startup_worker(args):
+    """Fresh process: import, build, one training step; prints the wall clock at its end."""
+    sys.path.insert(0, ROOT)
+    import numpy as np  # noqa: F401
+    if args.worker == "startup-ours":
+        r = OursRunner(args.model, args.batch, args.threads, None)
+    else:
+        tmp = args.tmpdir
+        r = TorchRunner(args.model, args.batch, args.threads, tmp)
+    r.train()
+    print(json.dumps({"end": time.time()}))
+
+
+def sgemm_worker(args):
+    import numpy as np
+    sys.path.insert(0, ROOT)
+    from engine.train.threads import set_threads
+    set_threads(args.threads)
+    res = {}
+    for m, k, n in [(512, 4608, 2048), (128, 1152, 32768), (64, 576, 131072), (16, 144, 131072)]:
+        a = np.random.default_rng(0).random((m, k), np.float32)
+        b = np.random.default_rng(1).random((k, n), np.float32)
+        c = np.empty((m, n), np.float32)
+        np.matmul(a, b, out=c)
+        best = float("inf")
+        for _ in range(args.rounds):
+            t = time.perf_counter()
+            np.matmul(a, b, out=c)
+            best = min(best, time.perf_counter() - t)
+        res[f"{m}x{k}x{n}"] = 2 * m * k * n / best / 1e9
+    try:
+        from threadpoolctl import threadpool_info
+        res["blas"] = [{k: i.get(k) for k in ("internal_api", "version", "architecture", "num_threads")}
+                       for i in threadpool_info() if i.get("user_api") == "blas"]
+    except ImportError:
+        cfg = np.show_config(mode="dicts") if "mode" in np.show_config.__code__.co_varnames else {}
+        blas = cfg.get("Build Dependencies", {}).get("blas", {})
+        res["blas"] = [{"internal_api": blas.get("name"), "version": blas.get("version"),
+                        "architecture": "(threadpoolctl not installed: kernel not checked)",
+                        "num_threads": args.threads}]
+    print(json.dumps(res))
+
+
+# ------------------------------------------------------------------------------ orchestrator
+def child_env(threads, extra=None):
+    env = {k: v for k, v in os.environ.items() if k not in UNSET_ENV}
+    for k in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS"):
+        env[k] = str(threads)
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(extra or {})
+    return env
+
+
+class Worker:
+    def __init__(self, kind, model, batch, threads, tmpdir):
+        cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--model", model,
+               "--batch", str(batch), "--threads", str(threads), "--tmpdir", tmpdir]
+        self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                  env=child_env(threads), cwd=ROOT)
+        self.hello = self._read()
+
+    def _read(self):
+        line = self.p.stdout.readline()
+        if not line:
+            raise RuntimeError(f"benchmark worker died (exit {self.p.wait()})")
+        return json.loads(line)
+
+    def ask(self, **cmd):
+        self.p.stdin.write(json.dumps(cmd) + "\n")
+        self.p.stdin.flush()
+        return self._read()
+
+    def close(self):
+        try:
+            self.p.stdin.write(json.dumps({"cmd": "quit"}) + "\n")
+            self.p.stdin.close()
+        except OSError:
+            pass
+        self.p.wait()
+
+
+def measure(a, b, cmd, window, rounds, warmup):
+    """Alternating timed windows of a and b; returns per-iteration seconds of each window."""
+    for w in (a, b):
+        w.ask(cmd=cmd, iters=warmup)
+    iters = []
+    for w in (a, b):  # calibrate: iterations for about `window` seconds
+        t = w.ask(cmd=cmd, iters=1)["seconds"]
+        iters.append(max(1, int(round(window / max(t, 1e-6)))))
+    ta, tb = [], []
+    for r in range(rounds):
+        order = [(a, iters[0], ta), (b, iters[1], tb)]
+        if r % 2:
+            order.reverse()
+        for w, n, acc in order:
+            ans = w.ask(cmd=cmd, iters=n)
+            acc.append(ans["seconds"] / ans["iters"])
+    return ta, tb
+
+
+def loadavg():
+    try:
+        return tuple(round(v, 2) for v in os.getloadavg())
+    except OSError:
+        return None
+
+
+def machine_description(threads):
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) / 2**20:.1f} GiB RAM"
+    except OSError:
+        pass
+    import numba
+    import numpy
+    vers = f"numpy {numpy.__version__}, numba {numba.__version__}"
+    try:
+        import torch
+        vers += f", torch {torch.__version__}"
+    except ImportError:
+        pass
+    return (f"{cpu}, {os.cpu_count()} logical CPUs, {mem}; {platform.system()} {platform.release()}; "
+            f"Python {platform.python_version()}; {vers}; {threads} threads for both engines")
+
+
+def startup_time(kind, model, batch, threads, cache_dir, tmpdir):
+    env = child_env(threads, {"NUMBA_CACHE_DIR": cache_dir})
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", kind, "--model", model,
+           "--batch", str(batch), "--threads", str(threads), "--tmpdir", tmpdir]
+    t0 = time.time()
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(f"start-up run failed: {out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])["end"] - t0
+
+
+def fmt_ratio(r, target):
+    mark = "yes" if r >= target else "**no**"
+    return f"{r:.2f}x (>= {target:g}: {mark})"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated zoo names")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--window", type=float, default=1.0, help="seconds per timed window")
+    p.add_argument("--rounds", type=int, default=7, help="timed windows per engine")
+    p.add_argument("--warmup", type=int, default=3, help="untimed iterations first")
+    p.add_argument("--no-startup", action="store_true", help="skip the start-up measurements")
+    p.add_argument("--quick", action="store_true", help="--rounds 3 --window 0.5 --no-startup")
+    p.add_argument("--out", default=os.path.join(HERE, "results_cpu_vs_torch.md"))
+    p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--batch", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--tmpdir", default="", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+
+    if args.worker in ("ours", "torch"):
+        return worker(args)
+    if args.worker in ("startup-ours", "startup-torch"):
+        return startup_worker(args)
+    if args.worker == "sgemm":
+        return sgemm_worker(args)
+
+    if importlib.util.find_spec("torch") is None:
+        print("bench_vs_torch: PyTorch is not installed. This benchmark compares against "
+              "torch==2.13.0 (CPU): install it with `pip install torch==2.13.0` or the project's "
+              "`ref` extra (`pip install -e .[ref]`).", file=sys.stderr)
+        return 2
+    if args.quick:
+        args.rounds, args.window, args.no_startup = 3, 0.5, True
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    for n in names:
+        if n not in MODELS:
+            p.error(f"unknown model {n!r}; choose from {', '.join(MODELS)}")
+    T = args.threads
+    unset = [k for k in UNSET_ENV if k in os.environ]
+    load0 = loadavg()
+    print(f"machine: {machine_description(T)}; load average {load0}", flush=True)
+    if unset:
+        print(f"removed {', '.join(unset)} from the workers' environment", flush=True)
+
+    sg = subprocess.run([sys.executable, os.path.abspath(__file__), "--worker", "sgemm",
+                         "--threads", str(T), "--rounds", "10"], capture_output=True, text=True,
+                        env=child_env(T), cwd=ROOT)
+    if sg.returncode != 0:
+        raise RuntimeError(sg.stderr[-2000:])
+    sgemm = json.loads(sg.stdout.strip().splitlines()[-1])
+    peak = sgemm["512x4608x2048"]
+    print(f"sgemm: {json.dumps(sgemm)}", flush=True)
+
+    rows = []
+    for name in names:
+        batch = MODELS[name][0]
+        with tempfile.TemporaryDirectory() as tmp:
+            ours = Worker("ours", name, batch, T, tmp)
+            theirs = Worker("torch", name, batch, T, tmp)
+            try:
+                res = {"name": name, "batch": batch, "macs": ours.hello["macs_per_image"]}
+                for cmd in ("train", "infer"):
+                    to, tt = measure(ours, theirs, cmd, args.window, args.rounds, args.warmup)
+                    res[cmd] = (statistics.median(to), statistics.median(tt),
+                                statistics.median([b / a for a, b in zip(to, tt)]))
+                    if cmd == "train":
+                        res["rss_train"] = (ours.ask(cmd="rss")["peak_rss_mib"],
+                                            theirs.ask(cmd="rss")["peak_rss_mib"])
+                    print(f"{name} {cmd}: ours {batch / res[cmd][0]:.0f} img/s, torch "
+                          f"{batch / res[cmd][1]:.0f} img/s, ratio {res[cmd][1] / res[cmd][0]:.2f} "
+                          f"(median of rounds {res[cmd][2]:.2f})", flush=True)
+                res["rss"] = (ours.ask(cmd="rss")["peak_rss_mib"], theirs.ask(cmd="rss")["peak_rss_mib"])
+                res["base_rss"] = (ours.hello["base_rss_mib"], theirs.hello["base_rss_mib"])
+            finally:
+                ours.close()
+                theirs.close()
+            if not args.no_startup:
+                with tempfile.TemporaryDirectory() as cache:
+                    cold = startup_time("startup-ours", name, batch, T, cache, tmp)
+                    warm = startup_time("startup-ours", name, batch, T, cache, tmp)
+                # torch's own start (import torch, build, first step) for reference; it needs the
+                # spec/weights files, which a fresh ours worker writes
+                w = Worker("ours", name, batch, T, tmp)
+                w.close()
+                tstart = startup_time("startup-torch", name, batch, T, tempfile.gettempdir(), tmp)
+                res["startup"] = (cold, warm, tstart)
+                print(f"{name} start-up: cold {cold:.1f} s, warm {warm:.2f} s (torch {tstart:.2f} s)",
+                      flush=True)
+        rows.append(res)
+
+    load1 = loadavg()
+    write_results(args, rows, sgemm, peak, unset, load0, load1)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def write_results(args, rows, sgemm, peak, unset, load0, load1):
+    T = args.threads
+    L = ["# numbacnn vs PyTorch on the CPU", "",
+         f"Generated by `python benchmarks/bench_vs_torch.py` on {time.strftime('%Y-%m-%d %H:%M')}.", "",
+         f"**Machine:** {machine_description(T)}.", "",
+         f"**Load average** (1, 5, 15 min) at start {load0}, at end {load1}: on a shared machine "
+         "other processes take cores too; both engines' windows are interleaved so they see the "
+         "same load, and the ratios are the figures to read.", "",
+         f"**BLAS:** {json.dumps(sgemm.get('blas'))}. "
+         + (f"Removed from the workers' environment: {', '.join(unset)}." if unset else
+            "OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE were not set."), "",
+         "**sgemm peak** (numpy float32 matmul, best of 10, this run): "
+         + ", ".join(f"{k}: {v:.0f} GFLOP/s" for k, v in sgemm.items() if k != "blas") + ".", "",
+         f"Settings: {args.rounds} timed windows of ~{args.window} s per engine and mode after "
+         f"{args.warmup} warm-up iterations, alternating ours/torch; SGD(lr={LR}, momentum={MOMENTUM}), "
+         "cross-entropy, random data. Throughput = batch / median seconds per iteration. "
+         "Ratio = ours / torch (median-window ratio; in brackets the median of the per-round "
+         "ratios). Training FLOPs = 3 x forward FLOPs.", "",
+         "## Throughput (images/s)", "",
+         "| model | batch | train ours | train torch | train ratio (target) | infer ours | infer torch "
+         "| infer ratio (target) | ours train GFLOP/s (% of sgemm peak) |",
+         "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        b = r["batch"]
+        (to, tt, tr), (io, it, ir) = r["train"], r["infer"]
+        gf = 3 * 2 * r["macs"] * b / to / 1e9
+        L.append(f"| {r['name']} | {b} | {b / to:.0f} | {b / tt:.0f} | "
+                 f"{fmt_ratio(tt / to, TARGETS[r['name']][0])} [{tr:.2f}] | {b / io:.0f} | {b / it:.0f} | "
+                 f"{fmt_ratio(it / io, TARGETS[r['name']][1])} [{ir:.2f}] | {gf:.1f} ({100 * gf / peak:.0f}%) |")
+    L += ["", "## Peak resident memory (MiB, each engine in its own process)", "",
+          "Peak RSS of the whole worker process (training windows, then inference); in brackets "
+          "the RSS right after imports and thread set-up, before the model was built.", "",
+          "| model | ours peak | torch peak | ours <= torch |", "|---|---|---|---|"]
+    for r in rows:
+        (mo, mt), (bo, bt) = r["rss"], r["base_rss"]
+        L.append(f"| {r['name']} | {mo:.0f} [{bo:.0f}] | {mt:.0f} [{bt:.0f}] | "
+                 f"{'yes' if mo <= mt else '**no**'} |")
+    if any("startup" in r for r in rows):
+        L += ["", "## Time from a fresh `python` to the end of the first training step (s)", "",
+              "| model | ours, empty Numba cache (target <= 30) | ours, warm cache (target <= 2) | torch |",
+              "|---|---|---|---|"]
+        for r in rows:
+            if "startup" in r:
+                c, w, t = r["startup"]
+                L.append(f"| {r['name']} | {c:.1f} ({'yes' if c <= 30 else '**no**'}) | "
+                         f"{w:.2f} ({'yes' if w <= 2 else '**no**'}) | {t:.2f} |")
+    with open(args.out, "w") as f:
+        f.write("\n".join(L) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

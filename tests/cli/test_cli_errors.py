@@ -1,0 +1,220 @@
+"""Every mistake a user can make on the command line ends in one clear line on stderr
+and a non-zero exit status, never a traceback."""
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import engine
+from engine import cli
+from engine.train import save_checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def run_cli(capsys, *argv):
+    rc = cli.main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def assert_one_line_error(rc, err, *needles, code=2):
+    assert rc == code, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    for n in needles:
+        assert n.lower() in lines[0].lower(), lines[0]
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    """A checkpoint of an untrained mnist_cnn with the metadata the CLI records."""
+    engine.manual_seed(0)
+    m = engine.models.get("mnist_cnn")
+    path = tmp_path_factory.mktemp("ckpt") / "m.npz"
+    save_checkpoint(path, m, {"input_shape": [1, 28, 28],
+                              "metadata": {"dataset": "mnist", "class_names": [str(i) for i in range(10)],
+                                           "input_shape": [1, 28, 28],
+                                           "normalize": {"mean": [0.1307], "std": [0.3081]},
+                                           "args": {"model": "mnist_cnn", "dataset": "mnist"}}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    base = tmp_path_factory.mktemp("folders")
+    rng = np.random.default_rng(0)
+    one = base / "one_class"
+    (one / "cats").mkdir(parents=True)
+    rgb = base / "rgb"
+    for c in ("a", "b"):
+        (rgb / c).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(rgb / c / f"{i}.png")
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(one / "cats" / f"{i}.png")
+    return {"one": one, "rgb": rgb, "base": base}
+
+
+# --- train ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("argv,needles", [
+    (["--batch-size", "0"], ["--batch-size", "at least 1"]),
+    (["--batch-size", "ten"], ["--batch-size", "whole number"]),
+    (["--epochs", "0"], ["--epochs"]),
+    (["--lr", "-1"], ["--lr"]),
+    (["--val-split", "1.5"], ["--val-split"]),
+    (["--optimizer", "rmsprop"], ["--optimizer", "invalid choice"]),
+    (["--model", "resnet99"], ["unknown model", "resnet99", "mnist_cnn"]),
+    (["--schedule", "warp"], ["unknown --schedule"]),
+    (["--schedule", "step"], ["needs a value"]),
+    (["--schedule", "multistep:a,b"], ["milestones"]),
+    (["--augment", "rotate"], ["unknown --augment", "rotate"]),
+    (["--no-such-flag"], ["unrecognized arguments"]),
+])
+def test_train_usage_errors(capsys, argv, needles):
+    rc, out, err = run_cli(capsys, "train", *argv)
+    assert_one_line_error(rc, err, *needles)
+
+
+def test_dataset_that_is_not_there(capsys, tmp_path):
+    rc, out, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-root", tmp_path)
+    assert_one_line_error(rc, err, "mnist")
+
+
+def test_unknown_dataset_name(capsys, tmp_path):
+    rc, out, err = run_cli(capsys, "train", "--dataset", "imagenet-9000", "--data-root", tmp_path)
+    assert_one_line_error(rc, err, "imagenet-9000")
+
+
+def test_folder_with_one_class(capsys, folders):
+    rc, out, err = run_cli(capsys, "train", "--dataset", folders["one"], "--out", folders["base"] / "r1")
+    assert_one_line_error(rc, err, "one class", "two")
+
+
+def test_batch_larger_than_dataset(capsys, folders):
+    rc, out, err = run_cli(capsys, "train", "--dataset", folders["rgb"], "--batch-size", "64",
+                           "--out", folders["base"] / "r2")
+    assert_one_line_error(rc, err, "--batch-size 64")
+
+
+def test_cuda_without_a_gpu(capsys, folders):
+    if engine.cuda_available():
+        pytest.skip("a GPU is present")
+    rc, out, err = run_cli(capsys, "train", "--dataset", folders["rgb"], "--device", "cuda")
+    assert_one_line_error(rc, err, "cuda")
+
+
+def test_resume_from_another_architecture(capsys, tiny_ckpt, shared_data, tmp_path):
+    rc, out, err = run_cli(capsys, "train", "--resume", tiny_ckpt, "--model", "lenet5", "--data-root", shared_data,
+                           "--out", tmp_path / "r", "--quiet")
+    assert_one_line_error(rc, err, "different architecture")
+
+
+def test_resume_from_a_missing_checkpoint(capsys, tmp_path):
+    rc, out, err = run_cli(capsys, "train", "--resume", tmp_path / "nope.npz")
+    assert_one_line_error(rc, err, "does not exist")
+
+
+def test_existing_run_folder_is_not_overwritten(capsys, tmp_path, folders):
+    (tmp_path / "last.npz").write_bytes(b"x")
+    rc, out, err = run_cli(capsys, "train", "--dataset", folders["rgb"], "--out", tmp_path)
+    assert_one_line_error(rc, err, "already holds a run", "--resume")
+
+
+# --- evaluate / predict / summary ----------------------------------------------------------------
+def test_evaluate_missing_checkpoint(capsys, tmp_path):
+    rc, out, err = run_cli(capsys, "evaluate", tmp_path / "missing.npz")
+    assert_one_line_error(rc, err, "does not exist")
+
+
+def test_evaluate_file_that_is_not_a_checkpoint(capsys, tmp_path):
+    p = tmp_path / "notes.npz"
+    p.write_text("hello")
+    rc, out, err = run_cli(capsys, "evaluate", p)
+    assert_one_line_error(rc, err, "not a readable checkpoint")
+
+
+def test_evaluate_on_images_of_another_shape(capsys, tiny_ckpt, folders):
+    rc, out, err = run_cli(capsys, "evaluate", tiny_ckpt, "--dataset", folders["rgb"])
+    assert_one_line_error(rc, err, "1x28x28", "3x8x8")
+
+
+def test_predict_missing_image(capsys, tiny_ckpt, tmp_path):
+    rc, out, err = run_cli(capsys, "predict", tiny_ckpt, tmp_path / "nope.png")
+    assert_one_line_error(rc, err, "no such image")
+
+
+def test_predict_not_an_image(capsys, tiny_ckpt, tmp_path):
+    p = tmp_path / "x.png"
+    p.write_text("not a png")
+    rc, out, err = run_cli(capsys, "predict", tiny_ckpt, p)
+    assert_one_line_error(rc, err, "not a readable image")
+
+
+def test_predict_from_a_foreign_npz(capsys, tmp_path):
+    p = tmp_path / "w.npz"
+    np.savez(p, w=np.zeros(2))
+    rc, out, err = run_cli(capsys, "predict", p, p)
+    assert_one_line_error(rc, err, "not a numbacnn checkpoint")
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--model", "nope"], ["unknown model"]),
+    (["--model", "mnist_cnn", "--input", "1x4x4"], ["does not fit", "1x4x4"]),
+    (["--model", "mnist_cnn", "--input", "abc"], ["--input"]),
+    ([], ["--model"]),
+])
+def test_summary_errors(capsys, argv, needles):
+    rc, out, err = run_cli(capsys, "summary", *argv)
+    assert_one_line_error(rc, err, *needles)
+
+
+def test_summary_and_models(capsys):
+    rc, out, err = run_cli(capsys, "summary", "--model", "resnet20", "--input", "3x32x32")
+    assert rc == 0 and "Total parameters: 272,474" in out
+    rc, out, err = run_cli(capsys, "models")
+    assert rc == 0
+    for name in engine.models.names():
+        assert name in out
+    assert "6,422" in out
+
+
+def test_no_command_prints_help(capsys):
+    rc, out, err = run_cli(capsys)
+    assert rc == 2 and "train" in out
+
+
+# --- bench dispatch ---------------------------------------------------------------------------
+def test_bench_dispatches_to_engine_bench(capsys, monkeypatch):
+    fake = types.ModuleType("engine.bench")
+    got = {}
+
+    def main(argv):
+        got["argv"] = argv
+        return 3
+    fake.main = main
+    monkeypatch.setitem(sys.modules, "engine.bench", fake)
+    monkeypatch.setattr(engine, "bench", fake, raising=False)
+    rc = cli.main(["bench", "--quick", "conv"])
+    assert rc == 3 and got["argv"] == ["--quick", "conv"]
+
+
+def test_bench_missing_is_a_clear_message(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "engine.bench", None)     # import fails
+    monkeypatch.delattr(engine, "bench", raising=False)
+    rc, out, err = run_cli(capsys, "bench")
+    assert_one_line_error(rc, err, "bench")
+
+
+# --- the real entry point -------------------------------------------------------------------------
+def test_python_m_engine_exits_cleanly_on_user_error():
+    r = subprocess.run([sys.executable, "-m", "engine", "train", "--batch-size", "0"], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert "--batch-size" in r.stderr

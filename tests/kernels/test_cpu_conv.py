@@ -1,0 +1,127 @@
+"""CPU convolution kernels: the direct kernel, the im2col + GEMM kernel (whole batch and in
+blocks of samples) and a naive numpy reference agree, in float32 and float64, on odd
+shapes, strides, paddings and 1x1 kernels."""
+import numpy as np
+import pytest
+
+from engine.kernels.cpu import conv, conv_direct
+from engine.kernels.cpu.parallel import gemm
+
+
+def ref_forward(x, w, b, stride, padding):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).astype(np.float64)
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    y = np.zeros((N, O, Ho, Wo))
+    for i in range(kh):
+        for j in range(kw):
+            patch = xp[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
+            y += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j].astype(np.float64))
+    return y + (0 if b is None else b.astype(np.float64)[None, :, None, None])
+
+
+def ref_backward(x, w, g, stride, padding):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).astype(np.float64)
+    dxp = np.zeros_like(xp)
+    _, _, Ho, Wo = g.shape
+    g = g.astype(np.float64)
+    dw = np.zeros(w.shape)
+    for i in range(kh):
+        for j in range(kw):
+            sl = (slice(None), slice(None), slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
+            dw[:, :, i, j] = np.einsum("nohw,nchw->oc", g, xp[sl])
+            dxp[sl] += np.einsum("nohw,oc->nchw", g, w[:, :, i, j].astype(np.float64))
+    dx = dxp[:, :, ph:ph + H, pw:pw + W]
+    return dx, dw, g.sum(axis=(0, 2, 3))
+
+
+# (N, C, H, W, O, kh, kw, stride, padding)
+SHAPES = [
+    (3, 1, 12, 12, 6, 5, 5, (1, 1), (0, 0)),     # mnist-like, direct
+    (2, 3, 9, 11, 4, 3, 3, (2, 2), (1, 1)),     # stride 2, padding, non-square
+    (2, 5, 8, 7, 7, 1, 1, (1, 1), (0, 0)),      # 1x1
+    (2, 4, 9, 9, 3, 1, 1, (2, 2), (0, 0)),      # 1x1 stride 2 (ResNet projection)
+    (2, 6, 10, 8, 5, 3, 2, (1, 2), (2, 1)),     # rectangular kernel, mixed stride/padding
+    (3, 20, 7, 6, 24, 3, 3, (1, 1), (1, 1)),    # many channels: the GEMM path
+    (2, 3, 6, 6, 4, 5, 5, (3, 3), (2, 2)),      # padding wider than some windows
+]
+
+
+def _data(shape, dtype, seed=0):
+    N, C, H, W, O, kh, kw, stride, padding = shape
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((N, C, H, W)).astype(dtype)
+    w = r.standard_normal((O, C, kh, kw)).astype(dtype)
+    b = r.standard_normal(O).astype(dtype)
+    Ho, Wo = conv.conv_output_size(H, kh, stride[0], padding[0]), conv.conv_output_size(W, kw, stride[1], padding[1])
+    g = r.standard_normal((N, O, Ho, Wo)).astype(dtype)
+    return x, w, b, g, stride, padding
+
+
+def _tol(dtype):
+    return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
+
+
+@pytest.fixture(params=["gemm", "gemm-blocks", "direct"])
+def path(request, monkeypatch):
+    """Forces one implementation: im2col+GEMM on the whole batch, im2col+GEMM one
+    sample per block (tiny workspace), or the direct kernel."""
+    if request.param == "direct":
+        monkeypatch.setattr(conv, "use_direct", lambda *a: True)
+    else:
+        monkeypatch.setattr(conv, "use_direct", lambda *a: False)
+        if request.param == "gemm-blocks":
+            monkeypatch.setattr(conv, "WORKSPACE_BYTES", 1)
+    return request.param
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_backward_match_reference(shape, dtype, path):
+    x, w, b, g, stride, padding = _data(shape, dtype)
+    y = conv.conv2d_forward(x, w, b, stride, padding)
+    assert y.dtype == dtype and y.flags.c_contiguous
+    np.testing.assert_allclose(y, ref_forward(x, w, b, stride, padding), **_tol(dtype))
+    dx, dw, db = conv.conv2d_backward(x, w, g, stride, padding)
+    rdx, rdw, rdb = ref_backward(x, w, g, stride, padding)
+    np.testing.assert_allclose(dx, rdx, **_tol(dtype))
+    np.testing.assert_allclose(dw, rdw, **_tol(dtype))
+    np.testing.assert_allclose(db, rdb, **_tol(dtype))
+    assert dw.shape == w.shape and dx.shape == x.shape
+    dx2, dw2, db2 = conv.conv2d_backward(x, w, g, stride, padding, need_input_grad=False)
+    assert dx2 is None
+    np.testing.assert_allclose(dw2, dw, **_tol(dtype))
+    np.testing.assert_allclose(db2, db, **_tol(dtype))
+
+
+def test_no_bias_and_noncontiguous_input(path):
+    x, w, _, g, stride, padding = _data(SHAPES[1], np.float32, seed=3)
+    xf = np.asfortranarray(x)
+    y = conv.conv2d_forward(xf, w, None, stride, padding)
+    np.testing.assert_allclose(y, ref_forward(x, w, None, stride, padding), rtol=1e-4, atol=1e-4)
+    dx, dw, db = conv.conv2d_backward(xf, w, np.asfortranarray(g), stride, padding)
+    rdx, rdw, _ = ref_backward(x, w, g, stride, padding)
+    np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-4)
+
+
+def test_direct_choice_covers_small_layers():
+    assert conv_direct.suitable(1, 6, 5, 5, 24, 24)       # mnist_cnn conv1
+    assert conv_direct.suitable(3, 16, 3, 3, 32, 32)      # resnet20 stem
+    assert not conv_direct.suitable(64, 64, 3, 3, 32, 32)  # VGG: GEMM
+
+
+@pytest.mark.parametrize("m,k,n", [(3, 5, 7), (64, 200, 3000), (3000, 50, 16), (16, 5000, 40)])
+def test_gemm_splits_agree_with_numpy(m, k, n):
+    r = np.random.default_rng(1)
+    a = r.standard_normal((m, k)).astype(np.float32)
+    b = r.standard_normal((n, k)).astype(np.float32).T   # transposed view, as the conv uses
+    np.testing.assert_allclose(gemm(a, b), a @ b, rtol=1e-4, atol=1e-3)
+    out = np.empty((m, n), np.float32)
+    assert gemm(a, b, out=out) is out
+    np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-3)
