@@ -74,7 +74,8 @@ def main():
     args = parser.parse_args()
 
     rows = []
-    print(machine())
+    described = machine()
+    print(described)
     mnist = datasets.MNIST(args.data, train=True,
                            transform=T.Compose([T.ToTensor(), T.Normalize((0.1307,), (0.3081,))]))
     for w in args.workers:
@@ -107,7 +108,7 @@ def main():
               f"{rates[2]:,.0f} img per CPU-second")
 
     if args.write:
-        lines = ["# Data pipeline benchmark (`benchmarks/bench_data.py`)", "", f"Machine: {machine()}", "",
+        lines = ["# Data pipeline benchmark (`benchmarks/bench_data.py`)", "", f"Machine: {described}", "",
                  f"Loader only (the consumer does nothing). best / median: over {args.epochs} full epochs of "
                  "wall-clock time; img per CPU-second: images per second of CPU time used by the process "
                  "(all threads), i.e. what one otherwise idle core delivers, whatever else the machine runs.", "",

@@ -404,10 +404,7 @@ def main(argv=None):
                 with tempfile.TemporaryDirectory() as cache:
                     cold = startup_time("startup-ours", name, batch, T, cache, tmp)
                     warm = startup_time("startup-ours", name, batch, T, cache, tmp)
-                # torch's own start (import torch, build, first step) for reference; it needs the
-                # spec/weights files, which a fresh ours worker writes
-                w = Worker("ours", name, batch, T, tmp)
-                w.close()
+                # torch's own start (import torch, build from our spec, first step) for reference
                 tstart = startup_time("startup-torch", name, batch, T, tempfile.gettempdir(), tmp)
                 res["startup"] = (cold, warm, tstart)
                 print(f"{name} start-up: cold {cold:.1f} s, warm {warm:.2f} s (torch {tstart:.2f} s)",

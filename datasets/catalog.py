@@ -32,6 +32,8 @@ def get(name, root=None, train=True, transform=None, target_transform=None, down
     """
     key = str(name).lower().replace("_", "-")
     if key in _NAMED:
+        if kwargs:
+            raise TypeError(f"{name} takes no {', '.join(sorted(kwargs))} (ImageFolder options)")
         return _NAMED[key](root, train, transform, target_transform, download)
     if key in ("cifar10", "cifar-10"):
         root = default_root(root)

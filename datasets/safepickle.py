@@ -3,8 +3,9 @@
 The official CIFAR pickles (Python 2 cPickle, protocol 2) reference exactly
 numpy's array reconstruction (``_reconstruct``, ``ndarray``, ``dtype``);
 pickles written by Python 3 at protocol 2 also encode bytes through
-``_codecs.encode``, and at protocol 5 arrays come from ``_frombuffer``. Nothing else may be imported, so a crafted file can never
-call ``os.system`` or the like, and object arrays (whose elements could be
+``_codecs.encode``, and at protocol 5 arrays come from ``_frombuffer``.
+Nothing else may be imported, so a crafted file can never call
+``os.system`` or the like, and object arrays (whose elements could be
 anything) are refused.
 """
 

@@ -34,7 +34,8 @@ SCHEDULES = "none, step:EPOCHS[:GAMMA], multistep:E1,E2,...[:GAMMA], exp:GAMMA, 
 
 TRAIN_DEFAULTS = dict(model="mnist_cnn", dataset="mnist", epochs=5, batch_size=64, optimizer="adam", lr=None,
                       momentum=0.9, weight_decay=None, schedule="none", warmup=0, augment="", val_split=0.0,
-                      seed=0, workers=1, label_smoothing=0.0, train_size=None, patience=None)
+                      seed=0, workers=1, label_smoothing=0.0, train_size=None, patience=None, nesterov=False,
+                      data_root=None)
 
 
 class UserError(Exception):
@@ -111,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                                               "(default mnist_cnn)")
     t.add_argument("--dataset", default=d, help="mnist, fashion-mnist, cifar10, or an image folder / archive "
                                                 "path (default mnist)")
-    t.add_argument("--data-root", default=None, help="where datasets live (default: $NUMBACNN_DATA or ./data)")
+    t.add_argument("--data-root", default=d, help="where datasets live (default: $NUMBACNN_DATA or ./data)")
     t.add_argument("--epochs", type=_positive_int, default=d, help="total epochs of the run (default 5)")
     t.add_argument("--batch-size", type=_positive_int, default=d, help="default 64")
     t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=d, help="default adam")
@@ -243,15 +244,11 @@ def _set_threads(n):
 
 def _check_device(device):
     if device == "cuda":
-        from . import cuda_available
-        if not cuda_available():
-            raise UserError("--device cuda: no CUDA GPU is available (numba.cuda finds no usable GPU or driver); "
-                            "use --device cpu")
         from . import kernels
         try:
             kernels.ops("cuda")
         except Exception as e:  # noqa: BLE001
-            raise UserError(f"--device cuda: the CUDA kernels cannot run here: {_first_line(e)}") from None
+            raise UserError(f"--device cuda: {(_first_line(e) or type(e).__name__).rstrip('.')}; use --device cpu") from None
 
 
 def _dataset_key(name):
@@ -456,7 +453,11 @@ def cmd_train(args) -> int:
         a.lr = 0.01 if a.optimizer == "sgd" else 1e-3
     if a.weight_decay is None:
         a.weight_decay = 0.01 if a.optimizer == "adamw" else 0.0
-    a.nesterov = bool(getattr(a, "nesterov", False))
+    a.nesterov = bool(a.nesterov)
+    if _dataset_key(a.dataset) not in NORMALIZE and os.path.exists(str(a.dataset)):
+        a.dataset = os.path.abspath(a.dataset)          # a folder: keep working from any directory
+    if a.data_root is not None:
+        a.data_root = os.path.abspath(a.data_root)
     kind, values = _parse_schedule(a.schedule)
     from . import models as zoo
     if not str(a.model).endswith(".json") and a.model not in zoo.names():
@@ -475,11 +476,11 @@ def cmd_train(args) -> int:
 
     # data
     key = _dataset_key(a.dataset)
-    full_train = open_dataset(a.dataset, args.data_root, train=True)
+    full_train = open_dataset(a.dataset, a.data_root, train=True)
     shape = image_shape(full_train)
     classes = list(full_train.classes)
     try:
-        test = open_dataset(a.dataset, args.data_root, train=False)
+        test = open_dataset(a.dataset, a.data_root, train=False)
     except UserError:
         test = None
     train_set = full_train
@@ -530,8 +531,7 @@ def cmd_train(args) -> int:
         raise UserError(f"cannot create the run folder {out!r}: {e.strerror}") from None
 
     saved_args = {k: getattr(a, k) for k in TRAIN_DEFAULTS}
-    saved_args["nesterov"] = a.nesterov
-    metadata = {"dataset": key if key in NORMALIZE or key in ("mnist", "fashion-mnist") else str(a.dataset),
+    metadata = {"dataset": key if key in NORMALIZE else str(a.dataset), "data_root": a.data_root,
                 "class_names": classes, "input_shape": list(shape), "normalize": {"mean": list(mean), "std": list(std)},
                 "args": saved_args, "command": " ".join([PROG] + [shlex.quote(x) for x in sys.argv[1:]])}
     ckpt_cb = ModelCheckpoint(out, monitor="val_accuracy" if val_loader is not None else "train_accuracy")
@@ -679,7 +679,7 @@ def cmd_evaluate(args) -> int:
     name = args.dataset or c.metadata.get("dataset")
     if not name:
         raise UserError(f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset")
-    ds = open_dataset(name, args.data_root, train=args.split == "train")
+    ds = open_dataset(name, args.data_root or c.metadata.get("data_root"), train=args.split == "train")
     shape = image_shape(ds)
     want = c.input_shape or tuple(c.metadata.get("input_shape") or ())
     if want and tuple(want) != tuple(shape):

@@ -22,7 +22,7 @@ def main(argv=None) -> int:
     from .app import MainWindow
     from .state import AppState
 
-    pg.setConfigOptions(antialias=True, imageAxisOrder="row-major")
+    pg.setConfigOptions(antialias=False, imageAxisOrder="row-major")   # software rendering stays cheap
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(sys.argv[:1])
     app.setApplicationName("numbacnn studio")
     app.setOrganizationName("numbacnn")

@@ -479,31 +479,18 @@ def evaluate(model, bundle, which: str = "test", max_gallery: int = 32, loss=Non
             "wrong_count": int(len(wrong))}
 
 
-def feature_snapshot(model, probe: np.ndarray, step: int = 0):
-    """A Snapshot event (engine.train.events) for ``probe`` (C, H, W): every top-level
-    layer's output, the first conv's filters and activation statistics. For when no run
-    is training (the trainer makes these itself while it runs)."""
-    from engine.train.events import Snapshot
-    from engine import nn
-    was = model.training
-    model.eval()
-    maps, stats = {}, {}
-    try:
-        x = np.ascontiguousarray(probe[None], np.float32)
-        layers = list(model.named_children()) if isinstance(model, nn.Sequential) else [("model", model)]
-        for name, layer in layers:
-            x = layer(x)
-            host = np.asarray(layer.ops.to_host(x))[0]
-            maps[f"{name} {type(layer).__name__}"] = host if host.ndim == 3 else host.reshape(-1, 1, 1)
-            stats[f"{name} {type(layer).__name__}"] = activation_stats(host)
-    finally:
-        model.train(was)
-    filters = None
-    for m in model.modules():
-        if type(m).__name__ == "Conv2d":
-            filters = np.asarray(m.ops.to_host(m.weight.data)).copy()
-            break
-    return Snapshot(step=step, probe=np.asarray(probe, np.float32), feature_maps=maps, filters=filters, stats=stats)
+def feature_snapshot(model, probe: np.ndarray, step: int = 0, trainer=None):
+    """A Snapshot event (engine.train.events) for ``probe`` (C, H, W): every leaf layer's
+    output, the first conv's filters, activation statistics — made by the trainer's own
+    ``snapshot()`` (a bare Trainer around the model when the run's is not at hand), so
+    it names layers as snapshots during training do."""
+    from engine.train import Trainer
+    if trainer is None:
+        trainer = Trainer(model, None, None, None, device=getattr(model, "device", "cpu"))
+    trainer.set_probe(np.asarray(probe, np.float32))
+    snap = trainer.snapshot()
+    snap.step = step
+    return snap
 
 
 def activation_stats(a: np.ndarray) -> dict:

@@ -596,9 +596,11 @@ class Worker(QtCore.QObject):
             held = self.engine.models.get(rid)
             if held is None:
                 return None
-            model, bundle = held[0], held[1]
+            model, bundle, trainer = held
+            if bundle is None:
+                return None
             _, probe, _ = bundle.probe(index)
-            return backend.feature_snapshot(model, probe, step=run.step)
+            return backend.feature_snapshot(model, probe, step=run.step, trainer=trainer)
 
         def done(snap):
             if snap is not None:
@@ -755,17 +757,25 @@ class Worker(QtCore.QObject):
             self.state.set_hyper(epochs=epochs)
 
     # -- benchmark ----------------------------------------------------------------------
-    def run_benchmark(self, quick: bool = True):
+    def run_benchmark(self, quick: bool = False):
+        """engine.bench on the engine thread (every kernel, CPU and, when usable, CUDA)."""
         self.state.set_busy("benchmarking")
 
         def work():
+            import tempfile
             from engine import bench
-            fn = getattr(bench, "run", None) or getattr(bench, "benchmark")
-            return _call(fn, {"quick": quick})
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "bench.json"
+                args = ["--json", str(out), "--repeats", "3"] + (["--size", "tiny"] if quick else [])
+                code = bench.main(args)
+                if code or not out.exists():
+                    raise RuntimeError(f"the benchmark failed (exit code {code})")
+                import json
+                return json.loads(out.read_text())
 
         def done(result):
             self.state.set_busy("")
-            self.state.set_benchmark(result if isinstance(result, dict) else {"results": result})
+            self.state.set_benchmark(result)
 
         self.engine.submit(work, done=done, error=self._fail("Benchmark failed"), name="benchmark", exclusive=True)
 

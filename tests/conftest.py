@@ -2,9 +2,10 @@
 import os
 from pathlib import Path
 
-import pytest
-
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")  # CUDA kernels run under Numba's simulator unless told otherwise
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("NUMBACNN_SHARED_DATA",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "data"))

@@ -47,6 +47,12 @@ class Sequential(_Container):
                 raise e.within(name, m, x.shape[0]) from None
         return x
 
+    def set_needs_input_grad(self, flag: bool) -> "Sequential":
+        super().set_needs_input_grad(flag)
+        if self._modules:
+            next(iter(self._modules.values())).set_needs_input_grad(flag)
+        return self
+
     def backward(self, grad_y):
         for name, m in reversed(self._modules.items()):
             try:

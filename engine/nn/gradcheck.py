@@ -110,7 +110,10 @@ def gradcheck(module: Module, x, target=None, eps: float = 1e-6, atol: float = 1
                             "(use module.double() and a float64 input)")
 
     # State a forward may change: buffers (BatchNorm running stats) and Dropout's rng.
-    buffers = [(m, n, np.array(ops.to_host(b))) for m in module.modules() for n, b in m._buffers.items()]
+    def host_copy(b):
+        return np.array(kernels.ops(kernels.device_of(b)).to_host(b))
+
+    buffers = [(m, n, host_copy(b)) for m in module.modules() for n, b in m._buffers.items()]
     rng_states = [(m, m.get_rng_state()) for m in module.modules() if hasattr(m, "get_rng_state")]
 
     def restore():
@@ -138,7 +141,10 @@ def gradcheck(module: Module, x, target=None, eps: float = 1e-6, atol: float = 1
         gx = module.backward()
     else:
         gx = module.backward(ops.asarray(proj["R"], dtype=x.dtype))
-    analytic = {"input": np.array(ops.to_host(gx), dtype=np.float64)}
+    if gx is None and (wrt is None or "input" in wrt):
+        raise ValueError("gradcheck: backward returned no input gradient (needs_input_grad is False); "
+                         "call module.set_needs_input_grad(True), or pass wrt without 'input'")
+    analytic = {} if gx is None else {"input": np.array(ops.to_host(gx), dtype=np.float64)}
     for n, p in params:
         analytic[n] = np.array(ops.to_host(p.grad), dtype=np.float64)
 

@@ -89,6 +89,18 @@ class Module:
     def __call__(self, x):
         return self.forward(x)
 
+    needs_input_grad = True
+    """Whether ``backward`` must return d loss / d input. A model's input is data, so the
+    first layer's input gradient is wasted work (for a first convolution, a whole GEMM and
+    col2im): ``model.set_needs_input_grad(False)`` lets layers that can skip it (Conv2d,
+    Linear, and containers passing it on) return None instead."""
+
+    def set_needs_input_grad(self, flag: bool) -> "Module":
+        """Sets ``needs_input_grad``; Sequential hands it on to its first child (other
+        containers keep their children computing it). Returns self."""
+        object.__setattr__(self, "needs_input_grad", bool(flag))
+        return self
+
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of one sample's output for one sample's input ``shape`` (no batch axis).
 

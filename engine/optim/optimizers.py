@@ -89,6 +89,79 @@ class SGD(Optimizer):
         super().__init__(params, lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
                          weight_decay=weight_decay)
 
+    def step(self):
+        """One update. On the CPU each parameter group is updated by one kernel call over
+        flat buffers: the first step moves the group's parameters, gradients and momentum
+        buffers into three contiguous arrays and leaves views of them in ``p.data``,
+        ``p.grad`` and ``state[i]["momentum_buffer"]`` (shapes, values and the state_dict
+        format unchanged). If anything later replaces one of those arrays (``model.to``,
+        ``load_state_dict``), the group is flattened again from the new arrays."""
+        start = 0
+        for gi, group in enumerate(self.param_groups):
+            n = len(group["params"])
+            if not self._flat_step(gi, group, start):
+                for i, p in enumerate(group["params"], start):
+                    ops = kernels.ops(kernels.device_of(p.data))
+                    self._update(ops, p, group, self.state.setdefault(i, {}))
+            start += n
+
+    def zero_grad(self):
+        flat = getattr(self, "_flat", {})
+        for gi, group in enumerate(self.param_groups):
+            f = flat.get(gi)
+            if f is not None and self._flat_valid(f, group, None):
+                f[1].fill(0)
+            else:
+                for p in group["params"]:
+                    kernels.ops(kernels.device_of(p.grad)).fill(p.grad, 0)
+
+    def _flat_valid(self, f, group, start):
+        _, _, _, views = f
+        params = group["params"]
+        if len(views) != len(params):
+            return False
+        for k, (p, (vp, vg, vb)) in enumerate(zip(params, views)):
+            if p.data is not vp or p.grad is not vg:
+                return False
+            if start is not None and self.state.get(start + k, {}).get("momentum_buffer") is not vb:
+                return False
+        return True
+
+    def _flat_step(self, gi, group, start) -> bool:
+        params = group["params"]
+        if not params or not all(isinstance(p.data, np.ndarray) and isinstance(p.grad, np.ndarray)
+                                 for p in params):
+            return False
+        dtype = params[0].data.dtype
+        if any(p.data.dtype != dtype or p.grad.dtype != dtype for p in params):
+            return False
+        flat = self.__dict__.setdefault("_flat", {})
+        f = flat.get(gi)
+        first = False
+        if f is None or not self._flat_valid(f, group, start):
+            have = ["momentum_buffer" in self.state.get(i, {}) for i in range(start, start + len(params))]
+            if any(have) and not all(have):
+                return False  # some buffers exist and some not: the per-parameter path
+            first = not any(have)
+            total = sum(p.data.size for p in params)
+            P, G, B = (np.empty(total, dtype) for _ in range(3))
+            views, o = [], 0
+            for i, p in enumerate(params, start):
+                n, shape = p.data.size, p.data.shape
+                P[o:o + n] = p.data.reshape(-1)
+                G[o:o + n] = p.grad.reshape(-1)
+                st = self.state.setdefault(i, {})
+                B[o:o + n] = 0 if first else np.asarray(st["momentum_buffer"], dtype).reshape(-1)
+                vp, vg, vb = P[o:o + n].reshape(shape), G[o:o + n].reshape(shape), B[o:o + n].reshape(shape)
+                p.data, p.grad, st["momentum_buffer"] = vp, vg, vb
+                views.append((vp, vg, vb))
+                o += n
+            f = flat[gi] = (P, G, B, views)
+        P, G, B, _ = f
+        kernels.ops("cpu").sgd_step(P, G, B, group["lr"], group["momentum"], group["dampening"],
+                                    group["nesterov"], group["weight_decay"], first)
+        return True
+
     def _update(self, ops, p, group, state):
         first = "momentum_buffer" not in state
         if first:

@@ -588,17 +588,21 @@ def evaluate_model(model, loader, loss=None, device: str | None = None, class_na
 
 
 def _device_ops(device):
+    """The kernel set of ``device``; one clear RuntimeError when it cannot run here."""
     if device not in kernels.DEVICES:
         raise ValueError(f"unknown device {device!r}: use one of {', '.join(kernels.DEVICES)}")
-    if device == "cuda":
-        from .. import cuda_available
-        if not cuda_available():
-            raise RuntimeError("device 'cuda' was asked for but no CUDA GPU is available "
-                               "(numba.cuda finds no usable GPU or driver); use device 'cpu'")
     try:
         return kernels.ops(device)
     except Exception as e:
-        raise RuntimeError(f"device {device!r} is not available: {_one_line(e)}") from None
+        msg = _first(e)
+        if device not in msg.lower():
+            msg = f"device {device!r} is not available: {msg}"
+        raise RuntimeError(msg) from None
+
+
+def _first(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__
 
 
 def _one_line(e: BaseException) -> str:

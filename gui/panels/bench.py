@@ -22,20 +22,19 @@ def bench_available() -> tuple[bool, str]:
 
 
 def parse(result: dict) -> tuple[list[str], dict[str, list[float]], str]:
-    """(labels, {series: values}, unit) from a benchmark JSON. Accepts rows that hold one
-    time per device ({"name", "cpu_ms", "cuda_ms"} or {"op", "cpu": {...}, "cuda": {...}})
-    or one row per (op, device) ({"op", "device", "ms"/"seconds"/"median_s"})."""
-    rows = result.get("results") or result.get("kernels") or result.get("rows") or result.get("ops") or []
+    """(labels, {device: milliseconds}, unit) of the kernel timings in an engine.bench
+    JSON (schema numbacnn.bench/1: "kernels" rows of op, device, pass, shape, ms). Rows
+    holding one time per device ({"name", "cpu_ms", "cuda_ms"}) are read too."""
+    rows = result.get("kernels") or result.get("results") or result.get("rows") or []
     if isinstance(rows, dict):
         rows = [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in rows.items()]
     table: dict[str, dict[str, float]] = {}
     for r in rows:
         if not isinstance(r, dict):
             continue
-        name = str(r.get("name") or r.get("op") or r.get("kernel") or r.get("case") or "?")
-        shape = r.get("shape") or r.get("size")
-        if shape and isinstance(shape, (list, tuple)):
-            name += " " + "×".join(str(s) for s in shape)
+        name = str(r.get("op") or r.get("name") or r.get("kernel") or "?")
+        if r.get("pass"):
+            name += " " + {"forward": "fwd", "backward": "bwd"}.get(str(r["pass"]), str(r["pass"]))
         dev = r.get("device")
         if dev is not None:
             v = _time(r)
@@ -53,6 +52,19 @@ def parse(result: dict) -> tuple[list[str], dict[str, list[float]], str]:
     labels = list(table)
     series = {d: [table[n].get(d, math.nan) for n in labels] for d in devices}
     return labels, series, "ms"
+
+
+def parse_models(result: dict) -> tuple[list[str], dict[str, list[float]]]:
+    """(model labels, {device: images per second}) of the whole-model rows."""
+    table: dict[str, dict[str, float]] = {}
+    for r in result.get("models") or []:
+        if not isinstance(r, dict) or r.get("error") or r.get("images_per_sec") is None:
+            continue
+        name = f"{r.get('model', '?')} (batch {r.get('batch_size', '?')})"
+        table.setdefault(name, {})[str(r.get("device", "?"))] = float(r["images_per_sec"])
+    devices = sorted({d for v in table.values() for d in v}, key=lambda d: (d != "cpu", d))
+    labels = list(table)
+    return labels, {d: [table[n].get(d, math.nan) for n in labels] for d in devices}
 
 
 def _scaled(key, val):
@@ -91,21 +103,24 @@ class BenchPanel(QtWidgets.QWidget):
         for w in (self.run_btn, self.load_btn, self.log_scale):
             bar.addWidget(w)
         bar.addWidget(self.note, 1)
-        self.chart = BarChart("Kernel time, CPU vs GPU (lower is better)", "milliseconds")
+        self.chart = BarChart("Kernel time per call, CPU vs GPU (lower is better)", "milliseconds")
+        self.models_chart = BarChart("Training throughput (higher is better)", "images / s")
+        self.models_chart.setVisible(False)
         self.table = QtWidgets.QTableWidget(0, 1)
         self.table.verticalHeader().setVisible(False)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.table.setMaximumHeight(220)
         lay = QtWidgets.QVBoxLayout(self)
         lay.addLayout(bar)
-        lay.addWidget(self.chart, 1)
+        lay.addWidget(self.chart, 2)
+        lay.addWidget(self.models_chart, 1)
         lay.addWidget(self.table)
 
         ok, why = bench_available()
         self.run_btn.setEnabled(ok)
         self.run_btn.setToolTip(why or "Times each kernel on the CPU and, when there is one, the GPU")
         self.note.setText(why and f"<span style='color:#777'>{why}; you can still load a results file.</span>")
-        self.run_btn.clicked.connect(lambda: self.worker.run_benchmark())
+        self.run_btn.clicked.connect(lambda: self.worker.run_benchmark(quick=False))
         self.load_btn.clicked.connect(self._load)
         self.log_scale.toggled.connect(lambda on: self._on_result(self.state.benchmark))
         state.subscribe(self._on_result, S.BENCHMARK)
@@ -147,5 +162,11 @@ class BenchPanel(QtWidgets.QWidget):
             for c, text in enumerate(cells):
                 self.table.setItem(i, c, QtWidgets.QTableWidgetItem(text))
         self.table.resizeColumnsToContents()
-        meta = {k: v for k, v in result.items() if isinstance(v, (str, int, float)) and k not in ("results",)}
-        self.note.setText(" · ".join(f"{k}: {v}" for k, v in list(meta.items())[:6]))
+        mlabels, mseries = parse_models(result)
+        self.models_chart.setVisible(bool(mlabels))
+        if mlabels:
+            self.models_chart.set_bars(mlabels, mseries, colors=["#1f77b4", "#76b900", "#ff7f0e", "#9467bd"])
+        devices = result.get("devices") or {}
+        meta = [f"{d}: {v}" for d, v in devices.items()] if isinstance(devices, dict) else []
+        meta += [f"{k}: {result[k]}" for k in ("size", "repeats", "created") if k in result]
+        self.note.setText(" · ".join(meta))

@@ -4,6 +4,7 @@ images/s and ETA; and the live curves (loss and accuracy, several runs overlaid)
 from __future__ import annotations
 
 import math
+import time
 
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
@@ -123,6 +124,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.lr_marker = pg.InfiniteLine(angle=90, pen=pg.mkPen("#d62728", style=QtCore.Qt.DashLine))
         self.lr_plot.addItem(self.lr_marker)
         self.lr_marker.setVisible(False)
+        self._marker_time = 0.0
 
         # -- run controls ----------------------------------------------------------------
         self.start_btn = QtWidgets.QPushButton("▶ Start")
@@ -325,12 +327,20 @@ class TrainPanel(QtWidgets.QWidget):
         paused = run.status == "paused"
         self.pause_btn.setText("▶ Resume" if paused else "❚❚ Pause")
         if run.active or run.status in ("completed", "stopped"):
-            self.progress.setValue(int(run.progress * 1000))
+            value = int(run.progress * 1000)
+            if value != self.progress.value():
+                self.progress.setValue(value)
             ep = f"epoch {min(run.epoch + 1, max(run.total_epochs, 1))}/{run.total_epochs}" if run.total_epochs else ""
-            self.progress.setFormat(f"{run.status} — {ep}, step {run.step} — %p%")
-            self.rate.setText(f"{run.images_per_sec:,.0f} img/s · ETA {backend.fmt_eta(run.eta_seconds)}"
-                              if run.active else f"{run.status}")
-            if run.steps_per_epoch:
+            text = f"{run.status} — {ep}, step {run.step} — %p%"
+            if text != self.progress.format():
+                self.progress.setFormat(text)
+            text = (f"{run.images_per_sec:,.0f} img/s · ETA {backend.fmt_eta(run.eta_seconds)}"
+                    if run.active else f"{run.status}")
+            if text != self.rate.text():
+                self.rate.setText(text)
+            now = time.monotonic()
+            if run.steps_per_epoch and (now - self._marker_time > 1.0 or not run.active):
+                self._marker_time = now            # the marker moves once a second (a repaint of the plot)
                 self.lr_marker.setVisible(run.active)
                 self.lr_marker.setValue(run.step / run.steps_per_epoch)
         elif run.status == "error":

@@ -15,6 +15,15 @@ PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
            "#7f7f7f"]
 
 
+def _nice_ceiling(v: float) -> float:
+    """The next of 1, 2, 2.5, 5 x 10^k at or above v."""
+    k = 10 ** np.floor(np.log10(max(v, 1e-12)))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * k >= v:
+            return float(m * k)
+    return float(10 * k)
+
+
 def run_color(run_id: int) -> str:
     return PALETTE[(run_id - 1) % len(PALETTE)]
 
@@ -64,8 +73,71 @@ class CurvePlot(pg.PlotWidget):
         self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
         self.items: dict[str, pg.PlotDataItem] = {}
         for ax in ("left", "bottom"):
-            self.getAxis(ax).setTextPen("#333")
-            self.getAxis(ax).setPen("#888")
+            axis = self.getAxis(ax)
+            axis.setTextPen("#333")
+            axis.setPen("#888")
+            # axes render to a cached pixmap, redrawn only when their range changes (text
+            # drawing is most of a plot's paint cost); see follow()
+            axis.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+        self.log_y = False
+        self.following = True            # the view follows the data until the user zooms or pans
+        self._range = None
+        vb = self.getViewBox()
+        vb.disableAutoRange()
+        vb.sigRangeChangedManually.connect(self._user_moved)
+
+    def _user_moved(self, *_):
+        self.following = False
+
+    def follow(self) -> None:
+        """Keeps every curve in view, changing the range in steps (x grows to a round
+        value ahead of the data; y only when the data leaves it or fills under half),
+        so the axes are not re-rendered at every refresh."""
+        if not self.following:
+            return
+        xs, ys = [], []
+        for item in self.items.values():
+            x, y = item.getOriginalDataset()
+            if x is None or len(x) == 0:
+                continue
+            xs.append((np.nanmin(x), np.nanmax(x)))
+            if self.log_y:
+                y = y[y > 0]
+                if len(y) == 0:
+                    continue
+                y = np.log10(y)
+            good = y[np.isfinite(y)]
+            if len(good):
+                ys.append((good.min(), good.max()))
+        if not xs or not ys:
+            return
+        x0, x1 = min(a for a, _ in xs), max(b for _, b in xs)
+        y0, y1 = min(a for a, _ in ys), max(b for _, b in ys)
+        old = self._range
+        if old is None or x1 > old[1] or x0 < old[0] or x1 < 0.5 * old[1]:
+            span = max(x1 - x0, 1.0)
+            xr = (x0, x0 + _nice_ceiling(span * 1.15))
+        else:
+            xr = old[:2]
+        pad = 0.05 * max(y1 - y0, 1e-9)
+        if old is None or y0 < old[2] or y1 > old[3] or (y1 - y0) < 0.5 * (old[3] - old[2]):
+            yr = (y0 - pad, y1 + pad)
+        else:
+            yr = old[2:]
+        new = (*xr, *yr)
+        if new != old:
+            self._range = new
+            self.getViewBox().setRange(xRange=xr, yRange=yr, padding=0)
+
+    def fit(self) -> None:
+        self.following = True
+        self._range = None
+        self.follow()
+
+    def set_log_y(self, on: bool) -> None:
+        self.log_y = bool(on)
+        self.setLogMode(y=self.log_y)
+        self._range = None
 
     def set_curve(self, key: str, x, y, pen, name: str | None = None, symbol=None) -> None:
         item = self.items.get(key)
@@ -78,7 +150,14 @@ class CurvePlot(pg.PlotWidget):
             if name is None:
                 self.legend.removeItem(item)
             self.items[key] = item
-        item.setData(np.asarray(x, np.float64), np.asarray(y, np.float64))
+            item._last = None
+        x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        last = item._last
+        if last is not None and len(last[0]) == len(x) and np.array_equal(last[0], x) and \
+                np.array_equal(last[1], y, equal_nan=True):
+            return                        # unchanged (e.g. the epoch curves between epochs): no repaint
+        item._last = (x, y)
+        item.setData(x, y)
 
     def keep_only(self, keys) -> None:
         keys = set(keys)
@@ -99,7 +178,6 @@ class CurvesView(QtWidgets.QWidget):
         self.state = state
         self.loss_plot = CurvePlot("Loss", "loss")
         self.acc_plot = CurvePlot("Accuracy", "accuracy (%)")
-        self.acc_plot.setXLink(self.loss_plot)
 
         self.smoothing = QtWidgets.QSlider(QtCore.Qt.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -181,13 +259,13 @@ class CurvesView(QtWidgets.QWidget):
         self.smoothing_label.setText(f"{w:.2f}")
         self.state.set_ui(smoothing=self.smoothing.value(), log_loss=self.log_scale.isChecked(),
                           show_batch=self.show_batch.isChecked(), show_epoch=self.show_epoch.isChecked())
-        self.loss_plot.setLogMode(y=self.log_scale.isChecked())
+        self.loss_plot.set_log_y(self.log_scale.isChecked())
         self._dirty = True
         self._maybe_redraw()
 
     def fit(self):
         for p in (self.loss_plot, self.acc_plot):
-            p.enableAutoRange()
+            p.fit()
 
     # -- drawing ----------------------------------------------------------------------
     def _maybe_redraw(self):
@@ -240,6 +318,8 @@ class CurvesView(QtWidgets.QWidget):
                     keep |= {tag + "vloss", tag + "vacc"}
         self.loss_plot.keep_only(keep)
         self.acc_plot.keep_only(keep)
+        self.loss_plot.follow()
+        self.acc_plot.follow()
 
     def point_count(self) -> int:
         """Points held by the curves (for tests)."""

@@ -3,13 +3,15 @@
 Runs without a GPU, outside the simulator (numba's real driver classes are needed):
 ``NUMBA_ENABLE_CUDASIM=0 python tests/cuda/allocator_check.py``; test_cuda_memory.py runs it.
 """
+import gc
+import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-import gc, os, weakref
-os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
-from engine.kernels.cuda import memory
+os.environ["NUMBA_ENABLE_CUDASIM"] = "0"  # before numba is imported
+
+from engine.kernels.cuda import memory  # noqa: E402
 
 class OOM(Exception):
     code = "CUDA_ERROR_OUT_OF_MEMORY"

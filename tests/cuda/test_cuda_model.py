@@ -116,3 +116,52 @@ def test_unusable_reason_names_a_missing_numba_cuda(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "numba_cuda" else real(n, *a))
     assert "numba-cuda is not installed" in GPU.unusable_reason()
+
+
+class _Blobs:
+    """16 uint8 8x8 images; the class is which half is bright."""
+
+    def __init__(self, n=16, seed=0):
+        rng = np.random.default_rng(seed)
+        self.targets = rng.integers(0, 2, n).astype(np.int64)
+        self.data = rng.integers(0, 60, (n, 8, 8)).astype(np.uint8)
+        for i, t in enumerate(self.targets):
+            self.data[i, :4] += 150 if t == 0 else 0
+            self.data[i, 4:] += 150 if t == 1 else 0
+        self.classes = ["top", "bottom"]
+        self.transform = None
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, i):
+        return self.data[i], int(self.targets[i])
+
+
+def test_trainer_on_cuda_matches_cpu():
+    """Trainer(..., device="cuda"): the same batch losses, accuracies and validation as on
+    the CPU (batches stay on the device; only loss, argmax and snapshots come back)."""
+    from engine.data import DataLoader
+    from engine.data import transforms as T
+    from engine.train import BatchEnd, Trainer
+    runs = {}
+    for device in ("cpu", "cuda"):
+        engine.manual_seed(0)
+        model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2), nn.ReLU(), nn.MaxPool2d(2),
+                              nn.Flatten(), nn.Dropout(0.2), nn.Linear(32, 2))
+        tf = T.Compose([T.ToTensor(), T.Normalize((0.3,), (0.3,))])
+        train = DataLoader(_Blobs(), batch_size=8, shuffle=True, seed=0, transform=tf)
+        val = DataLoader(_Blobs(8, seed=1), batch_size=8, transform=tf)
+        t = Trainer(model, optim.SGD(model.parameters(), lr=0.1, momentum=0.9), nn.CrossEntropyLoss(), train, val,
+                    device=device, input_shape=(1, 8, 8))
+        seen = []
+        t.subscribe(lambda ev: seen.append((ev.loss, ev.accuracy)) if isinstance(ev, BatchEnd) else None)
+        done = t.fit(1)
+        assert done.reason == "completed", done
+        runs[device] = (seen, done.history[-1])
+    (bc, hc), (bg, hg) = runs["cpu"], runs["cuda"]
+    assert len(bg) == len(bc) == 2
+    np.testing.assert_allclose(bg, bc, rtol=1e-5, atol=1e-6)
+    for k in ("train_loss", "val_loss", "val_accuracy"):
+        if k in hc:
+            assert abs(hg[k] - hc[k]) <= 1e-5 * max(1, abs(hc[k])), k

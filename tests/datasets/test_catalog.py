@@ -72,9 +72,11 @@ def test_paths_get_the_holdout(tmp_path, cache_dir):
     assert (len(datasets.get(str(path), train=True)), len(datasets.get(path, train=False))) == (6, 2)
 
 
-def test_unknown_name(tmp_path):
+def test_unknown_name_and_misplaced_options(tmp_path):
     with pytest.raises(datasets.DatasetError, match="not a known dataset"):
         datasets.get("imagenet", tmp_path)
+    with pytest.raises(TypeError, match="size"):
+        datasets.get("mnist", tmp_path, size=32)
 
 
 def test_cifar10_with_nothing_names_the_files(tmp_path):

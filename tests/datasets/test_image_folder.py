@@ -209,7 +209,8 @@ def test_folder_cache_sees_changed_files(tmp_path, cache_dir):
     assert len(datasets.ImageFolder(root)) == 6
 
 
-@pytest.mark.parametrize("damage", [lambda b: b[:len(b) // 2], lambda b: b"garbage", lambda b: b[:100] + bytes(50) + b[150:]])
+@pytest.mark.parametrize("damage", [lambda b: b[:len(b) // 2], lambda b: b"garbage",
+                                    lambda b: b[:100] + bytes(50) + b[150:]])
 def test_corrupt_cache_is_rebuilt(tmp_path, cache_dir, damage):
     files = _tree()
     path = _write_tar(tmp_path / "t.tar.gz", files)

@@ -110,10 +110,13 @@ def test_no_bias_and_noncontiguous_input(path):
     np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-4)
 
 
-def test_direct_choice_covers_small_layers():
+def test_direct_choice_follows_limits(monkeypatch):
+    monkeypatch.setattr(conv_direct, "MAX_OK", 2400)
     assert conv_direct.suitable(1, 6, 5, 5, 24, 24)       # mnist_cnn conv1
     assert conv_direct.suitable(3, 16, 3, 3, 32, 32)      # resnet20 stem
     assert not conv_direct.suitable(64, 64, 3, 3, 32, 32)  # VGG: GEMM
+    monkeypatch.setattr(conv_direct, "MAX_OK", 0)           # the default: GEMM everywhere
+    assert not conv_direct.suitable(1, 6, 5, 5, 24, 24)
 
 
 @pytest.mark.parametrize("m,k,n", [(3, 5, 7), (64, 200, 3000), (3000, 50, 16), (16, 5000, 40)])

@@ -246,3 +246,11 @@ def test_checker_subsamples_and_selects(distinct):
     gradcheck(conv, distinct((1, 2, 6, 5)))
     np.testing.assert_array_equal(conv.weight.data, w)
     assert np.abs(conv.weight.grad).sum() > 0
+
+
+def test_checker_without_input_gradient(distinct):
+    lin = nn.Linear(4, 2).double().set_needs_input_grad(False)
+    with pytest.raises(ValueError, match="needs_input_grad"):
+        gradcheck(lin, distinct((2, 4)))
+    report = gradcheck(lin, distinct((2, 4)), wrt={"weight", "bias"})
+    assert report.ok and [t.name for t in report.tensors] == ["weight", "bias"]

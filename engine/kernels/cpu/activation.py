@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+
 
 @njit(parallel=True, fastmath=True, cache=True)
 def _relu(x, y):
@@ -80,7 +82,7 @@ def _empty(a):
 
 def _unary(kernel, x, *args):
     y = _empty(x)
-    kernel(_flat(x), *args, y.reshape(-1))
+    sized(kernel, x.size)(_flat(x), *args, y.reshape(-1))
     return y
 
 
@@ -90,7 +92,7 @@ def relu_forward(x):
 
 def relu_backward(y, grad_y):
     dx = _empty(y)
-    _relu_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
+    sized(_relu_bwd, y.size)(_flat(y), _flat(grad_y), dx.reshape(-1))
     return dx
 
 
@@ -100,7 +102,7 @@ def leaky_relu_forward(x, negative_slope):
 
 def leaky_relu_backward(x, grad_y, negative_slope):
     dx = _empty(x)
-    _leaky_bwd(_flat(x), _flat(grad_y), x.dtype.type(negative_slope), dx.reshape(-1))
+    sized(_leaky_bwd, x.size)(_flat(x), _flat(grad_y), x.dtype.type(negative_slope), dx.reshape(-1))
     return dx
 
 
@@ -110,7 +112,7 @@ def sigmoid_forward(x):
 
 def sigmoid_backward(y, grad_y):
     dx = _empty(y)
-    _sigmoid_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
+    sized(_sigmoid_bwd, y.size)(_flat(y), _flat(grad_y), dx.reshape(-1))
     return dx
 
 
@@ -120,5 +122,5 @@ def tanh_forward(x):
 
 def tanh_backward(y, grad_y):
     dx = _empty(y)
-    _tanh_bwd(_flat(y), _flat(grad_y), dx.reshape(-1))
+    sized(_tanh_bwd, y.size)(_flat(y), _flat(grad_y), dx.reshape(-1))
     return dx

@@ -118,9 +118,9 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     scale = gamma * invstd
     y = np.empty(x.shape, x.dtype)
     _scale_shift(x3, scale, beta - running_mean * scale, y.reshape(x3.shape))
-    xhat = np.empty(x.shape, x.dtype)
-    _scale_shift(x3, invstd, -running_mean * invstd, xhat.reshape(x3.shape))
-    return y, (xhat, scale, False)
+    # xhat is only needed if a backward follows (rare in eval): the cache keeps x and the
+    # statistics, and batchnorm_backward normalises then (inference skips a full pass)
+    return y, (x3, (invstd, (-running_mean * invstd).astype(x.dtype), scale), False)
 
 
 def batchnorm_backward(grad_y, gamma, cache):
@@ -134,5 +134,8 @@ def batchnorm_backward(grad_y, gamma, cache):
     if batch_stats:
         _bn_bwd(g3, xhat.reshape(g3.shape), gamma, s, dx.reshape(g3.shape), dgamma, dbeta)
     else:
-        _bn_eval_bwd(g3, xhat.reshape(g3.shape), s, dx.reshape(g3.shape), dgamma, dbeta)
+        x3, (invstd, shift, scale) = xhat, s
+        xhat = np.empty(x3.shape, x3.dtype)
+        _scale_shift(x3, invstd, shift, xhat)
+        _bn_eval_bwd(g3, xhat.reshape(g3.shape), scale, dx.reshape(g3.shape), dgamma, dbeta)
     return dx, dgamma, dbeta

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .parallel import gemm, sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+
 
 @njit(parallel=True, fastmath=True, cache=True)
 def _add_bias(y, b):
@@ -28,17 +30,17 @@ def _sum_rows(g, out):
 
 
 def linear_forward(x, w, b):
-    y = np.matmul(x, w.T)
+    y = gemm(x, w.T)
     if b is not None:
-        _add_bias(y, b)
+        sized(_add_bias, y.size)(y, b)
     return y
 
 
 def linear_backward(x, w, grad_y, need_input_grad=True):
     """Returns (dx (N, in) or None, dw (out, in), db (out,))."""
     grad_y = np.ascontiguousarray(grad_y)
-    dw = np.matmul(grad_y.T, x)
+    dw = gemm(grad_y.T, x)
     db = np.empty(w.shape[0], grad_y.dtype)
-    _sum_rows(grad_y, db)
-    dx = np.matmul(grad_y, w) if need_input_grad else None
+    sized(_sum_rows, grad_y.size)(grad_y, db)
+    dx = gemm(grad_y, w) if need_input_grad else None
     return dx, dw, db

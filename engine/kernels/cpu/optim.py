@@ -11,6 +11,8 @@ import math
 
 from numba import njit, prange
 
+from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+
 
 @njit(parallel=True, fastmath=True, cache=True)
 def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
@@ -44,12 +46,12 @@ def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, bc1, bc2_sqrt):
 
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
     """One SGD update of p in place; buf is the momentum buffer (same shape)."""
-    _sgd(p.reshape(-1), g.reshape(-1), buf.reshape(-1), lr, momentum, dampening,
+    sized(_sgd, p.size)(p.reshape(-1), g.reshape(-1), buf.reshape(-1), lr, momentum, dampening,
          nesterov, weight_decay, first)
 
 
 def adam_step(p, g, m, v, lr, betas, eps, weight_decay, decoupled, step):
     """One Adam (decoupled=False) or AdamW (decoupled=True) update; step counts from 1."""
     b1, b2 = betas
-    _adam(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), lr, b1, b2, eps,
+    sized(_adam, p.size)(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), lr, b1, b2, eps,
           weight_decay, decoupled, 1 - b1 ** step, math.sqrt(1 - b2 ** step))

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+
 from .conv import conv_output_size
 
 
@@ -143,21 +145,21 @@ def maxpool2d_forward(x, kernel, stride, padding):
     flat h*W + w index of the winner in its plane, int32 (N, C, Ho, Wo)."""
     y = np.empty(_out(x, kernel, stride, padding), x.dtype)
     idx = np.empty(y.shape, np.int32)
-    _max_fwd(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], y, idx)
+    sized(_max_fwd, x.size)(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], y, idx)
     return y, idx
 
 
 def maxpool2d_backward(grad_y, argmax, x_shape):
     """dx[winner] += grad_y for every window. Returns dx of x_shape."""
     dx = np.empty(x_shape, grad_y.dtype)
-    _max_bwd(np.ascontiguousarray(grad_y), argmax, dx)
+    sized(_max_bwd, dx.size)(np.ascontiguousarray(grad_y), argmax, dx)
     return dx
 
 
 def avgpool2d_forward(x, kernel, stride, padding, count_include_pad=True):
     """Mean over each window; the divisor counts padding when count_include_pad."""
     y = np.empty(_out(x, kernel, stride, padding), x.dtype)
-    _avg_fwd(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+    sized(_avg_fwd, x.size)(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
              count_include_pad, y)
     return y
 
@@ -165,7 +167,7 @@ def avgpool2d_forward(x, kernel, stride, padding, count_include_pad=True):
 def avgpool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_pad=True):
     """Spreads grad_y / count evenly over each window."""
     dx = np.empty(x_shape, grad_y.dtype)
-    _avg_bwd(np.ascontiguousarray(grad_y), kernel[0], kernel[1], stride[0], stride[1],
+    sized(_avg_bwd, dx.size)(np.ascontiguousarray(grad_y), kernel[0], kernel[1], stride[0], stride[1],
              padding[0], padding[1], count_include_pad, dx)
     return dx
 
@@ -174,11 +176,11 @@ def adaptive_avgpool2d_forward(x, output_size):
     """Window i spans [floor(i*H/Ho), ceil((i+1)*H/Ho)), as in torch."""
     N, C = x.shape[:2]
     y = np.empty((N, C) + tuple(output_size), x.dtype)
-    _adaptive_avg_fwd(x, y)
+    sized(_adaptive_avg_fwd, x.size)(x, y)
     return y
 
 
 def adaptive_avgpool2d_backward(grad_y, x_shape):
     dx = np.empty(x_shape, grad_y.dtype)
-    _adaptive_avg_bwd(np.ascontiguousarray(grad_y), dx)
+    sized(_adaptive_avg_bwd, dx.size)(np.ascontiguousarray(grad_y), dx)
     return dx

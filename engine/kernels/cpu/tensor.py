@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+
 
 def asarray(a, dtype=None):
     """A device (here: host) array holding ``a``."""
@@ -43,13 +45,13 @@ def _add(a, b, out):
 def add(a, b):
     """a + b, same shapes (the residual join)."""
     out = np.empty(a.shape, a.dtype)  # C order, so out.reshape(-1) is a view
-    _add(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), out.reshape(-1))
+    sized(_add, a.size)(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), out.reshape(-1))
     return out
 
 
 def add_(a, b):
     """a += b in place (gradient accumulation)."""
-    _add(a.reshape(-1), np.ascontiguousarray(b).reshape(-1), a.reshape(-1))
+    sized(_add, a.size)(a.reshape(-1), np.ascontiguousarray(b).reshape(-1), a.reshape(-1))
 
 
 def concat_channels(xs):

@@ -1,7 +1,7 @@
 """Launch geometry and argument helpers shared by every CUDA kernel file.
 
 Kernels are ``@cuda.jit`` functions compiled lazily at their first launch, one
-specialisation per argument types. Hosts wrappers pass them flat C-contiguous device
+specialisation per argument types. Host wrappers pass them flat C-contiguous device
 arrays and scalars of the arrays' dtype (``scalar(x, v)``): a Python float would type
 the argument float64 and pull the whole kernel into double precision.
 
@@ -29,10 +29,8 @@ MAX_BLOCKS = 2 if SIM else 8192       # grid cap for grid-stride loops
 MAX_GRID_Y = 2 if SIM else 65535      # cap of the second grid dimension (im2col rows)
 RED_THREADS = 8 if SIM else 256       # threads per block of the tree reductions (power of two)
 
-INT32_MAX = 2**31 - 1
-
-# Alignment of the GEMM's shared tiles: 16 bytes lets runs of four float32 load as one
-# vector (the simulator takes no alignment).
+# Alignment of the GEMM's shared tiles: 16 bytes, so the compiler may use vector shared
+# loads where it can prove them aligned (the simulator takes no alignment).
 SHARED_ALIGN = None if SIM else 16
 
 

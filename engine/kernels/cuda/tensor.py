@@ -91,13 +91,19 @@ def zeros_like(a):
 
 
 def fill(a, value):
+    if isinstance(a, np.ndarray):  # a host array (e.g. an integer counter buffer)
+        a.fill(value)
+        return
     f = flat(a)
     if f.size:
         _fill[grid1d(f.size)](f, scalar(a, value))
 
 
 def copy_into(dst, src):
-    """dst[...] = src (same shape; src on the device or the host)."""
+    """dst[...] = src (same shape; src on the device or the host; dst normally on the device)."""
+    if isinstance(dst, np.ndarray):
+        np.copyto(dst, to_host(src))
+        return
     if is_device_array(src):
         if src.size:
             flat(dst).copy_to_device(flat(src))

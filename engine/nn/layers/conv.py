@@ -60,7 +60,8 @@ class Conv2d(Module):
 
     def backward(self, grad_y):
         ops = self.ops
-        dx, dw, db = ops.conv2d_backward(self._x, self.weight.data, grad_y, self.stride, self.padding)
+        dx, dw, db = ops.conv2d_backward(self._x, self.weight.data, grad_y, self.stride, self.padding,
+                                         need_input_grad=self.needs_input_grad)
         ops.add_(self.weight.grad, dw)
         if self.bias is not None:
             ops.add_(self.bias.grad, db)

@@ -47,7 +47,8 @@ class Linear(Module):
 
     def backward(self, grad_y):
         ops = self.ops
-        dx, dw, db = ops.linear_backward(self._x, self.weight.data, grad_y)
+        dx, dw, db = ops.linear_backward(self._x, self.weight.data, grad_y,
+                                         need_input_grad=self.needs_input_grad)
         ops.add_(self.weight.grad, dw)
         if self.bias is not None:
             ops.add_(self.bias.grad, db)

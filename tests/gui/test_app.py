@@ -1,0 +1,56 @@
+"""The window's other promises: data samples and augmentation preview, the schedule
+preview, CUDA greyed out when unavailable, last session's settings remembered."""
+import numpy as np
+from PySide6 import QtCore
+
+from conftest import wait_until
+
+
+def test_data_tab_samples_and_augmentation(make_window, qtbot):
+    win = make_window()
+    dp = win.data_panel
+    assert dp.samples.count >= 10 and "train 3,600 · validation 400 · 10,000 test" in dp.info.text()
+    assert len(win.state.dataset_info["counts"]) == 10
+    assert not dp.aug_box.isVisibleTo(dp)
+    dp.augment.setChecked(True)
+    assert wait_until(qtbot, lambda: win.state.dataset_info.get("augmented") is not None, 30)
+    assert dp.aug_box.isVisibleTo(dp) and dp.augmented.count == dp.samples.count
+    info = win.state.dataset_info
+    assert info["augmented"].shape == info["samples"].shape
+    assert not np.array_equal(info["augmented"], info["samples"])   # the crop moved the digits
+
+
+def test_schedule_preview_and_cuda_state(make_window):
+    win = make_window(epochs=6)
+    tp = win.train_panel
+    tp.schedule.setCurrentText("StepLR")
+    tp.step_size.setValue(2)
+    x, y = tp.lr_curve.getData()
+    assert x[-1] > 5 and np.isclose(y[0], 0.05) and np.isclose(y[-1], 0.05 * 0.1 ** 2)
+    tp.schedule.setCurrentText("OneCycleLR")
+    x, y = tp.lr_curve.getData()
+    assert y.argmax() > 0 and y[-1] < y.max() / 100
+    from engine import cuda_available
+    cuda_item = tp.device.model().item(1)
+    assert cuda_item.isEnabled() == cuda_available()
+    if not cuda_available():
+        assert "unavailable" in cuda_item.toolTip() and "unavailable" in tp.cuda_note.text()
+
+
+def test_last_session_is_remembered(make_window, qtbot, _config_dir):
+    from gui.app import MainWindow
+    win = make_window()
+    win.train_panel.lr.setValue(0.0123)
+    win.train_panel.optimizer.setCurrentText("Adam")
+    win.data_panel.augment.setChecked(True)
+    win.model_panel.zoo.setCurrentText("lenet5")
+    win.tabs.setCurrentIndex(2)
+    win.close()
+    assert (_config_dir / "studio.json").is_file()
+    again = MainWindow()
+    qtbot.addWidget(again)
+    st = again.state
+    assert st.hyper.lr == 0.0123 and st.hyper.optimizer == "Adam" and st.data.augment
+    assert st.model.zoo_name == "lenet5" and again.tabs.currentIndex() == 2
+    assert again.train_panel.optimizer.currentText() == "Adam" and again.data_panel.augment.isChecked()
+    again.close()
