@@ -90,6 +90,9 @@ class OursRunner:
         self.base_rss = _current_rss_mib()
         manual_seed(0)
         self.model = models.get(name)
+        # the input is data: like torch (whose input does not require grad), skip the first
+        # layer's input gradient
+        self.model.set_needs_input_grad(False)
         self.x, self.y = _batch(MODELS[name][1], batch)
         self.crit = nn.CrossEntropyLoss()
         self.opt = optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)

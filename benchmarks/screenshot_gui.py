@@ -56,7 +56,8 @@ def main(argv=None) -> int:
             loop(0.1)
 
     st = AppState()
-    st.set_data(name="MNIST", root=args.data_root, limit=6000, val_fraction=0.1, augment=True)
+    st.set_data(name="MNIST", root=args.data_root, limit=6000, val_fraction=0.1, augment=True, hflip=False,
+                crop_padding=2)
     st.set_model(source="zoo", zoo_name="mnist_cnn")
     st.set_hyper(optimizer="SGD", lr=0.05, momentum=0.9, batch_size=64, epochs=2, schedule="CosineAnnealingLR",
                  snapshot_hz=2.0)

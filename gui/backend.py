@@ -15,6 +15,7 @@ import numpy as np
 
 # names the datasets package knows each choice by
 DATASET_KEYS = {"MNIST": "mnist", "FashionMNIST": "fashion_mnist", "CIFAR10": "cifar10", "ImageFolder": "imagefolder"}
+CLI_DATASET_NAMES = {"MNIST": "mnist", "FashionMNIST": "fashion-mnist", "CIFAR10": "cifar10"}
 DATASET_TITLES = {"MNIST": "MNIST", "FashionMNIST": "Fashion-MNIST", "CIFAR10": "CIFAR-10",
                   "ImageFolder": "Image folder / archive"}
 
@@ -84,14 +85,16 @@ def _open(data, train):
             if not data.folder:
                 raise DataMissing("Choose a folder (or a .zip/.tar archive) holding one sub-folder per class.",
                                   can_download=False)
+            folder = str(Path(data.folder).expanduser())
+            if not Path(folder).exists():
+                raise DataMissing(f"{folder} does not exist", can_download=False)
+            getter = getattr(datasets, "get", None)
+            if getter is not None:          # a fixed 90/10 per-class hold-out is its test split
+                return getter(folder, train=train)
             if not train:
                 raise DataMissing("An image folder has no separate test split; the validation split is used.",
                                   can_download=False)
-            folder = str(Path(data.folder).expanduser())
-            cls = _dataset_class("ImageFolder")
-            if cls is not None:
-                return cls(folder)
-            return datasets.get("imagefolder", folder, train=True)
+            return _dataset_class("ImageFolder")(folder)
         getter = getattr(datasets, "get", None)
         if getter is not None:
             return getter(DATASET_KEYS[data.name], data_root(data), train=train)
@@ -269,7 +272,36 @@ def tensor_transform(mean, std, aug=None):
     return T.Compose(steps)
 
 
-class DataBundle:
+class InputSpec:
+    """What prediction needs to know of the data: the input shape, the normalisation and
+    the class names (a DataBundle has them too; a checkpoint alone gives these)."""
+
+    def __init__(self, shape, mean, std, classes):
+        self.shape = tuple(int(s) for s in shape)
+        self.mean, self.std = tuple(mean), tuple(std)
+        self.classes = list(classes)
+
+    @classmethod
+    def from_checkpoint(cls, ck) -> "InputSpec | None":
+        meta = ck.metadata
+        shape = ck.input_shape or meta.get("input_shape")
+        if not shape:
+            return None
+        norm = meta.get("normalize") or meta.get("normalization") or {}
+        c = int(shape[0])
+        classes = ck.class_names or [str(i) for i in range(10)]
+        return cls(shape, norm.get("mean") or (0.0,) * c, norm.get("std") or (1.0,) * c, classes)
+
+    def to_tensor(self, images_u8: np.ndarray) -> np.ndarray:
+        x = images_u8.astype(np.float32) / 255.0
+        x = (x - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
+        return np.ascontiguousarray(np.moveaxis(x, -1, 1))
+
+    def eval_set(self, which: str = "test"):
+        return None, None, "none"
+
+
+class DataBundle(InputSpec):
     """The loaders of one run and what the views need to draw its images."""
 
     def __init__(self, data, hyper):
@@ -320,10 +352,6 @@ class DataBundle:
         label = int(targets_of(ds)[index])
         return img, self.to_tensor(img[None])[0], label
 
-    def to_tensor(self, images_u8: np.ndarray) -> np.ndarray:
-        x = images_u8.astype(np.float32) / 255.0
-        x = (x - np.array(self.mean, np.float32)) / np.array(self.std, np.float32)
-        return np.ascontiguousarray(np.moveaxis(x, -1, 1))
 
 
 # --------------------------------------------------------------------------- model / optimizer

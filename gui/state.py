@@ -110,7 +110,7 @@ class DataSettings:
     augment: bool = False
     random_crop: bool = True
     crop_padding: int = 4
-    hflip: bool = True
+    hflip: bool = False            # mirrors digits: for natural images (CIFAR-10)
     color_jitter: bool = False
     normalize: bool = True
 

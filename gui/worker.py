@@ -129,8 +129,6 @@ class EngineThread:
                 self._run(job)
         for job in pending:        # back in the queue, in order, for after the run
             self._side.append(job)
-        while self._side and not self._jobs.qsize():
-            break
 
     def requeue_deferred(self) -> None:
         while self._side:
@@ -236,8 +234,11 @@ class TrainingSession:
                      T.CSVLogger(str(self.directory / "metrics.csv"))]
         _, probe, _ = bundle.probe(self.probe_index)
         studio = {"data": vars(self.data), "model": vars(self.model_settings), "hyper": vars(self.hyper)}
-        metadata = {"dataset": self.data.name, "normalization": {"mean": list(bundle.mean), "std": list(bundle.std)},
-                    "studio": _jsonable(studio)}
+        # the keys the CLI reads too (`numbacnn evaluate/predict` work on the studio's checkpoints)
+        metadata = {"dataset": (str(Path(self.data.folder).expanduser()) if self.data.name == "ImageFolder"
+                                else backend.CLI_DATASET_NAMES[self.data.name]),
+                    "data_root": backend.data_root(self.data), "input_shape": list(bundle.shape),
+                    "normalize": {"mean": list(bundle.mean), "std": list(bundle.std)}, "studio": _jsonable(studio)}
         self.trainer = trainer = T.Trainer(
             self.model, self.optimizer, nn.CrossEntropyLoss(), bundle.train_loader, val_loader=bundle.val_loader,
             scheduler=sched, callbacks=callbacks, device=self.hyper.device, snapshot_every=0, probe=probe,
@@ -259,8 +260,12 @@ class TrainingSession:
             trainer = self.build()
             self.engine.models[self.run_id] = (self.model, self.bundle, trainer)
             trainer.subscribe(self._on_event)
-            if self._stop.is_set():
-                trainer.stop()
+            if self._stop.is_set():          # stopped while the data and model were being built
+                from engine.train.events import Done
+                self.done = Done(reason="stopped", step=trainer.step, epoch=trainer.epoch,
+                                 message="stopped before the first step", history=list(trainer.history))
+                self._emit(self.done)
+                return
             self.done = trainer.fit(self.epochs)
         except BaseException as e:  # noqa: BLE001 - the app lives on; the run keeps what it has
             tb = traceback.format_exc()
@@ -305,6 +310,10 @@ class TrainingSession:
             last = self.directory / "last.npz"
             if last.exists():
                 self._emit(CheckpointSaved(str(last)))
+        elif kind == "TrainStart":
+            self._emit(ev)
+            if self._stop.is_set():          # fit() clears a stop asked for before it began
+                self.trainer.stop()
         elif kind == "Error":
             self._error_reported = True
             self._emit(E_Error(ev))
@@ -545,7 +554,7 @@ class Worker(QtCore.QObject):
             run.name += " (resumed)"
         session = TrainingSession(self.engine, run.id, st.data, st.model, st.hyper, directory, epochs=epochs,
                                   resume_from=resume_from, on_events=self._on_events, max_steps=max_steps)
-        session.want_snapshots = bool(st.ui.get("snapshots", True))
+        session.want_snapshots = bool(st.ui.get("snapshots", True)) and self.snapshots_watched
         session.probe_index = int(st.ui.get("probe_index", 0))
         self.session = session
         self.engine.session = session
@@ -571,11 +580,19 @@ class Worker(QtCore.QObject):
         return self.session is not None
 
     def set_snapshots(self, on: bool, hz: float | None = None):
+        """The user's choice: feature maps refresh while training (at ``hz``)."""
         self.state.set_ui(snapshots=bool(on))
         if self.session is not None:
-            self.session.want_snapshots = bool(on)
+            self.session.want_snapshots = bool(on) and self.snapshots_watched
             if hz:
                 self.session.snapshot_interval = 1.0 / hz
+
+    snapshots_watched = False      # whether a view shows them (no snapshots for a hidden tab)
+
+    def watch_snapshots(self, watched: bool):
+        self.snapshots_watched = bool(watched)
+        if self.session is not None:
+            self.session.want_snapshots = bool(self.state.ui.get("snapshots", True)) and self.snapshots_watched
 
     def set_probe(self, index: int):
         self.state.set_ui(probe_index=int(index))
@@ -597,7 +614,7 @@ class Worker(QtCore.QObject):
             if held is None:
                 return None
             model, bundle, trainer = held
-            if bundle is None:
+            if not isinstance(bundle, backend.DataBundle):    # a checkpoint without its data
                 return None
             _, probe, _ = bundle.probe(index)
             return backend.feature_snapshot(model, probe, step=run.step, trainer=trainer)
@@ -607,21 +624,6 @@ class Worker(QtCore.QObject):
                 self.state.apply_events(rid, [snap])
 
         self.engine.submit(work, done=done, error=self._fail("Feature maps failed"), name="snapshot")
-
-    def probe_image(self, index: int, callback):
-        """callback((uint8 image, label, class name)) for probe ``index`` of the current data."""
-        run = self.state.run()
-        rid = run.id if run else None
-
-        def work():
-            held = self.engine.models.get(rid)
-            bundle = held[1] if held else None
-            if bundle is None:
-                return None
-            img, _, label = bundle.probe(index)
-            return img, label, bundle.classes[label]
-
-        self.engine.submit(work, done=callback, error=self._fail("Probe image"), name="probe")
 
     # -- evaluate / predict -------------------------------------------------------------
     def evaluate(self, run_id: int | None = None, which: str = "test"):
@@ -717,10 +719,16 @@ class Worker(QtCore.QObject):
                     d = DataSettings(**studio["data"])
                 except TypeError:
                     pass
+            h = hyper
+            if studio.get("hyper"):
+                try:
+                    h = HyperParams(**studio["hyper"])     # the same seed: the same validation split
+                except TypeError:
+                    pass
             try:
-                bundle = backend.DataBundle(d, hyper)
+                bundle = backend.DataBundle(d, h)
             except Exception:  # noqa: BLE001 - without its data the model still predicts image files
-                bundle = None
+                bundle = backend.InputSpec.from_checkpoint(ck)
             return model, bundle, ck, studio
 
         def ok(result):

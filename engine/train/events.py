@@ -29,6 +29,8 @@ class BatchEnd:
     images_per_sec: float       # moving rate over the last batches
     progress: float             # fraction of the whole run done, in [0, 1]
     eta_seconds: float
+    batch: int = 0              # batches of this epoch done, 1-based (added; default for old producers)
+    steps_per_epoch: int = 0    # batches per epoch (added)
 
 
 @dataclass

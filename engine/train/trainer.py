@@ -293,9 +293,14 @@ class Trainer:
         for x, y in self._batches():
             if self.probe is None:
                 self.probe = np.array(np.asarray(x)[0], dtype=np.float32)
+            waited = time.perf_counter()
             outcome = self._between_batches()
             if outcome is not None:
                 return outcome
+            if self._waited:                         # a pause does not count as training time
+                waited = time.perf_counter() - waited
+                t_last += waited
+                t_epoch += waited
             y_host = np.asarray(y)
             xb = ops.asarray(x, dtype=np.float32)
             logits = model(xb)
@@ -332,7 +337,8 @@ class Trainer:
             self._emit(BatchEnd(epoch=self.epoch, step=self.step, loss=loss, accuracy=correct / max(n, 1), lr=lr,
                                 images_per_sec=imgs / secs if secs > 0 else 0.0,
                                 progress=min(done_steps / self._run_total, 1.0),
-                                eta_seconds=max(self._run_total - done_steps, 0) * step_time))
+                                eta_seconds=max(self._run_total - done_steps, 0) * step_time,
+                                batch=self.batch_in_epoch, steps_per_epoch=spe))
             if self._snap.is_set() or (self.snapshot_every and self.step % self.snapshot_every == 0):
                 self._snap.clear()
                 self._emit(self.snapshot())
@@ -342,6 +348,7 @@ class Trainer:
 
     def _between_batches(self):
         """Honours pause (serving snapshot requests meanwhile) and stop."""
+        self._waited = self._pause.is_set()
         if self._snap.is_set() and self._pause.is_set():
             self._snap.clear()
             self._emit(self.snapshot())

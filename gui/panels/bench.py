@@ -145,10 +145,8 @@ class BenchPanel(QtWidgets.QWidget):
             self.note.setText("<span style='color:#a00000'>No kernel timings found in these results.</span>")
             return
         log = self.log_scale.isChecked()
-        shown = {d: [(math.log10(v) if v == v and v > 0 else math.nan) if log else v for v in vals]
-                 for d, vals in series.items()}
-        self.chart.setLabel("left", "log10(milliseconds)" if log else "milliseconds")
-        self.chart.set_bars(labels, shown, colors=["#1f77b4", "#76b900", "#ff7f0e"])
+        self.chart.set_bars(labels, series, colors=["#1f77b4", "#76b900", "#ff7f0e"], horizontal=True, log=log,
+                            max_label=16)
         devs = list(series)
         self.table.setColumnCount(1 + len(devs) + (1 if {"cpu", "cuda"} <= set(devs) else 0))
         heads = ["kernel"] + [f"{d} ({unit})" for d in devs] + (["speed-up"] if {"cpu", "cuda"} <= set(devs) else [])
@@ -165,7 +163,8 @@ class BenchPanel(QtWidgets.QWidget):
         mlabels, mseries = parse_models(result)
         self.models_chart.setVisible(bool(mlabels))
         if mlabels:
-            self.models_chart.set_bars(mlabels, mseries, colors=["#1f77b4", "#76b900", "#ff7f0e", "#9467bd"])
+            self.models_chart.set_bars(mlabels, mseries, colors=["#1f77b4", "#76b900", "#ff7f0e", "#9467bd"],
+                                       horizontal=True, max_label=24)
         devices = result.get("devices") or {}
         meta = [f"{d}: {v}" for d, v in devices.items()] if isinstance(devices, dict) else []
         meta += [f"{k}: {result[k]}" for k in ("size", "repeats", "created") if k in result]

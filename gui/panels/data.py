@@ -86,6 +86,7 @@ class DataPanel(QtWidgets.QWidget):
         self.info.setWordWrap(True)
         left.addWidget(self.info)
         self.counts = BarChart("Images per class", "images")
+        self.counts.setMinimumHeight(220)
         self.counts.setMinimumHeight(180)
         left.addWidget(self.counts, 1)
         leftw = QtWidgets.QWidget()
@@ -215,7 +216,7 @@ class DataPanel(QtWidgets.QWidget):
         if aug is not None:
             self.augmented.set_images(list(aug), labels)
         self.aug_box.setVisible(self.state.data.augment)
-        self.counts.set_bars(classes, {"images": info["counts"]})
+        self.counts.set_bars(classes, {"images": info["counts"]}, horizontal=True, max_label=12)
         self._refresh_split()
 
     def _refresh_split(self):

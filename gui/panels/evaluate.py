@@ -111,8 +111,9 @@ class EvaluatePanel(QtWidgets.QWidget):
         self.summary.setText(
             f"<b>{r['split'].capitalize()} accuracy {100 * r['accuracy']:.2f}%</b> on {r['n']:,} images · "
             f"top-5 {100 * r['top5']:.2f}% · loss {r['loss']:.4f} · {r['wrong_count']:,} misclassified")
-        self.confusion.set_matrix(np.asarray(r["confusion"]), classes)
-        self.per_class.set_bars(classes, {"accuracy": [100 * (v if v == v else 0) for v in r["per_class"]]})
+        self.confusion.set_matrix(np.asarray(r["confusion"]), [_short(c) for c in classes])
+        self.per_class.set_bars([_short(c) for c in classes],
+                                {"accuracy": [100 * (v if v == v else 0) for v in r["per_class"]]})
         caps = [f"{_short(classes[t])} → {_short(classes[p])}" for t, p in zip(r["wrong_true"], r["wrong_pred"])]
         self.wrong.set_images(list(r["wrong_images"]), caps, colors=["#a00000"] * len(caps))
 

@@ -67,13 +67,13 @@ class InsidePanel(QtWidgets.QWidget):
         self.stats_table.horizontalHeader().setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
         self.stats_table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
         self.stats_chart = BarChart("Activation std per layer", "std")
-        self.stats_chart.setMinimumHeight(160)
+        self.stats_chart.setMinimumHeight(200)
 
         side = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         side.addWidget(self.filters)
         side.addWidget(self.stats_chart)
         side.addWidget(self.stats_table)
-        side.setSizes([220, 180, 300])
+        side.setSizes([200, 280, 220])
 
         split = QtWidgets.QSplitter()
         split.addWidget(self.maps)
@@ -131,10 +131,15 @@ class InsidePanel(QtWidgets.QWidget):
 
     def showEvent(self, e):
         super().showEvent(e)
+        self.worker.watch_snapshots(True)
         run = self.state.run()
-        if run is not None and run.snapshot is None and not run.active:
+        if run is not None and not run.active and (run.snapshot is None or run.snapshot.step != run.step):
             self.worker.snapshot()
         self._dirty = True
+
+    def hideEvent(self, e):
+        super().hideEvent(e)
+        self.worker.watch_snapshots(False)     # the training thread takes no snapshots nobody sees
 
     def draw(self):
         run = self.state.run()
@@ -163,7 +168,8 @@ class InsidePanel(QtWidgets.QWidget):
                     item = QtWidgets.QTableWidgetItem()
                     self.stats_table.setItem(i, c, item)
                 item.setText(v)
-        self.stats_chart.set_bars([n for n in names], {"std": [snap.stats[n]["std"] for n in names]})
+        self.stats_chart.set_bars([_title(n, run) for n in names], {"std": [snap.stats[n]["std"] for n in names]},
+                                  horizontal=True, max_label=14)
 
     def image_count(self) -> int:
         return self.maps.image_count()

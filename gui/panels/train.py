@@ -125,6 +125,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.lr_plot.addItem(self.lr_marker)
         self.lr_marker.setVisible(False)
         self._marker_time = 0.0
+        self._progress_time = 0.0
 
         # -- run controls ----------------------------------------------------------------
         self.start_btn = QtWidgets.QPushButton("▶ Start")
@@ -196,7 +197,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.load_ckpt_btn.clicked.connect(self._load_ckpt)
         state.subscribe(lambda **kw: self._sync_from_state(), S.HYPER)
         state.subscribe(lambda **kw: self._update_gate(), S.MODEL)
-        state.subscribe(lambda **kw: self._update_run(), S.STATUS)
+        state.subscribe(lambda **kw: self._update_run(force=True), S.STATUS)
         state.subscribe(lambda **kw: self._update_run(), S.RUN)
         state.subscribe(lambda **kw: self._update_preview(), S.SAMPLES)
         state.subscribe(lambda **kw: self._update_preview(), S.DATA)
@@ -319,8 +320,12 @@ class TrainPanel(QtWidgets.QWidget):
             self.momentum.setEnabled(self.state.hyper.optimizer == "SGD")
             self.threads.setEnabled(self.device.currentData() == "cpu")
 
-    def _update_run(self):
+    def _update_run(self, force: bool = False):
         run = self.state.run()
+        now = time.monotonic()
+        if not force and run is not None and run.status == "running" and now - self._progress_time < 0.3:
+            return                         # progress text at ~3 Hz while a run trains
+        self._progress_time = now
         self._update_gate()
         if run is None:
             return

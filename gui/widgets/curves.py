@@ -5,20 +5,25 @@ pyqtgraph stays fast with one PlotDataItem per curve, updated by setData with
 downsampling and clip-to-view on; the view redraws at most ~10 times a second."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import state as S
 
+MIN_INTERVAL, MAX_INTERVAL = 0.1, 1.0    # seconds between refreshes of the curves
+BUDGET = 0.04                           # share of the GUI thread's time the curves may take
+
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f"]
 
 
 def _nice_ceiling(v: float) -> float:
-    """The next of 1, 2, 2.5, 5 x 10^k at or above v."""
+    """The next of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k at or above v."""
     k = 10 ** np.floor(np.log10(max(v, 1e-12)))
-    for m in (1, 2, 2.5, 5, 10):
+    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
         if m * k >= v:
             return float(m * k)
     return float(10 * k)
@@ -88,6 +93,13 @@ class CurvePlot(pg.PlotWidget):
 
     def _user_moved(self, *_):
         self.following = False
+
+    paint_seconds = 0.0                  # GUI-thread time spent painting plots (class-wide)
+
+    def paintEvent(self, ev):
+        t = time.perf_counter()
+        super().paintEvent(ev)
+        CurvePlot.paint_seconds += time.perf_counter() - t
 
     def follow(self) -> None:
         """Keeps every curve in view, changing the range in steps (x grows to a round
@@ -178,6 +190,7 @@ class CurvesView(QtWidgets.QWidget):
         self.state = state
         self.loss_plot = CurvePlot("Loss", "loss")
         self.acc_plot = CurvePlot("Accuracy", "accuracy (%)")
+        self.acc_plot.legend.setOffset((-10, -10))           # bottom right: accuracy rises away from it
 
         self.smoothing = QtWidgets.QSlider(QtCore.Qt.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -212,8 +225,11 @@ class CurvesView(QtWidgets.QWidget):
         lay.addWidget(self.runs_list)
 
         self._dirty = True
+        self._last_draw = 0.0
+        self._cost = 0.0                  # moving average of one refresh's GUI time (redraw + paint)
+        self.interval = MIN_INTERVAL
         self._timer = QtCore.QTimer(self)
-        self._timer.setInterval(100)      # at most 10 redraws a second
+        self._timer.setInterval(int(MIN_INTERVAL * 1000))      # at most 10 refreshes a second
         self._timer.timeout.connect(self._maybe_redraw)
         self._timer.start()
 
@@ -269,11 +285,33 @@ class CurvesView(QtWidgets.QWidget):
 
     # -- drawing ----------------------------------------------------------------------
     def _maybe_redraw(self):
-        if self._dirty and self.isVisible():
-            self._dirty = False
-            self.redraw()
+        """Refreshes at most 10 times a second, and less often when a refresh costs more
+        than BUDGET of the GUI thread's time (so a run trains at full speed with the
+        curves on screen: every millisecond the GUI thread spends in Python is one the
+        training thread waits for the GIL)."""
+        now = time.perf_counter()
+        if not (self._dirty and self.isVisible()) or now - self._last_draw < self.interval:
+            return
+        # the cost of the previous refresh: its redraw and the painting that followed it
+        cost = self._redraw_seconds + (CurvePlot.paint_seconds - self._painted)
+        if self._last_draw:
+            self._cost = cost if not self._cost else 0.7 * self._cost + 0.3 * cost
+            self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, self._cost / BUDGET))
+        self._painted = CurvePlot.paint_seconds
+        self._last_draw = now
+        self._dirty = False
+        self.redraw()
+
+    _painted = 0.0
 
     def redraw(self):
+        t0 = time.perf_counter()
+        self._draw()
+        self._redraw_seconds = time.perf_counter() - t0
+
+    _redraw_seconds = 0.0
+
+    def _draw(self):
         weight = self.smoothing.value() / 100
         keep = set()
         log = self.log_scale.isChecked()

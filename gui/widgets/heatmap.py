@@ -57,31 +57,68 @@ class HeatMap(pg.PlotWidget):
 
 
 class BarChart(pg.PlotWidget):
-    """Grouped bars: ``set_bars(labels, {series: values}, colors)``."""
+    """Grouped bars: ``set_bars(labels, {series: values}, colors)``; ``horizontal`` puts
+    the labels on the left axis (long names stay readable), ``log`` draws log10 lengths
+    from a common base with the axis labelled in the original unit."""
 
     def __init__(self, title: str = "", ylabel: str = "", parent=None):
         super().__init__(parent=parent, background="w")
         self.setTitle(title, color="#222", size="11pt")
+        self.unit = ylabel
         self.setLabel("left", ylabel)
-        self.showGrid(y=True, alpha=0.25)
+        self.showGrid(x=True, y=True, alpha=0.25)
         self.bars: list = []
         self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
         for ax in ("left", "bottom"):
             self.getAxis(ax).setTextPen("#333")
+        self.getViewBox().setMouseEnabled(False, False)
+        self.values: dict = {}
 
-    def set_bars(self, labels, series: dict, colors=None, rotate: bool = False) -> None:
+    def set_bars(self, labels, series: dict, colors=None, horizontal: bool = False, log: bool = False,
+                 max_label: int = 10) -> None:
         for b in self.bars:
             self.removeItem(b)
             self.legend.removeItem(b)
         self.bars = []
+        self.values = {k: list(v) for k, v in series.items()}
+        labels = [str(x) for x in labels]
         n = max(1, len(series))
-        width = 0.8 / n
-        colors = colors or ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728"]
+        thick = 0.8 / n
+        colors = colors or ["#1f77b4", "#76b900", "#ff7f0e", "#d62728"]
+        base = 0.0
+        if log:
+            allv = np.array([v for vals in series.values() for v in vals], np.float64)
+            allv = allv[np.isfinite(allv) & (allv > 0)]
+            base = float(np.floor(np.log10(allv.min()))) if len(allv) else 0.0
         for s, (name, values) in enumerate(series.items()):
-            x = np.arange(len(labels)) - 0.4 + width * (s + 0.5)
-            item = pg.BarGraphItem(x=x, height=np.nan_to_num(np.asarray(values, np.float64)), width=width * 0.95,
-                                   brush=colors[s % len(colors)], pen=None, name=name if n > 1 else None)
+            v = np.asarray(values, np.float64)
+            if log:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    v = np.where(v > 0, np.log10(v), np.nan)
+            length = np.nan_to_num(v - base, nan=0.0)
+            pos = np.arange(len(labels)) - 0.4 + thick * (s + 0.5)
+            kw = dict(brush=colors[s % len(colors)], pen=None, name=name if n > 1 else None)
+            if horizontal:
+                item = pg.BarGraphItem(x0=np.full(len(labels), base), y=pos, width=length, height=thick * 0.9, **kw)
+            else:
+                item = pg.BarGraphItem(x=pos, y0=np.full(len(labels), base), height=length, width=thick * 0.9, **kw)
             self.addItem(item)
             self.bars.append(item)
-        self.getAxis("bottom").setTicks([[(i, str(l)[:10]) for i, l in enumerate(labels)]])
+        self.legend.setVisible(n > 1)                 # an empty legend is still a box
+        cat_axis, val_axis = ("left", "bottom") if horizontal else ("bottom", "left")
+        self.getAxis(cat_axis).setTicks([[(i, l[:max_label]) for i, l in enumerate(labels)]])
+        self.getAxis(val_axis).setTicks(None)
+        if log and self.bars:
+            top = base + max(1.0, float(np.nanmax([np.nanmax(np.asarray(b.opts["width" if horizontal else "height"]))
+                                                   for b in self.bars])))
+            ticks = [(k, _fmt_pow(k)) for k in range(int(base), int(np.ceil(top)) + 1)]
+            self.getAxis(val_axis).setTicks([ticks])
+        self.getViewBox().invertY(horizontal)
+        self.setLabel(val_axis, self.unit + (" (log scale)" if log else ""))
+        self.setLabel(cat_axis, "")
         self.enableAutoRange()
+
+
+def _fmt_pow(k: int) -> str:
+    v = 10.0 ** k
+    return f"{v:g}" if 1e-3 <= v <= 1e5 else f"1e{k}"

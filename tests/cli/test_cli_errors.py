@@ -102,9 +102,15 @@ def test_batch_larger_than_dataset(capsys, folders):
     assert_one_line_error(rc, err, "--batch-size 64")
 
 
-def test_cuda_without_a_gpu(capsys, folders):
-    if engine.cuda_available():
-        pytest.skip("a GPU is present")
+def test_cuda_without_a_gpu(capsys, folders, monkeypatch):
+    from engine import kernels
+    real = kernels.ops
+
+    def ops(device):
+        if device == "cuda":
+            raise RuntimeError("CUDA was requested but the NVIDIA driver reports no GPU.")
+        return real(device)
+    monkeypatch.setattr(kernels, "ops", ops)
     rc, out, err = run_cli(capsys, "train", "--dataset", folders["rgb"], "--device", "cuda")
     assert_one_line_error(rc, err, "cuda")
 

@@ -4,7 +4,7 @@ shapes, strides, paddings and 1x1 kernels."""
 import numpy as np
 import pytest
 
-from engine.kernels.cpu import conv, conv_direct
+from engine.kernels.cpu import conv, conv_direct, conv_winograd
 from engine.kernels.cpu.parallel import gemm
 
 
@@ -49,6 +49,8 @@ SHAPES = [
     (2, 6, 10, 8, 5, 3, 2, (1, 2), (2, 1)),     # rectangular kernel, mixed stride/padding
     (3, 20, 7, 6, 24, 3, 3, (1, 1), (1, 1)),    # many channels: the GEMM path
     (2, 3, 6, 6, 4, 5, 5, (3, 3), (2, 2)),      # padding wider than some windows
+    (2, 3, 7, 9, 5, 3, 3, (1, 1), (1, 1)),      # 3x3 same: Winograd-eligible, odd sizes
+    (1, 2, 1, 2, 3, 3, 3, (1, 1), (1, 1)),      # 3x3 same on a 1x2 map
 ]
 
 
@@ -67,16 +69,23 @@ def _tol(dtype):
     return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
 
 
-@pytest.fixture(params=["gemm", "gemm-blocks", "direct"])
+@pytest.fixture(params=["gemm", "gemm-blocks", "direct", "winograd"])
 def path(request, monkeypatch):
     """Forces one implementation: im2col+GEMM on the whole batch, im2col+GEMM one
-    sample per block (tiny workspace), or the direct kernel."""
+    sample per block (tiny workspace), the direct kernel, or Winograd wherever the
+    geometry allows it (3x3, stride 1, padding 1; im2col elsewhere), one sample per block."""
+    monkeypatch.setattr(conv, "use_winograd", lambda *a: False)
     if request.param == "direct":
         monkeypatch.setattr(conv, "use_direct", lambda *a: True)
     else:
         monkeypatch.setattr(conv, "use_direct", lambda *a: False)
         if request.param == "gemm-blocks":
             monkeypatch.setattr(conv, "WORKSPACE_BYTES", 1)
+        if request.param == "winograd":
+            monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1)
+            monkeypatch.setattr(conv_winograd, "MIN_SIZE", 1)
+            monkeypatch.setattr(conv_winograd, "WORKSPACE_BYTES", 1)
+            monkeypatch.setattr(conv, "use_winograd", conv_winograd.suitable)
     return request.param
 
 
@@ -110,6 +119,13 @@ def test_no_bias_and_noncontiguous_input(path):
     np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-4)
 
 
+def test_winograd_choice():
+    assert conv_winograd.suitable(64, 64, 32, 32, 3, 3, 1, 1, 1, 1)        # VGG body
+    assert not conv_winograd.suitable(16, 16, 32, 32, 3, 3, 1, 1, 1, 1)    # too few channels
+    assert not conv_winograd.suitable(64, 64, 32, 32, 3, 3, 2, 2, 1, 1)    # stride 2
+    assert not conv_winograd.suitable(512, 512, 2, 2, 3, 3, 1, 1, 1, 1)    # 2x2 map
+
+
 def test_direct_choice_follows_limits(monkeypatch):
     monkeypatch.setattr(conv_direct, "MAX_OK", 2400)
     assert conv_direct.suitable(1, 6, 5, 5, 24, 24)       # mnist_cnn conv1
@@ -128,3 +144,20 @@ def test_gemm_splits_agree_with_numpy(m, k, n):
     out = np.empty((m, n), np.float32)
     assert gemm(a, b, out=out) is out
     np.testing.assert_allclose(out, a @ b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[3], SHAPES[4], SHAPES[5]])
+def test_matches_torch(shape):
+    torch = pytest.importorskip("torch")
+    x, w, b, g, stride, padding = _data(shape, np.float32, seed=5)
+    tx = torch.from_numpy(x).requires_grad_(True)
+    tw = torch.from_numpy(w).requires_grad_(True)
+    tb = torch.from_numpy(b).requires_grad_(True)
+    ty = torch.nn.functional.conv2d(tx, tw, tb, stride, padding)
+    ty.backward(torch.from_numpy(g))
+    y = conv.conv2d_forward(x, w, b, stride, padding)
+    dx, dw, db = conv.conv2d_backward(x, w, g, stride, padding)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, tx.grad.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw, tw.grad.numpy(), rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(db, tb.grad.numpy(), rtol=1e-4, atol=1e-3)

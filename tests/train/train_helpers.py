@@ -49,11 +49,11 @@ def tiny_model(classes=4, dropout=True, bn=True):
 NORM = [T.ToTensor(), T.Normalize((0.3,), (0.3,))]
 
 
-def make_loaders(n=192, batch_size=16, seed=0, augment=True, val=True):
+def make_loaders(n=192, batch_size=16, seed=0, augment=True, val=True, n_val=64):
     ds = ArrayDataset(n)
     aug = [T.RandomCrop(8, padding=1), T.RandomHorizontalFlip()] if augment else []
     train = DataLoader(ds, batch_size=batch_size, shuffle=True, seed=seed, transform=T.Compose(aug + NORM))
-    val_loader = DataLoader(ArrayDataset(64, seed=1), batch_size=32, transform=T.Compose(NORM)) if val else None
+    val_loader = DataLoader(ArrayDataset(n_val, seed=1), batch_size=32, transform=T.Compose(NORM)) if val else None
     return train, val_loader
 
 
@@ -62,7 +62,7 @@ def make_trainer(seed=0, lr=0.05, scheduler="onecycle", epochs_for_schedule=3, c
     from engine.train import Trainer
     engine.manual_seed(seed if model_seed is None else model_seed)
     model = tiny_model()
-    train, val = make_loaders(seed=seed, **{k: kw.pop(k) for k in list(kw) if k in ("n", "batch_size", "augment", "val")})
+    train, val = make_loaders(seed=seed, **{k: kw.pop(k) for k in list(kw) if k in ("n", "batch_size", "augment", "val", "n_val")})
     o = optim.Adam(model.parameters(), lr=lr) if opt == "adam" else optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     sched = None
     if scheduler == "onecycle":

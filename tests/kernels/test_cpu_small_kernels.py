@@ -1,0 +1,87 @@
+"""Serial twins of the small CPU kernels, the first layer's skipped input gradient, and
+the flat-buffer SGD step: each agrees with the plain path."""
+import numpy as np
+import pytest
+
+from engine import manual_seed, models, nn, optim
+from engine.kernels import cpu
+from engine.kernels.cpu import parallel
+
+
+@pytest.mark.parametrize("min_size", [0, 1 << 30])   # everything parallel / everything serial
+def test_serial_and_parallel_kernels_agree(monkeypatch, min_size):
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", min_size)
+    r = np.random.default_rng(0)
+    x = r.standard_normal((2, 3, 6, 6)).astype(np.float32)
+    g = r.standard_normal(x.shape).astype(np.float32)
+    y = cpu.relu_forward(x)
+    np.testing.assert_array_equal(y, np.maximum(x, 0))
+    np.testing.assert_array_equal(cpu.relu_backward(y, g), g * (y > 0))
+    p, idx = cpu.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
+    np.testing.assert_array_equal(p, x.reshape(2, 3, 3, 2, 3, 2).max(axis=(3, 5)))
+    np.testing.assert_array_equal(cpu.add(x, g), x + g)
+    w = r.standard_normal((4, 6 * 6 * 3)).astype(np.float32)
+    xf = x.reshape(2, -1)
+    np.testing.assert_allclose(cpu.linear_forward(xf, w, np.ones(4, np.float32)), xf @ w.T + 1, rtol=1e-5)
+
+
+def _grads(model, x, y):
+    crit = nn.CrossEntropyLoss()
+    crit(model.forward(x), y)
+    gx = model.backward(crit.backward())
+    out = {k: p.grad.copy() for k, p in model.named_parameters()}
+    model.zero_grad()
+    return gx, out
+
+
+@pytest.mark.parametrize("name,shape", [("mnist_cnn", (1, 28, 28)), ("resnet20", (3, 32, 32))])
+def test_skipping_the_first_input_gradient_keeps_parameter_gradients(name, shape):
+    manual_seed(0)
+    model = models.get(name)
+    r = np.random.default_rng(1)
+    x = r.standard_normal((4,) + shape).astype(np.float32)
+    y = np.arange(4) % 10
+    gx, full = _grads(model, x, y)
+    assert gx.shape == x.shape
+    model.set_needs_input_grad(False)
+    assert not model[0].needs_input_grad and model[1].needs_input_grad
+    gx2, skipped = _grads(model, x, y)
+    assert gx2 is None
+    for k in full:
+        np.testing.assert_allclose(skipped[k], full[k], rtol=1e-5, atol=1e-6)
+    model.set_needs_input_grad(True)
+    assert _grads(model, x, y)[0].shape == x.shape
+
+
+def _reference_sgd(params, grads, bufs, lr, momentum, wd, nesterov, first):
+    for p, g, b in zip(params, grads, bufs):
+        d = g + wd * p
+        b[...] = d if first else momentum * b + d
+        p -= lr * (d + momentum * b if nesterov else b)
+
+
+def test_flat_sgd_matches_per_parameter_update_and_survives_replaced_arrays():
+    manual_seed(0)
+    model = models.get("mnist_cnn")
+    params = list(model.parameters())
+    opt = optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
+    ref = [p.data.copy() for p in params]
+    bufs = [np.zeros_like(p.data) for p in params]
+    r = np.random.default_rng(2)
+    for step in range(3):
+        grads = [r.standard_normal(p.shape).astype(np.float32) for p in params]
+        for p, g in zip(params, grads):
+            p.grad[...] = g
+        opt.step()
+        _reference_sgd(ref, grads, bufs, 0.1, 0.9, 1e-3, True, step == 0)
+        for p, q in zip(params, ref):
+            np.testing.assert_allclose(p.data, q, rtol=1e-5, atol=1e-6)
+        opt.zero_grad()
+        assert all((p.grad == 0).all() for p in params)
+        if step == 1:
+            model.to("cpu", dtype=np.float32)   # replaces every p.data and p.grad
+            ref = [p.data.copy() for p in params]
+    sd = opt.state_dict()
+    assert set(sd["state"]) == set(range(len(params)))
+    for i, p in enumerate(params):
+        np.testing.assert_allclose(sd["state"][i]["momentum_buffer"], bufs[i], rtol=1e-5, atol=1e-6)
