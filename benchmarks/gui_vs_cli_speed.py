@@ -10,7 +10,8 @@ when ``xvfb-run`` exists, else Qt's offscreen platform). In each process a liste
 on the Trainer records when every optimizer step ends, on the training thread; the
 rate is images per second over steps ``warmup`` .. ``warmup + steps`` (compilation and
 data loading excluded). Runs alternate CLI, GUI, CLI, GUI, ... so that changes in the
-machine's load hit both; the medians and their ratio are printed as a Markdown table.
+machine's load hit both; the medians, their ratio and the ratio within each back-to-back
+pair are printed as a Markdown table.
 """
 from __future__ import annotations
 
@@ -158,6 +159,7 @@ def main(argv=None) -> int:
             print(f"run {r + 1} {role}: {res['images_per_sec']:.0f} images/s (load average before: {load:.1f}{cpu})",
                   flush=True)
     cli_m, gui_m = statistics.median(rates["cli"]), statistics.median(rates["gui"])
+    pairs = [g / c for c, g in zip(rates["cli"], rates["gui"])]
     print()
     print(f"mnist_cnn, batch {args.batch}, steps {args.warmup}..{args.warmup + args.steps}, "
           f"{os.cpu_count()} CPUs, GUI platform {extra.get('platform', '?')}")
@@ -167,7 +169,8 @@ def main(argv=None) -> int:
     print(f"| CLI (`python -m engine train`) | {', '.join(f'{v:.0f}' for v in rates['cli'])} | {cli_m:.0f} |")
     print(f"| studio, Train tab live | {', '.join(f'{v:.0f}' for v in rates['gui'])} | {gui_m:.0f} |")
     print()
-    print(f"GUI / CLI = {gui_m / cli_m:.2f}")
+    print(f"GUI / CLI: ratio of medians {gui_m / cli_m:.2f}; per back-to-back pair "
+          f"{', '.join(f'{r:.2f}' for r in pairs)} (median {statistics.median(pairs):.2f})")
     return 0
 
 

@@ -113,6 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", default=d, help="mnist, fashion-mnist, cifar10, or an image folder / archive "
                                                 "path (default mnist)")
     t.add_argument("--data-root", default=d, help="where datasets live (default: $NUMBACNN_DATA or ./data)")
+    t.add_argument("--download", action="store_true", help="download mnist / fashion-mnist / cifar10 into "
+                                                           "--data-root if it is not there")
     t.add_argument("--epochs", type=_positive_int, default=d, help="total epochs of the run (default 5)")
     t.add_argument("--batch-size", type=_positive_int, default=d, help="default 64")
     t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=d, help="default adam")
@@ -256,14 +258,14 @@ def _dataset_key(name):
     return {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
 
 
-def open_dataset(name, root, train):
+def open_dataset(name, root, train, download=False):
     """``datasets.get`` with user errors turned into one line."""
     try:
         import datasets
     except ImportError as e:  # pragma: no cover
         raise UserError(f"the datasets package is missing: {e}") from None
     try:
-        ds = datasets.get(name, root=root, train=train)
+        ds = datasets.get(name, root=root, train=train, download=download)
     except datasets.DatasetError as e:
         raise UserError(_first_line(e)) from None
     except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
@@ -449,6 +451,12 @@ def cmd_train(args) -> int:
     for k, v in TRAIN_DEFAULTS.items():
         given.setdefault(k, v)
     a = argparse.Namespace(**given)
+    if ckpt is not None:
+        planned = ckpt.metadata.get("args", {}).get("epochs")
+        kind0 = str(a.schedule).split(":")[0].lower()
+        if planned and a.epochs != planned and kind0 in ("onecycle", "cosine"):
+            raise UserError(f"--schedule {kind0} of {args.resume} was planned for {planned} epochs; resume with "
+                            f"--epochs {planned}, or start a new run to train longer")
     if a.lr is None:
         a.lr = 0.01 if a.optimizer == "sgd" else 1e-3
     if a.weight_decay is None:
@@ -476,11 +484,11 @@ def cmd_train(args) -> int:
 
     # data
     key = _dataset_key(a.dataset)
-    full_train = open_dataset(a.dataset, a.data_root, train=True)
+    full_train = open_dataset(a.dataset, a.data_root, train=True, download=args.download)
     shape = image_shape(full_train)
     classes = list(full_train.classes)
     try:
-        test = open_dataset(a.dataset, a.data_root, train=False)
+        test = open_dataset(a.dataset, a.data_root, train=False, download=args.download)
     except UserError:
         test = None
     train_set = full_train
@@ -584,13 +592,8 @@ def cmd_train(args) -> int:
     t0 = time.time()
     try:
         done = trainer.fit(a.epochs)
-    except (MemoryError, RuntimeError, ValueError) as e:
-        from .nn.module import ShapeError
-        if isinstance(e, ShapeError):
-            raise
-        if isinstance(e, MemoryError):
-            raise UserError("out of memory: try a smaller --batch-size") from None
-        raise
+    except MemoryError:
+        raise UserError("out of memory: try a smaller --batch-size") from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
@@ -622,13 +625,14 @@ def cmd_train(args) -> int:
     if done.reason == "nan":
         print(f"{PROG}: error: {done.message}", file=sys.stderr)
         return 1
-    return 0
+    return 130 if hits else 0
 
 
 def _threads_note():
     try:
         import numba
-        return f"{numba.get_num_threads()} threads"
+        n = numba.get_num_threads()
+        return f"{n} thread{'s' if n != 1 else ''}"
     except Exception:  # noqa: BLE001
         return "threads ?"
 

@@ -11,6 +11,7 @@ def main(argv=None) -> int:
     p.add_argument("--data-root", help="folder holding the datasets (default: last session's, else ./data)")
     p.add_argument("--config", help="settings file (default: $NUMBACNN_CONFIG or ~/.config/numbacnn/studio.json)")
     p.add_argument("--fresh", action="store_true", help="ignore the last session's settings")
+    p.add_argument("--quit-after", type=float, default=None, help=argparse.SUPPRESS)   # smoke tests
     args = p.parse_args(argv)
     if args.config:
         os.environ["NUMBACNN_CONFIG"] = args.config
@@ -33,6 +34,9 @@ def main(argv=None) -> int:
         state.set_data(root=args.data_root)
     win = MainWindow(state, load_settings=False)
     win.show()
+    if args.quit_after is not None:
+        from PySide6 import QtCore
+        QtCore.QTimer.singleShot(int(args.quit_after * 1000), win.close)
     return app.exec()
 
 

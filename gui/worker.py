@@ -18,7 +18,6 @@ from __future__ import annotations
 import collections
 import inspect
 import itertools
-import os
 import queue
 import threading
 import time
@@ -56,9 +55,7 @@ class EngineThread:
         self.outbox: collections.deque = collections.deque()
         self._thread = threading.Thread(target=self._loop, name="numbacnn-engine", daemon=True)
         self.session: "TrainingSession | None" = None
-        self.models: dict = {}          # run id -> (model, DataBundle): engine objects, engine thread only
-        self.busy = ""
-        self._alive = True
+        self.models: dict = {}          # run id -> (model, data, trainer): engine objects, engine thread only
         self._thread.start()
 
     @property
@@ -83,7 +80,6 @@ class EngineThread:
     def shutdown(self, timeout: float = 5.0) -> None:
         if self.session is not None:
             self.session.stop()
-        self._alive = False
         self._jobs.put(None)
         self._thread.join(timeout)
 
@@ -96,7 +92,6 @@ class EngineThread:
             self._run(job)
 
     def _run(self, job: Job):
-        self.busy = job.name
         try:
             result = job.fn(*job.args)
         except BaseException as e:  # noqa: BLE001 - reported to the GUI, the thread lives on
@@ -108,8 +103,6 @@ class EngineThread:
         else:
             if job.done is not None:
                 self.post(job.done, result)
-        finally:
-            self.busy = ""
 
     def service_between_batches(self) -> None:
         """Called on the engine thread by a training run between batches: runs the
@@ -174,7 +167,6 @@ class TrainingSession:
         self._last_flush = 0.0
         self._error_reported = False
         self.step = 0
-        self.history: list = []
         self.done = None
 
     # -- control (any thread) -----------------------------------------------------------

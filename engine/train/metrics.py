@@ -97,13 +97,16 @@ class Evaluation:
 
 
 def format_confusion(cm: np.ndarray, names=None) -> str:
+    """Rows: true class ("index name"), columns: predicted class index."""
     cm = np.asarray(cm)
     k = cm.shape[0]
     names = [str(n) for n in (names or range(k))]
-    short = [n[:8] for n in names]
-    w = max(max(len(s) for s in short), len(str(int(cm.max()) if cm.size else 0)), 3)
-    head = " " * (w + 2) + " ".join(s.rjust(w) for s in short)
-    rows = [short[i].rjust(w) + "  " + " ".join(str(int(v)).rjust(w) for v in cm[i]) for i in range(k)]
+    labels = [n if n.startswith(str(i)) else f"{i} {n}" for i, n in enumerate(names)]
+    labels = [lab[:16] for lab in labels]
+    lw = max(len(lab) for lab in labels) if labels else 1
+    w = max(len(str(int(cm.max()))) if cm.size else 1, len(str(k - 1)))
+    head = " " * (lw + 2) + " ".join(str(i).rjust(w) for i in range(k))
+    rows = [labels[i].ljust(lw) + "  " + " ".join(str(int(v)).rjust(w) for v in cm[i]) for i in range(k)]
     return "\n".join([head] + rows)
 
 

@@ -224,3 +224,12 @@ def test_python_m_engine_exits_cleanly_on_user_error():
     assert r.returncode == 2
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert "--batch-size" in r.stderr
+
+
+def test_resume_one_cycle_with_other_epochs(capsys, tmp_path):
+    engine.manual_seed(0)
+    p = tmp_path / "oc.npz"
+    save_checkpoint(p, engine.models.get("mnist_cnn"),
+                    {"metadata": {"args": {"model": "mnist_cnn", "schedule": "onecycle", "epochs": 3}}})
+    rc, out, err = run_cli(capsys, "train", "--resume", p, "--epochs", "5")
+    assert_one_line_error(rc, err, "planned for 3 epochs", "--epochs 3")

@@ -2,9 +2,7 @@
 and predict read the checkpoint, and --resume continues the run."""
 import csv
 import json
-import os
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -17,7 +15,7 @@ def run_dir(tmp_path_factory, shared_data):
     out = tmp_path_factory.mktemp("run") / "mnist"
     rc = cli.main(["train", "--model", "mnist_cnn", "--dataset", "mnist", "--data-root", str(shared_data),
                    "--train-size", "640", "--epochs", "1", "--batch-size", "64", "--optimizer", "adam", "--lr", "0.01",
-                   "--schedule", "cosine", "--warmup", "0", "--val-split", "0.1", "--workers", "0", "--seed", "1",
+                   "--schedule", "step:1:0.5", "--val-split", "0.1", "--workers", "0", "--seed", "1",
                    "--out", str(out)])
     assert rc == 0
     return out
@@ -90,7 +88,18 @@ def test_resume_continues_the_run(run_dir, shared_data, capsys):
     assert c.metadata["args"]["train_size"] == 640          # options came from the checkpoint
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert c.history[1]["lr"] == pytest.approx(0.005)          # the step schedule continued
     # asking for epochs that are already done is a clear error
     rc = cli.main(["train", "--resume", str(run_dir / "last.npz"), "--epochs", "2", "--data-root", str(shared_data)])
     err = capsys.readouterr().err
     assert rc == 2 and "already holds 2 trained epochs" in err
+
+
+def test_divergence_stops_with_a_clear_message(shared_data, tmp_path, capsys):
+    rc = cli.main(["train", "--data-root", str(shared_data), "--train-size", "256", "--epochs", "2",
+                   "--batch-size", "64", "--optimizer", "sgd", "--lr", "1e20", "--val-split", "0.25",
+                   "--workers", "0", "--quiet", "--out", str(tmp_path / "nan")])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "Traceback" not in err and "the loss became" in err and "step" in err
+    assert (tmp_path / "nan" / "summary.txt").is_file()

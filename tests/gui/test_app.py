@@ -1,7 +1,6 @@
 """The window's other promises: data samples and augmentation preview, the schedule
 preview, CUDA greyed out when unavailable, last session's settings remembered."""
 import numpy as np
-from PySide6 import QtCore
 
 from conftest import wait_until
 
@@ -54,3 +53,15 @@ def test_last_session_is_remembered(make_window, qtbot, _config_dir):
     assert st.model.zoo_name == "lenet5" and again.tabs.currentIndex() == 2
     assert again.train_panel.optimizer.currentText() == "Adam" and again.data_panel.augment.isChecked()
     again.close()
+
+
+def test_entry_point_starts_and_quits(tmp_path):
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", NUMBACNN_CONFIG=str(tmp_path / "cfg"))
+    out = subprocess.run([sys.executable, "-m", "gui", "--fresh", "--data-root", str(tmp_path / "nothing"),
+                          "--quit-after", "1.5"], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert (tmp_path / "cfg" / "studio.json").is_file()       # settings written on the way out

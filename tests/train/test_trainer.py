@@ -2,7 +2,6 @@
 the NaN guard, EarlyStopping and the loggers."""
 import csv
 import json
-import os
 import threading
 import time
 

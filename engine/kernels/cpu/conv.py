@@ -18,11 +18,12 @@ a 300 MB cols buffer) while the products stay large. The products run through
 weight gradient is computed transposed, (K, nb*P) @ (nb*P, O): OpenBLAS is much faster
 with the long reduction on that side.
 
-Winograd path. 3x3 convolutions with stride 1 and padding 1 and at least 32 channels in
-and out on maps of 8x8 or more (ResNet-20's 32- and 64-channel stages, VGG's 64..256)
-run their forward and their input gradient through :mod:`.conv_winograd` F(2x2, 3x3):
-2.25x fewer FLOPs and less than half of im2col's memory traffic. Measured on single
-layers (1 thread, loaded machine): 2-2.5x faster than im2col + GEMM on 32/64 channels.
+Winograd path. 3x3 convolutions with stride 1 and padding 1, at least 32 channels in
+and out, on maps of 16x16 or more (ResNet-20's 32-channel stage, VGG's 64- and
+128-channel layers) run their forward and their input gradient through
+:mod:`.conv_winograd` F(2x2, 3x3): 2.25x fewer FLOPs and less than half of im2col's
+memory traffic. Measured in vgg16's forward (1 thread): 1.2-1.26x faster than im2col +
+GEMM on 32x32 and 16x16 maps, 0.8-0.9x on 8x8 (hence the limit).
 
 Direct path. :mod:`.conv_direct` computes a convolution straight from x, for layers with
 few channels where the GEMMs are skinny. Measured slower than im2col + GEMM on every
