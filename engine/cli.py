@@ -35,7 +35,7 @@ SCHEDULES = "none, step:EPOCHS[:GAMMA], multistep:E1,E2,...[:GAMMA], exp:GAMMA, 
 TRAIN_DEFAULTS = dict(model="mnist_cnn", dataset="mnist", epochs=5, batch_size=64, optimizer="adam", lr=None,
                       momentum=0.9, weight_decay=None, schedule="none", warmup=0, augment="", val_split=0.0,
                       seed=0, workers=1, label_smoothing=0.0, train_size=None, patience=None, nesterov=False,
-                      data_root=None)
+                      data_root=None, image_size=None)
 
 
 class UserError(Exception):
@@ -85,6 +85,18 @@ def _fraction(text):
     return v
 
 
+def _size(text):
+    try:
+        dims = tuple(int(d) for d in str(text).lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}") from None
+    if len(dims) == 1:
+        dims = dims * 2
+    if len(dims) != 2 or min(dims) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or HxW, got {text!r}")
+    return list(dims)
+
+
 def _shape(text):
     try:
         dims = tuple(int(d) for d in text.lower().replace(",", "x").split("x"))
@@ -115,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data-root", default=d, help="where datasets live (default: $NUMBACNN_DATA or ./data)")
     t.add_argument("--download", action="store_true", help="download mnist / fashion-mnist / cifar10 into "
                                                            "--data-root if it is not there")
+    t.add_argument("--image-size", type=_size, default=d, metavar="HxW",
+                   help="resize a folder dataset's images to this size (e.g. 64 or 64x48)")
     t.add_argument("--epochs", type=_positive_int, default=d, help="total epochs of the run (default 5)")
     t.add_argument("--batch-size", type=_positive_int, default=d, help="default 64")
     t.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default=d, help="default adam")
@@ -258,14 +272,18 @@ def _dataset_key(name):
     return {"fashionmnist": "fashion-mnist", "cifar-10": "cifar10"}.get(key, key)
 
 
-def open_dataset(name, root, train, download=False):
-    """``datasets.get`` with user errors turned into one line."""
+def open_dataset(name, root, train, download=False, size=None):
+    """``datasets.get`` with user errors turned into one line; ``size`` (H, W) resizes the
+    images of a folder dataset while decoding."""
     try:
         import datasets
     except ImportError as e:  # pragma: no cover
         raise UserError(f"the datasets package is missing: {e}") from None
     try:
-        ds = datasets.get(name, root=root, train=train, download=download)
+        extra = {} if size is None else {"size": tuple(size)}
+        if extra and _dataset_key(name) in ("mnist", "fashion-mnist", "cifar10"):
+            raise UserError("--image-size applies to image-folder datasets only")
+        ds = datasets.get(name, root=root, train=train, download=download, **extra)
     except datasets.DatasetError as e:
         raise UserError(_first_line(e)) from None
     except (FileNotFoundError, NotADirectoryError, PermissionError) as e:
@@ -484,11 +502,11 @@ def cmd_train(args) -> int:
 
     # data
     key = _dataset_key(a.dataset)
-    full_train = open_dataset(a.dataset, a.data_root, train=True, download=args.download)
+    full_train = open_dataset(a.dataset, a.data_root, train=True, download=args.download, size=a.image_size)
     shape = image_shape(full_train)
     classes = list(full_train.classes)
     try:
-        test = open_dataset(a.dataset, a.data_root, train=False, download=args.download)
+        test = open_dataset(a.dataset, a.data_root, train=False, download=args.download, size=a.image_size)
     except UserError:
         test = None
     train_set = full_train
@@ -683,7 +701,8 @@ def cmd_evaluate(args) -> int:
     name = args.dataset or c.metadata.get("dataset")
     if not name:
         raise UserError(f"{args.checkpoint} does not say which dataset it was trained on; pass --dataset")
-    ds = open_dataset(name, args.data_root or c.metadata.get("data_root"), train=args.split == "train")
+    size = c.metadata.get("args", {}).get("image_size") if _dataset_key(name) not in NORMALIZE else None
+    ds = open_dataset(name, args.data_root or c.metadata.get("data_root"), train=args.split == "train", size=size)
     shape = image_shape(ds)
     want = c.input_shape or tuple(c.metadata.get("input_shape") or ())
     if want and tuple(want) != tuple(shape):

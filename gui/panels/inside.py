@@ -88,7 +88,6 @@ class InsidePanel(QtWidgets.QWidget):
         self._timer = QtCore.QTimer(self)
         self._timer.setInterval(100)
         self._timer.timeout.connect(self._maybe_draw)
-        self._timer.start()
 
         self.live.toggled.connect(self._live_toggled)
         self.rate.valueChanged.connect(self._rate_changed)
@@ -131,6 +130,7 @@ class InsidePanel(QtWidgets.QWidget):
 
     def showEvent(self, e):
         super().showEvent(e)
+        self._timer.start()
         self.worker.watch_snapshots(True)
         run = self.state.run()
         if run is not None and not run.active and (run.snapshot is None or run.snapshot.step != run.step):
@@ -139,6 +139,7 @@ class InsidePanel(QtWidgets.QWidget):
 
     def hideEvent(self, e):
         super().hideEvent(e)
+        self._timer.stop()
         self.worker.watch_snapshots(False)     # the training thread takes no snapshots nobody sees
 
     def draw(self):

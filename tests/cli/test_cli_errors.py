@@ -233,3 +233,26 @@ def test_resume_one_cycle_with_other_epochs(capsys, tmp_path):
                     {"metadata": {"args": {"model": "mnist_cnn", "schedule": "onecycle", "epochs": 3}}})
     rc, out, err = run_cli(capsys, "train", "--resume", p, "--epochs", "5")
     assert_one_line_error(rc, err, "planned for 3 epochs", "--epochs 3")
+
+
+def test_folder_dataset_trains_with_image_size(capsys, folders):
+    out_dir = folders["base"] / "folder_run"
+    rc, out, err = run_cli(capsys, "train", "--dataset", folders["rgb"], "--model", "mnist_cnn", "--image-size", "28",
+                           "--batch-size", "2", "--epochs", "1", "--workers", "0", "--quiet", "--out", out_dir)
+    assert rc == 0, err
+    assert "held-out validation accuracy" in out and (out_dir / "last.npz").is_file()
+    rc, out, err = run_cli(capsys, "evaluate", out_dir / "last.npz")      # dataset and size from the checkpoint
+    assert rc == 0, err
+    assert "samples: 2" in out
+
+
+def test_model_that_does_not_fit_the_images(capsys, folders):
+    rc, out, err = run_cli(capsys, "train", "--dataset", folders["rgb"], "--model", "cifar_cnn", "--batch-size", "2",
+                           "--out", folders["base"] / "nofit")
+    assert_one_line_error(rc, err, "cifar_cnn", "3x8x8")
+
+
+def test_image_size_on_a_named_dataset(capsys, shared_data, tmp_path):
+    rc, out, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-root", shared_data, "--image-size", "32",
+                           "--out", tmp_path / "x")
+    assert_one_line_error(rc, err, "--image-size")

@@ -103,3 +103,20 @@ def test_divergence_stops_with_a_clear_message(shared_data, tmp_path, capsys):
     assert rc == 1
     assert "Traceback" not in err and "the loss became" in err and "step" in err
     assert (tmp_path / "nan" / "summary.txt").is_file()
+
+
+def test_cli_resume_equals_an_uninterrupted_run(shared_data, tmp_path, capsys):
+    common = ["--data-root", str(shared_data), "--train-size", "256", "--batch-size", "64", "--optimizer", "sgd",
+              "--lr", "0.05", "--schedule", "step:1:0.5", "--augment", "crop,flip", "--val-split", "0.25",
+              "--workers", "1", "--seed", "3", "--quiet", "--model", "mnist_cnn"]
+    assert cli.main(["train", *common, "--epochs", "2", "--out", str(tmp_path / "whole")]) == 0
+    assert cli.main(["train", *common, "--epochs", "1", "--out", str(tmp_path / "part")]) == 0
+    assert cli.main(["train", "--resume", str(tmp_path / "part" / "last.npz"), "--epochs", "2",
+                     "--data-root", str(shared_data), "--quiet"]) == 0
+    capsys.readouterr()
+    whole = list(csv.DictReader(open(tmp_path / "whole" / "metrics.csv")))
+    part = list(csv.DictReader(open(tmp_path / "part" / "metrics.csv")))
+    for a, b in zip(whole, part):
+        for k in ("step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
+            assert a[k] == b[k], k
+    assert len(part) == 2

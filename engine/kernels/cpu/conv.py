@@ -26,9 +26,10 @@ memory traffic. Measured in vgg16's forward (1 thread): 1.2-1.26x faster than im
 GEMM on 32x32 and 16x16 maps, 0.8-0.9x on 8x8 (hence the limit).
 
 Direct path. :mod:`.conv_direct` computes a convolution straight from x, for layers with
-few channels where the GEMMs are skinny. Measured slower than im2col + GEMM on every
-layer of the zoo (0.3-0.8x), so it is off by default (``conv_direct.MAX_OK = 0``) and
-kept, tested, for experiments.
+few channels where the GEMMs are skinny. Measured against im2col + GEMM on the zoo's
+small-channel layers (forward, 1 thread): 1.16x on mnist_cnn's first conv, 0.35-0.9x on
+the others, so it is off by default (``conv_direct.MAX_OK = 0``) and kept, tested, for
+experiments.
 """
 from __future__ import annotations
 

@@ -42,37 +42,46 @@ def _valid_range(j, sw, pw, W, Wo):
     return lo, hi
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _fwd(x, w, b, sh, sw, ph, pw, y):
-    N, C, H, W = x.shape
-    O, _, kh, kw = w.shape
-    _, _, Ho, Wo = y.shape
-    for n in prange(N):
-        acc = np.empty((O, Wo), y.dtype)
-        for oh in range(Ho):
-            for o in range(O):
-                bo = b[o]
-                for ow in range(Wo):
-                    acc[o, ow] = bo
-            for c in range(C):
-                for i in range(kh):
-                    h = oh * sh - ph + i
-                    if h < 0 or h >= H:
-                        continue
-                    for j in range(kw):
-                        lo, hi = _valid_range(j, sw, pw, W, Wo)
-                        off = j - pw
+@njit(fastmath=True, cache=True)
+def _fwd_sample(x, w, b, n, sh, sw, ph, pw, y, acc):
+    # y[n] for one sample; acc (O, Wo) is one output row of every channel
+    C, H, W = x.shape[1], x.shape[2], x.shape[3]
+    O, kh, kw = w.shape[0], w.shape[2], w.shape[3]
+    Ho, Wo = y.shape[2], y.shape[3]
+    for oh in range(Ho):
+        for o in range(O):
+            acc[o, :] = b[o]
+        for c in range(C):
+            for i in range(kh):
+                h = oh * sh - ph + i
+                if h < 0 or h >= H:
+                    continue
+                xr = x[n, c, h]
+                for j in range(kw):
+                    lo, hi = _valid_range(j, sw, pw, W, Wo)
+                    off = j - pw
+                    if sw == 1:
+                        xs = xr[lo + off:hi + off]
                         for o in range(O):
                             wv = w[o, c, i, j]
-                            if sw == 1:
-                                for ow in range(lo, hi):
-                                    acc[o, ow] += wv * x[n, c, h, ow + off]
-                            else:
-                                for ow in range(lo, hi):
-                                    acc[o, ow] += wv * x[n, c, h, ow * sw + off]
-            for o in range(O):
-                for ow in range(Wo):
-                    y[n, o, oh, ow] = acc[o, ow]
+                            a = acc[o, lo:hi]
+                            for k in range(hi - lo):
+                                a[k] += wv * xs[k]
+                    else:
+                        for o in range(O):
+                            wv = w[o, c, i, j]
+                            for ow in range(lo, hi):
+                                acc[o, ow] += wv * xr[ow * sw + off]
+        for o in range(O):
+            y[n, o, oh, :] = acc[o, :]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def _fwd(x, w, b, sh, sw, ph, pw, y):
+    N = x.shape[0]
+    for n in prange(N):
+        acc = np.empty((w.shape[0], y.shape[3]), y.dtype)
+        _fwd_sample(x, w, b, n, sh, sw, ph, pw, y, acc)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
