@@ -92,7 +92,7 @@ def role_gui(args) -> dict:
         ev.exec()
     while st.dataset_info is None:
         loop(0.1)
-    win.tabs.setCurrentWidget(win.train_panel)
+    win.tabs.setCurrentIndex(args.tab)
     run = win.worker.start_training()
     gui_cpu = [None, None]
 
@@ -125,6 +125,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--images", type=int, default=20000)
     p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--tab", type=int, default=2, help="the tab shown while the GUI trains (2: Train, 0: Data)")
     args = p.parse_args(argv)
     sys.path.insert(0, str(ROOT))
     if args.role:
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
         return 0
 
     common = ["--data-root", args.data_root, "--steps", str(args.steps), "--warmup", str(args.warmup),
-              "--batch", str(args.batch), "--images", str(args.images)]
+              "--batch", str(args.batch), "--images", str(args.images), "--tab", str(args.tab)]
     xvfb = shutil.which("xvfb-run")
     rates = {"cli": [], "gui": []}
     extra = {}
