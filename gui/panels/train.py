@@ -323,8 +323,8 @@ class TrainPanel(QtWidgets.QWidget):
     def _update_run(self, force: bool = False):
         run = self.state.run()
         now = time.monotonic()
-        if not force and run is not None and run.status == "running" and now - self._progress_time < 0.5:
-            return                         # progress text at 2 Hz while a run trains
+        if not force and run is not None and run.status == "running" and now - self._progress_time < 1.0:
+            return                         # progress, images/s and ETA once a second while a run trains
         self._progress_time = now
         self._update_gate()
         if run is None:

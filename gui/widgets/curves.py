@@ -20,9 +20,9 @@ from .. import state as S
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 1.0    # seconds between refreshes of the curves (10 Hz at most)
 # Share of one core the curves may take. On a 2-core machine the kernels run on both
 # cores, so every millisecond the GUI (and the X server painting for it) spends is taken
-# from a training thread, twice over while a parallel kernel waits at its barrier: 3%
+# from a training thread, twice over while a parallel kernel waits at its barrier: 1.5%
 # keeps training with the window open within a few per cent of the command line.
-BUDGET = 0.03
+BUDGET = 0.015
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f"]
@@ -104,6 +104,7 @@ class CurvePlot(pg.PlotWidget):
             axis.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
         self.log_y = False
         self.following = True            # the view follows the data until the user zooms or pans
+        self.y_bounds = None              # limits of the followed y range (accuracy: 0..100 %)
         self._range = None
         vb = self.getViewBox()
         vb.disableAutoRange()
@@ -149,9 +150,11 @@ class CurvePlot(pg.PlotWidget):
             xr = (x0, x0 + _nice_ceiling(span * 1.15))
         else:
             xr = old[:2]
-        pad = 0.05 * max(y1 - y0, 1e-9)
-        if old is None or y0 < old[2] or y1 > old[3] or (y1 - y0) < 0.5 * (old[3] - old[2]):
+        if old is None or y0 < old[2] or y1 > old[3] or (y1 - y0) < 0.4 * (old[3] - old[2]):
+            pad = 0.15 * max(y1 - y0, 1e-9)   # room for the next extremes: the range (and axes) stay put
             yr = (y0 - pad, y1 + pad)
+            if self.y_bounds is not None:
+                yr = (max(yr[0], self.y_bounds[0]), min(yr[1], self.y_bounds[1]))
         else:
             yr = old[2:]
         new = (*xr, *yr)
@@ -209,6 +212,7 @@ class CurvesView(QtWidgets.QWidget):
         self.loss_plot = CurvePlot("Loss", "loss")
         self.acc_plot = CurvePlot("Accuracy", "accuracy (%)")
         self.acc_plot.legend.setOffset((-10, -10))           # bottom right: accuracy rises away from it
+        self.acc_plot.y_bounds = (-2.0, 102.0)
 
         self.smoothing = QtWidgets.QSlider(QtCore.Qt.Horizontal)
         self.smoothing.setRange(0, 99)
