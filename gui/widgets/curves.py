@@ -120,10 +120,12 @@ class CurvePlot(pg.PlotWidget):
         super().paintEvent(ev)
         CurvePlot.paint_seconds += time.thread_time() - t
 
-    def follow(self) -> None:
-        """Keeps every curve in view, changing the range in steps (x grows to a round
-        value ahead of the data; y only when the data leaves it or fills under half),
-        so the axes are not re-rendered at every refresh."""
+    def follow(self, x_end: float | None = None) -> None:
+        """Keeps every curve in view, changing the range in steps, so that the axes are
+        not re-rendered at every refresh: x spans ``x_end`` (the last step of the runs
+        shown, known when a run starts) or grows to a round value ahead of the data; y
+        changes only when the data leaves it (with room for the next extremes) or fills
+        under half of it."""
         if not self.following:
             return
         xs, ys = [], []
@@ -145,7 +147,9 @@ class CurvePlot(pg.PlotWidget):
         x0, x1 = min(a for a, _ in xs), max(b for _, b in xs)
         y0, y1 = min(a for a, _ in ys), max(b for _, b in ys)
         old = self._range
-        if old is None or x1 > old[1] or x0 < old[0] or x1 < 0.5 * old[1]:
+        if x_end is not None and x_end >= x1:
+            xr = (min(x0, 0.0), float(x_end) * 1.01)
+        elif old is None or x1 > old[1] or x0 < old[0] or x1 < 0.5 * old[1]:
             span = max(x1 - x0, 1.0)
             xr = (x0, x0 + _nice_ceiling(span * 1.15))
         else:
@@ -246,7 +250,8 @@ class CurvesView(QtWidgets.QWidget):
         lay.addWidget(self.acc_plot, 1)
         lay.addWidget(self.runs_list)
 
-        self._dirty = True
+        self._pending: list = []          # plots waiting for a refresh, in turn
+        self._mark()
         self._last_draw = 0.0
         self._cost = 0.0                  # median GUI time of the last refreshes (redraw + paint)
         self._costs = collections.deque(maxlen=7)
@@ -269,11 +274,17 @@ class CurvesView(QtWidgets.QWidget):
 
     # -- state ------------------------------------------------------------------------
     def _on_run(self, **info):
+        self._mark()
+
+    def _mark(self):
         self._dirty = True
+        for name in ("loss", "acc"):
+            if name not in self._pending:
+                self._pending.append(name)
 
     def _on_runs(self, **info):
         self._rebuild_runs()
-        self._dirty = True
+        self._mark()
         self._last_draw = 0.0            # runs added, removed or ticked: refresh at the next tick
 
     def _rebuild_runs(self):
@@ -299,7 +310,6 @@ class CurvesView(QtWidgets.QWidget):
         self.state.set_ui(smoothing=self.smoothing.value(), log_loss=self.log_scale.isChecked(),
                           show_batch=self.show_batch.isChecked(), show_epoch=self.show_epoch.isChecked())
         self.loss_plot.set_log_y(self.log_scale.isChecked())
-        self._dirty = False
         self.redraw()                    # the user's own change shows at once
 
     def fit(self):
@@ -308,37 +318,54 @@ class CurvesView(QtWidgets.QWidget):
 
     # -- drawing ----------------------------------------------------------------------
     def _maybe_redraw(self):
-        """Refreshes at most 10 times a second, and less often when a refresh costs more
-        than BUDGET of the GUI thread's time (so a run trains at full speed with the
-        curves on screen: every millisecond the GUI thread spends in Python is one the
-        training thread waits for the GIL)."""
+        """Refreshes each plot at most 10 times a second, and less often when a refresh
+        costs more than BUDGET of one core in GUI-thread CPU time (so a run trains at
+        full speed with the curves on screen: while the GUI thread runs Python the
+        training thread waits for the GIL). The two plots take turns, half an interval
+        apart, so no single tick of the event loop paints both."""
         now = time.perf_counter()
-        if not (self._dirty and self.isVisible()) or now - self._last_draw < self.interval:
+        if not (self._dirty and self.isVisible()) or now - self._last_draw < self.interval / 2:
             return
-        # the cost of the previous refresh: its redraw and the painting that followed it
+        # the cost of the previous tick: its redraw and the painting that followed it
         cost = self._redraw_seconds + (CurvePlot.paint_seconds - self._painted)
         if self._last_draw:
             self._costs.append(cost)
             self._cost = float(np.median(self._costs))
-            self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, self._cost / BUDGET))
+            self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, 2 * self._cost / BUDGET))
         self._painted = CurvePlot.paint_seconds
         self._last_draw = now
-        self._dirty = False
-        self.redraw()
+        which = self._pending.pop(0) if self._pending else "loss"
+        if not self._pending:
+            self._dirty = False
+        t0 = time.thread_time()
+        self._draw((which,))
+        self._redraw_seconds = time.thread_time() - t0
 
     _painted = 0.0
 
     def redraw(self):
+        """Both plots, now."""
+        self._pending.clear()
+        self._dirty = False
         t0 = time.thread_time()
         self._draw()
         self._redraw_seconds = time.thread_time() - t0
 
     _redraw_seconds = 0.0
 
-    def _draw(self):
+    def _draw(self, which=("loss", "acc")):
+        """Sets every visible run's curves on the plots named in ``which``."""
         weight = self.smoothing.value() / 100
-        keep = set()
+        plots = {"loss": self.loss_plot, "acc": self.acc_plot}
+        keep = {name: set() for name in which}
         log = self.log_scale.isChecked()
+        multi = sum(r.visible for r in self.state.runs) > 1
+
+        def put(name, key, x, y, pen, label=None, symbol=None):
+            if name in keep:
+                plots[name].set_curve(key, x, y, pen, label, symbol=symbol)
+                keep[name].add(key)
+
         for run in self.state.runs:
             if not run.visible:
                 continue
@@ -346,47 +373,47 @@ class CurvesView(QtWidgets.QWidget):
             faint = QtGui.QColor(color)
             faint.setAlpha(60)
             tag = f"r{run.id}"
-            multi = sum(r.visible for r in self.state.runs) > 1
-            label = (lambda what: f"{what} ({run.name.split(':')[0]})") if multi else (lambda what: what)
+            short = run.name.split(":")[0]
+            label = (lambda what: f"{what} ({short})") if multi else (lambda what: what)
             b = run.batch_arrays()
             if self.show_batch.isChecked() and len(b["step"]):
                 x = b["step"]
-                loss = b["loss"]
-                if log:
-                    loss = np.where(loss > 0, loss, np.nan)
-                acc = b["accuracy"] * 100
-                if weight > 0:
-                    self.loss_plot.set_curve(tag + "loss_raw", x, loss, pg.mkPen(faint, width=1))
-                    self.acc_plot.set_curve(tag + "acc_raw", x, acc, pg.mkPen(faint, width=1))
-                    keep |= {tag + "loss_raw", tag + "acc_raw"}
-                self.loss_plot.set_curve(tag + "loss", x, _smooth_fast(loss, weight), pg.mkPen(color, width=2),
-                                         label("train (batch)"))
-                self.acc_plot.set_curve(tag + "acc", x, _smooth_fast(acc, weight), pg.mkPen(color, width=2),
-                                        label("train (batch)"))
-                keep |= {tag + "loss", tag + "acc"}
+                series = {"loss": np.where(b["loss"] > 0, b["loss"], np.nan) if log else b["loss"],
+                          "acc": b["accuracy"] * 100}
+                for name in which:
+                    if weight > 0:
+                        put(name, tag + name + "_raw", x, series[name], pg.mkPen(faint, width=1))
+                    put(name, tag + name, x, _smooth_fast(series[name], weight), pg.mkPen(color, width=2),
+                        label("train (batch)"))
             e = run.epoch_arrays()
             if self.show_epoch.isChecked() and len(e["epoch"]):
                 x = e["step"]
                 pen_t = pg.mkPen(color.darker(130), width=2)
                 pen_v = pg.mkPen(color, width=2, style=QtCore.Qt.DashLine)
-                self.loss_plot.set_curve(tag + "eloss", x, e["train_loss"], pen_t, label("train (epoch)"), symbol="o")
-                self.acc_plot.set_curve(tag + "eacc", x, e["train_accuracy"] * 100, pen_t, label("train (epoch)"),
-                                        symbol="o")
-                keep |= {tag + "eloss", tag + "eacc"}
+                put("loss", tag + "eloss", x, e["train_loss"], pen_t, label("train (epoch)"), "o")
+                put("acc", tag + "eacc", x, e["train_accuracy"] * 100, pen_t, label("train (epoch)"), "o")
                 if np.isfinite(e["val_loss"]).any():
-                    self.loss_plot.set_curve(tag + "vloss", x, e["val_loss"], pen_v, label("validation"), symbol="s")
-                    self.acc_plot.set_curve(tag + "vacc", x, e["val_accuracy"] * 100, pen_v, label("validation"),
-                                            symbol="s")
-                    keep |= {tag + "vloss", tag + "vacc"}
-        self.loss_plot.keep_only(keep)
-        self.acc_plot.keep_only(keep)
-        self.loss_plot.follow()
-        self.acc_plot.follow()
+                    put("loss", tag + "vloss", x, e["val_loss"], pen_v, label("validation"), "s")
+                    put("acc", tag + "vacc", x, e["val_accuracy"] * 100, pen_v, label("validation"), "s")
+        end = self._x_end()
+        for name in which:
+            plots[name].keep_only(keep[name])
+            plots[name].follow(end)
+
+    def _x_end(self):
+        """The last step of the visible runs: a training run's planned total, so the x
+        axis holds still for the whole run."""
+        ends = []
+        for run in self.state.runs:
+            if not run.visible:
+                continue
+            planned = run.total_epochs * run.steps_per_epoch if run.active else 0
+            ends.append(max(planned, run.step))
+        return max(ends) if ends and max(ends) > 0 else None
 
     def point_count(self) -> int:
         """Points held by the curves (for tests)."""
         if self._dirty:
-            self._dirty = False
             self.redraw()
         n = 0
         for p in (self.loss_plot, self.acc_plot):
@@ -411,7 +438,7 @@ class CurvesView(QtWidgets.QWidget):
             raise OSError(f"could not write {path}")
 
     def showEvent(self, e):
-        self._dirty = True
+        self._mark()
         self._timer.start()
         super().showEvent(e)
 

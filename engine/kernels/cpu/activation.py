@@ -15,11 +15,16 @@ from numba import njit, prange
 from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
+# fastmath without "nnan"/"ninf": a NaN must pass through ReLU (as in torch), or a diverged
+# run would look finite to the trainer's NaN guard.
+NAN_PRESERVING = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@njit(parallel=True, fastmath=NAN_PRESERVING, cache=True)
 def _relu(x, y):
     for i in prange(x.size):
         v = x[i]
-        y[i] = v if v > 0 else 0
+        y[i] = 0 if v <= 0 else v
 
 
 @njit(parallel=True, fastmath=True, cache=True)
