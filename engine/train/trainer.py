@@ -63,6 +63,7 @@ class Trainer:
         self.device = device
         self.ops = _device_ops(device)
         self.model = model.to(device)
+        self.model.set_needs_input_grad(False)  # the input batch needs no gradient: skip the first col2im
         self.loss = loss.to(device) if hasattr(loss, "to") else loss
         self.optimizer = optimizer
         self.train_loader = train_loader
