@@ -17,12 +17,12 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import state as S
 
-MIN_INTERVAL, MAX_INTERVAL = 0.1, 1.0    # seconds between refreshes of the curves (10 Hz at most)
+MIN_INTERVAL, MAX_INTERVAL = 0.1, 2.0    # seconds between refreshes of a plot (10 Hz at most)
 # Share of one core the curves may take. On a 2-core machine the kernels run on both
 # cores, so every millisecond the GUI (and the X server painting for it) spends is taken
-# from a training thread, twice over while a parallel kernel waits at its barrier: 1.5%
+# from a training thread, twice over while a parallel kernel waits at its barrier: 1%
 # keeps training with the window open within a few per cent of the command line.
-BUDGET = 0.015
+BUDGET = 0.01
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f"]
