@@ -430,8 +430,8 @@ def _device_names(devices) -> dict:
     for d in devices:
         if d == "cpu":
             try:
-                import numba
-                threads = numba.get_num_threads()
+                from .train.threads import get_threads
+                threads = get_threads()
             except Exception:
                 threads = os.cpu_count()
             names[d] = f"{platform.machine() or 'cpu'}, {threads} threads"

@@ -645,8 +645,8 @@ def cmd_train(args) -> int:
 
 def _threads_note():
     try:
-        import numba
-        n = numba.get_num_threads()
+        from .train.threads import get_threads
+        n = get_threads()
         return f"{n} thread{'s' if n != 1 else ''}"
     except Exception:  # noqa: BLE001
         return "threads ?"

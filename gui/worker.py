@@ -243,10 +243,10 @@ class TrainingSession:
     def run(self):
         """The job: everything from data to the final checkpoint."""
         from engine.train import events as E
-        import numba
+        from engine.kernels.cpu.parallel import MAX_THREADS
+        from engine.train.threads import set_threads
         threads = int(self.hyper.threads or 0)
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS) if threads > 0
-                              else numba.config.NUMBA_NUM_THREADS)
+        set_threads(threads if threads > 0 else MAX_THREADS)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             trainer = self.build()

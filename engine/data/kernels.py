@@ -1,11 +1,10 @@
 """Numba kernels behind the batch transforms.
 
 They run on the DataLoader's worker threads while the training thread runs
-``@njit(parallel=True)`` layer kernels, so none of them is parallel (two
-Python threads entering parallel regions at once abort Numba's workqueue
-threading layer, the one used when neither TBB nor OpenMP is available);
-each releases the GIL instead (``nogil=True``), and the worker threads give
-the parallelism. All are pure functions over arrays.
+the layer kernels, so none of them is ``parallel=True`` (two Python threads
+entering Numba parallel regions at once abort its workqueue threading layer,
+the one used when neither TBB nor OpenMP is available); each releases the
+GIL instead (``nogil=True``), and the worker threads give the parallelism. All are pure functions over arrays.
 
 Layout conventions: images are indexed ``[n, y, x, c]`` and tensors
 ``[n, c, y, x]``; callers hand in transposed views where the memory layout

@@ -7,10 +7,6 @@ for the set of their device here; nothing else in the engine branches on it.
 """
 from __future__ import annotations
 
-# Chooses Numba's threading layer (workqueue) before anything can start Numba's threads,
-# e.g. engine.train.threads.set_threads; see engine/kernels/cpu/parallel.py for why.
-from .cpu import parallel as _cpu_parallel  # noqa: F401,E402
-
 DEVICES = ("cpu", "cuda")
 
 

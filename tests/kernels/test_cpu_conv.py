@@ -1,10 +1,10 @@
-"""CPU convolution kernels: the direct kernel, the im2col + GEMM kernel (whole batch and in
-blocks of samples) and a naive numpy reference agree, in float32 and float64, on odd
+"""CPU convolution kernels: the im2col + GEMM kernel (whole batch and in blocks of
+samples), the Winograd kernel and a naive numpy reference agree, in float32 and float64, on odd
 shapes, strides, paddings and 1x1 kernels."""
 import numpy as np
 import pytest
 
-from engine.kernels.cpu import conv, conv_direct, conv_winograd
+from engine.kernels.cpu import conv, conv_winograd
 from engine.kernels.cpu.parallel import gemm
 
 
@@ -42,12 +42,12 @@ def ref_backward(x, w, g, stride, padding):
 
 # (N, C, H, W, O, kh, kw, stride, padding)
 SHAPES = [
-    (3, 1, 12, 12, 6, 5, 5, (1, 1), (0, 0)),     # mnist-like, direct
+    (3, 1, 12, 12, 6, 5, 5, (1, 1), (0, 0)),     # mnist-like
     (2, 3, 9, 11, 4, 3, 3, (2, 2), (1, 1)),     # stride 2, padding, non-square
     (2, 5, 8, 7, 7, 1, 1, (1, 1), (0, 0)),      # 1x1
     (2, 4, 9, 9, 3, 1, 1, (2, 2), (0, 0)),      # 1x1 stride 2 (ResNet projection)
     (2, 6, 10, 8, 5, 3, 2, (1, 2), (2, 1)),     # rectangular kernel, mixed stride/padding
-    (3, 20, 7, 6, 24, 3, 3, (1, 1), (1, 1)),    # many channels: the GEMM path
+    (3, 20, 7, 6, 24, 3, 3, (1, 1), (1, 1)),    # many channels
     (2, 3, 6, 6, 4, 5, 5, (3, 3), (2, 2)),      # padding wider than some windows
     (2, 3, 7, 9, 5, 3, 3, (1, 1), (1, 1)),      # 3x3 same: Winograd-eligible, odd sizes
     (1, 2, 1, 2, 3, 3, 3, (1, 1), (1, 1)),      # 3x3 same on a 1x2 map
@@ -69,23 +69,19 @@ def _tol(dtype):
     return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
 
 
-@pytest.fixture(params=["gemm", "gemm-blocks", "direct", "winograd"])
+@pytest.fixture(params=["gemm", "gemm-blocks", "winograd"])
 def path(request, monkeypatch):
     """Forces one implementation: im2col+GEMM on the whole batch, im2col+GEMM one
-    sample per block (tiny workspace), the direct kernel, or Winograd wherever the
-    geometry allows it (3x3, stride 1, padding 1; im2col elsewhere), one sample per block."""
+    sample per block (tiny workspace), or Winograd wherever the geometry allows it
+    (3x3, stride 1, padding 1; im2col elsewhere), one sample per block."""
     monkeypatch.setattr(conv, "use_winograd", lambda *a: False)
-    if request.param == "direct":
-        monkeypatch.setattr(conv, "use_direct", lambda *a: True)
-    else:
-        monkeypatch.setattr(conv, "use_direct", lambda *a: False)
-        if request.param == "gemm-blocks":
-            monkeypatch.setattr(conv, "WORKSPACE_BYTES", 1)
-        if request.param == "winograd":
-            monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1)
-            monkeypatch.setattr(conv_winograd, "MIN_SIZE", 1)
-            monkeypatch.setattr(conv_winograd, "WORKSPACE_BYTES", 1)
-            monkeypatch.setattr(conv, "use_winograd", conv_winograd.suitable)
+    if request.param == "gemm-blocks":
+        monkeypatch.setattr(conv, "WORKSPACE_BYTES", 1)
+    if request.param == "winograd":
+        monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1)
+        monkeypatch.setattr(conv_winograd, "MIN_SIZE", 1)
+        monkeypatch.setattr(conv_winograd, "WORKSPACE_BYTES", 1)
+        monkeypatch.setattr(conv, "use_winograd", conv_winograd.suitable)
     return request.param
 
 
@@ -124,15 +120,6 @@ def test_winograd_choice():
     assert not conv_winograd.suitable(16, 16, 32, 32, 3, 3, 1, 1, 1, 1)    # too few channels
     assert not conv_winograd.suitable(64, 64, 32, 32, 3, 3, 2, 2, 1, 1)    # stride 2
     assert not conv_winograd.suitable(512, 512, 2, 2, 3, 3, 1, 1, 1, 1)    # 2x2 map
-
-
-def test_direct_choice_follows_limits(monkeypatch):
-    monkeypatch.setattr(conv_direct, "MAX_OK", 2400)
-    assert conv_direct.suitable(1, 6, 5, 5, 24, 24)       # mnist_cnn conv1
-    assert conv_direct.suitable(3, 16, 3, 3, 32, 32)      # resnet20 stem
-    assert not conv_direct.suitable(64, 64, 3, 3, 32, 32)  # VGG: GEMM
-    monkeypatch.setattr(conv_direct, "MAX_OK", 0)           # the default: GEMM everywhere
-    assert not conv_direct.suitable(1, 6, 5, 5, 24, 24)
 
 
 @pytest.mark.parametrize("m,k,n", [(3, 5, 7), (64, 200, 3000), (3000, 50, 16), (16, 5000, 40)])

@@ -1,4 +1,4 @@
-"""Serial twins of the small CPU kernels, the first layer's skipped input gradient, and
+"""Small CPU kernels on one thread or on all, the first layer's skipped input gradient, and
 the flat-buffer SGD step: each agrees with the plain path."""
 import numpy as np
 import pytest
@@ -11,6 +11,7 @@ from engine.kernels.cpu import parallel
 @pytest.mark.parametrize("min_size", [0, 1 << 30])   # everything parallel / everything serial
 def test_serial_and_parallel_kernels_agree(monkeypatch, min_size):
     monkeypatch.setattr(parallel, "PARALLEL_MIN", min_size)
+    monkeypatch.setattr(parallel, "_threads", 2)        # blocks on the pool even on one core
     r = np.random.default_rng(0)
     x = r.standard_normal((2, 3, 6, 6)).astype(np.float32)
     g = r.standard_normal(x.shape).astype(np.float32)

@@ -1,24 +1,59 @@
-"""--threads: Numba's thread count and the BLAS pool follow set_threads."""
-import numba
+"""--threads: the CPU kernels' thread pool follows set_threads; OpenBLAS stays on one thread."""
+import numpy as np
+import pytest
 
+from engine.kernels.cpu import parallel
 from engine.train import threads
 
 
-def test_set_threads_limits_numba_and_blas():
-    before = numba.get_num_threads()
+def test_set_threads_sets_the_kernel_pool_and_pins_blas():
+    before = threads.get_threads()
     try:
-        assert threads.set_threads(1) == 1
-        assert numba.get_num_threads() == 1 == threads.get_threads()
-        # numpy's OpenBLAS is loaded in this process, and its thread setter was found
-        assert any("openblas" in p.lower() for p in threads._loaded_openblas())
-        assert threads._set_blas_threads(1) >= 1
-        assert threads.set_threads(10_000) == numba.config.NUMBA_NUM_THREADS     # capped
+        assert threads.set_threads(1) == 1 == threads.get_threads() == parallel.get_num_threads()
+        get_blas, _ = parallel._numpy_openblas()        # numpy's OpenBLAS is found ...
+        assert get_blas() == 1                          # ... and runs on the calling thread
+        assert threads.set_threads(10_000) == parallel.MAX_THREADS     # capped
     finally:
-        numba.set_num_threads(before)
-        threads._set_blas_threads(before)
+        threads.set_threads(before)
 
 
 def test_set_threads_rejects_zero():
-    import pytest
     with pytest.raises(ValueError):
         threads.set_threads(0)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("n,min_size", [(1, 0), (7, 0), (1000, 0), (1000, 1 << 30)])
+def test_parallel_for_covers_the_range_once(monkeypatch, n_threads, n, min_size):
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", min_size)
+    monkeypatch.setattr(parallel, "MAX_THREADS", 3)
+    before = threads.get_threads()
+    seen, ranges = np.zeros(n, int), []
+
+    def kernel(a, lo, hi):
+        ranges.append((lo, hi))
+        a[lo:hi] += 1
+    try:
+        parallel.set_num_threads(n_threads)
+        parallel.parallel_for(kernel, n, seen)
+    finally:
+        threads.set_threads(before)
+    assert (seen == 1).all()
+    expected = 1 if min_size else min(n_threads, n)
+    assert len(ranges) == expected
+
+
+def test_parallel_for_raises_the_error_of_a_pool_block(monkeypatch):
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(parallel, "MAX_THREADS", 2)
+    before = threads.get_threads()
+
+    def kernel(lo, hi):
+        if lo > 0:                      # the block run by the pool, not the calling thread
+            raise IndexError(f"block {lo}")
+    try:
+        parallel.set_num_threads(2)
+        with pytest.raises(IndexError, match="block 5"):
+            parallel.parallel_for(kernel, 10)
+    finally:
+        threads.set_threads(before)

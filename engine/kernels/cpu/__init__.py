@@ -1,8 +1,8 @@
-"""The CPU kernel set: Numba ``@njit(parallel=True)`` functions over numpy arrays.
+"""The CPU kernel set: Numba ``@njit(nogil=True)`` functions over numpy arrays, run on all
+cores by :mod:`.parallel`.
 
 Its twin, :mod:`engine.kernels.cuda`, exposes the same names over device arrays.
 """
-from . import parallel  # noqa: F401  (first: picks Numba's threading layer before any kernel runs)
 from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train

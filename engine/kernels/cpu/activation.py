@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+from .parallel import parallel_for
 
 
 # fastmath without "nnan"/"ninf": a NaN must pass through ReLU (as in torch), or a diverged
@@ -20,35 +20,35 @@ from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_
 NAN_PRESERVING = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@njit(parallel=True, fastmath=NAN_PRESERVING, cache=True)
-def _relu(x, y):
-    for i in prange(x.size):
+@njit(nogil=True, error_model="numpy", fastmath=NAN_PRESERVING, cache=True)
+def _relu(x, y, lo, hi):
+    for i in range(lo, hi):
         v = x[i]
         y[i] = 0 if v <= 0 else v
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _relu_bwd(y, g, dx):
-    for i in prange(y.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _relu_bwd(y, g, dx, lo, hi):
+    for i in range(lo, hi):
         dx[i] = g[i] if y[i] > 0 else 0
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _leaky(x, slope, y):
-    for i in prange(x.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _leaky(x, slope, y, lo, hi):
+    for i in range(lo, hi):
         v = x[i]
         y[i] = v if v > 0 else v * slope
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _leaky_bwd(x, g, slope, dx):
-    for i in prange(x.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _leaky_bwd(x, g, slope, dx, lo, hi):
+    for i in range(lo, hi):
         dx[i] = g[i] if x[i] > 0 else g[i] * slope
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _sigmoid(x, y):
-    for i in prange(x.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _sigmoid(x, y, lo, hi):
+    for i in range(lo, hi):
         v = x[i]
         if v >= 0:
             y[i] = 1 / (1 + math.exp(-v))
@@ -57,21 +57,21 @@ def _sigmoid(x, y):
             y[i] = e / (1 + e)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _sigmoid_bwd(y, g, dx):
-    for i in prange(y.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _sigmoid_bwd(y, g, dx, lo, hi):
+    for i in range(lo, hi):
         dx[i] = g[i] * y[i] * (1 - y[i])
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _tanh(x, y):
-    for i in prange(x.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _tanh(x, y, lo, hi):
+    for i in range(lo, hi):
         y[i] = math.tanh(x[i])
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _tanh_bwd(y, g, dx):
-    for i in prange(y.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _tanh_bwd(y, g, dx, lo, hi):
+    for i in range(lo, hi):
         dx[i] = g[i] * (1 - y[i] * y[i])
 
 
@@ -87,7 +87,7 @@ def _empty(a):
 
 def _unary(kernel, x, *args):
     y = _empty(x)
-    sized(kernel, x.size)(_flat(x), *args, y.reshape(-1))
+    parallel_for(kernel, x.size, _flat(x), *args, y.reshape(-1))
     return y
 
 
@@ -97,7 +97,7 @@ def relu_forward(x):
 
 def relu_backward(y, grad_y):
     dx = _empty(y)
-    sized(_relu_bwd, y.size)(_flat(y), _flat(grad_y), dx.reshape(-1))
+    parallel_for(_relu_bwd, y.size, _flat(y), _flat(grad_y), dx.reshape(-1))
     return dx
 
 
@@ -107,7 +107,7 @@ def leaky_relu_forward(x, negative_slope):
 
 def leaky_relu_backward(x, grad_y, negative_slope):
     dx = _empty(x)
-    sized(_leaky_bwd, x.size)(_flat(x), _flat(grad_y), x.dtype.type(negative_slope), dx.reshape(-1))
+    parallel_for(_leaky_bwd, x.size, _flat(x), _flat(grad_y), x.dtype.type(negative_slope), dx.reshape(-1))
     return dx
 
 
@@ -117,7 +117,7 @@ def sigmoid_forward(x):
 
 def sigmoid_backward(y, grad_y):
     dx = _empty(y)
-    sized(_sigmoid_bwd, y.size)(_flat(y), _flat(grad_y), dx.reshape(-1))
+    parallel_for(_sigmoid_bwd, y.size, _flat(y), _flat(grad_y), dx.reshape(-1))
     return dx
 
 
@@ -127,5 +127,5 @@ def tanh_forward(x):
 
 def tanh_backward(y, grad_y):
     dx = _empty(y)
-    sized(_tanh_bwd, y.size)(_flat(y), _flat(grad_y), dx.reshape(-1))
+    parallel_for(_tanh_bwd, y.size, _flat(y), _flat(grad_y), dx.reshape(-1))
     return dx

@@ -2,21 +2,24 @@
 
 Training:  mu_c, var_c over (N, L); xhat = (x - mu) / sqrt(var + eps); y = gamma*xhat + beta.
 Backward:  dx = gamma / (M sqrt(var + eps)) * (M g - sum g - xhat * sum g*xhat), M = N*L.
-Parallel over channels; per-channel sums accumulate in float64.
+Kernels run over ranges of channels (or N*C planes), one block per thread
+(``parallel_for``); per-channel sums accumulate in float64.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .parallel import parallel_for
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _bn_train(x, gamma, beta, eps, y, xhat, mean, var, invstd):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _bn_train(x, gamma, beta, eps, y, xhat, mean, var, invstd, lo, hi):
     N, C, L = x.shape
     M = N * L
-    for c in prange(C):
+    for c in range(lo, hi):
         s = 0.0
         for n in range(N):
             for l in range(L):
@@ -40,10 +43,10 @@ def _bn_train(x, gamma, beta, eps, y, xhat, mean, var, invstd):
         invstd[c] = inv
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _scale_shift(x, scale, shift, y):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _scale_shift(x, scale, shift, y, lo, hi):
     N, C, L = x.shape
-    for nc in prange(N * C):
+    for nc in range(lo, hi):
         n = nc // C
         c = nc % C
         a, b = scale[c], shift[c]
@@ -51,11 +54,11 @@ def _scale_shift(x, scale, shift, y):
             y[n, c, l] = x[n, c, l] * a + b
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _bn_bwd(g, xhat, gamma, invstd, dx, dgamma, dbeta):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _bn_bwd(g, xhat, gamma, invstd, dx, dgamma, dbeta, lo, hi):
     N, C, L = g.shape
     M = N * L
-    for c in prange(C):
+    for c in range(lo, hi):
         sg = 0.0
         sgx = 0.0
         for n in range(N):
@@ -71,10 +74,10 @@ def _bn_bwd(g, xhat, gamma, invstd, dx, dgamma, dbeta):
                 dx[n, c, l] = k * (M * g[n, c, l] - sg - xhat[n, c, l] * sgx)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _bn_eval_bwd(g, xhat, scale, dx, dgamma, dbeta):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _bn_eval_bwd(g, xhat, scale, dx, dgamma, dbeta, lo, hi):
     N, C, L = g.shape
-    for c in prange(C):
+    for c in range(lo, hi):
         sg = 0.0
         sgx = 0.0
         for n in range(N):
@@ -85,6 +88,11 @@ def _bn_eval_bwd(g, xhat, scale, dx, dgamma, dbeta):
                 dx[n, c, l] = gv * scale[c]
         dgamma[c] = sgx
         dbeta[c] = sg
+
+
+def _affine(x3, scale, shift, y3):
+    """y3 = x3 * scale[c] + shift[c] over (N, C, L)."""
+    parallel_for(_scale_shift, x3.shape[0] * x3.shape[1], x3, scale, shift, y3, work=x3.size)
 
 
 def _ncl(a):
@@ -102,7 +110,8 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
     mean = np.empty(C, x.dtype)
     var = np.empty(C, x.dtype)
     invstd = np.empty(C, x.dtype)
-    _bn_train(x3, gamma, beta, eps, y.reshape(x3.shape), xhat.reshape(x3.shape), mean, var, invstd)
+    parallel_for(_bn_train, C, x3, gamma, beta, eps, y.reshape(x3.shape), xhat.reshape(x3.shape), mean, var,
+                 invstd, work=x3.size)
     M = N * L
     running_mean *= 1 - momentum
     running_mean += momentum * mean
@@ -117,7 +126,7 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     invstd = (1.0 / np.sqrt(running_var + eps)).astype(x.dtype)
     scale = gamma * invstd
     y = np.empty(x.shape, x.dtype)
-    _scale_shift(x3, scale, beta - running_mean * scale, y.reshape(x3.shape))
+    _affine(x3, scale, beta - running_mean * scale, y.reshape(x3.shape))
     # xhat is only needed if a backward follows (rare in eval): the cache keeps x and the
     # statistics, and batchnorm_backward normalises then (inference skips a full pass)
     return y, (x3, (invstd, (-running_mean * invstd).astype(x.dtype), scale), False)
@@ -132,10 +141,12 @@ def batchnorm_backward(grad_y, gamma, cache):
     dgamma = np.empty(C, grad_y.dtype)
     dbeta = np.empty(C, grad_y.dtype)
     if batch_stats:
-        _bn_bwd(g3, xhat.reshape(g3.shape), gamma, s, dx.reshape(g3.shape), dgamma, dbeta)
+        parallel_for(_bn_bwd, C, g3, xhat.reshape(g3.shape), gamma, s, dx.reshape(g3.shape), dgamma, dbeta,
+                     work=g3.size)
     else:
         x3, (invstd, shift, scale) = xhat, s
         xhat = np.empty(x3.shape, x3.dtype)
-        _scale_shift(x3, invstd, shift, xhat)
-        _bn_eval_bwd(g3, xhat.reshape(g3.shape), scale, dx.reshape(g3.shape), dgamma, dbeta)
+        _affine(x3, invstd, shift, xhat)
+        parallel_for(_bn_eval_bwd, C, g3, xhat.reshape(g3.shape), scale, dx.reshape(g3.shape), dgamma, dbeta,
+                     work=g3.size)
     return dx, dgamma, dbeta

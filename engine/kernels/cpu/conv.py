@@ -1,5 +1,4 @@
-"""2-D convolution on the CPU: parallel im2col/col2im plus large sgemms, or a direct
-kernel for layers with few channels.
+"""2-D convolution on the CPU: im2col/col2im plus large sgemms, or Winograd F(2x2, 3x3).
 
 Shapes: x (N, C, H, W), w (O, C, kh, kw), b (O,), y (N, O, Ho, Wo) with
 Ho = (H + 2*ph - kh) // sh + 1 and Wo = (W + 2*pw - kw) // sw + 1.
@@ -25,19 +24,17 @@ and out, on maps of 16x16 or more (ResNet-20's 32-channel stage, VGG's 64- and
 memory traffic. Measured in vgg16's forward (1 thread): 1.2-1.26x faster than im2col +
 GEMM on 32x32 and 16x16 maps, 0.8-0.9x on 8x8 (hence the limit).
 
-Direct path. :mod:`.conv_direct` computes a convolution straight from x, for layers with
-few channels where the GEMMs are skinny. Measured against im2col + GEMM on the zoo's
-small-channel layers (forward, 1 thread): 1.16x on mnist_cnn's first conv, 0.35-0.9x on
-the others, so it is off by default (``conv_direct.MAX_OK = 0``) and kept, tested, for
-experiments.
+A direct convolution (straight from x, for layers with few channels where the GEMMs are
+skinny) was measured against im2col + GEMM on the zoo's small-channel layers (forward,
+1 thread): 1.16x on mnist_cnn's first conv, 0.35-0.9x on the others, so it was dropped.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from . import conv_direct, conv_winograd
-from .parallel import gemm
+from . import conv_winograd
+from .parallel import gemm, parallel_for
 from .workspace import workspace
 
 WORKSPACE_BYTES = 8 * 2**20  # cols per block of samples: about L3-sized blocks measured fastest
@@ -62,11 +59,10 @@ def _valid_range(j, sw, pw, W, Wo):
     return lo, hi
 
 
-# The parallel kernels below are thin prange loops over serial helpers: Numba's parfor
-# passes compile a long loop body slowly (im2col took 12 s to compile with the body
-# inline, most of a cold start), and a plain @njit helper compiles in a fraction of that.
+# The kernels run over a range [lo, hi) of rows, channels or planes; parallel_for gives
+# each thread a block of the range.
 
-@njit(fastmath=True, cache=True)
+@njit(error_model="numpy", fastmath=True, cache=True)
 def _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, out):
     # out = cols[row]: the (c, i, j) tap of every output pixel of every sample, in order
     N, C, H, W = x.shape
@@ -97,16 +93,16 @@ def _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, out):
             k += Wo
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols):
-    # One thread per row of cols, written front to back: the rows are N*P long (up to
-    # megabytes), and writing each sequentially ran 2-3x faster than a thread per input
-    # plane, whose writes hop between kh*kw rows far apart.
-    for row in prange(cols.shape[0]):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols, lo, hi):
+    # Rows of cols, each written front to back: the rows are N*P long (up to megabytes),
+    # and writing each sequentially ran 2-3x faster than going by input plane, whose
+    # writes hop between kh*kw rows far apart.
+    for row in range(lo, hi):
         _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, cols[row])
 
 
-@njit(fastmath=True, cache=True)
+@njit(error_model="numpy", fastmath=True, cache=True)
 def _col2im_channel(cols, c, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
     # dx (N, C, H, W): accumulates channel c from its kh*kw rows of cols
     N, C, H, W = dx.shape
@@ -133,19 +129,19 @@ def _col2im_channel(cols, c, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
                             d[ow * sw + off] += r[base + ow]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _col2im(cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
-    # One thread per input channel c: it owns dx[:, c] (no races) and reads its kh*kw
-    # rows of cols front to back; dx[:, c] (N*H*W) is revisited kh*kw times from cache.
-    for c in prange(dx.shape[1]):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _col2im(cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx, lo, hi):
+    # By input channel c: each owns dx[:, c] (no races between blocks) and reads its
+    # kh*kw rows of cols front to back; dx[:, c] (N*H*W) is revisited kh*kw times from cache.
+    for c in range(lo, hi):
         _col2im_channel(cols, c, kh, kw, sh, sw, ph, pw, Ho, Wo, dx)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _mat_to_nchw(y_mat, b, y):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _mat_to_nchw(y_mat, b, y, lo, hi):
     # y_mat (O, N*P) -> y (N, O, P) plus bias b (O,)
     N, O, P = y.shape
-    for no in prange(N * O):
+    for no in range(lo, hi):
         n = no // O
         o = no % O
         bo = b[o]
@@ -153,11 +149,11 @@ def _mat_to_nchw(y_mat, b, y):
             y[n, o, p] = y_mat[o, n * P + p] + bo
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _nchw_to_mat(g, g_mat, db):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _nchw_to_mat(g, g_mat, db, lo, hi):
     # g (N, O, P) -> g_mat (O, N*P); db[o] += sum over n, p of g
     N, O, P = g.shape
-    for o in prange(O):
+    for o in range(lo, hi):
         acc = 0.0
         for n in range(N):
             for p in range(P):
@@ -165,6 +161,11 @@ def _nchw_to_mat(g, g_mat, db):
                 g_mat[o, n * P + p] = v
                 acc += v
         db[o] += acc
+
+
+def _run_im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols):
+    """cols (C*kh*kw, N*Ho*Wo) from x (N, C, H, W)."""
+    parallel_for(_im2col, cols.shape[0], x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols, work=cols.size)
 
 
 def _geometry(x, w, stride, padding):
@@ -182,11 +183,6 @@ def _block(N, K, P, itemsize):
     return max(1, min(N, WORKSPACE_BYTES // max(1, K * P * itemsize)))
 
 
-def use_direct(C, O, kh, kw, Ho, Wo) -> bool:
-    """Whether the direct kernel beats im2col + BLAS for this layer (few channels)."""
-    return conv_direct.suitable(C, O, kh, kw, Ho, Wo)
-
-
 def use_winograd(C, O, H, W, kh, kw, sh, sw, ph, pw) -> bool:
     """Whether Winograd F(2x2, 3x3) runs this layer's forward and input gradient."""
     return conv_winograd.suitable(C, O, H, W, kh, kw, sh, sw, ph, pw)
@@ -199,9 +195,6 @@ def conv2d_forward(x, w, b, stride, padding):
     if b is None:
         b = np.zeros(O, x.dtype)
     y = np.empty((N, O, Ho, Wo), x.dtype)
-    if use_direct(C, O, kh, kw, Ho, Wo):
-        conv_direct.forward(x, w, b, sh, sw, ph, pw, y)
-        return y
     if use_winograd(C, O, x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw):
         return conv_winograd.forward(x, w, b, y)
     K, P = C * kh * kw, Ho * Wo
@@ -211,10 +204,10 @@ def conv2d_forward(x, w, b, stride, padding):
     for n0 in range(0, N, nb):
         n1 = min(N, n0 + nb)
         cols = workspace("conv.cols", (K, (n1 - n0) * P), x.dtype)
-        _im2col(x[n0:n1], kh, kw, sh, sw, ph, pw, Ho, Wo, cols)
+        _run_im2col(x[n0:n1], kh, kw, sh, sw, ph, pw, Ho, Wo, cols)
         y_mat = workspace("conv.mat", (O, (n1 - n0) * P), x.dtype)
         gemm(w2, cols, out=y_mat)
-        _mat_to_nchw(y_mat, b, y3[n0:n1])
+        parallel_for(_mat_to_nchw, (n1 - n0) * O, y_mat, b, y3[n0:n1], work=y_mat.size)
     return y
 
 
@@ -223,8 +216,6 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
     x = np.ascontiguousarray(x)
     grad_y = np.ascontiguousarray(grad_y)
-    if use_direct(C, O, kh, kw, Ho, Wo):
-        return conv_direct.backward(x, w, grad_y, sh, sw, ph, pw, need_input_grad)
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
     db = np.zeros(O, dt)
@@ -239,15 +230,15 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     for n0 in range(0, N, nb):
         n1 = min(N, n0 + nb)
         g_mat = workspace("conv.mat", (O, (n1 - n0) * P), dt)
-        _nchw_to_mat(g3[n0:n1], g_mat, db)
+        parallel_for(_nchw_to_mat, O, g3[n0:n1], g_mat, db, work=g_mat.size)
         cols = workspace("conv.cols", (K, (n1 - n0) * P), dt)
-        _im2col(x[n0:n1], kh, kw, sh, sw, ph, pw, Ho, Wo, cols)
+        _run_im2col(x[n0:n1], kh, kw, sh, sw, ph, pw, Ho, Wo, cols)
         gemm(cols, g_mat.T, out=part)
         if part is not dwt:
             dwt += part
         if gemm_dx:
             gemm(wt, g_mat, out=cols)
-            _col2im(cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx[n0:n1])
+            parallel_for(_col2im, C, cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx[n0:n1], work=cols.size)
     if wino_dx:
         conv_winograd.backward_input(grad_y, w, dx)
     dw = np.ascontiguousarray(dwt.T).reshape(w.shape)

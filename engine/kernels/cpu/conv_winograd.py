@@ -21,9 +21,9 @@ gradient with the weights flipped and transposed (w'[c, o, i, j] = w[o, c, 2-i, 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .parallel import gemm
+from .parallel import gemm, parallel_for
 from .workspace import workspace
 
 MIN_CHANNELS = 32   # both C and O: below, the 16 GEMMs (O x C) @ (C x T) are too skinny
@@ -47,7 +47,7 @@ def transform_weights(w):
     return np.ascontiguousarray(U.reshape(16, O, C), dtype=w.dtype)
 
 
-@njit(fastmath=True, cache=True)
+@njit(error_model="numpy", fastmath=True, cache=True)
 def _input_plane(x, n, c, th, tw, V, t0):
     # B^T d B of every 4x4 patch (zero padding 1) of plane (n, c). Per tile row: the four
     # input rows, zero-padded, go to xr; B^T combines them element-wise along the row
@@ -88,17 +88,17 @@ def _input_plane(x, n, c, th, tw, V, t0):
                 Va3[tb + tx] = ra[j + 1] - ra[j + 3]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _input_transform(x, th, tw, V):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _input_transform(x, th, tw, V, lo, hi):
     # x (N, C, H, W) -> V (16, C, N*th*tw)
     N, C = x.shape[0], x.shape[1]
-    for nc in prange(N * C):
+    for nc in range(lo, hi):
         n = nc // C
         c = nc % C
         _input_plane(x, n, c, th, tw, V, n * th * tw)
 
 
-@njit(fastmath=True, cache=True)
+@njit(error_model="numpy", fastmath=True, cache=True)
 def _output_plane(M, n, o, bo, th, tw, y):
     Ho, Wo = y.shape[2], y.shape[3]
     t0 = n * th * tw
@@ -124,11 +124,11 @@ def _output_plane(M, n, o, bo, th, tw, y):
                     y[n, o, oh + 1, ow + 1] = s11 - s12 - s13 + bo
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _output_transform(M, b, th, tw, y):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _output_transform(M, b, th, tw, y, lo, hi):
     # M (16, O, N*th*tw) -> y (N, O, Ho, Wo) = A^T m A + b
     N, O = y.shape[0], y.shape[1]
-    for no in prange(N * O):
+    for no in range(lo, hi):
         n = no // O
         o = no % O
         _output_plane(M, n, o, b[o], th, tw, y)
@@ -149,10 +149,10 @@ def forward(x, w, b, y, U=None):
         T = (n1 - n0) * th * tw
         V = workspace("wino.V", (16, C, T), x.dtype)
         M = workspace("wino.M", (16, O, T), x.dtype)
-        _input_transform(x[n0:n1], th, tw, V)
+        parallel_for(_input_transform, (n1 - n0) * C, x[n0:n1], th, tw, V, work=V.size)
         for k in range(16):
             gemm(U[k], V[k], out=M[k])
-        _output_transform(M, b, th, tw, y[n0:n1])
+        parallel_for(_output_transform, (n1 - n0) * O, M, b, th, tw, y[n0:n1], work=M.size)
     return y
 
 

@@ -7,7 +7,9 @@ state lives in the kernel, so the GPU twin draws exactly the same mask.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, uint64
+from numba import njit, uint64
+
+from .parallel import parallel_for
 
 
 @njit(inline="always", cache=True)
@@ -20,9 +22,9 @@ def uniform(seed, i):
     return (z >> uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _dropout(x, p, scale, seed, y, mask):
-    for i in prange(x.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _dropout(x, p, scale, seed, y, mask, lo, hi):
+    for i in range(lo, hi):
         keep = uniform(seed, i) >= p
         m = scale if keep else 0
         mask[i] = m
@@ -34,8 +36,8 @@ def dropout_forward(x, p, seed):
     y = np.empty(x.shape, x.dtype)  # C order: reshape(-1) below must be a view
     mask = np.empty(x.shape, x.dtype)
     scale = x.dtype.type(1.0 / (1.0 - p)) if p < 1 else x.dtype.type(0)
-    _dropout(np.ascontiguousarray(x).reshape(-1), p, scale, np.uint64(seed),
-             y.reshape(-1), mask.reshape(-1))
+    parallel_for(_dropout, x.size, np.ascontiguousarray(x).reshape(-1), p, scale, np.uint64(seed),
+                 y.reshape(-1), mask.reshape(-1))
     return y, mask
 
 

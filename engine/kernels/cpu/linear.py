@@ -6,23 +6,23 @@ fused Numba loops.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .parallel import gemm, sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+from .parallel import gemm, parallel_for
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _add_bias(y, b):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _add_bias(y, b, lo, hi):
     N, O = y.shape
-    for n in prange(N):
+    for n in range(lo, hi):
         for o in range(O):
             y[n, o] += b[o]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _sum_rows(g, out):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _sum_rows(g, out, lo, hi):
     N, O = g.shape
-    for o in prange(O):
+    for o in range(lo, hi):
         acc = 0.0
         for n in range(N):
             acc += g[n, o]
@@ -32,7 +32,7 @@ def _sum_rows(g, out):
 def linear_forward(x, w, b):
     y = gemm(x, w.T)
     if b is not None:
-        sized(_add_bias, y.size)(y, b)
+        parallel_for(_add_bias, y.shape[0], y, b, work=y.size)
     return y
 
 
@@ -41,6 +41,6 @@ def linear_backward(x, w, grad_y, need_input_grad=True):
     grad_y = np.ascontiguousarray(grad_y)
     dw = gemm(grad_y.T, x)
     db = np.empty(w.shape[0], grad_y.dtype)
-    sized(_sum_rows, grad_y.size)(grad_y, db)
+    parallel_for(_sum_rows, grad_y.shape[1], grad_y, db, work=grad_y.size)
     dx = gemm(grad_y, w) if need_input_grad else None
     return dx, dw, db

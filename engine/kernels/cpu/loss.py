@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .parallel import parallel_for
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _ce_fwd(z, targets, smoothing, probs, losses):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _ce_fwd(z, targets, smoothing, probs, losses, lo, hi):
     N, K = z.shape
-    for n in prange(N):
+    for n in range(lo, hi):
         m = z[n, 0]
         for k in range(1, K):
             m = max(m, z[n, k])
@@ -36,11 +38,11 @@ def _ce_fwd(z, targets, smoothing, probs, losses):
         losses[n] = -(1.0 - smoothing) * logp_t - smoothing * mean_logp / K
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _ce_bwd(probs, targets, smoothing, scale, dz):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _ce_bwd(probs, targets, smoothing, scale, dz, lo, hi):
     N, K = probs.shape
     off = smoothing / K
-    for n in prange(N):
+    for n in range(lo, hi):
         for k in range(K):
             dz[n, k] = (probs[n, k] - off) * scale
         dz[n, targets[n]] -= (1.0 - smoothing) * scale
@@ -51,13 +53,14 @@ def cross_entropy_forward(logits, targets, label_smoothing=0.0):
     N, K = logits.shape
     probs = np.empty((N, K), logits.dtype)
     losses = np.empty(N, np.float64)
-    _ce_fwd(np.ascontiguousarray(logits), targets, label_smoothing, probs, losses)
+    parallel_for(_ce_fwd, N, np.ascontiguousarray(logits), targets, label_smoothing, probs, losses, work=N * K)
     return float(losses.mean()), probs
 
 
 def cross_entropy_backward(probs, targets, label_smoothing=0.0):
     dz = np.empty_like(probs)
-    _ce_bwd(probs, targets, label_smoothing, 1.0 / probs.shape[0], dz)
+    parallel_for(_ce_bwd, probs.shape[0], probs, targets, label_smoothing, 1.0 / probs.shape[0], dz,
+                 work=probs.size)
     return dz
 
 

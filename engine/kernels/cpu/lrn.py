@@ -2,24 +2,26 @@
 
 s[c] = k + alpha/size * sum_{j=c-size//2}^{c+(size-1)//2} x[j]^2,   y[c] = x[c] * s[c]^-beta
 dx[i] = g[i] s[i]^-beta - 2 alpha beta / size * x[i] * sum_{j: i in window(j)} g[j] y[j] / s[j]
-x is viewed as (N, C, L); parallel over the batch.
+x is viewed as (N, C, L); the kernels run over ranges of samples, one block per thread.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from .parallel import parallel_for
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _lrn_fwd(x, size, alpha, beta, k, y, s):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _lrn_fwd(x, size, alpha, beta, k, y, s, lo, hi):
     N, C, L = x.shape
     before, after = size // 2, (size - 1) // 2
-    for n in prange(N):
+    for n in range(lo, hi):
         for c in range(C):
-            lo, hi = max(0, c - before), min(C, c + after + 1)
+            j0, j1 = max(0, c - before), min(C, c + after + 1)
             for l in range(L):
                 acc = 0.0
-                for j in range(lo, hi):
+                for j in range(j0, j1):
                     v = x[n, j, l]
                     acc += v * v
                 sv = k + alpha / size * acc
@@ -27,20 +29,20 @@ def _lrn_fwd(x, size, alpha, beta, k, y, s):
                 y[n, c, l] = x[n, c, l] * sv ** (-beta)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _lrn_bwd(x, g, y, s, size, alpha, beta, t, dx):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _lrn_bwd(x, g, y, s, size, alpha, beta, t, dx, lo, hi):
     N, C, L = x.shape
     before, after = size // 2, (size - 1) // 2
     coef = 2.0 * alpha * beta / size
-    for n in prange(N):
+    for n in range(lo, hi):
         for c in range(C):
             for l in range(L):
                 t[n, c, l] = g[n, c, l] * y[n, c, l] / s[n, c, l]
         for i in range(C):
-            lo, hi = max(0, i - after), min(C, i + before + 1)
+            j0, j1 = max(0, i - after), min(C, i + before + 1)
             for l in range(L):
                 acc = 0.0
-                for j in range(lo, hi):
+                for j in range(j0, j1):
                     acc += t[n, j, l]
                 dx[n, i, l] = g[n, i, l] * s[n, i, l] ** (-beta) - coef * x[n, i, l] * acc
 
@@ -55,7 +57,7 @@ def lrn_forward(x, size, alpha, beta, k):
     x3 = _ncl(x)
     y = np.empty_like(x3)
     s = np.empty_like(x3)
-    _lrn_fwd(x3, size, alpha, beta, k, y, s)
+    parallel_for(_lrn_fwd, x3.shape[0], x3, size, alpha, beta, k, y, s, work=x3.size)
     return y.reshape(x.shape), s
 
 
@@ -63,5 +65,5 @@ def lrn_backward(x, y, s, grad_y, size, alpha, beta):
     x3 = _ncl(x)
     dx = np.empty_like(x3)
     t = np.empty_like(x3)
-    _lrn_bwd(x3, _ncl(grad_y), _ncl(y), s, size, alpha, beta, t, dx)
+    parallel_for(_lrn_bwd, x3.shape[0], x3, _ncl(grad_y), _ncl(y), s, size, alpha, beta, t, dx, work=x3.size)
     return dx.reshape(x.shape)

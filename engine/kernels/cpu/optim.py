@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 
-from numba import njit, prange
+from numba import njit
 
-from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+from .parallel import parallel_for
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
-    for i in prange(p.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first, lo, hi):
+    for i in range(lo, hi):
         d = g[i] + weight_decay * p[i]
         if momentum != 0:
             if first:
@@ -28,10 +28,10 @@ def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
         p[i] -= lr * d
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, bc1, bc2_sqrt):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, bc1, bc2_sqrt, lo, hi):
     step = lr / bc1
-    for i in prange(p.size):
+    for i in range(lo, hi):
         if decoupled:
             p[i] *= 1 - lr * weight_decay
             d = g[i]
@@ -46,12 +46,12 @@ def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, bc1, bc2_sqrt):
 
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
     """One SGD update of p in place; buf is the momentum buffer (same shape)."""
-    sized(_sgd, p.size)(p.reshape(-1), g.reshape(-1), buf.reshape(-1), lr, momentum, dampening,
-         nesterov, weight_decay, first)
+    parallel_for(_sgd, p.size, p.reshape(-1), g.reshape(-1), buf.reshape(-1), lr, momentum,
+                 dampening, nesterov, weight_decay, first)
 
 
 def adam_step(p, g, m, v, lr, betas, eps, weight_decay, decoupled, step):
     """One Adam (decoupled=False) or AdamW (decoupled=True) update; step counts from 1."""
     b1, b2 = betas
-    sized(_adam, p.size)(p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), lr, b1, b2, eps,
-          weight_decay, decoupled, 1 - b1 ** step, math.sqrt(1 - b2 ** step))
+    parallel_for(_adam, p.size, p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), lr, b1, b2,
+                 eps, weight_decay, decoupled, 1 - b1 ** step, math.sqrt(1 - b2 ** step))

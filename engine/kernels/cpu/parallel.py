@@ -1,25 +1,29 @@
-"""How the CPU kernel set uses the cores: Numba's threading layer, BLAS threads, and
-``gemm``, the matrix product every layer calls.
+"""How the CPU kernel set uses the cores: ``parallel_for``, which runs a kernel's blocks
+on a small pool of Python threads, ``gemm``, the matrix product every layer calls, and the
+thread count (``set_num_threads``).
 
-Measured on the 2-core development machine, which is shared (load averages of 4-9 are
-common while other people run tests):
+Every CPU kernel is a serial ``@njit(nogil=True, error_model="numpy", cache=True)`` loop
+over a range ``[lo, hi)`` of its outer index (planes, channels, rows); the numpy error
+model (x / 0 gives inf or NaN, as in numpy, instead of raising) is the one Numba's
+parallel kernels used, and lets a diverging run reach the trainer's NaN guard. ``parallel_for`` cuts the range
+into one block per thread and runs them at once; the kernels release the GIL, so the
+blocks run on all cores. Measured on the 2-core development machine (numbacnn issue 7),
+this replaced ``@njit(parallel=True)`` kernels because:
 
-* Numba's ``omp`` layer (GNU OpenMP, what Numba picks when it can) spin-waits at every
-  barrier; with another thread pool (OpenBLAS's, which also spins after each call) and
-  other processes on the same cores, a training step of mnist_cnn ran at 62 img/s under
-  ``omp`` and 1933 img/s under ``workqueue`` in back-to-back runs (numbacnn issue 7).
-  ``workqueue`` workers sleep when idle, so this module selects it before the first
-  parallel kernel runs, unless NUMBA_THREADING_LAYER (or numba.config) already chose
-  one. ``workqueue`` must not be entered by two Python threads at once; the engine
-  calls its kernels from one thread (the GUI's EngineThread, the Trainer's thread), and
-  the data loader's kernels are not parallel.
-* OpenBLAS with 2 threads on skinny products (the weight gradient of a 16-channel conv:
-  (144 x 131072) @ (131072 x 16)) fell to 0.4 GFLOP/s under load against 8.8 for one
-  thread. So ``gemm`` runs OpenBLAS single-threaded and splits a large product itself
-  into ``numba.get_num_threads()`` blocks computed on a small pool of Python threads
-  (numpy releases the GIL in matmul): nothing spins, and on an idle machine both cores
-  still work. The pool size follows ``numba.set_num_threads`` (and so
-  ``engine.train.threads.set_threads``).
+* compile time: Numba's parfor passes took 1-6 s per parallel kernel (a cold start of
+  resnet20, which compiles about 20 kernels, took 40-90 s); the same loop as a plain
+  ``@njit`` function compiles in 0.1-0.7 s, and loads from the cache faster;
+* no threading layer: ``omp`` spin-waits at every barrier (62 img/s against 1933 for a
+  sleeping pool on the loaded machine), and ``workqueue``, the layer that sleeps, aborts the
+  process when two Python threads enter parallel regions at once (the GUI, the data
+  loader's workers and the trainer all run kernels on threads of their own);
+* the GIL is released while a kernel runs, so a GUI stays responsive during a step.
+
+OpenBLAS with 2 threads on skinny products (the weight gradient of a 16-channel conv:
+(144 x 131072) @ (131072 x 16)) fell to 0.4 GFLOP/s under load against 8.8 for one
+thread. So numpy's OpenBLAS is pinned to one thread and ``gemm`` splits a large product
+itself into blocks computed on the same pool (numpy releases the GIL in matmul): nothing
+spins, and on an idle machine every core works.
 """
 from __future__ import annotations
 
@@ -30,11 +34,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
-
-# --- threading layer ---------------------------------------------------------------------
-if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
-    numba.config.THREADING_LAYER = "workqueue"
-
 
 # --- OpenBLAS, pinned to one thread --------------------------------------------------------
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
@@ -84,38 +83,85 @@ def blas_single_thread() -> None:
             set_(1)
 
 
-# --- gemm ------------------------------------------------------------------------------------
+# --- threads ---------------------------------------------------------------------------------
+MAX_THREADS = numba.config.NUMBA_NUM_THREADS
+"""The most threads the kernels use: the cores this process may run on, or
+NUMBA_NUM_THREADS when set."""
+_threads = MAX_THREADS
 _pool = None
 _pool_size = 0
 _pool_lock = threading.Lock()
-SPLIT_FLOPS = 4e6  # below this a product runs on the calling thread only
 
 
-def _get_pool(n):
+def set_num_threads(n: int) -> int:
+    """Runs every kernel and product on ``n`` threads (capped at MAX_THREADS); returns
+    the count set. numpy's OpenBLAS stays on one thread (see the module docstring)."""
+    global _threads
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    _threads = min(n, MAX_THREADS)
+    blas_single_thread()
+    return _threads
+
+
+def get_num_threads() -> int:
+    return _threads
+
+
+def _get_pool():
+    """The pool of ``_threads - 1`` workers (the calling thread does one block itself)."""
     global _pool, _pool_size
-    if _pool is None or _pool_size != n:
-        with _pool_lock:
+    with _pool_lock:
+        if _pool is None or _pool_size != _threads:
             if _pool is not None:
                 _pool.shutdown(wait=True)
-            _pool = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="numbacnn-gemm")
-            _pool_size = n
-    return _pool
+            _pool = ThreadPoolExecutor(max_workers=_threads - 1, thread_name_prefix="numbacnn")
+            _pool_size = _threads
+        return _pool
+
+
+PARALLEL_MIN = 1 << 16
+"""Elements of work below which a kernel runs on the calling thread only. Waking the
+pool costs 10-20 us on an idle machine and 70-80 us (median) on the loaded 2-core
+machine, where a 24k-element ReLU took 75 us on two threads and 3 us on one."""
+
+
+def parallel_for(kernel, n, *args, work=None):
+    """Runs ``kernel(*args, lo, hi)`` over the whole range [0, n) of its outer index, cut
+    into one block per thread. ``kernel`` must write disjoint outputs for disjoint ranges
+    (no reductions across blocks). ``work``, the number of elements the call touches
+    (default n), decides whether threads are worth waking (PARALLEL_MIN)."""
+    T = min(_threads, n)
+    if T <= 1 or (n if work is None else work) < PARALLEL_MIN:
+        kernel(*args, 0, n)
+        return
+    edges = [(n * i) // T for i in range(T + 1)]
+    pool = _get_pool()
+    futs = [pool.submit(kernel, *args, edges[i], edges[i + 1]) for i in range(1, T)]
+    kernel(*args, 0, edges[1])
+    for f in futs:
+        f.result()
+
+
+# --- gemm ------------------------------------------------------------------------------------
+SPLIT_FLOPS = 4e6  # below this a product runs on the calling thread only
 
 
 def gemm(a, b, out=None):
     """out = a @ b for 2-d float arrays (views with unit last stride are fine), on
-    ``numba.get_num_threads()`` threads: the output is cut into that many column blocks
+    ``get_num_threads()`` threads: the output is cut into that many column blocks
     (or row blocks when it is tall and narrow), each a single-threaded OpenBLAS call."""
     M, K = a.shape
     N = b.shape[1]
     if out is None:
         out = np.empty((M, N), np.result_type(a, b))
     blas_single_thread()
-    T = numba.get_num_threads()
+    T = _threads
     if T <= 1 or 2.0 * M * N * K < SPLIT_FLOPS or max(M, N) < 2 * T:
         np.matmul(a, b, out=out)
         return out
-    pool = _get_pool(T)
+    pool = _get_pool()
     if N >= M:
         edges = [(N * i) // T for i in range(T + 1)]
         futs = [pool.submit(np.matmul, a, b[:, edges[i]:edges[i + 1]], out=out[:, edges[i]:edges[i + 1]])
@@ -129,39 +175,3 @@ def gemm(a, b, out=None):
     for f in futs:
         f.result()
     return out
-
-
-# --- serial twins of small kernels ------------------------------------------------------------
-PARALLEL_MIN = 1 << 16
-"""Elements below which a kernel runs on the calling thread. Waking the pool costs
-10-20 us on an idle machine and 70-80 us (median; the mean far more) on the loaded
-2-core machine, where a 24k-element ReLU took 75 us in parallel and 3 us serially."""
-
-
-def serial_twin(dispatcher):
-    """A ``@njit(fastmath=True, cache=True)`` copy of a parallel kernel (prange runs as
-    range). The copy gets its own name, so its cache files do not collide."""
-    import types
-
-    from numba import njit
-    f = dispatcher.py_func
-    g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + "_serial", f.__defaults__,
-                           f.__closure__)
-    g.__qualname__ = f.__qualname__ + "_serial"
-    g.__module__ = f.__module__
-    g.__doc__ = f.__doc__
-    return njit(fastmath=True, cache=True)(g)
-
-
-_twins: dict = {}
-
-
-def sized(kernel, size):
-    """``kernel`` itself for ``size`` elements of work or more, else its serial twin
-    (made on first use, so only kernels that meet small inputs compile twice)."""
-    if size >= PARALLEL_MIN:
-        return kernel
-    twin = _twins.get(kernel)
-    if twin is None:
-        twin = _twins[kernel] = serial_twin(kernel)
-    return twin

@@ -1,23 +1,23 @@
 """Max, average and adaptive average pooling on the CPU, forward and backward.
 
-x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = (H + 2p - k) // s + 1. Every kernel is
-parallel over the N*C planes, and each plane is written by one thread only.
+x (N, C, H, W) -> y (N, C, Ho, Wo), Ho = (H + 2p - k) // s + 1. Every kernel runs over
+a range of the N*C planes (``parallel_for`` gives each thread a block of them), and each
+plane is written by one thread only.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
-
-from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+from numba import njit
 
 from .conv import conv_output_size
+from .parallel import parallel_for
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx, lo, hi):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
-    for nc in prange(N * C):
+    for nc in range(lo, hi):
         n = nc // C
         c = nc % C
         for oh in range(Ho):
@@ -36,11 +36,11 @@ def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx):
                 idx[n, c, oh, ow] = arg
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _max_bwd(g, idx, dx):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _max_bwd(g, idx, dx, lo, hi):
     N, C, H, W = dx.shape
     _, _, Ho, Wo = g.shape
-    for nc in prange(N * C):
+    for nc in range(lo, hi):
         n = nc // C
         c = nc % C
         dx[n, c, :, :] = 0
@@ -50,11 +50,11 @@ def _max_bwd(g, idx, dx):
                 dx[n, c, a // W, a % W] += g[n, c, oh, ow]
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _avg_fwd(x, kh, kw, sh, sw, ph, pw, count_include_pad, y):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _avg_fwd(x, kh, kw, sh, sw, ph, pw, count_include_pad, y, lo, hi):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
-    for nc in prange(N * C):
+    for nc in range(lo, hi):
         n = nc // C
         c = nc % C
         for oh in range(Ho):
@@ -74,11 +74,11 @@ def _avg_fwd(x, kh, kw, sh, sw, ph, pw, count_include_pad, y):
                 y[n, c, oh, ow] = acc / cnt
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _avg_bwd(g, kh, kw, sh, sw, ph, pw, count_include_pad, dx):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _avg_bwd(g, kh, kw, sh, sw, ph, pw, count_include_pad, dx, lo, hi):
     N, C, H, W = dx.shape
     _, _, Ho, Wo = g.shape
-    for nc in prange(N * C):
+    for nc in range(lo, hi):
         n = nc // C
         c = nc % C
         dx[n, c, :, :] = 0
@@ -98,11 +98,11 @@ def _avg_bwd(g, kh, kw, sh, sw, ph, pw, count_include_pad, dx):
                         dx[n, c, i, j] += v
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _adaptive_avg_fwd(x, y):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _adaptive_avg_fwd(x, y, lo, hi):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
-    for nc in prange(N * C):
+    for nc in range(lo, hi):
         n = nc // C
         c = nc % C
         for oh in range(Ho):
@@ -116,11 +116,11 @@ def _adaptive_avg_fwd(x, y):
                 y[n, c, oh, ow] = acc / ((he - hs) * (we - ws))
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _adaptive_avg_bwd(g, dx):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _adaptive_avg_bwd(g, dx, lo, hi):
     N, C, H, W = dx.shape
     _, _, Ho, Wo = g.shape
-    for nc in prange(N * C):
+    for nc in range(lo, hi):
         n = nc // C
         c = nc % C
         dx[n, c, :, :] = 0
@@ -134,6 +134,12 @@ def _adaptive_avg_bwd(g, dx):
                         dx[n, c, i, j] += v
 
 
+def _over_planes(kernel, a, *args):
+    """Runs a pooling kernel over the N*C planes of ``a`` (N, C, H, W), the larger of its
+    input and output."""
+    parallel_for(kernel, a.shape[0] * a.shape[1], *args, work=a.size)
+
+
 def _out(x, kernel, stride, padding):
     N, C, H, W = x.shape
     return (N, C, conv_output_size(H, kernel[0], stride[0], padding[0]),
@@ -145,30 +151,30 @@ def maxpool2d_forward(x, kernel, stride, padding):
     flat h*W + w index of the winner in its plane, int32 (N, C, Ho, Wo)."""
     y = np.empty(_out(x, kernel, stride, padding), x.dtype)
     idx = np.empty(y.shape, np.int32)
-    sized(_max_fwd, x.size)(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], y, idx)
+    _over_planes(_max_fwd, x, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], y, idx)
     return y, idx
 
 
 def maxpool2d_backward(grad_y, argmax, x_shape):
     """dx[winner] += grad_y for every window. Returns dx of x_shape."""
     dx = np.empty(x_shape, grad_y.dtype)
-    sized(_max_bwd, dx.size)(np.ascontiguousarray(grad_y), argmax, dx)
+    _over_planes(_max_bwd, dx, np.ascontiguousarray(grad_y), argmax, dx)
     return dx
 
 
 def avgpool2d_forward(x, kernel, stride, padding, count_include_pad=True):
     """Mean over each window; the divisor counts padding when count_include_pad."""
     y = np.empty(_out(x, kernel, stride, padding), x.dtype)
-    sized(_avg_fwd, x.size)(x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
-             count_include_pad, y)
+    _over_planes(_avg_fwd, x, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                 count_include_pad, y)
     return y
 
 
 def avgpool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_pad=True):
     """Spreads grad_y / count evenly over each window."""
     dx = np.empty(x_shape, grad_y.dtype)
-    sized(_avg_bwd, dx.size)(np.ascontiguousarray(grad_y), kernel[0], kernel[1], stride[0], stride[1],
-             padding[0], padding[1], count_include_pad, dx)
+    _over_planes(_avg_bwd, dx, np.ascontiguousarray(grad_y), kernel[0], kernel[1], stride[0], stride[1],
+                 padding[0], padding[1], count_include_pad, dx)
     return dx
 
 
@@ -176,11 +182,11 @@ def adaptive_avgpool2d_forward(x, output_size):
     """Window i spans [floor(i*H/Ho), ceil((i+1)*H/Ho)), as in torch."""
     N, C = x.shape[:2]
     y = np.empty((N, C) + tuple(output_size), x.dtype)
-    sized(_adaptive_avg_fwd, x.size)(x, y)
+    _over_planes(_adaptive_avg_fwd, x, x, y)
     return y
 
 
 def adaptive_avgpool2d_backward(grad_y, x_shape):
     dx = np.empty(x_shape, grad_y.dtype)
-    sized(_adaptive_avg_bwd, dx.size)(np.ascontiguousarray(grad_y), dx)
+    _over_planes(_adaptive_avg_bwd, dx, np.ascontiguousarray(grad_y), dx)
     return dx

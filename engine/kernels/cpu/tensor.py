@@ -5,9 +5,9 @@ On the CPU the arrays are numpy arrays, so most of these are thin.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
-from .parallel import sized  # small inputs run serially (see parallel.PARALLEL_MIN)
+from .parallel import parallel_for
 
 
 def asarray(a, dtype=None):
@@ -36,22 +36,23 @@ def copy_into(dst, src):
     np.copyto(dst, src)
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def _add(a, b, out):
-    for i in prange(a.size):
+@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+def _add(a, b, out, lo, hi):
+    for i in range(lo, hi):
         out[i] = a[i] + b[i]
 
 
 def add(a, b):
     """a + b, same shapes (the residual join)."""
     out = np.empty(a.shape, a.dtype)  # C order, so out.reshape(-1) is a view
-    sized(_add, a.size)(np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1), out.reshape(-1))
+    parallel_for(_add, a.size, np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
+                 out.reshape(-1))
     return out
 
 
 def add_(a, b):
     """a += b in place (gradient accumulation)."""
-    sized(_add, a.size)(a.reshape(-1), np.ascontiguousarray(b).reshape(-1), a.reshape(-1))
+    parallel_for(_add, a.size, a.reshape(-1), np.ascontiguousarray(b).reshape(-1), a.reshape(-1))
 
 
 def concat_channels(xs):
