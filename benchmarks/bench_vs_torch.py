@@ -193,9 +193,8 @@ def startup_worker(args):
 
 def sgemm_worker(args):
     import numpy as np
-    sys.path.insert(0, ROOT)
-    from engine.train.threads import set_threads
-    set_threads(args.threads)
+    # numpy's OpenBLAS on args.threads threads (OPENBLAS_NUM_THREADS, set by child_env
+    # before numpy loaded): the machine's peak, not the engine's one-thread-per-block calls
     res = {}
     shapes = [(512, 4608, 2048), (128, 1152, 32768), (64, 576, 131072), (16, 144, 131072)]
     for m, k, n in shapes[:1] if args.model == "peak-only" else shapes:

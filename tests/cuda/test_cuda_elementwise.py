@@ -19,6 +19,14 @@ def test_activation_forward_backward(gpu, cpu, rng, name, args):
     assert_close(dx_gpu, dx_cpu, what=name + " backward")
 
 
+def test_relu_keeps_nan_and_inf_like_the_cpu(gpu, cpu):
+    x = np.array([[np.nan, -1.0, 2.0, np.inf, -np.inf, 0.0]], np.float32)
+    y = gpu.to_host(gpu.relu_forward(up(x)))
+    assert np.isnan(y[0, 0])
+    np.testing.assert_array_equal(y[0, 1:], [0.0, 2.0, np.inf, 0.0, 0.0])
+    np.testing.assert_array_equal(np.isnan(cpu.relu_forward(x)), np.isnan(y))
+
+
 @pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
 def test_dropout_draws_exactly_the_cpu_mask(gpu, cpu, rng, p):
     x = randn(rng, *big((3, 40), (64, 4096)))

@@ -14,12 +14,12 @@ from . import memory
 from .runtime import flat, grid1d, kmath as math, scalar
 
 
-@cuda.jit(fastmath=True)
-def _relu(x, y):
+@cuda.jit  # no fastmath: a NaN must pass through (as on the CPU and in torch), or a
+def _relu(x, y):  # diverged run would look finite to the trainer's NaN guard
     start, step = cuda.grid(1), cuda.gridsize(1)
     for i in range(start, x.size, step):
         v = x[i]
-        y[i] = v if v > float32(0) else float32(0)
+        y[i] = float32(0) if v <= float32(0) else v
 
 
 @cuda.jit(fastmath=True)
