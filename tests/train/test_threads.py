@@ -57,3 +57,26 @@ def test_parallel_for_raises_the_error_of_a_pool_block(monkeypatch):
             parallel.parallel_for(kernel, 10)
     finally:
         threads.set_threads(before)
+
+
+def test_a_forked_child_runs_blocks_on_a_pool_of_its_own(monkeypatch):
+    import multiprocessing as mp
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 0)
+    before = threads.get_threads()
+    try:
+        parallel.set_num_threads(2)
+        parallel.parallel_for(_fill, 10, np.zeros(10))          # the parent's pool exists
+        with mp.get_context("fork").Pool(1) as p:
+            assert p.apply_async(_child_sum).get(timeout=60) == 10.0   # hung before: no pool threads
+    finally:
+        threads.set_threads(before)
+
+
+def _fill(a, lo, hi):
+    a[lo:hi] = 1
+
+
+def _child_sum():
+    a = np.zeros(10)
+    parallel.parallel_for(_fill, 10, a)
+    return float(a.sum())

@@ -121,6 +121,15 @@ def _get_pool():
         return _pool
 
 
+def _forget_pool_after_fork():
+    # a forked child has the pool object but none of its threads: it makes its own
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_pool_after_fork)
+
+
 PARALLEL_MIN = 1 << 16
 """Elements of work below which a kernel runs on the calling thread only. Waking the
 pool costs 10-20 us on an idle machine and 70-80 us (median) on the loaded 2-core
