@@ -17,3 +17,21 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "mnist").is_dir():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+NO_GPU = "CUDA was requested but no usable NVIDIA driver was found (libcuda.so)."
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    """Makes the "cuda" kernel set unavailable (as on a machine without a driver) and
+    returns the message the engine raises then; the CPU set stays as it is."""
+    from engine import kernels
+    real = kernels.ops
+
+    def ops(device):
+        if device == "cuda":
+            raise RuntimeError(NO_GPU)
+        return real(device)
+    monkeypatch.setattr(kernels, "ops", ops)
+    return NO_GPU

@@ -102,15 +102,7 @@ def test_batch_larger_than_dataset(capsys, folders):
     assert_one_line_error(rc, err, "--batch-size 64")
 
 
-def test_cuda_without_a_gpu(capsys, folders, monkeypatch):
-    from engine import kernels
-    real = kernels.ops
-
-    def ops(device):
-        if device == "cuda":
-            raise RuntimeError("CUDA was requested but the NVIDIA driver reports no GPU.")
-        return real(device)
-    monkeypatch.setattr(kernels, "ops", ops)
+def test_cuda_without_a_gpu(capsys, folders, no_gpu):
     rc, out, err = run_cli(capsys, "train", "--dataset", folders["rgb"], "--device", "cuda")
     assert_one_line_error(rc, err, "cuda")
 

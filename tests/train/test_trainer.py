@@ -379,15 +379,7 @@ def test_lambda_callback_and_unsubscribe():
     assert seen == [0] and rec.events == []
 
 
-def test_unusable_device_is_one_clear_error(monkeypatch):
-    from engine import kernels
-    real = kernels.ops
-
-    def ops(device):
-        if device == "cuda":
-            raise RuntimeError("CUDA was requested but no usable NVIDIA driver was found (libcuda.so).")
-        return real(device)
-    monkeypatch.setattr(kernels, "ops", ops)
+def test_unusable_device_is_one_clear_error(no_gpu):
     m = tiny_model()
     train, _ = make_loaders()
     with pytest.raises(RuntimeError, match="CUDA was requested but no usable NVIDIA driver"):

@@ -10,9 +10,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from .parallel import parallel_for
+from .parallel import kernel, parallel_for
 
 
 # fastmath without "nnan"/"ninf": a NaN must pass through ReLU (as in torch), or a diverged
@@ -20,33 +19,33 @@ from .parallel import parallel_for
 NAN_PRESERVING = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
-@njit(nogil=True, error_model="numpy", fastmath=NAN_PRESERVING, cache=True)
+@kernel(fastmath=NAN_PRESERVING)
 def _relu(x, y, lo, hi):
     for i in range(lo, hi):
         v = x[i]
         y[i] = 0 if v <= 0 else v
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _relu_bwd(y, g, dx, lo, hi):
     for i in range(lo, hi):
         dx[i] = g[i] if y[i] > 0 else 0
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _leaky(x, slope, y, lo, hi):
     for i in range(lo, hi):
         v = x[i]
         y[i] = v if v > 0 else v * slope
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _leaky_bwd(x, g, slope, dx, lo, hi):
     for i in range(lo, hi):
         dx[i] = g[i] if x[i] > 0 else g[i] * slope
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _sigmoid(x, y, lo, hi):
     for i in range(lo, hi):
         v = x[i]
@@ -57,19 +56,19 @@ def _sigmoid(x, y, lo, hi):
             y[i] = e / (1 + e)
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _sigmoid_bwd(y, g, dx, lo, hi):
     for i in range(lo, hi):
         dx[i] = g[i] * y[i] * (1 - y[i])
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _tanh(x, y, lo, hi):
     for i in range(lo, hi):
         y[i] = math.tanh(x[i])
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _tanh_bwd(y, g, dx, lo, hi):
     for i in range(lo, hi):
         dx[i] = g[i] * (1 - y[i] * y[i])

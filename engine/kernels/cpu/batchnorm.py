@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from .parallel import parallel_for
+from .parallel import kernel, parallel_for
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _bn_train(x, gamma, beta, eps, y, xhat, mean, var, invstd, lo, hi):
     N, C, L = x.shape
     M = N * L
@@ -43,7 +42,7 @@ def _bn_train(x, gamma, beta, eps, y, xhat, mean, var, invstd, lo, hi):
         invstd[c] = inv
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _scale_shift(x, scale, shift, y, lo, hi):
     N, C, L = x.shape
     for nc in range(lo, hi):
@@ -54,7 +53,7 @@ def _scale_shift(x, scale, shift, y, lo, hi):
             y[n, c, l] = x[n, c, l] * a + b
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _bn_bwd(g, xhat, gamma, invstd, dx, dgamma, dbeta, lo, hi):
     N, C, L = g.shape
     M = N * L
@@ -74,7 +73,7 @@ def _bn_bwd(g, xhat, gamma, invstd, dx, dgamma, dbeta, lo, hi):
                 dx[n, c, l] = k * (M * g[n, c, l] - sg - xhat[n, c, l] * sgx)
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _bn_eval_bwd(g, xhat, scale, dx, dgamma, dbeta, lo, hi):
     N, C, L = g.shape
     for c in range(lo, hi):

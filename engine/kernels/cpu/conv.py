@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 
 from . import conv_winograd
-from .parallel import gemm, parallel_for
+from .parallel import gemm, kernel, parallel_for
 from .workspace import workspace
 
 WORKSPACE_BYTES = 8 * 2**20  # cols per block of samples: about L3-sized blocks measured fastest
@@ -62,7 +62,7 @@ def _valid_range(j, sw, pw, W, Wo):
 # The kernels run over a range [lo, hi) of rows, channels or planes; parallel_for gives
 # each thread a block of the range.
 
-@njit(error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, out):
     # out = cols[row]: the (c, i, j) tap of every output pixel of every sample, in order
     N, C, H, W = x.shape
@@ -93,7 +93,7 @@ def _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, out):
             k += Wo
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols, lo, hi):
     # Rows of cols, each written front to back: the rows are N*P long (up to megabytes),
     # and writing each sequentially ran 2-3x faster than going by input plane, whose
@@ -102,7 +102,7 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols, lo, hi):
         _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, cols[row])
 
 
-@njit(error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _col2im_channel(cols, c, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
     # dx (N, C, H, W): accumulates channel c from its kh*kw rows of cols
     N, C, H, W = dx.shape
@@ -129,7 +129,7 @@ def _col2im_channel(cols, c, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
                             d[ow * sw + off] += r[base + ow]
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _col2im(cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx, lo, hi):
     # By input channel c: each owns dx[:, c] (no races between blocks) and reads its
     # kh*kw rows of cols front to back; dx[:, c] (N*H*W) is revisited kh*kw times from cache.
@@ -137,7 +137,7 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx, lo, hi):
         _col2im_channel(cols, c, kh, kw, sh, sw, ph, pw, Ho, Wo, dx)
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _mat_to_nchw(y_mat, b, y, lo, hi):
     # y_mat (O, N*P) -> y (N, O, P) plus bias b (O,)
     N, O, P = y.shape
@@ -149,7 +149,7 @@ def _mat_to_nchw(y_mat, b, y, lo, hi):
             y[n, o, p] = y_mat[o, n * P + p] + bo
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _nchw_to_mat(g, g_mat, db, lo, hi):
     # g (N, O, P) -> g_mat (O, N*P); db[o] += sum over n, p of g
     N, O, P = g.shape

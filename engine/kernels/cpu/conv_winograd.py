@@ -21,9 +21,8 @@ gradient with the weights flipped and transposed (w'[c, o, i, j] = w[o, c, 2-i, 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .parallel import gemm, parallel_for
+from .parallel import gemm, kernel, parallel_for
 from .workspace import workspace
 
 MIN_CHANNELS = 32   # both C and O: below, the 16 GEMMs (O x C) @ (C x T) are too skinny
@@ -47,7 +46,7 @@ def transform_weights(w):
     return np.ascontiguousarray(U.reshape(16, O, C), dtype=w.dtype)
 
 
-@njit(error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _input_plane(x, n, c, th, tw, V, t0):
     # B^T d B of every 4x4 patch (zero padding 1) of plane (n, c). Per tile row: the four
     # input rows, zero-padded, go to xr; B^T combines them element-wise along the row
@@ -88,7 +87,7 @@ def _input_plane(x, n, c, th, tw, V, t0):
                 Va3[tb + tx] = ra[j + 1] - ra[j + 3]
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _input_transform(x, th, tw, V, lo, hi):
     # x (N, C, H, W) -> V (16, C, N*th*tw)
     N, C = x.shape[0], x.shape[1]
@@ -98,7 +97,7 @@ def _input_transform(x, th, tw, V, lo, hi):
         _input_plane(x, n, c, th, tw, V, n * th * tw)
 
 
-@njit(error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _output_plane(M, n, o, bo, th, tw, y):
     Ho, Wo = y.shape[2], y.shape[3]
     t0 = n * th * tw
@@ -124,7 +123,7 @@ def _output_plane(M, n, o, bo, th, tw, y):
                     y[n, o, oh + 1, ow + 1] = s11 - s12 - s13 + bo
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _output_transform(M, b, th, tw, y, lo, hi):
     # M (16, O, N*th*tw) -> y (N, O, Ho, Wo) = A^T m A + b
     N, O = y.shape[0], y.shape[1]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from .parallel import parallel_for
+from .parallel import kernel, parallel_for
 
 
 @njit(inline="always", cache=True)
@@ -22,7 +22,7 @@ def uniform(seed, i):
     return (z >> uint64(11)) * (1.0 / 9007199254740992.0)
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _dropout(x, p, scale, seed, y, mask, lo, hi):
     for i in range(lo, hi):
         keep = uniform(seed, i) >= p

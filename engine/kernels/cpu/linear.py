@@ -6,12 +6,11 @@ fused Numba loops.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .parallel import gemm, parallel_for
+from .parallel import gemm, kernel, parallel_for
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _add_bias(y, b, lo, hi):
     N, O = y.shape
     for n in range(lo, hi):
@@ -19,7 +18,7 @@ def _add_bias(y, b, lo, hi):
             y[n, o] += b[o]
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _sum_rows(g, out, lo, hi):
     N, O = g.shape
     for o in range(lo, hi):

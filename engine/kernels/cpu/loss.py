@@ -10,12 +10,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
-from .parallel import parallel_for
+from .parallel import kernel, parallel_for
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _ce_fwd(z, targets, smoothing, probs, losses, lo, hi):
     N, K = z.shape
     for n in range(lo, hi):
@@ -38,7 +37,7 @@ def _ce_fwd(z, targets, smoothing, probs, losses, lo, hi):
         losses[n] = -(1.0 - smoothing) * logp_t - smoothing * mean_logp / K
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _ce_bwd(probs, targets, smoothing, scale, dz, lo, hi):
     N, K = probs.shape
     off = smoothing / K

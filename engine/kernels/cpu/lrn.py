@@ -7,12 +7,11 @@ x is viewed as (N, C, L); the kernels run over ranges of samples, one block per 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .parallel import parallel_for
+from .parallel import kernel, parallel_for
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _lrn_fwd(x, size, alpha, beta, k, y, s, lo, hi):
     N, C, L = x.shape
     before, after = size // 2, (size - 1) // 2
@@ -29,7 +28,7 @@ def _lrn_fwd(x, size, alpha, beta, k, y, s, lo, hi):
                 y[n, c, l] = x[n, c, l] * sv ** (-beta)
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _lrn_bwd(x, g, y, s, size, alpha, beta, t, dx, lo, hi):
     N, C, L = x.shape
     before, after = size // 2, (size - 1) // 2

@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import math
 
-from numba import njit
 
-from .parallel import parallel_for
+from .parallel import kernel, parallel_for
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first, lo, hi):
     for i in range(lo, hi):
         d = g[i] + weight_decay * p[i]
@@ -28,7 +27,7 @@ def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first, lo, 
         p[i] -= lr * d
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, bc1, bc2_sqrt, lo, hi):
     step = lr / bc1
     for i in range(lo, hi):

@@ -2,11 +2,11 @@
 on a small pool of Python threads, ``gemm``, the matrix product every layer calls, and the
 thread count (``set_num_threads``).
 
-Every CPU kernel is a serial ``@njit(nogil=True, error_model="numpy", cache=True)`` loop
-over a range ``[lo, hi)`` of its outer index (planes, channels, rows); the numpy error
-model (x / 0 gives inf or NaN, as in numpy, instead of raising) is the one Numba's
-parallel kernels used, and lets a diverging run reach the trainer's NaN guard. ``parallel_for`` cuts the range
-into one block per thread and runs them at once; the kernels release the GIL, so the
+Every CPU kernel is a serial ``@kernel`` (``@njit(nogil=True, error_model="numpy",
+cache=True)``) loop over a range ``[lo, hi)`` of its outer index (planes, channels, rows).
+The numpy error model (x / 0 gives inf or NaN instead of raising) is the one Numba's
+parallel kernels used, and lets a diverging run reach the trainer's NaN guard.
+``parallel_for`` cuts the range into one block per thread and runs them at once; the kernels release the GIL, so the
 blocks run on all cores. Measured on the 2-core development machine (numbacnn issue 7),
 this replaced ``@njit(parallel=True)`` kernels because:
 
@@ -34,6 +34,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+
+def kernel(fn=None, *, fastmath=True):
+    """The decorator of every CPU kernel and helper: ``@njit`` with the GIL released, the
+    numpy error model and the on-disk cache. ``@kernel`` or ``@kernel(fastmath=...)``."""
+    jit = numba.njit(nogil=True, error_model="numpy", fastmath=fastmath, cache=True)
+    return jit if fn is None else jit(fn)
+
 
 # --- OpenBLAS, pinned to one thread --------------------------------------------------------
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",

@@ -7,13 +7,12 @@ plane is written by one thread only.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .conv import conv_output_size
-from .parallel import parallel_for
+from .parallel import kernel, parallel_for
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx, lo, hi):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
@@ -36,7 +35,7 @@ def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx, lo, hi):
                 idx[n, c, oh, ow] = arg
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _max_bwd(g, idx, dx, lo, hi):
     N, C, H, W = dx.shape
     _, _, Ho, Wo = g.shape
@@ -50,7 +49,7 @@ def _max_bwd(g, idx, dx, lo, hi):
                 dx[n, c, a // W, a % W] += g[n, c, oh, ow]
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _avg_fwd(x, kh, kw, sh, sw, ph, pw, count_include_pad, y, lo, hi):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
@@ -74,7 +73,7 @@ def _avg_fwd(x, kh, kw, sh, sw, ph, pw, count_include_pad, y, lo, hi):
                 y[n, c, oh, ow] = acc / cnt
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _avg_bwd(g, kh, kw, sh, sw, ph, pw, count_include_pad, dx, lo, hi):
     N, C, H, W = dx.shape
     _, _, Ho, Wo = g.shape
@@ -98,7 +97,7 @@ def _avg_bwd(g, kh, kw, sh, sw, ph, pw, count_include_pad, dx, lo, hi):
                         dx[n, c, i, j] += v
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _adaptive_avg_fwd(x, y, lo, hi):
     N, C, H, W = x.shape
     _, _, Ho, Wo = y.shape
@@ -116,7 +115,7 @@ def _adaptive_avg_fwd(x, y, lo, hi):
                 y[n, c, oh, ow] = acc / ((he - hs) * (we - ws))
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _adaptive_avg_bwd(g, dx, lo, hi):
     N, C, H, W = dx.shape
     _, _, Ho, Wo = g.shape

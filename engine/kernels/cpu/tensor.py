@@ -5,9 +5,8 @@ On the CPU the arrays are numpy arrays, so most of these are thin.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from .parallel import parallel_for
+from .parallel import kernel, parallel_for
 
 
 def asarray(a, dtype=None):
@@ -36,7 +35,7 @@ def copy_into(dst, src):
     np.copyto(dst, src)
 
 
-@njit(nogil=True, error_model="numpy", fastmath=True, cache=True)
+@kernel
 def _add(a, b, out, lo, hi):
     for i in range(lo, hi):
         out[i] = a[i] + b[i]
