@@ -19,35 +19,46 @@ from .parallel import kernel, parallel_for
 NAN_PRESERVING = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 
+# Every kernel first cuts its block [lo, hi) out of the flat arrays, then indexes from 0:
+# Numba gives an index it cannot prove non-negative (i in range(lo, hi)) a wraparound
+# branch, and that branch stops LLVM vectorising the loop (ReLU's backward ran 27x slower).
+
 @kernel(fastmath=NAN_PRESERVING)
 def _relu(x, y, lo, hi):
-    for i in range(lo, hi):
+    x, y = x[lo:hi], y[lo:hi]
+    zero = y.dtype.type(0)
+    for i in range(x.size):
         v = x[i]
-        y[i] = 0 if v <= 0 else v
+        y[i] = zero if v <= zero else v
 
 
 @kernel
 def _relu_bwd(y, g, dx, lo, hi):
-    for i in range(lo, hi):
-        dx[i] = g[i] if y[i] > 0 else 0
+    y, g, dx = y[lo:hi], g[lo:hi], dx[lo:hi]
+    zero = dx.dtype.type(0)
+    for i in range(y.size):
+        dx[i] = g[i] if y[i] > zero else zero
 
 
 @kernel
 def _leaky(x, slope, y, lo, hi):
-    for i in range(lo, hi):
+    x, y = x[lo:hi], y[lo:hi]
+    for i in range(x.size):
         v = x[i]
         y[i] = v if v > 0 else v * slope
 
 
 @kernel
 def _leaky_bwd(x, g, slope, dx, lo, hi):
-    for i in range(lo, hi):
+    x, g, dx = x[lo:hi], g[lo:hi], dx[lo:hi]
+    for i in range(x.size):
         dx[i] = g[i] if x[i] > 0 else g[i] * slope
 
 
 @kernel
 def _sigmoid(x, y, lo, hi):
-    for i in range(lo, hi):
+    x, y = x[lo:hi], y[lo:hi]
+    for i in range(x.size):
         v = x[i]
         if v >= 0:
             y[i] = 1 / (1 + math.exp(-v))
@@ -58,19 +69,22 @@ def _sigmoid(x, y, lo, hi):
 
 @kernel
 def _sigmoid_bwd(y, g, dx, lo, hi):
-    for i in range(lo, hi):
+    y, g, dx = y[lo:hi], g[lo:hi], dx[lo:hi]
+    for i in range(y.size):
         dx[i] = g[i] * y[i] * (1 - y[i])
 
 
 @kernel
 def _tanh(x, y, lo, hi):
-    for i in range(lo, hi):
+    x, y = x[lo:hi], y[lo:hi]
+    for i in range(x.size):
         y[i] = math.tanh(x[i])
 
 
 @kernel
 def _tanh_bwd(y, g, dx, lo, hi):
-    for i in range(lo, hi):
+    y, g, dx = y[lo:hi], g[lo:hi], dx[lo:hi]
+    for i in range(y.size):
         dx[i] = g[i] * (1 - y[i] * y[i])
 
 

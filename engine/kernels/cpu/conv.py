@@ -31,7 +31,7 @@ skinny) was measured against im2col + GEMM on the zoo's small-channel layers (fo
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, uint64
 
 from . import conv_winograd
 from .parallel import gemm, kernel, parallel_for
@@ -64,32 +64,39 @@ def _valid_range(j, sw, pw, W, Wo):
 
 @kernel
 def _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, out):
-    # out = cols[row]: the (c, i, j) tap of every output pixel of every sample, in order
+    # out = cols[row]: the (c, i, j) tap of every output pixel of every sample, in order.
+    # The copies index with uint64: Numba gives a signed index it cannot prove
+    # non-negative (k + t, src + t) a wraparound branch, which stops LLVM vectorising the
+    # loop (3.5 GB/s against 14-17 measured here; slicing every 32-wide row instead
+    # costs about as much in slice set-up).
     N, C, H, W = x.shape
     c = row // (kh * kw)
     i = (row // kw) % kh
     j = row % kw
     lo, hi = _valid_range(j, sw, pw, W, Wo)
-    off = j - pw
+    start = lo * sw + j - pw  # input column of output column lo
+    xf = x.reshape(-1)
     k = 0
     for n in range(N):
+        plane = (n * C + c) * H * W
         for oh in range(Ho):
             h = oh * sh - ph + i
             if h < 0 or h >= H:
-                for ow in range(Wo):
-                    out[k + ow] = 0
+                for t in range(Wo):
+                    out[uint64(k + t)] = 0
             else:
-                xr = x[n, c, h]
-                for ow in range(lo):
-                    out[k + ow] = 0
+                for t in range(lo):
+                    out[uint64(k + t)] = 0
+                src = plane + h * W + start
+                dst = k + lo
                 if sw == 1:
-                    for ow in range(lo, hi):
-                        out[k + ow] = xr[ow + off]
+                    for t in range(hi - lo):
+                        out[uint64(dst + t)] = xf[uint64(src + t)]
                 else:
-                    for ow in range(lo, hi):
-                        out[k + ow] = xr[ow * sw + off]
-                for ow in range(hi, Wo):
-                    out[k + ow] = 0
+                    for t in range(hi - lo):
+                        out[uint64(dst + t)] = xf[uint64(src + t * sw)]
+                for t in range(hi, Wo):
+                    out[uint64(k + t)] = 0
             k += Wo
 
 
@@ -104,29 +111,32 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols, lo, hi):
 
 @kernel
 def _col2im_channel(cols, c, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
-    # dx (N, C, H, W): accumulates channel c from its kh*kw rows of cols
+    # dx (N, C, H, W): accumulates channel c from its kh*kw rows of cols (uint64 indices,
+    # as in _im2col_row)
     N, C, H, W = dx.shape
     P = Ho * Wo
     for n in range(N):
         dx[n, c] = 0
+    df = dx.reshape(-1)
     for i in range(kh):
         for j in range(kw):
             r = cols[(c * kh + i) * kw + j]
             lo, hi = _valid_range(j, sw, pw, W, Wo)
-            off = j - pw
+            start = lo * sw + j - pw
             for n in range(N):
+                plane = (n * C + c) * H * W
                 for oh in range(Ho):
                     h = oh * sh - ph + i
                     if h < 0 or h >= H:
                         continue
-                    base = n * P + oh * Wo
-                    d = dx[n, c, h]
+                    src = n * P + oh * Wo + lo
+                    dst = plane + h * W + start
                     if sw == 1:
-                        for ow in range(lo, hi):
-                            d[ow + off] += r[base + ow]
+                        for t in range(hi - lo):
+                            df[uint64(dst + t)] += r[uint64(src + t)]
                     else:
-                        for ow in range(lo, hi):
-                            d[ow * sw + off] += r[base + ow]
+                        for t in range(hi - lo):
+                            df[uint64(dst + t * sw)] += r[uint64(src + t)]
 
 
 @kernel
@@ -145,8 +155,10 @@ def _mat_to_nchw(y_mat, b, y, lo, hi):
         n = no // O
         o = no % O
         bo = b[o]
+        src = y_mat[o, n * P:(n + 1) * P]
+        dst = y[n, o]
         for p in range(P):
-            y[n, o, p] = y_mat[o, n * P + p] + bo
+            dst[p] = src[p] + bo
 
 
 @kernel
@@ -156,9 +168,11 @@ def _nchw_to_mat(g, g_mat, db, lo, hi):
     for o in range(lo, hi):
         acc = 0.0
         for n in range(N):
+            src = g[n, o]
+            dst = g_mat[o, n * P:(n + 1) * P]
             for p in range(P):
-                v = g[n, o, p]
-                g_mat[o, n * P + p] = v
+                v = src[p]
+                dst[p] = v
                 acc += v
         db[o] += acc
 

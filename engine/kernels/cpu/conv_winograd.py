@@ -21,6 +21,7 @@ gradient with the weights flipped and transposed (w'[c, o, i, j] = w[o, c, 2-i, 
 from __future__ import annotations
 
 import numpy as np
+from numba import uint64
 
 from .parallel import gemm, kernel, parallel_for
 from .workspace import workspace
@@ -63,8 +64,8 @@ def _input_plane(x, n, c, th, tw, V, t0):
             row[:] = 0
             if h >= 0 and h < H:
                 src = x[n, c, h]
-                for w in range(min(W, Wp - 1)):
-                    row[w + 1] = src[w]
+                for w in range(min(W, Wp - 1)):  # uint64 index: see conv._im2col_row
+                    row[uint64(w + 1)] = src[w]
         x0, x1, x2, x3 = xr[0], xr[1], xr[2], xr[3]
         r0, r1, r2, r3 = r[0], r[1], r[2], r[3]
         for k in range(Wp):
@@ -81,10 +82,11 @@ def _input_plane(x, n, c, th, tw, V, t0):
             Va3 = V[a * 4 + 3, c]
             for tx in range(tw):
                 j = 2 * tx
-                Va0[tb + tx] = ra[j] - ra[j + 2]
-                Va1[tb + tx] = ra[j + 1] + ra[j + 2]
-                Va2[tb + tx] = ra[j + 2] - ra[j + 1]
-                Va3[tb + tx] = ra[j + 1] - ra[j + 3]
+                t = uint64(tb + tx)
+                Va0[t] = ra[j] - ra[j + 2]
+                Va1[t] = ra[j + 1] + ra[j + 2]
+                Va2[t] = ra[j + 2] - ra[j + 1]
+                Va3[t] = ra[j + 1] - ra[j + 3]
 
 
 @kernel

@@ -24,9 +24,12 @@ def uniform(seed, i):
 
 @kernel
 def _dropout(x, p, scale, seed, y, mask, lo, hi):
-    for i in range(lo, hi):
-        keep = uniform(seed, i) >= p
-        m = scale if keep else 0
+    # indexes the block's slices from 0 (see activation.py); the hash takes the global index
+    x, y, mask = x[lo:hi], y[lo:hi], mask[lo:hi]
+    zero = y.dtype.type(0)
+    for i in range(x.size):
+        keep = uniform(seed, lo + i) >= p
+        m = scale if keep else zero
         mask[i] = m
         y[i] = x[i] * m
 

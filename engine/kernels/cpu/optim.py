@@ -15,7 +15,9 @@ from .parallel import kernel, parallel_for
 
 @kernel
 def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first, lo, hi):
-    for i in range(lo, hi):
+    # indexes the block's slices from 0, so LLVM can vectorise (see activation.py)
+    p, g, buf = p[lo:hi], g[lo:hi], buf[lo:hi]
+    for i in range(p.size):
         d = g[i] + weight_decay * p[i]
         if momentum != 0:
             if first:
@@ -30,7 +32,8 @@ def _sgd(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first, lo, 
 @kernel
 def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, bc1, bc2_sqrt, lo, hi):
     step = lr / bc1
-    for i in range(lo, hi):
+    p, g, m, v = p[lo:hi], g[lo:hi], m[lo:hi], v[lo:hi]
+    for i in range(p.size):
         if decoupled:
             p[i] *= 1 - lr * weight_decay
             d = g[i]

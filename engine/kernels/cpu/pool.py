@@ -9,128 +9,186 @@ from __future__ import annotations
 import numpy as np
 
 from .conv import conv_output_size
+from numba import njit
+
 from .parallel import kernel, parallel_for
+
+
+# The kernels see x, y and the gradients as stacks of planes (N*C, H, W) and index each
+# plane from 0, so the inner loops carry no wraparound branches (see activation.py).
+
+@kernel
+def _max2x2_plane(xp, yp, ip):
+    # the common 2x2 window, stride 2, no padding: four compares per output
+    Ho, Wo = yp.shape
+    W = xp.shape[1]
+    for oh in range(Ho):
+        r0 = xp[2 * oh]
+        r1 = xp[2 * oh + 1]
+        yr = yp[oh]
+        ir = ip[oh]
+        base = 2 * oh * W
+        for ow in range(Wo):
+            j = 2 * ow
+            best = r0[j]
+            arg = base + j
+            v = r0[j + 1]
+            if v > best:
+                best = v
+                arg = base + j + 1
+            v = r1[j]
+            if v > best:
+                best = v
+                arg = base + W + j
+            v = r1[j + 1]
+            if v > best:
+                best = v
+                arg = base + W + j + 1
+            yr[ow] = best
+            ir[ow] = arg
+
+
+@kernel
+def _max_plane(xp, kh, kw, sh, sw, ph, pw, yp, ip):
+    H, W = xp.shape
+    Ho, Wo = yp.shape
+    for oh in range(Ho):
+        h0 = oh * sh - ph
+        hs, he = max(h0, 0), min(h0 + kh, H)
+        for ow in range(Wo):
+            w0 = ow * sw - pw
+            ws, we = max(w0, 0), min(w0 + kw, W)
+            best = xp[hs, ws]
+            arg = hs * W + ws
+            for i in range(hs, he):
+                row = xp[i]
+                for j in range(ws, we):
+                    v = row[j]
+                    if v > best:
+                        best = v
+                        arg = i * W + j
+            yp[oh, ow] = best
+            ip[oh, ow] = arg
 
 
 @kernel
 def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx, lo, hi):
-    N, C, H, W = x.shape
-    _, _, Ho, Wo = y.shape
-    for nc in range(lo, hi):
-        n = nc // C
-        c = nc % C
-        for oh in range(Ho):
-            h0 = oh * sh - ph
-            for ow in range(Wo):
-                w0 = ow * sw - pw
-                best = -np.inf
-                arg = -1
-                for i in range(max(h0, 0), min(h0 + kh, H)):
-                    for j in range(max(w0, 0), min(w0 + kw, W)):
-                        v = x[n, c, i, j]
-                        if v > best or arg < 0:
-                            best = v
-                            arg = i * W + j
-                y[n, c, oh, ow] = best
-                idx[n, c, oh, ow] = arg
+    fast = kh == 2 and kw == 2 and sh == 2 and sw == 2 and ph == 0 and pw == 0
+    for p in range(lo, hi):
+        if fast:
+            _max2x2_plane(x[p], y[p], idx[p])
+        else:
+            _max_plane(x[p], kh, kw, sh, sw, ph, pw, y[p], idx[p])
 
 
 @kernel
 def _max_bwd(g, idx, dx, lo, hi):
-    N, C, H, W = dx.shape
-    _, _, Ho, Wo = g.shape
-    for nc in range(lo, hi):
-        n = nc // C
-        c = nc % C
-        dx[n, c, :, :] = 0
-        for oh in range(Ho):
-            for ow in range(Wo):
-                a = idx[n, c, oh, ow]
-                dx[n, c, a // W, a % W] += g[n, c, oh, ow]
+    # g, idx (N*C, Ho*Wo); dx (N*C, H*W)
+    for p in range(lo, hi):
+        d = dx[p]
+        d[:] = 0
+        gp = g[p]
+        ip = idx[p]
+        for k in range(gp.size):
+            d[ip[k]] += gp[k]
+
+
+@njit(inline="always")
+def _avg_count(h0, w0, kh, kw, H, W, ph, pw, count_include_pad):
+    """(hs, he, ws, we, divisor) of the window whose top-left corner is (h0, w0)."""
+    hs, he = max(h0, 0), min(h0 + kh, H)
+    ws, we = max(w0, 0), min(w0 + kw, W)
+    if count_include_pad:
+        cnt = (min(h0 + kh, H + ph) - h0) * (min(w0 + kw, W + pw) - w0)
+    else:
+        cnt = (he - hs) * (we - ws)
+    return hs, he, ws, we, cnt
 
 
 @kernel
 def _avg_fwd(x, kh, kw, sh, sw, ph, pw, count_include_pad, y, lo, hi):
-    N, C, H, W = x.shape
-    _, _, Ho, Wo = y.shape
-    for nc in range(lo, hi):
-        n = nc // C
-        c = nc % C
+    _, H, W = x.shape
+    _, Ho, Wo = y.shape
+    for p in range(lo, hi):
+        xp = x[p]
+        yp = y[p]
         for oh in range(Ho):
-            h0 = oh * sh - ph
             for ow in range(Wo):
-                w0 = ow * sw - pw
-                hs, he = max(h0, 0), min(h0 + kh, H)
-                ws, we = max(w0, 0), min(w0 + kw, W)
+                hs, he, ws, we, cnt = _avg_count(oh * sh - ph, ow * sw - pw, kh, kw, H, W, ph, pw,
+                                                 count_include_pad)
                 acc = 0.0
                 for i in range(hs, he):
+                    row = xp[i]
                     for j in range(ws, we):
-                        acc += x[n, c, i, j]
-                if count_include_pad:
-                    cnt = (min(h0 + kh, H + ph) - h0) * (min(w0 + kw, W + pw) - w0)
-                else:
-                    cnt = (he - hs) * (we - ws)
-                y[n, c, oh, ow] = acc / cnt
+                        acc += row[j]
+                yp[oh, ow] = acc / cnt
 
 
 @kernel
 def _avg_bwd(g, kh, kw, sh, sw, ph, pw, count_include_pad, dx, lo, hi):
-    N, C, H, W = dx.shape
-    _, _, Ho, Wo = g.shape
-    for nc in range(lo, hi):
-        n = nc // C
-        c = nc % C
-        dx[n, c, :, :] = 0
+    _, H, W = dx.shape
+    _, Ho, Wo = g.shape
+    for p in range(lo, hi):
+        d = dx[p]
+        gp = g[p]
+        d[:, :] = 0
         for oh in range(Ho):
-            h0 = oh * sh - ph
             for ow in range(Wo):
-                w0 = ow * sw - pw
-                hs, he = max(h0, 0), min(h0 + kh, H)
-                ws, we = max(w0, 0), min(w0 + kw, W)
-                if count_include_pad:
-                    cnt = (min(h0 + kh, H + ph) - h0) * (min(w0 + kw, W + pw) - w0)
-                else:
-                    cnt = (he - hs) * (we - ws)
-                v = g[n, c, oh, ow] / cnt
+                hs, he, ws, we, cnt = _avg_count(oh * sh - ph, ow * sw - pw, kh, kw, H, W, ph, pw,
+                                                 count_include_pad)
+                v = gp[oh, ow] / cnt
                 for i in range(hs, he):
+                    row = d[i]
                     for j in range(ws, we):
-                        dx[n, c, i, j] += v
+                        row[j] += v
+
+
+@njit(inline="always")
+def _adaptive_span(o, size, out_size):
+    """[floor(o*size/out), ceil((o+1)*size/out)), as torch."""
+    return (o * size) // out_size, -((-(o + 1) * size) // out_size)
 
 
 @kernel
 def _adaptive_avg_fwd(x, y, lo, hi):
-    N, C, H, W = x.shape
-    _, _, Ho, Wo = y.shape
-    for nc in range(lo, hi):
-        n = nc // C
-        c = nc % C
+    _, H, W = x.shape
+    _, Ho, Wo = y.shape
+    for p in range(lo, hi):
+        xp = x[p]
         for oh in range(Ho):
-            hs, he = (oh * H) // Ho, -((-(oh + 1) * H) // Ho)
+            hs, he = _adaptive_span(oh, H, Ho)
             for ow in range(Wo):
-                ws, we = (ow * W) // Wo, -((-(ow + 1) * W) // Wo)
+                ws, we = _adaptive_span(ow, W, Wo)
                 acc = 0.0
                 for i in range(hs, he):
+                    row = xp[i]
                     for j in range(ws, we):
-                        acc += x[n, c, i, j]
-                y[n, c, oh, ow] = acc / ((he - hs) * (we - ws))
+                        acc += row[j]
+                y[p, oh, ow] = acc / ((he - hs) * (we - ws))
 
 
 @kernel
 def _adaptive_avg_bwd(g, dx, lo, hi):
-    N, C, H, W = dx.shape
-    _, _, Ho, Wo = g.shape
-    for nc in range(lo, hi):
-        n = nc // C
-        c = nc % C
-        dx[n, c, :, :] = 0
+    _, H, W = dx.shape
+    _, Ho, Wo = g.shape
+    for p in range(lo, hi):
+        d = dx[p]
+        d[:, :] = 0
         for oh in range(Ho):
-            hs, he = (oh * H) // Ho, -((-(oh + 1) * H) // Ho)
+            hs, he = _adaptive_span(oh, H, Ho)
             for ow in range(Wo):
-                ws, we = (ow * W) // Wo, -((-(ow + 1) * W) // Wo)
-                v = g[n, c, oh, ow] / ((he - hs) * (we - ws))
+                ws, we = _adaptive_span(ow, W, Wo)
+                v = g[p, oh, ow] / ((he - hs) * (we - ws))
                 for i in range(hs, he):
+                    row = d[i]
                     for j in range(ws, we):
-                        dx[n, c, i, j] += v
+                        row[j] += v
+
+
+def _planes(a):
+    """a (N, C, H, W) as a C-contiguous stack of planes (N*C, H, W) (a view when it can be)."""
+    a = np.ascontiguousarray(a)
+    return a.reshape(a.shape[0] * a.shape[1], a.shape[2], a.shape[3])
 
 
 def _over_planes(kernel, a, *args):
@@ -150,30 +208,33 @@ def maxpool2d_forward(x, kernel, stride, padding):
     flat h*W + w index of the winner in its plane, int32 (N, C, Ho, Wo)."""
     y = np.empty(_out(x, kernel, stride, padding), x.dtype)
     idx = np.empty(y.shape, np.int32)
-    _over_planes(_max_fwd, x, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1], y, idx)
+    _over_planes(_max_fwd, x, _planes(x), kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                 _planes(y), _planes(idx))
     return y, idx
 
 
 def maxpool2d_backward(grad_y, argmax, x_shape):
     """dx[winner] += grad_y for every window. Returns dx of x_shape."""
     dx = np.empty(x_shape, grad_y.dtype)
-    _over_planes(_max_bwd, dx, np.ascontiguousarray(grad_y), argmax, dx)
+    P = x_shape[0] * x_shape[1]
+    _over_planes(_max_bwd, dx, np.ascontiguousarray(grad_y).reshape(P, -1),
+                 np.ascontiguousarray(argmax).reshape(P, -1), dx.reshape(P, -1))
     return dx
 
 
 def avgpool2d_forward(x, kernel, stride, padding, count_include_pad=True):
     """Mean over each window; the divisor counts padding when count_include_pad."""
     y = np.empty(_out(x, kernel, stride, padding), x.dtype)
-    _over_planes(_avg_fwd, x, x, kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
-                 count_include_pad, y)
+    _over_planes(_avg_fwd, x, _planes(x), kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
+                 count_include_pad, _planes(y))
     return y
 
 
 def avgpool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_pad=True):
     """Spreads grad_y / count evenly over each window."""
     dx = np.empty(x_shape, grad_y.dtype)
-    _over_planes(_avg_bwd, dx, np.ascontiguousarray(grad_y), kernel[0], kernel[1], stride[0], stride[1],
-                 padding[0], padding[1], count_include_pad, dx)
+    _over_planes(_avg_bwd, dx, _planes(grad_y), kernel[0], kernel[1], stride[0], stride[1],
+                 padding[0], padding[1], count_include_pad, _planes(dx))
     return dx
 
 
@@ -181,11 +242,11 @@ def adaptive_avgpool2d_forward(x, output_size):
     """Window i spans [floor(i*H/Ho), ceil((i+1)*H/Ho)), as in torch."""
     N, C = x.shape[:2]
     y = np.empty((N, C) + tuple(output_size), x.dtype)
-    _over_planes(_adaptive_avg_fwd, x, x, y)
+    _over_planes(_adaptive_avg_fwd, x, _planes(x), _planes(y))
     return y
 
 
 def adaptive_avgpool2d_backward(grad_y, x_shape):
     dx = np.empty(x_shape, grad_y.dtype)
-    _over_planes(_adaptive_avg_bwd, dx, np.ascontiguousarray(grad_y), dx)
+    _over_planes(_adaptive_avg_bwd, dx, _planes(grad_y), _planes(dx))
     return dx
