@@ -4,7 +4,7 @@ shapes, strides, paddings and 1x1 kernels."""
 import numpy as np
 import pytest
 
-from engine.kernels.cpu import conv, conv_winograd
+from engine.kernels.cpu import conv, conv_direct, conv_winograd
 from engine.kernels.cpu.parallel import gemm
 
 
@@ -69,12 +69,18 @@ def _tol(dtype):
     return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
 
 
-@pytest.fixture(params=["gemm", "gemm-blocks", "winograd"])
+@pytest.fixture(params=["gemm", "gemm-blocks", "winograd", "direct"])
 def path(request, monkeypatch):
     """Forces one implementation: im2col+GEMM on the whole batch, im2col+GEMM one
-    sample per block (tiny workspace), or Winograd wherever the geometry allows it
-    (3x3, stride 1, padding 1; im2col elsewhere), one sample per block."""
+    sample per block (tiny workspace), Winograd wherever the geometry allows it
+    (3x3, stride 1, padding 1; im2col elsewhere), one sample per block, or the direct
+    kernel wherever it allows (stride 1, padding < kernel; im2col elsewhere)."""
     monkeypatch.setattr(conv, "use_winograd", lambda *a: False)
+    monkeypatch.setattr(conv, "use_direct", lambda *a: False)
+    if request.param == "direct":
+        monkeypatch.setattr(conv_direct, "MAX_IN_CHANNELS", 10**6)
+        monkeypatch.setattr(conv_direct, "MAX_OUT_CHANNELS", 10**6)
+        monkeypatch.setattr(conv, "use_direct", conv_direct.suitable)
     if request.param == "gemm-blocks":
         monkeypatch.setattr(conv, "WORKSPACE_BYTES", 1)
     if request.param == "winograd":
@@ -113,6 +119,14 @@ def test_no_bias_and_noncontiguous_input(path):
     rdx, rdw, _ = ref_backward(x, w, g, stride, padding)
     np.testing.assert_allclose(dx, rdx, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(dw, rdw, rtol=1e-4, atol=1e-4)
+
+
+def test_direct_choice():
+    assert conv_direct.suitable(1, 6, 5, 5, 1, 1, 0, 0)            # mnist_cnn's first conv
+    assert conv_direct.suitable(3, 16, 3, 3, 1, 1, 1, 1)           # resnet20's first conv
+    assert not conv_direct.suitable(16, 16, 3, 3, 1, 1, 1, 1)      # too many channels
+    assert not conv_direct.suitable(3, 16, 3, 3, 2, 2, 1, 1)       # stride 2
+    assert not conv_direct.suitable(3, 6, 1, 1, 1, 1, 1, 1)        # padding as wide as the kernel
 
 
 def test_winograd_choice():

@@ -24,16 +24,15 @@ and out, on maps of 16x16 or more (ResNet-20's 32-channel stage, VGG's 64- and
 memory traffic. Measured in vgg16's forward (1 thread): 1.2-1.26x faster than im2col +
 GEMM on 32x32 and 16x16 maps, 0.8-0.9x on 8x8 (hence the limit).
 
-A direct convolution (straight from x, for layers with few channels where the GEMMs are
-skinny) was measured against im2col + GEMM on the zoo's small-channel layers (forward,
-1 thread): 1.16x on mnist_cnn's first conv, 0.35-0.9x on the others, so it was dropped.
+Direct path. Stride-1 layers with at most 4 input channels (the first layers of the
+small nets) run :mod:`.conv_direct`, which reads x in place of im2col columns.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, uint64
 
-from . import conv_winograd
+from . import conv_direct, conv_winograd
 from .parallel import gemm, kernel, parallel_for
 from .workspace import workspace
 
@@ -177,6 +176,19 @@ def _nchw_to_mat(g, g_mat, db, lo, hi):
         db[o] += acc
 
 
+@kernel
+def _bias_grad(g, db, lo, hi):
+    # db[o] = sum over n, p of g (N, O, P)
+    N, O, P = g.shape
+    for o in range(lo, hi):
+        acc = 0.0
+        for n in range(N):
+            src = g[n, o]
+            for p in range(P):
+                acc += src[p]
+        db[o] = acc
+
+
 def _run_im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols):
     """cols (C*kh*kw, N*Ho*Wo) from x (N, C, H, W)."""
     parallel_for(_im2col, cols.shape[0], x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols, work=cols.size)
@@ -197,6 +209,11 @@ def _block(N, K, P, itemsize):
     return max(1, min(N, WORKSPACE_BYTES // max(1, K * P * itemsize)))
 
 
+def use_direct(C, O, kh, kw, sh, sw, ph, pw) -> bool:
+    """Whether :mod:`.conv_direct` runs this layer."""
+    return conv_direct.suitable(C, O, kh, kw, sh, sw, ph, pw)
+
+
 def use_winograd(C, O, H, W, kh, kw, sh, sw, ph, pw) -> bool:
     """Whether Winograd F(2x2, 3x3) runs this layer's forward and input gradient."""
     return conv_winograd.suitable(C, O, H, W, kh, kw, sh, sw, ph, pw)
@@ -209,6 +226,8 @@ def conv2d_forward(x, w, b, stride, padding):
     if b is None:
         b = np.zeros(O, x.dtype)
     y = np.empty((N, O, Ho, Wo), x.dtype)
+    if use_direct(C, O, kh, kw, sh, sw, ph, pw):
+        return conv_direct.forward(x, w, b, (ph, pw), y)
     if use_winograd(C, O, x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw):
         return conv_winograd.forward(x, w, b, y)
     K, P = C * kh * kw, Ho * Wo
@@ -233,6 +252,12 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
     db = np.zeros(O, dt)
+    if use_direct(C, O, kh, kw, sh, sw, ph, pw):
+        g3 = grad_y.reshape(N, O, P)
+        parallel_for(_bias_grad, O, g3, db, work=g3.size)
+        dw = conv_direct.backward_weight(x, grad_y, (ph, pw), np.empty(w.shape, dt))
+        dx = conv_direct.backward_input(grad_y, w, (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None
+        return dx, dw, db
     dwt = np.zeros((K, O), dt)
     dx = np.empty(x.shape, dt) if need_input_grad else None
     wino_dx = need_input_grad and use_winograd(C, O, x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw)
