@@ -443,9 +443,8 @@ def write_results(args, rows, sgemm, peak, unset, load0, load1):
          f"{args.warmup} warm-up iterations, alternating ours/torch; SGD(lr={LR}, momentum={MOMENTUM}), "
          "cross-entropy, random data. Throughput = batch / median seconds per iteration. "
          "Ratio = ours / torch (median-window ratio; in brackets the median of the per-round "
-         "ratios). Training FLOPs = 3 x forward FLOPs, counted as direct convolution (layers on the "
-         "Winograd path do 2.25x fewer multiplies, so their effective rate can pass the sgemm "
-         "peak); the peak for the percentage is sgemm measured just before that model's windows.", "",
+         "ratios). Training FLOPs = 3 x forward FLOPs, counted as direct convolution; the peak "
+         "for the percentage is sgemm measured just before that model's windows.", "",
          "## Throughput (images/s)", "",
          "| model | batch | train ours | train torch | train ratio (target) | infer ours | infer torch "
          "| infer ratio (target) | ours train GFLOP/s (% of sgemm peak, GFLOP/s) |",

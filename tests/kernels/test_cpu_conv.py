@@ -1,10 +1,10 @@
 """CPU convolution kernels: the im2col + GEMM kernel (whole batch and in blocks of
-samples), the Winograd kernel and a naive numpy reference agree, in float32 and float64, on odd
+samples), the direct kernel and a naive numpy reference agree, in float32 and float64, on odd
 shapes, strides, paddings and 1x1 kernels."""
 import numpy as np
 import pytest
 
-from engine.kernels.cpu import conv, conv_direct, conv_winograd
+from engine.kernels.cpu import conv, conv_direct
 from engine.kernels.cpu.parallel import gemm
 
 
@@ -49,7 +49,7 @@ SHAPES = [
     (2, 6, 10, 8, 5, 3, 2, (1, 2), (2, 1)),     # rectangular kernel, mixed stride/padding
     (3, 20, 7, 6, 24, 3, 3, (1, 1), (1, 1)),    # many channels
     (2, 3, 6, 6, 4, 5, 5, (3, 3), (2, 2)),      # padding wider than some windows
-    (2, 3, 7, 9, 5, 3, 3, (1, 1), (1, 1)),      # 3x3 same: Winograd-eligible, odd sizes
+    (2, 3, 7, 9, 5, 3, 3, (1, 1), (1, 1)),      # 3x3 same, odd sizes
     (1, 2, 1, 2, 3, 3, 3, (1, 1), (1, 1)),      # 3x3 same on a 1x2 map
 ]
 
@@ -69,13 +69,11 @@ def _tol(dtype):
     return dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-10)
 
 
-@pytest.fixture(params=["gemm", "gemm-blocks", "winograd", "direct"])
+@pytest.fixture(params=["gemm", "gemm-blocks", "direct"])
 def path(request, monkeypatch):
     """Forces one implementation: im2col+GEMM on the whole batch, im2col+GEMM one
-    sample per block (tiny workspace), Winograd wherever the geometry allows it
-    (3x3, stride 1, padding 1; im2col elsewhere), one sample per block, or the direct
-    kernel wherever it allows (stride 1, padding < kernel; im2col elsewhere)."""
-    monkeypatch.setattr(conv, "use_winograd", lambda *a: False)
+    sample per block (tiny workspace), or the direct kernel wherever it allows
+    (stride 1, padding < kernel; im2col elsewhere)."""
     monkeypatch.setattr(conv, "use_direct", lambda *a: False)
     if request.param == "direct":
         monkeypatch.setattr(conv_direct, "MAX_IN_CHANNELS", 10**6)
@@ -83,11 +81,6 @@ def path(request, monkeypatch):
         monkeypatch.setattr(conv, "use_direct", conv_direct.suitable)
     if request.param == "gemm-blocks":
         monkeypatch.setattr(conv, "WORKSPACE_BYTES", 1)
-    if request.param == "winograd":
-        monkeypatch.setattr(conv_winograd, "MIN_CHANNELS", 1)
-        monkeypatch.setattr(conv_winograd, "MIN_SIZE", 1)
-        monkeypatch.setattr(conv_winograd, "WORKSPACE_BYTES", 1)
-        monkeypatch.setattr(conv, "use_winograd", conv_winograd.suitable)
     return request.param
 
 
@@ -127,13 +120,6 @@ def test_direct_choice():
     assert not conv_direct.suitable(16, 16, 3, 3, 1, 1, 1, 1)      # too many channels
     assert not conv_direct.suitable(3, 16, 3, 3, 2, 2, 1, 1)       # stride 2
     assert not conv_direct.suitable(3, 6, 1, 1, 1, 1, 1, 1)        # padding as wide as the kernel
-
-
-def test_winograd_choice():
-    assert conv_winograd.suitable(64, 64, 32, 32, 3, 3, 1, 1, 1, 1)        # VGG body
-    assert not conv_winograd.suitable(16, 16, 32, 32, 3, 3, 1, 1, 1, 1)    # too few channels
-    assert not conv_winograd.suitable(64, 64, 32, 32, 3, 3, 2, 2, 1, 1)    # stride 2
-    assert not conv_winograd.suitable(512, 512, 2, 2, 3, 3, 1, 1, 1, 1)    # 2x2 map
 
 
 @pytest.mark.parametrize("m,k,n", [(3, 5, 7), (64, 200, 3000), (3000, 50, 16), (16, 5000, 40)])

@@ -1,4 +1,4 @@
-"""2-D convolution on the CPU: im2col/col2im plus large sgemms, or Winograd F(2x2, 3x3).
+"""2-D convolution on the CPU: im2col/col2im plus large sgemms, or a direct kernel.
 
 Shapes: x (N, C, H, W), w (O, C, kh, kw), b (O,), y (N, O, Ho, Wo) with
 Ho = (H + 2*ph - kh) // sh + 1 and Wo = (W + 2*pw - kw) // sw + 1.
@@ -17,12 +17,10 @@ a 300 MB cols buffer) while the products stay large. The products run through
 weight gradient is computed transposed, (K, nb*P) @ (nb*P, O): OpenBLAS is much faster
 with the long reduction on that side.
 
-Winograd path. 3x3 convolutions with stride 1 and padding 1, at least 32 channels in
-and out, on maps of 16x16 or more (ResNet-20's 32-channel stage, VGG's 64- and
-128-channel layers) run their forward and their input gradient through
-:mod:`.conv_winograd` F(2x2, 3x3): 2.25x fewer FLOPs and less than half of im2col's
-memory traffic. Measured in vgg16's forward (1 thread): 1.2-1.26x faster than im2col +
-GEMM on 32x32 and 16x16 maps, 0.8-0.9x on 8x8 (hence the limit).
+A Winograd F(2x2, 3x3) path (2.25x fewer multiplies) ran VGG's and ResNet-20's 32- to
+128-channel 3x3 layers until im2col was vectorised; then im2col + GEMM measured 1.2-1.4x
+faster forward and 1.1-1.35x faster backward on all of them (its input transform wrote
+16 scattered streams at 2 GB/s), and it was removed.
 
 Direct path. Stride-1 layers with at most 4 input channels (the first layers of the
 small nets) run :mod:`.conv_direct`, which reads x in place of im2col columns.
@@ -32,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
-from . import conv_direct, conv_winograd
+from . import conv_direct
 from .parallel import gemm, kernel, parallel_for
 from .workspace import workspace
 
@@ -214,11 +212,6 @@ def use_direct(C, O, kh, kw, sh, sw, ph, pw) -> bool:
     return conv_direct.suitable(C, O, kh, kw, sh, sw, ph, pw)
 
 
-def use_winograd(C, O, H, W, kh, kw, sh, sw, ph, pw) -> bool:
-    """Whether Winograd F(2x2, 3x3) runs this layer's forward and input gradient."""
-    return conv_winograd.suitable(C, O, H, W, kh, kw, sh, sw, ph, pw)
-
-
 def conv2d_forward(x, w, b, stride, padding):
     """y = conv(x, w) + b. x (N, C, H, W), w (O, C, kh, kw), b (O,) or None -> y (N, O, Ho, Wo)."""
     N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
@@ -228,8 +221,6 @@ def conv2d_forward(x, w, b, stride, padding):
     y = np.empty((N, O, Ho, Wo), x.dtype)
     if use_direct(C, O, kh, kw, sh, sw, ph, pw):
         return conv_direct.forward(x, w, b, (ph, pw), y)
-    if use_winograd(C, O, x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw):
-        return conv_winograd.forward(x, w, b, y)
     K, P = C * kh * kw, Ho * Wo
     w2 = w.reshape(O, K)
     nb = _block(N, K, P, x.itemsize)
@@ -260,9 +251,7 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
         return dx, dw, db
     dwt = np.zeros((K, O), dt)
     dx = np.empty(x.shape, dt) if need_input_grad else None
-    wino_dx = need_input_grad and use_winograd(C, O, x.shape[2], x.shape[3], kh, kw, sh, sw, ph, pw)
-    gemm_dx = need_input_grad and not wino_dx
-    wt = np.ascontiguousarray(w.reshape(O, K).T) if gemm_dx else None
+    wt = np.ascontiguousarray(w.reshape(O, K).T) if need_input_grad else None
     g3 = grad_y.reshape(N, O, P)
     nb = _block(N, K, P, x.itemsize)
     part = np.empty((K, O), dt) if nb < N else dwt
@@ -275,10 +264,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
         gemm(cols, g_mat.T, out=part)
         if part is not dwt:
             dwt += part
-        if gemm_dx:
+        if need_input_grad:
             gemm(wt, g_mat, out=cols)
             parallel_for(_col2im, C, cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx[n0:n1], work=cols.size)
-    if wino_dx:
-        conv_winograd.backward_input(grad_y, w, dx)
     dw = np.ascontiguousarray(dwt.T).reshape(w.shape)
     return dx, dw, db
