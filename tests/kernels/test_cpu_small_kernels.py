@@ -5,7 +5,7 @@ import pytest
 
 from engine import manual_seed, models, nn, optim
 from engine.kernels import cpu
-from engine.kernels.cpu import parallel
+from engine.kernels.cpu import dropout, parallel
 
 
 @pytest.mark.parametrize("min_size", [0, 1 << 30])   # everything parallel / everything serial
@@ -24,6 +24,15 @@ def test_serial_and_parallel_kernels_agree(monkeypatch, min_size):
     w = r.standard_normal((4, 6 * 6 * 3)).astype(np.float32)
     xf = x.reshape(2, -1)
     np.testing.assert_allclose(cpu.linear_forward(xf, w, np.ones(4, np.float32)), xf @ w.T + 1, rtol=1e-5)
+    # each block indexes from its own start: the dropout hash must still see global indices
+    yd, mask = cpu.dropout_forward(x, 0.5, 7)
+    keep = np.array([dropout.uniform(7, i) >= 0.5 for i in range(x.size)]).reshape(x.shape)
+    np.testing.assert_array_equal(mask, np.where(keep, np.float32(2), np.float32(0)))
+    np.testing.assert_array_equal(yd, x * mask)
+    p_, buf = x.copy(), np.zeros_like(x)
+    cpu.sgd_step(p_, g, buf, 0.1, 0.9, 0.0, False, 0.0, True)
+    np.testing.assert_allclose(p_, x - np.float32(0.1) * g, rtol=1e-6)
+    np.testing.assert_allclose(cpu.sigmoid_forward(x), 1 / (1 + np.exp(-x)), rtol=1e-6)
 
 
 def _grads(model, x, y):
