@@ -45,8 +45,8 @@ def suitable(C, O, kh, kw, sh, sw, ph, pw) -> bool:
 
 
 @kernel
-def _widen(x, ph, pw, rows, cols, xp, lo, hi):
-    # planes [lo, hi) of N*C: xp[n, c] (rows, cols) = x[n, c] at (ph, pw), zeros around
+def _widen(x, ph, pw, xp, lo, hi):
+    # planes [lo, hi) of N*C: xp[n, c] = x[n, c] placed at (ph, pw), zeros around
     N, C, H, W = x.shape
     for p in range(lo, hi):
         src = x[p // C, p % C]
@@ -64,7 +64,7 @@ def _wide(x, ph, pw, extra_rows, width, name):
     N, C, H, W = x.shape
     rows = H + 2 * ph + extra_rows
     xp = workspace(name, (N, C, rows, width), x.dtype)
-    parallel_for(_widen, N * C, x, ph, pw, rows, width, xp, work=xp.size)
+    parallel_for(_widen, N * C, x, ph, pw, xp, work=xp.size)
     return xp
 
 
