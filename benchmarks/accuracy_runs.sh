@@ -43,7 +43,7 @@ want cifar_cnn && run cifar_cnn --model cifar_cnn --dataset cifar10 --epochs 15 
     --optimizer adam --lr 0.005 --schedule onecycle --augment flip --seed 0
 
 # resnet20 on the same split with crop + flip: >= 85% validation accuracy
-want resnet20 && run resnet20 --model resnet20 --dataset cifar10 --epochs ${RESNET_EPOCHS:-12} --batch-size 128 \
+want resnet20 && run resnet20 --model resnet20 --dataset cifar10 --epochs ${RESNET_EPOCHS:-16} --batch-size 128 \
     --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov --weight-decay 5e-4 --schedule onecycle \
     --augment crop,flip --seed 0
 exit 0
