@@ -243,8 +243,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
     db = np.zeros(O, dt)
+    g3 = grad_y.reshape(N, O, P)
     if use_direct(C, O, kh, kw, sh, sw, ph, pw):
-        g3 = grad_y.reshape(N, O, P)
         parallel_for(_bias_grad, O, g3, db, work=g3.size)
         dw = conv_direct.backward_weight(x, grad_y, (ph, pw), np.empty(w.shape, dt))
         dx = conv_direct.backward_input(grad_y, w, (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None
@@ -252,7 +252,6 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     dwt = np.zeros((K, O), dt)
     dx = np.empty(x.shape, dt) if need_input_grad else None
     wt = np.ascontiguousarray(w.reshape(O, K).T) if need_input_grad else None
-    g3 = grad_y.reshape(N, O, P)
     nb = _block(N, K, P, x.itemsize)
     part = np.empty((K, O), dt) if nb < N else dwt
     for n0 in range(0, N, nb):

@@ -6,9 +6,10 @@ Every CPU kernel is a serial ``@kernel`` (``@njit(nogil=True, error_model="numpy
 cache=True)``) loop over a range ``[lo, hi)`` of its outer index (planes, channels, rows).
 The numpy error model (x / 0 gives inf or NaN instead of raising) is the one Numba's
 parallel kernels used, and lets a diverging run reach the trainer's NaN guard.
-``parallel_for`` cuts the range into one block per thread and runs them at once; the kernels release the GIL, so the
-blocks run on all cores. Measured on the 2-core development machine (numbacnn issue 7),
-this replaced ``@njit(parallel=True)`` kernels because:
+``parallel_for`` cuts the range into one block per thread and runs them at once; the
+kernels release the GIL, so the blocks run on all cores. Measured on the 2-core
+development machine (numbacnn issue 7), this replaced ``@njit(parallel=True)`` kernels
+because:
 
 * compile time: Numba's parfor passes took 1-6 s per parallel kernel (a cold start of
   resnet20, which compiles about 20 kernels, took 40-90 s); the same loop as a plain
@@ -34,6 +35,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 import numpy as np
+
 
 def kernel(fn=None, *, fastmath=True):
     """The decorator of every CPU kernel and helper: ``@njit`` with the GIL released, the

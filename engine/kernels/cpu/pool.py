@@ -7,10 +7,9 @@ plane is written by one thread only.
 from __future__ import annotations
 
 import numpy as np
-
-from .conv import conv_output_size
 from numba import njit
 
+from .conv import conv_output_size
 from .parallel import kernel, parallel_for
 
 
