@@ -76,8 +76,7 @@ def path(request, monkeypatch):
     (stride 1, padding < kernel; im2col elsewhere)."""
     monkeypatch.setattr(conv, "use_direct", lambda *a: False)
     if request.param == "direct":
-        monkeypatch.setattr(conv_direct, "MAX_IN_CHANNELS", 10**6)
-        monkeypatch.setattr(conv_direct, "MAX_OUT_CHANNELS", 10**6)
+        monkeypatch.setattr(conv_direct, "MAX_TAPS", 10**9)
         monkeypatch.setattr(conv, "use_direct", conv_direct.suitable)
     if request.param == "gemm-blocks":
         monkeypatch.setattr(conv, "WORKSPACE_BYTES", 1)
@@ -117,7 +116,8 @@ def test_no_bias_and_noncontiguous_input(path):
 def test_direct_choice():
     assert conv_direct.suitable(1, 6, 5, 5, 1, 1, 0, 0)            # mnist_cnn's first conv
     assert conv_direct.suitable(3, 16, 3, 3, 1, 1, 1, 1)           # resnet20's first conv
-    assert not conv_direct.suitable(16, 16, 3, 3, 1, 1, 1, 1)      # too many channels
+    assert conv_direct.suitable(128, 128, 3, 3, 1, 1, 1, 1)        # VGG's 128-channel layers
+    assert not conv_direct.suitable(256, 256, 3, 3, 1, 1, 1, 1)    # BLAS wins from 256 channels
     assert not conv_direct.suitable(3, 16, 3, 3, 2, 2, 1, 1)       # stride 2
     assert not conv_direct.suitable(3, 6, 1, 1, 1, 1, 1, 1)        # padding as wide as the kernel
 
