@@ -118,7 +118,7 @@ def test_direct_choice():
     assert conv_direct.suitable(3, 16, 3, 3, 1, 1, 1, 1)           # resnet20's first conv
     assert conv_direct.suitable(128, 128, 3, 3, 1, 1, 1, 1)        # VGG's 128-channel layers
     assert not conv_direct.suitable(256, 256, 3, 3, 1, 1, 1, 1)    # BLAS wins from 256 channels
-    assert not conv_direct.suitable(3, 16, 3, 3, 2, 2, 1, 1)       # stride 2
+    assert conv_direct.suitable(16, 32, 3, 3, 2, 2, 1, 1)          # resnet20's downsampling
     assert not conv_direct.suitable(3, 6, 1, 1, 1, 1, 1, 1)        # padding as wide as the kernel
 
 

@@ -221,7 +221,7 @@ def conv2d_forward(x, w, b, stride, padding):
         b = np.zeros(O, x.dtype)
     y = np.empty((N, O, Ho, Wo), x.dtype)
     if use_direct(C, O, kh, kw, sh, sw, ph, pw):
-        return conv_direct.forward(x, w, b, (ph, pw), y)
+        return conv_direct.forward(x, w, b, (sh, sw), (ph, pw), y)
     K, P = C * kh * kw, Ho * Wo
     w2 = w.reshape(O, K)
     nb = _block(N, K, P, x.itemsize)
@@ -247,8 +247,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     g3 = grad_y.reshape(N, O, P)
     if use_direct(C, O, kh, kw, sh, sw, ph, pw):
         parallel_for(_bias_grad, O, g3, db, work=g3.size)
-        dw = conv_direct.backward_weight(x, grad_y, (ph, pw), np.empty(w.shape, dt))
-        dx = conv_direct.backward_input(grad_y, w, (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None
+        dw = conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), np.empty(w.shape, dt))
+        dx = conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None
         return dx, dw, db
     dwt = np.zeros((K, O), dt)
     dx = np.empty(x.shape, dt) if need_input_grad else None

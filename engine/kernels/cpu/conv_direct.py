@@ -45,37 +45,53 @@ waste most of each wide tile."""
 
 
 def suitable(C, O, kh, kw, sh, sw, ph, pw) -> bool:
-    """Stride 1, padding smaller than the kernel (so the input gradient is a forward),
-    at most MAX_TAPS taps."""
-    return sh == 1 and sw == 1 and ph < kh and pw < kw and C * kh * kw <= MAX_TAPS
+    """Padding smaller than the kernel (so the input gradient is a forward) and at most
+    MAX_TAPS taps."""
+    return ph < kh and pw < kw and C * kh * kw <= MAX_TAPS
 
 
 def _round_up(n, m):
     return -(-n // m) * m
 
 
-def _tap_offsets(C, kh, kw, plane, Wp):
-    """koff (K rounded up to TAPS,) int64: c*plane + i*Wp + j of every tap, then zeros."""
-    k = np.arange(C)[:, None, None] * plane + np.arange(kh)[:, None] * Wp + np.arange(kw)
+def _phases(C, H, W, kh, kw, stride, padding):
+    """(Hq, Wq, koff): the phase planes' size and the flat offset in them of every tap
+    (c, i, j), c*Hq*Wq + (i//sh)*Wq + j//sw in phase (i % sh, j % sw); koff has K rounded
+    up to TAPS entries, the spare ones 0."""
+    (sh, sw), (ph, pw) = stride, padding
+    Hq, Wq = -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw)
+    i, j = np.arange(kh)[:, None], np.arange(kw)
+    tap = ((i % sh) * sw + j % sw) * C * Hq * Wq + (i // sh) * Wq + j // sw
+    k = np.arange(C)[:, None, None] * (Hq * Wq) + tap
     koff = np.zeros(_round_up(k.size, TAPS), np.int64)
     koff[:k.size] = k.reshape(-1)
-    return koff
+    return Hq, Wq, koff
 
 
 @kernel
-def _pad_into(src, ph, pw, xp):
-    # xp (C*Hp*Wp + spare) flat: the interior of each padded plane = src (C, H, W); the
-    # border and the spare tail are left as they are (zeros, from the caller)
+def _pad_into(src, ph, pw, sh, sw, Hq, Wq, xq):
+    # xq (sh*sw*C*Hq*Wq + spare) flat: the padded sample src (C, H, W) split into stride
+    # phases, xq[((a*sw + b)*C + c)*Hq*Wq + u*Wq + v] = padded[c, u*sh + a, v*sw + b].
+    # Only interior elements are written: the rest stays as it is (zeros, from the caller).
     C, H, W = src.shape
-    Wp = W + 2 * pw
-    plane = (H + 2 * ph) * Wp
+    plane = Hq * Wq
     for c in range(C):
         for h in range(H):
+            a = (h + ph) % sh
+            row = ((a * sw) * C + c) * plane + (h + ph) // sh * Wq
             s = src[c, h]
-            base = c * plane + (ph + h) * Wp + pw
-            d = xp[base:base + W]
-            for t in range(W):
-                d[t] = s[t]
+            for b in range(sw):
+                v0 = (pw - b + sw - 1) // sw if pw > b else 0  # first v with column >= 0
+                v1 = (W - 1 + pw - b) // sw + 1  # one past the last v with column < W
+                base = row + b * C * plane
+                d = xq[base + v0:base + v1]
+                off = v0 * sw + b - pw
+                if sw == 1:
+                    for t in range(v1 - v0):
+                        d[t] = s[off + t]
+                else:
+                    for t in range(v1 - v0):
+                        d[t] = s[off + t * sw]
 
 
 @kernel
@@ -113,26 +129,37 @@ def _fwd_tiles(xp, wp, koff, Op, Qp, yw):
 
 
 @kernel
-def _fwd(x, wp, koff, b, ph, pw, y, lo, hi):
-    # samples [lo, hi): y[n] = conv(x[n]) + b
+def _fwd(x, wp, koff, b, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, lo, hi):
+    # samples [lo, hi): the (Ho, Wo) output of conv(x[n]) + b lands in y[n] (O, Hy, Wy)
+    # at rows r*dh + h0 and columns t*dw + w0 (1, 1, 0, 0 for a plain forward; a stride
+    # phase of the input gradient otherwise), those outside y dropped
     N, C, H, W = x.shape
-    O, Ho, Wo = y.shape[1], y.shape[2], y.shape[3]
+    O, Hy, Wy = y.shape[1], y.shape[2], y.shape[3]
     Op = wp.size // koff.size
     L = lanes(wp)
-    Wp = W + 2 * pw
-    Qp = (Ho * Wp + 3 * L - 1) // (3 * L) * (3 * L)
-    xp = np.zeros(C * (H + 2 * ph) * Wp + 3 * L + Wp, x.dtype)
+    Qp = (Ho * Wq + 3 * L - 1) // (3 * L) * (3 * L)
+    xq = np.zeros(sh * sw * C * Hq * Wq + 3 * L + Wq, x.dtype)
     yw = np.empty(Op * Qp, x.dtype)
+    t0 = (dw - 1 - w0) // dw if w0 < 0 else 0  # first column t with t*dw + w0 >= 0
+    t1 = min(Wo, (Wy - 1 - w0) // dw + 1)
     for n in range(lo, hi):
-        _pad_into(x[n], ph, pw, xp)
-        _fwd_tiles(xp, wp, koff, Op, Qp, yw)
+        _pad_into(x[n], ph, pw, sh, sw, Hq, Wq, xq)
+        _fwd_tiles(xq, wp, koff, Op, Qp, yw)
         for o in range(O):
             bo = b[o]
             for r in range(Ho):
-                src = yw[o * Qp + r * Wp:o * Qp + r * Wp + Wo]
-                dst = y[n, o, r]
-                for t in range(Wo):
-                    dst[t] = src[t] + bo
+                h = r * dh + h0
+                if h < 0 or h >= Hy:
+                    continue
+                src = yw[o * Qp + r * Wq + t0:o * Qp + r * Wq + t1]
+                if dw == 1:
+                    dst = y[n, o, h, t0 + w0:t1 + w0]
+                    for t in range(t1 - t0):
+                        dst[t] = src[t] + bo
+                else:
+                    dst = y[n, o, h]
+                    for t in range(t1 - t0):
+                        dst[(t0 + t) * dw + w0] = src[t] + bo
 
 
 @kernel
@@ -173,64 +200,87 @@ def _add_tile(acc, i, L, a0, a1, a2):
 
 
 @kernel
-def _wgrad(x, g, koff, ph, pw, Op, acc, lo, hi):
+def _wgrad(x, g, koff, ph, pw, sh, sw, Hq, Wq, Op, acc, lo, hi):
     # blocks [lo, hi) of acc (B, Op*Kp*L): block b sums samples [N*b//B, N*(b+1)//B)
     N, C, H, W = x.shape
     O, Ho, Wo = g.shape[1], g.shape[2], g.shape[3]
     B = acc.shape[0]
     L = lanes(acc[0])
-    Wp = W + 2 * pw
-    Qv = (Ho * Wp + L - 1) // L * L
-    xp = np.zeros(C * (H + 2 * ph) * Wp + L + Wp, x.dtype)
-    gw = np.zeros(Op * Qv, x.dtype)  # columns Wo..Wp-1, the tail and rows >= O stay 0
+    Qv = (Ho * Wq + L - 1) // L * L
+    xq = np.zeros(sh * sw * C * Hq * Wq + L + Wq, x.dtype)
+    gw = np.zeros(Op * Qv, x.dtype)  # columns Wo..Wq-1, the tail and rows >= O stay 0
     for b in range(lo, hi):
         a = acc[b]
         a[:] = 0
         for n in range(N * b // B, N * (b + 1) // B):
-            _pad_into(x[n], ph, pw, xp)
+            _pad_into(x[n], ph, pw, sh, sw, Hq, Wq, xq)
             for o in range(O):
                 for r in range(Ho):
                     src = g[n, o, r]
-                    dst = gw[o * Qv + r * Wp:o * Qv + r * Wp + Wo]
+                    dst = gw[o * Qv + r * Wq:o * Qv + r * Wq + Wo]
                     for t in range(Wo):
                         dst[t] = src[t]
-            _wgrad_tiles(xp, gw, koff, Op, Qv, a)
+            _wgrad_tiles(xq, gw, koff, Op, Qv, a)
 
 
-def forward(x, w, b, padding, y):
-    """y (N, O, Ho, Wo) = conv(x, w, stride 1, padding) + b."""
-    ph, pw = padding
+def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0)):
+    """y (N, O, Ho, Wo) = conv(x, w, stride, padding) + b. With ``place`` = (dh, dw, h0,
+    w0), output (r, t) goes to y[:, :, r*dh + h0, t*dw + w0] instead (when inside y)."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
-    Wp = W + 2 * pw
+    (sh, sw), (ph, pw) = stride, padding
     K = C * kh * kw
-    koff = _tap_offsets(C, kh, kw, (H + 2 * ph) * Wp, Wp)[:K]
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    Hq, Wq, koff = _phases(C, H, W, kh, kw, stride, padding)
     Op = _round_up(O, MR)
     wp = np.zeros((K, Op), x.dtype)
     wp[:, :O] = w.reshape(O, K).T
-    parallel_for(_fwd, N, x, wp.reshape(-1), koff, b, ph, pw, y, work=y.size * K)
+    parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
+                 work=N * O * Ho * Wo * K)
     return y
 
 
-def backward_weight(x, g, padding, dw):
-    """dw (O, C, kh, kw) of y = conv(x, w, stride 1, padding), from g (N, O, Ho, Wo)."""
-    ph, pw = padding
+def backward_weight(x, g, stride, padding, dw):
+    """dw (O, C, kh, kw) of y = conv(x, w, stride, padding), from g (N, O, Ho, Wo)."""
     N, C, H, W = x.shape
     O, _, kh, kw = dw.shape
-    Wp = W + 2 * pw
-    koff = _tap_offsets(C, kh, kw, (H + 2 * ph) * Wp, Wp)
+    Hq, Wq, koff = _phases(C, H, W, kh, kw, stride, padding)
     Op = _round_up(O, MR)
     B = max(1, min(N, get_num_threads()))
     L = VECTOR_BYTES // x.itemsize
     acc = np.empty((B, Op * koff.size * L), x.dtype)
-    parallel_for(_wgrad, B, x, g, koff, ph, pw, Op, acc, work=g.size * C * kh * kw)
+    parallel_for(_wgrad, B, x, g, koff, *padding, *stride, Hq, Wq, Op, acc, work=g.size * C * kh * kw)
     total = acc.reshape(B, Op, koff.size, L).sum(axis=(0, 3))
     dw[...] = total[:O, :C * kh * kw].reshape(dw.shape)
     return dw
 
 
-def backward_input(g, w, padding, dx):
-    """dx (N, C, H, W) of y = conv(x, w, stride 1, padding), from g (N, O, Ho, Wo)."""
-    kh, kw = w.shape[2], w.shape[3]
-    wt = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    return forward(g, wt, np.zeros(wt.shape[0], g.dtype), (kh - 1 - padding[0], kw - 1 - padding[1]), dx)
+def backward_input(g, w, stride, padding, dx):
+    """dx (N, C, H, W) of y = conv(x, w, stride, padding), from g (N, O, Ho, Wo).
+
+    Stride 1: the forward of g padded by (kh-1-ph, kw-1-pw) with w flipped and transposed.
+    Stride s: each stride phase (a, b) of the padded dx, dxp[c, u*sh + a, v*sw + b], is
+    such a forward with the sub-kernel w[:, :, a::sh, b::sw] (sum over o of g[o, u-m, v-n]
+    w[o, c, a + m*sh, b + n*sw]), written straight into its places in dx.
+    """
+    (sh, sw), (ph, pw) = stride, padding
+    if sh == sw == 1:
+        kh, kw = w.shape[2], w.shape[3]
+        return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), (1, 1), (kh - 1 - ph, kw - 1 - pw), dx)
+    C = w.shape[1]
+    dx[...] = 0  # places no phase output reaches get no gradient
+    zero = np.zeros(C, g.dtype)
+    for a in range(sh):
+        for b in range(sw):
+            sub = w[:, :, a::sh, b::sw]
+            mh, mw = sub.shape[2], sub.shape[3]
+            if mh == 0 or mw == 0:
+                continue  # no tap lands on this phase: it stays 0
+            forward(g, _flip(sub), zero, (1, 1), (mh - 1, mw - 1), dx, (sh, sw, a - ph, b - pw))
+    return dx
+
+
+def _flip(w):
+    """w (O, C, kh, kw) -> (C, O, kh, kw), flipped in both spatial axes: the kernel of the
+    transposed convolution."""
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
