@@ -175,19 +175,6 @@ def _nchw_to_mat(g, g_mat, db, lo, hi):
         db[o] += acc
 
 
-@kernel
-def _bias_grad(g, db, lo, hi):
-    # db[o] = sum over n, p of g (N, O, P)
-    N, O, P = g.shape
-    for o in range(lo, hi):
-        acc = 0.0
-        for n in range(N):
-            src = g[n, o]
-            for p in range(P):
-                acc += src[p]
-        db[o] = acc
-
-
 def _run_im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols):
     """cols (C*kh*kw, N*Ho*Wo) from x (N, C, H, W)."""
     parallel_for(_im2col, cols.shape[0], x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols, work=cols.size)
@@ -246,8 +233,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     db = np.zeros(O, dt)
     g3 = grad_y.reshape(N, O, P)
     if use_direct(C, O, kh, kw, sh, sw, ph, pw):
-        parallel_for(_bias_grad, O, g3, db, work=g3.size)
-        dw = conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), np.empty(w.shape, dt))
+        dw = np.empty(w.shape, dt)
+        conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), dw, db)
         dx = conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None
         return dx, dw, db
     dwt = np.zeros((K, O), dt)
