@@ -87,6 +87,7 @@ class OursRunner:
         from engine import manual_seed, models, nn, optim
         from engine.train.threads import set_threads
         set_threads(threads)
+        self.inference_mode = nn.inference_mode
         self.base_rss = _current_rss_mib()
         manual_seed(0)
         self.model = models.get(name)
@@ -116,7 +117,8 @@ class OursRunner:
     def infer(self):
         if self.model.training:
             self.model.eval()
-        self.model.forward(self.x)
+        with self.inference_mode():  # as torch.inference_mode() for torch
+            self.model.forward(self.x)
 
 
 class TorchRunner:

@@ -440,12 +440,14 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def forward_eval(model, x: np.ndarray) -> np.ndarray:
     """Host logits of ``model`` on the batch ``x`` in eval mode (restores the mode)."""
     from engine import kernels
+    from engine.nn import inference_mode
     was = model.training
     model.eval()
     try:
         ops = kernels.ops(model.device)
-        out = model(ops.asarray(np.ascontiguousarray(x, np.float32)) if model.device != "cpu"
-                    else np.ascontiguousarray(x, np.float32))
+        with inference_mode():
+            out = model(ops.asarray(np.ascontiguousarray(x, np.float32)) if model.device != "cpu"
+                        else np.ascontiguousarray(x, np.float32))
         return np.asarray(ops.to_host(out))
     finally:
         model.train(was)

@@ -5,7 +5,10 @@ and a branch point sums the gradients of its branches.
 """
 from __future__ import annotations
 
+import functools
+
 from ..kernels import DeviceMemoryError
+from . import fusion
 from .module import Module, ShapeError
 
 
@@ -38,14 +41,30 @@ class Sequential(_Container):
         return self
 
     def forward(self, x):
-        for name, m in self._modules.items():
+        for name, m, run in self._steps():
             try:
-                x = m.forward(x)
+                x = run(x)
             except ShapeError as e:
                 raise e.within(name) from None
             except DeviceMemoryError as e:  # GPU full: name the layer and the batch size
                 raise e.within(name, m, x.shape[0]) from None
         return x
+
+    def _steps(self):
+        """(name, module, callable) per step of the forward: each module's forward, or
+        under inference_mode() a fused Conv2d[-BatchNorm2d][-ReLU] run (see .fusion)."""
+        items = list(self._modules.items())
+        fuse = fusion.is_inference_mode()
+        i = 0
+        while i < len(items):
+            name, m = items[i]
+            n = fusion.conv_run([mod for _, mod in items[i:i + 3]]) if fuse else 1
+            if n > 1:
+                run = functools.partial(fusion.fused_conv_forward, [mod for _, mod in items[i:i + n]])
+            else:
+                run = m.forward
+            yield name, m, run
+            i += n
 
     def set_needs_input_grad(self, flag: bool) -> "Sequential":
         super().set_needs_input_grad(flag)

@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import kernels
 from ..nn import init as nn_init
+from ..nn.fusion import inference_mode
 from ..nn.summary import summary
 from . import checkpoint as ckpt
 from .callbacks import Callback
@@ -587,7 +588,8 @@ def evaluate_model(model, loader, loss=None, device: str | None = None, class_na
             if should_stop is not None and should_stop():
                 return None
             y_host = np.asarray(y)
-            logits = model(ops.asarray(x, dtype=np.float32))
+            with inference_mode():
+                logits = model(ops.asarray(x, dtype=np.float32))
             value = float(crit(logits, y_host))
             acc.update(np.asarray(ops.to_host(crit.probs)), y_host, value)
     finally:

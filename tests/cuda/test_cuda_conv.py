@@ -43,6 +43,13 @@ def test_conv2d_without_bias(gpu, cpu, rng):
                  cpu.conv2d_forward(x, w, None, (1, 1), (1, 1)), atol=1e-4)
 
 
+def test_conv2d_relu_epilogue(gpu, cpu, rng):
+    x, w, b = randn(rng, 2, 2, 5, 5), randn(rng, 3, 2, 3, 3), randn(rng, 3)
+    y = cpu.conv2d_forward(x, w, b, (1, 1), (1, 1), relu=True)
+    assert (y == 0).any() and np.array_equal(y, np.maximum(cpu.conv2d_forward(x, w, b, (1, 1), (1, 1)), 0))
+    assert_close(gpu.conv2d_forward(up(x), up(w), up(b), (1, 1), (1, 1), relu=True), y, atol=1e-4)
+
+
 @pytest.mark.skipif(SIM, reason="torch CUDA parity needs a real GPU")
 def test_conv2d_matches_torch_cuda(gpu, rng):
     torch = pytest.importorskip("torch")

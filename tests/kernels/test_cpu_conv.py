@@ -102,6 +102,16 @@ def test_forward_backward_match_reference(shape, dtype, path):
     np.testing.assert_allclose(db2, db, **_tol(dtype))
 
 
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[5]])
+def test_relu_epilogue(shape, path):
+    x, w, b, _, stride, padding = _data(shape, np.float32, seed=5)
+    y = conv.conv2d_forward(x, w, b, stride, padding, relu=True)
+    ref = np.maximum(ref_forward(x, w, b, stride, padding), 0)
+    assert (ref == 0).any() and (ref > 0).any()
+    np.testing.assert_allclose(y, ref, rtol=1e-4, atol=1e-4)
+    assert (y >= 0).all()
+
+
 def test_no_bias_and_noncontiguous_input(path):
     x, w, _, g, stride, padding = _data(SHAPES[1], np.float32, seed=3)
     xf = np.asfortranarray(x)

@@ -146,8 +146,8 @@ def _col2im(cols, kh, kw, sh, sw, ph, pw, Ho, Wo, dx, lo, hi):
 
 
 @kernel
-def _mat_to_nchw(y_mat, b, y, lo, hi):
-    # y_mat (O, N*P) -> y (N, O, P) plus bias b (O,)
+def _mat_to_nchw(y_mat, b, relu, y, lo, hi):
+    # y_mat (O, N*P) -> y (N, O, P) plus bias b (O,), then max(., 0) if relu
     N, O, P = y.shape
     for no in range(lo, hi):
         n = no // O
@@ -155,8 +155,12 @@ def _mat_to_nchw(y_mat, b, y, lo, hi):
         bo = b[o]
         src = y_mat[o, n * P:(n + 1) * P]
         dst = y[n, o]
-        for p in range(P):
-            dst[p] = src[p] + bo
+        if relu:
+            for p in range(P):
+                dst[p] = max(src[p] + bo, 0)
+        else:
+            for p in range(P):
+                dst[p] = src[p] + bo
 
 
 @kernel
@@ -200,15 +204,16 @@ def use_direct(C, O, kh, kw, sh, sw, ph, pw) -> bool:
     return conv_direct.suitable(C, O, kh, kw, sh, sw, ph, pw)
 
 
-def conv2d_forward(x, w, b, stride, padding):
-    """y = conv(x, w) + b. x (N, C, H, W), w (O, C, kh, kw), b (O,) or None -> y (N, O, Ho, Wo)."""
+def conv2d_forward(x, w, b, stride, padding, relu=False):
+    """y = conv(x, w) + b, or max(that, 0) with relu. x (N, C, H, W), w (O, C, kh, kw),
+    b (O,) or None -> y (N, O, Ho, Wo)."""
     N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
     x = np.ascontiguousarray(x)
     if b is None:
         b = np.zeros(O, x.dtype)
     y = np.empty((N, O, Ho, Wo), x.dtype)
     if use_direct(C, O, kh, kw, sh, sw, ph, pw):
-        return conv_direct.forward(x, w, b, (sh, sw), (ph, pw), y)
+        return conv_direct.forward(x, w, b, (sh, sw), (ph, pw), y, relu=relu)
     K, P = C * kh * kw, Ho * Wo
     w2 = w.reshape(O, K)
     nb = _block(N, K, P, x.itemsize)
@@ -219,7 +224,7 @@ def conv2d_forward(x, w, b, stride, padding):
         _run_im2col(x[n0:n1], kh, kw, sh, sw, ph, pw, Ho, Wo, cols)
         y_mat = workspace("conv.mat", (O, (n1 - n0) * P), x.dtype)
         gemm(w2, cols, out=y_mat)
-        parallel_for(_mat_to_nchw, (n1 - n0) * O, y_mat, b, y3[n0:n1], work=y_mat.size)
+        parallel_for(_mat_to_nchw, (n1 - n0) * O, y_mat, b, relu, y3[n0:n1], work=y_mat.size)
     return y
 
 

@@ -139,10 +139,10 @@ def _fwd_tiles(xp, wp, koff, Op, Qp, yw):
 
 
 @kernel
-def _fwd(x, wp, koff, b, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, lo, hi):
-    # samples [lo, hi): the (Ho, Wo) output of conv(x[n]) + b lands in y[n] (O, Hy, Wy)
-    # at rows r*dh + h0 and columns t*dw + w0 (1, 1, 0, 0 for a plain forward; a stride
-    # phase of the input gradient otherwise), those outside y dropped
+def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, lo, hi):
+    # samples [lo, hi): the (Ho, Wo) output of conv(x[n]) + b (then max(., 0) if relu)
+    # lands in y[n] (O, Hy, Wy) at rows r*dh + h0 and columns t*dw + w0 (1, 1, 0, 0 for a
+    # plain forward; a stride phase of the input gradient otherwise), those outside y dropped
     N, C, H, W = x.shape
     O, Hy, Wy = y.shape[1], y.shape[2], y.shape[3]
     Op = wp.size // koff.size
@@ -162,7 +162,11 @@ def _fwd(x, wp, koff, b, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, lo, 
                 if h < 0 or h >= Hy:
                     continue
                 src = yw[o * Qp + r * Wq + t0:o * Qp + r * Wq + t1]
-                if dw == 1:
+                if relu:
+                    dst = y[n, o, h, t0 + w0:t1 + w0]  # plain forwards only
+                    for t in range(t1 - t0):
+                        dst[t] = max(src[t] + bo, 0)
+                elif dw == 1:
                     dst = y[n, o, h, t0 + w0:t1 + w0]
                     for t in range(t1 - t0):
                         dst[t] = src[t] + bo
@@ -253,9 +257,10 @@ def _sum_blocks(acc, bacc, dw, db):
             dw[o, k] = v
 
 
-def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0)):
-    """y (N, O, Ho, Wo) = conv(x, w, stride, padding) + b. With ``place`` = (dh, dw, h0,
-    w0), output (r, t) goes to y[:, :, r*dh + h0, t*dw + w0] instead (when inside y)."""
+def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False):
+    """y (N, O, Ho, Wo) = conv(x, w, stride, padding) + b, or max(that, 0) with relu. With
+    ``place`` = (dh, dw, h0, w0), output (r, t) goes to y[:, :, r*dh + h0, t*dw + w0]
+    instead (when inside y; no relu then)."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -265,7 +270,7 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0)):
     Op = _round_up(O, MR)
     wp = np.zeros((K, Op), x.dtype)
     wp[:, :O] = w.reshape(O, K).T
-    parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
+    parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
                  work=N * O * Ho * Wo * K // MACS_PER_ELEMENT)
     return y
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 from numba import cuda
 
 from . import memory
+from .activation import relu_forward
 from .gemm import Mat, dense, dense_t, gemm, grouped
 from .reduce import channel_sum
 from .runtime import MAX_GRID_Y, flat, grid1d
@@ -110,8 +111,9 @@ def _columns(x, N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo) -> Mat:
     return dense(cols, K, NP)
 
 
-def conv2d_forward(x, w, b, stride, padding):
-    """y = conv(x, w) + b. x (N, C, H, W), w (O, C, kh, kw), b (O,) or None -> y (N, O, Ho, Wo)."""
+def conv2d_forward(x, w, b, stride, padding, relu=False):
+    """y = conv(x, w) + b, or max(that, 0) with relu. x (N, C, H, W), w (O, C, kh, kw),
+    b (O,) or None -> y (N, O, Ho, Wo)."""
     N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
     y = memory.empty((N, O, Ho, Wo), x.dtype, "the convolution output")
     K, NP = C * kh * kw, N * Ho * Wo
@@ -119,7 +121,7 @@ def conv2d_forward(x, w, b, stride, padding):
         return y
     cols = _columns(x, N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo)
     gemm(dense(w, O, K), cols, grouped(y, O, Ho * Wo), O, NP, K, bias=b, bias_axis=0)
-    return y
+    return relu_forward(y) if relu else y
 
 
 def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):

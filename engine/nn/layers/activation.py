@@ -1,6 +1,7 @@
 """Element-wise activations, as torch.nn: ReLU, LeakyReLU, Sigmoid, Tanh. Any shape in, same out."""
 from __future__ import annotations
 
+from ..fusion import NO_GRAPH
 from ..module import Module
 
 
@@ -12,6 +13,8 @@ class ReLU(Module):
         return self._y
 
     def backward(self, grad_y):
+        if self._y is None:
+            raise RuntimeError(NO_GRAPH)
         return self.ops.relu_backward(self._y, grad_y)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import init
+from ..fusion import NO_GRAPH
 from ..module import Module, Parameter, ShapeError
 from ._args import pair, positive_int, short
 
@@ -59,6 +60,8 @@ class Conv2d(Module):
         return self.ops.conv2d_forward(x, self.weight.data, b, self.stride, self.padding)
 
     def backward(self, grad_y):
+        if self._x is None:
+            raise RuntimeError(NO_GRAPH)
         ops = self.ops
         dx, dw, db = ops.conv2d_backward(self._x, self.weight.data, grad_y, self.stride, self.padding,
                                          need_input_grad=self.needs_input_grad)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..fusion import NO_GRAPH
 from ..module import Module, Parameter, ShapeError
 from ._args import positive_int
 
@@ -49,6 +50,8 @@ class _BatchNorm(Module):
         return y
 
     def backward(self, grad_y):
+        if self._cache is None:
+            raise RuntimeError(NO_GRAPH)
         ops = self.ops
         dx, dgamma, dbeta = ops.batchnorm_backward(grad_y, self.weight.data, self._cache)
         ops.add_(self.weight.grad, dgamma)
