@@ -32,13 +32,12 @@ import numpy as np
 from .parallel import get_num_threads, kernel, parallel_for
 from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vsplat, vstore, vzero
 
-MR = 4  # output channels per register tile
 MACS_PER_ELEMENT = 16
 """Multiply-adds that cost about as long as one element of an element-wise pass (the unit
 of parallel_for's ``work``): measured on the 2-core machine, MNIST's first layer (5.5M
 multiply-adds at batch 64) ran faster on one thread than on two, CIFAR's (15-23M) 1.4x
 faster on two."""
-TAPS = 3  # taps per weight-gradient tile (and vectors of pixels per forward tile)
+TAP_PAD = 6  # koff is padded to a multiple of both weight-gradient tiles' tap counts (3, 2)
 
 
 MAX_TAPS = 1200
@@ -61,18 +60,24 @@ def _round_up(n, m):
     return -(-n // m) * m
 
 
+def _tile_rows(O):
+    """Output channels per register tile: 4 (tiles of 4 x 3 vectors) or 6 (6 x 2),
+    whichever pads O less; 6 serves the 6-channel layers of LeNet-style nets."""
+    return 6 if _round_up(O, 6) < _round_up(O, 4) else 4
+
+
 @functools.lru_cache(maxsize=256)
 def _phases(C, H, W, kh, kw, stride, padding):
     """(Hq, Wq, koff): the phase planes' size and the flat offset in them of every tap
     (c, i, j), c*Hq*Wq + (i//sh)*Wq + j//sw in phase (i % sh, j % sw); koff has K rounded
-    up to TAPS entries, the spare ones 0. Cached (read-only koff): a layer asks the same
+    up to TAP_PAD entries, the spare ones 0. Cached (read-only koff): a layer asks the same
     geometry every step."""
     (sh, sw), (ph, pw) = stride, padding
     Hq, Wq = -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw)
     i, j = np.arange(kh)[:, None], np.arange(kw)
     tap = ((i % sh) * sw + j % sw) * C * Hq * Wq + (i // sh) * Wq + j // sw
     k = np.arange(C)[:, None, None] * (Hq * Wq) + tap
-    koff = np.zeros(_round_up(k.size, TAPS), np.int64)
+    koff = np.zeros(_round_up(k.size, TAP_PAD), np.int64)
     koff[:k.size] = k.reshape(-1)
     koff.flags.writeable = False
     return Hq, Wq, koff
@@ -107,10 +112,11 @@ def _pad_into(src, ph, pw, sh, sw, Hq, Wq, xq):
 @kernel
 def _fwd_tiles(xp, wp, koff, Op, Qp, yw):
     # yw (Op*Qp) flat = wp^T @ B over K = koff.size taps; wp (K*Op) flat is W^T packed
-    # (row k holds the Op weights of tap k); Op a multiple of MR, Qp of 3L
+    # (row k holds the Op weights of tap k); tiles of 4 rows x 3 vectors: Op a multiple
+    # of 4, Qp of 3L
     L = lanes(xp)
     K = koff.size
-    for o0 in range(0, Op, MR):
+    for o0 in range(0, Op, 4):
         for q0 in range(0, Qp, 3 * L):
             a00 = vzero(xp); a01 = vzero(xp); a02 = vzero(xp)  # noqa: E702
             a10 = vzero(xp); a11 = vzero(xp); a12 = vzero(xp)  # noqa: E702
@@ -139,6 +145,46 @@ def _fwd_tiles(xp, wp, koff, Op, Qp, yw):
 
 
 @kernel
+def _fwd_tiles6(xp, wp, koff, Op, Qp, yw):
+    # as _fwd_tiles with tiles of 6 rows x 2 vectors: Op a multiple of 6, Qp of 2L
+    L = lanes(xp)
+    K = koff.size
+    for o0 in range(0, Op, 6):
+        for q0 in range(0, Qp, 2 * L):
+            a00 = vzero(xp); a01 = vzero(xp); a10 = vzero(xp); a11 = vzero(xp)  # noqa: E702
+            a20 = vzero(xp); a21 = vzero(xp); a30 = vzero(xp); a31 = vzero(xp)  # noqa: E702
+            a40 = vzero(xp); a41 = vzero(xp); a50 = vzero(xp); a51 = vzero(xp)  # noqa: E702
+            for k in range(K):
+                p = koff[k] + q0
+                b0 = vload(xp, p); b1 = vload(xp, p + L)  # noqa: E702
+                wk = k * Op + o0
+                v = vsplat(wp, wk)
+                a00 = vfma(v, b0, a00); a01 = vfma(v, b1, a01)  # noqa: E702
+                v = vsplat(wp, wk + 1)
+                a10 = vfma(v, b0, a10); a11 = vfma(v, b1, a11)  # noqa: E702
+                v = vsplat(wp, wk + 2)
+                a20 = vfma(v, b0, a20); a21 = vfma(v, b1, a21)  # noqa: E702
+                v = vsplat(wp, wk + 3)
+                a30 = vfma(v, b0, a30); a31 = vfma(v, b1, a31)  # noqa: E702
+                v = vsplat(wp, wk + 4)
+                a40 = vfma(v, b0, a40); a41 = vfma(v, b1, a41)  # noqa: E702
+                v = vsplat(wp, wk + 5)
+                a50 = vfma(v, b0, a50); a51 = vfma(v, b1, a51)  # noqa: E702
+            r = o0 * Qp + q0
+            vstore(yw, r, a00); vstore(yw, r + L, a01)  # noqa: E702
+            r += Qp
+            vstore(yw, r, a10); vstore(yw, r + L, a11)  # noqa: E702
+            r += Qp
+            vstore(yw, r, a20); vstore(yw, r + L, a21)  # noqa: E702
+            r += Qp
+            vstore(yw, r, a30); vstore(yw, r + L, a31)  # noqa: E702
+            r += Qp
+            vstore(yw, r, a40); vstore(yw, r + L, a41)  # noqa: E702
+            r += Qp
+            vstore(yw, r, a50); vstore(yw, r + L, a51)  # noqa: E702
+
+
+@kernel
 def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, lo, hi):
     # samples [lo, hi): the (Ho, Wo) output of conv(x[n]) + b (then max(., 0) if relu)
     # lands in y[n] (O, Hy, Wy) at rows r*dh + h0 and columns t*dw + w0 (1, 1, 0, 0 for a
@@ -147,14 +193,18 @@ def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y
     O, Hy, Wy = y.shape[1], y.shape[2], y.shape[3]
     Op = wp.size // koff.size
     L = lanes(wp)
-    Qp = (Ho * Wq + 3 * L - 1) // (3 * L) * (3 * L)
-    xq = np.zeros(sh * sw * C * Hq * Wq + 3 * L + Wq, x.dtype)
+    nr = 2 * L if Op % 4 else 3 * L  # pixels per tile: 6-row tiles when Op is not a multiple of 4
+    Qp = (Ho * Wq + nr - 1) // nr * nr
+    xq = np.zeros(sh * sw * C * Hq * Wq + nr + Wq, x.dtype)
     yw = np.empty(Op * Qp, x.dtype)
     t0 = (dw - 1 - w0) // dw if w0 < 0 else 0  # first column t with t*dw + w0 >= 0
     t1 = min(Wo, (Wy - 1 - w0) // dw + 1)
     for n in range(lo, hi):
         _pad_into(x[n], ph, pw, sh, sw, Hq, Wq, xq)
-        _fwd_tiles(xq, wp, koff, Op, Qp, yw)
+        if Op % 4:
+            _fwd_tiles6(xq, wp, koff, Op, Qp, yw)
+        else:
+            _fwd_tiles(xq, wp, koff, Op, Qp, yw)
         for o in range(O):
             bo = b[o]
             for r in range(Ho):
@@ -179,11 +229,12 @@ def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y
 @kernel
 def _wgrad_tiles(xp, gw, koff, Op, Qv, acc):
     # acc (Op*Kp*L) flat += lane-wise partial sums of gw (Op, Qv) @ B^T, Kp = koff.size
+    # tiles of 4 output channels x 3 taps (Op a multiple of 4)
     L = lanes(xp)
     Kp = koff.size
-    for o0 in range(0, Op, MR):
+    for o0 in range(0, Op, 4):
         g0 = o0 * Qv
-        for k0 in range(0, Kp, TAPS):
+        for k0 in range(0, Kp, 3):
             x0 = koff[k0]; x1 = koff[k0 + 1]; x2 = koff[k0 + 2]  # noqa: E702
             a00 = vzero(xp); a01 = vzero(xp); a02 = vzero(xp)  # noqa: E702
             a10 = vzero(xp); a11 = vzero(xp); a12 = vzero(xp)  # noqa: E702
@@ -203,6 +254,38 @@ def _wgrad_tiles(xp, gw, koff, Op, Qv, acc):
             _add_tile(acc, ((o0 + 1) * Kp + k0) * L, L, a10, a11, a12)
             _add_tile(acc, ((o0 + 2) * Kp + k0) * L, L, a20, a21, a22)
             _add_tile(acc, ((o0 + 3) * Kp + k0) * L, L, a30, a31, a32)
+
+
+@kernel
+def _wgrad_tiles6(xp, gw, koff, Op, Qv, acc):
+    # as _wgrad_tiles with tiles of 6 output channels x 2 taps (Op a multiple of 6)
+    L = lanes(xp)
+    Kp = koff.size
+    for o0 in range(0, Op, 6):
+        g0 = o0 * Qv
+        for k0 in range(0, Kp, 2):
+            x0 = koff[k0]; x1 = koff[k0 + 1]  # noqa: E702
+            a00 = vzero(xp); a01 = vzero(xp); a10 = vzero(xp); a11 = vzero(xp)  # noqa: E702
+            a20 = vzero(xp); a21 = vzero(xp); a30 = vzero(xp); a31 = vzero(xp)  # noqa: E702
+            a40 = vzero(xp); a41 = vzero(xp); a50 = vzero(xp); a51 = vzero(xp)  # noqa: E702
+            for q in range(0, Qv, L):
+                b0 = vload(xp, x0 + q); b1 = vload(xp, x1 + q)  # noqa: E702
+                v = vload(gw, g0 + q)
+                a00 = vfma(v, b0, a00); a01 = vfma(v, b1, a01)  # noqa: E702
+                v = vload(gw, g0 + Qv + q)
+                a10 = vfma(v, b0, a10); a11 = vfma(v, b1, a11)  # noqa: E702
+                v = vload(gw, g0 + 2 * Qv + q)
+                a20 = vfma(v, b0, a20); a21 = vfma(v, b1, a21)  # noqa: E702
+                v = vload(gw, g0 + 3 * Qv + q)
+                a30 = vfma(v, b0, a30); a31 = vfma(v, b1, a31)  # noqa: E702
+                v = vload(gw, g0 + 4 * Qv + q)
+                a40 = vfma(v, b0, a40); a41 = vfma(v, b1, a41)  # noqa: E702
+                v = vload(gw, g0 + 5 * Qv + q)
+                a50 = vfma(v, b0, a50); a51 = vfma(v, b1, a51)  # noqa: E702
+            for r, (c0, c1) in enumerate(((a00, a01), (a10, a11), (a20, a21), (a30, a31), (a40, a41), (a50, a51))):
+                i = ((o0 + r) * Kp + k0) * L
+                vstore(acc, i, vadd(vload(acc, i), c0))
+                vstore(acc, i + L, vadd(vload(acc, i + L), c1))
 
 
 @kernel
@@ -240,7 +323,10 @@ def _wgrad(x, g, koff, ph, pw, sh, sw, Hq, Wq, Op, acc, bacc, lo, hi):
                         dst[t] = v
                         total += v
                 bacc[b, o] += total
-            _wgrad_tiles(xq, gw, koff, Op, Qv, a)
+            if Op % 4:
+                _wgrad_tiles6(xq, gw, koff, Op, Qv, a)
+            else:
+                _wgrad_tiles(xq, gw, koff, Op, Qv, a)
 
 
 @kernel
@@ -267,7 +353,7 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False):
     K = C * kh * kw
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     Hq, Wq, koff = _phases(C, H, W, kh, kw, stride, padding)
-    Op = _round_up(O, MR)
+    Op = _round_up(O, _tile_rows(O))
     wp = np.zeros((K, Op), x.dtype)
     wp[:, :O] = w.reshape(O, K).T
     parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
@@ -281,7 +367,7 @@ def backward_weight(x, g, stride, padding, dw, db):
     N, C, H, W = x.shape
     O, _, kh, kw = dw.shape
     Hq, Wq, koff = _phases(C, H, W, kh, kw, stride, padding)
-    Op = _round_up(O, MR)
+    Op = _round_up(O, _tile_rows(O))
     B = max(1, min(N, get_num_threads()))
     L = VECTOR_BYTES // x.itemsize
     acc = np.empty((B, Op * koff.size * L), x.dtype)
