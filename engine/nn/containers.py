@@ -51,16 +51,15 @@ class Sequential(_Container):
         return x
 
     def _steps(self):
-        """(name, module, callable) per step of the forward: each module's forward, or
-        under inference_mode() a fused Conv2d[-BatchNorm2d][-ReLU] run (see .fusion)."""
+        """(name, module, callable) per step of the forward: each module's forward, or a
+        fused Conv2d[-BatchNorm2d][-ReLU] or BatchNorm2d-ReLU run (see .fusion)."""
         items = list(self._modules.items())
-        fuse = fusion.is_inference_mode()
         i = 0
         while i < len(items):
             name, m = items[i]
-            n = fusion.conv_run([mod for _, mod in items[i:i + 3]]) if fuse else 1
+            n = fusion.run_length([mod for _, mod in items[i:i + 3]])
             if n > 1:
-                run = functools.partial(fusion.fused_conv_forward, [mod for _, mod in items[i:i + n]])
+                run = functools.partial(fusion.fused_forward, [mod for _, mod in items[i:i + n]])
             else:
                 run = m.forward
             yield name, m, run

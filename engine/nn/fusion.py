@@ -1,16 +1,21 @@
-"""Inference mode and the layer fusion it allows, as ``torch.inference_mode()``.
+"""Layer fusion in a Sequential, and inference mode (as ``torch.inference_mode()``).
 
-Inside ``with inference_mode():`` a forward pass keeps nothing for a backward pass, so a
-Sequential may run Conv2d -> BatchNorm2d (eval) -> ReLU as one convolution on the CPU:
-the batch norm folds into the convolution's weights and bias,
+On the CPU, Conv2d -> ReLU runs as one convolution, the ReLU in the loop that writes the
+convolution's output, and BatchNorm2d (training) -> ReLU as one batch norm, the ReLU in
+the loop that writes its output; the layers keep what their backward needs (the conv
+its input, the batch norm its statistics, the ReLU its output), so training is
+unchanged, one pass over the feature maps shorter.
 
-    s = gamma / sqrt(running_var + eps),  w' = w * s[o],  b' = (b - running_mean) * s + beta,
+Inside ``with inference_mode():`` a forward pass keeps nothing for a backward pass, and
+Conv2d -> BatchNorm2d (eval) [-> ReLU] fuses too: the batch norm folds into the
+convolution's weights and bias,
 
-and the ReLU runs in the loop that writes the convolution's output. That saves two passes
-over every feature map (ResNet-20 inference: 19 batch norms and 9 ReLUs). Conv2d -> ReLU
-fuses the same way. A layer whose ``forward`` has been replaced on the instance (the
-trainer's feature-map snapshot, profilers) is never fused, so such hooks see every output.
-A backward after an inference-mode forward raises: the fused layers kept no inputs.
+    s = gamma / sqrt(running_var + eps),  w' = w * s[o],  b' = (b - running_mean) * s + beta.
+
+That saves two passes over every feature map (ResNet-20 inference: 19 batch norms and 9
+ReLUs). A layer whose ``forward`` has been replaced on the instance (the trainer's
+feature-map snapshot, profilers) is never fused, so such hooks see every output. A
+backward after an inference-mode forward raises: the fused layers kept no inputs.
 """
 from __future__ import annotations
 
@@ -44,27 +49,36 @@ def _plain(m, cls) -> bool:
     return type(m) is cls and "forward" not in m.__dict__ and m.device == "cpu"
 
 
-def conv_run(modules) -> int:
-    """How many of ``modules`` (a Sequential's, from some position on) fuse into one
-    convolution: 2 or 3 for Conv2d, BatchNorm2d in eval mode, ReLU (or Conv2d, ReLU);
-    1 when the first is not such a run."""
+def run_length(modules) -> int:
+    """How many of ``modules`` (a Sequential's, from some position on) run as one fused
+    step: 2 for Conv2d, ReLU and for BatchNorm2d in training mode, ReLU; under
+    inference_mode also 2 or 3 for Conv2d, BatchNorm2d in eval mode[, ReLU]; else 1."""
     from .layers import BatchNorm2d, Conv2d, ReLU
-    if not modules or not _plain(modules[0], Conv2d):
+    first = modules[0] if modules else None
+    if _plain(first, BatchNorm2d) and first.training:
+        return 2 if len(modules) > 1 and _plain(modules[1], ReLU) else 1
+    if not _plain(first, Conv2d):
         return 1
     n = 1
-    if (len(modules) > 1 and _plain(modules[1], BatchNorm2d) and not modules[1].training
-            and modules[1].num_features == modules[0].out_channels):
+    if (len(modules) > 1 and is_inference_mode() and _plain(modules[1], BatchNorm2d)
+            and not modules[1].training and modules[1].num_features == first.out_channels):
         n = 2
     if len(modules) > n and _plain(modules[n], ReLU):
         n += 1
     return n
 
 
-def fused_conv_forward(modules, x):
-    """The output of ``modules`` (a run counted by :func:`conv_run`) on x, in one
-    convolution; their saved inputs are dropped (see NO_GRAPH)."""
+def fused_forward(modules, x):
+    """The output of ``modules`` (a run counted by :func:`run_length`) on x in one step;
+    under inference_mode their saved inputs are dropped (see NO_GRAPH)."""
     from .layers import BatchNorm2d, ReLU
-    conv = modules[0]
+    keep = not is_inference_mode()
+    first, relu = modules[0], type(modules[-1]) is ReLU
+    if type(first) is BatchNorm2d:  # training batch norm, ReLU
+        y = first.forward(x, relu=True)
+        modules[1]._y = y if keep else None
+        return y
+    conv = first
     conv.output_shape(x.shape[1:])
     w = conv.weight.data
     b = conv.bias.data if conv.bias is not None else np.zeros(conv.out_channels, w.dtype)
@@ -74,8 +88,8 @@ def fused_conv_forward(modules, x):
         w = w * s[:, None, None, None]
         b = (b - bn.running_mean) * s + bn.bias.data
         bn._cache = None
-    relu = type(modules[-1]) is ReLU
+    y = conv.ops.conv2d_forward(x, w, b, conv.stride, conv.padding, relu=relu)
+    conv._x = x if keep else None
     if relu:
-        modules[-1]._y = None
-    conv._x = None
-    return conv.ops.conv2d_forward(x, w, b, conv.stride, conv.padding, relu=relu)
+        modules[-1]._y = y if keep else None
+    return y

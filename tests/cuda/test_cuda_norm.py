@@ -24,6 +24,17 @@ def test_batchnorm_train(gpu, cpu, rng, shape):
     assert_close(db_g, db_c, rtol=1e-4, atol=1e-3, what="dbeta")
 
 
+def test_batchnorm_train_relu_epilogue(gpu, cpu, rng):
+    x, gamma, beta = randn(rng, 3, 4, 3, 5), randn(rng, 4), randn(rng, 4)
+    stats = lambda: (np.zeros(4, np.float32), np.ones(4, np.float32))  # noqa: E731
+    y, _ = cpu.batchnorm_forward_train(x, gamma, beta, *stats(), 0.1, 1e-5, relu=True)
+    plain, _ = cpu.batchnorm_forward_train(x, gamma, beta, *stats(), 0.1, 1e-5)
+    assert (y == 0).any() and np.array_equal(y, np.maximum(plain, 0))
+    d_rm, d_rv = (up(a) for a in stats())
+    assert_close(gpu.batchnorm_forward_train(up(x), up(gamma), up(beta), d_rm, d_rv, 0.1, 1e-5, relu=True)[0],
+                 y, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("shape", big([(2, 3, 2, 3), (4, 3)], [(64, 32, 16, 16), (128, 256)]))
 def test_batchnorm_eval(gpu, cpu, rng, shape):
     C = shape[1]

@@ -32,12 +32,12 @@ def _trained_stats(model, x):
 
 def _count_fused(monkeypatch):
     calls = []
-    orig = fusion.fused_conv_forward
+    orig = fusion.fused_forward
 
     def counting(modules, x):
         calls.append([type(m).__name__ for m in modules])
         return orig(modules, x)
-    monkeypatch.setattr(fusion, "fused_conv_forward", counting)
+    monkeypatch.setattr(fusion, "fused_forward", counting)
     return calls
 
 
@@ -75,8 +75,8 @@ def test_no_fusion_in_train_mode_or_for_hooked_layers(monkeypatch):
     calls = _count_fused(monkeypatch)
     with nn.inference_mode():
         model.train()
-        model.forward(x)  # train-mode batch norms use the batch: never folded
-        assert calls == [["Conv2d", "ReLU"], ["Conv2d", "ReLU"]]
+        model.forward(x)  # train-mode batch norms use the batch: never folded, but take the ReLU
+        assert calls == [["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"]]
         calls.clear()
         model.eval()
         seen = []
@@ -100,3 +100,31 @@ def test_inference_mode_is_per_thread_and_restores():
             pass
         assert fusion.is_inference_mode()
     assert other == [False] and not fusion.is_inference_mode()
+
+
+def _unfused_copy(model):
+    # the same model with every leaf's forward wrapped on the instance: nothing fuses
+    twin = nn.from_spec(model.spec())
+    twin.load_state_dict(model.state_dict())
+    for m in twin.modules():
+        if not m._modules:
+            object.__setattr__(m, "forward", m.forward)
+    return twin
+
+
+def test_training_fusion_leaves_outputs_and_gradients_unchanged(monkeypatch):
+    rng = np.random.default_rng(3)
+    model = _net(True)
+    twin = _unfused_copy(model)
+    x = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
+    calls = _count_fused(monkeypatch)
+    y = model.forward(x)
+    y_ref = twin.forward(x)
+    assert calls == [["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"]]  # twin: none
+    np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    model.zero_grad()
+    twin.zero_grad()
+    np.testing.assert_allclose(model.backward(g), twin.backward(g), rtol=1e-4, atol=1e-5)
+    for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-4, atol=1e-5, err_msg=name)

@@ -3,7 +3,7 @@ cores by :mod:`.parallel`.
 
 Its twin, :mod:`engine.kernels.cuda`, exposes the same names over device arrays.
 """
-from .allocator import install_allocator
+from .allocator import install_allocator as _install_allocator
 from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train
@@ -20,4 +20,4 @@ from .tensor import (add, add_, argmax_rows, asarray, concat_channels, copy_into
 
 DEVICE = "cpu"
 
-install_allocator()
+_install_allocator()

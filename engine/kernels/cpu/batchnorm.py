@@ -1,9 +1,13 @@
 """Batch normalisation on the CPU over x viewed as (N, C, L) (L = H*W, or 1 for 1-d).
 
-Training:  mu_c, var_c over (N, L); xhat = (x - mu) / sqrt(var + eps); y = gamma*xhat + beta.
+Training:  mu_c, var_c over (N, L); xhat = (x - mu) / sqrt(var + eps); y = gamma*xhat + beta
+           (then max(y, 0) when a ReLU is fused in).
 Backward:  dx = gamma / (M sqrt(var + eps)) * (M g - sum g - xhat * sum g*xhat), M = N*L.
 Kernels run over ranges of channels (or N*C planes), one block per thread
-(``parallel_for``); per-channel sums accumulate in float64.
+(``parallel_for``); per-channel sums accumulate in float64. The training forward reads x
+twice (the sums of x - K and (x - K)^2, K = the channel's first value so the variance
+does not cancel, then y) and writes only y; the cache keeps x and the backward normalises
+again (memory-bound passes: one read and one write fewer than storing xhat).
 """
 from __future__ import annotations
 
@@ -15,28 +19,34 @@ from .parallel import kernel, parallel_for
 
 
 @kernel
-def _bn_train(x, gamma, beta, eps, y, xhat, mean, var, invstd, lo, hi):
+def _bn_train(x, gamma, beta, eps, relu, y, mean, var, invstd, lo, hi):
     N, C, L = x.shape
     M = N * L
     for c in range(lo, hi):
+        k = np.float64(x[0, c, 0])
         s = 0.0
+        s2 = 0.0
         for n in range(N):
+            row = x[n, c]
             for l in range(L):
-                s += x[n, c, l]
+                d = row[l] - k
+                s += d
+                s2 += d * d
         mu = s / M
-        v = 0.0
-        for n in range(N):
-            for l in range(L):
-                d = x[n, c, l] - mu
-                v += d * d
-        v /= M
+        v = max(s2 / M - mu * mu, 0.0)
+        mu += k
         inv = 1.0 / math.sqrt(v + eps)
-        g, b = gamma[c], beta[c]
+        a = gamma[c] * inv
+        b = beta[c] - mu * a
         for n in range(N):
-            for l in range(L):
-                xh = (x[n, c, l] - mu) * inv
-                xhat[n, c, l] = xh
-                y[n, c, l] = g * xh + b
+            src = x[n, c]
+            dst = y[n, c]
+            if relu:
+                for l in range(L):
+                    dst[l] = max(src[l] * a + b, 0)
+            else:
+                for l in range(L):
+                    dst[l] = src[l] * a + b
         mean[c] = mu
         var[c] = v
         invstd[c] = inv
@@ -54,23 +64,30 @@ def _scale_shift(x, scale, shift, y, lo, hi):
 
 
 @kernel
-def _bn_bwd(g, xhat, gamma, invstd, dx, dgamma, dbeta, lo, hi):
+def _bn_bwd(g, x, mean, gamma, invstd, dx, dgamma, dbeta, lo, hi):
     N, C, L = g.shape
     M = N * L
     for c in range(lo, hi):
+        mu = mean[c]
+        inv = invstd[c]
         sg = 0.0
         sgx = 0.0
         for n in range(N):
+            gr = g[n, c]
+            xr = x[n, c]
             for l in range(L):
-                gv = g[n, c, l]
+                gv = gr[l]
                 sg += gv
-                sgx += gv * xhat[n, c, l]
+                sgx += gv * ((xr[l] - mu) * inv)
         dgamma[c] = sgx
         dbeta[c] = sg
-        k = gamma[c] * invstd[c] / M
+        k = gamma[c] * inv / M
         for n in range(N):
+            gr = g[n, c]
+            xr = x[n, c]
+            dr = dx[n, c]
             for l in range(L):
-                dx[n, c, l] = k * (M * g[n, c, l] - sg - xhat[n, c, l] * sgx)
+                dr[l] = k * (M * gr[l] - sg - (xr[l] - mu) * inv * sgx)
 
 
 @kernel
@@ -99,24 +116,24 @@ def _ncl(a):
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps):
-    """Normalises with batch statistics and updates the running ones in place
-    (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
+def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False):
+    """Normalises with batch statistics (then max(., 0) with relu) and updates the running
+    ones in place (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
     x3 = _ncl(x)
     N, C, L = x3.shape
     y = np.empty(x.shape, x.dtype)  # C order, so reshape(x3.shape) is a view
-    xhat = np.empty(x.shape, x.dtype)
-    mean = np.empty(C, x.dtype)
-    var = np.empty(C, x.dtype)
-    invstd = np.empty(C, x.dtype)
-    parallel_for(_bn_train, C, x3, gamma, beta, eps, y.reshape(x3.shape), xhat.reshape(x3.shape), mean, var,
-                 invstd, work=x3.size)
+    mean = np.empty(C, np.float64)
+    var = np.empty(C, np.float64)
+    invstd = np.empty(C, np.float64)
+    parallel_for(_bn_train, C, x3, gamma, beta, eps, relu, y.reshape(x3.shape), mean, var, invstd,
+                 work=2 * x3.size)
     M = N * L
-    running_mean *= 1 - momentum
-    running_mean += momentum * mean
-    running_var *= 1 - momentum
-    running_var += momentum * var * (M / max(M - 1, 1))
-    return y, (xhat, invstd, True)
+    with np.errstate(over="ignore"):  # a diverging run's float64 statistics pass float32's range
+        running_mean *= 1 - momentum
+        running_mean += momentum * mean
+        running_var *= 1 - momentum
+        running_var += momentum * var * (M / max(M - 1, 1))
+    return y, (x3, (mean, invstd), True)
 
 
 def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
@@ -133,17 +150,18 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
 
 def batchnorm_backward(grad_y, gamma, cache):
     """Returns (dx, dgamma, dbeta) for the statistics the forward used."""
-    xhat, s, batch_stats = cache
+    x3, stats, batch_stats = cache
     g3 = _ncl(grad_y)
     C = g3.shape[1]
     dx = np.empty(grad_y.shape, grad_y.dtype)
     dgamma = np.empty(C, grad_y.dtype)
     dbeta = np.empty(C, grad_y.dtype)
     if batch_stats:
-        parallel_for(_bn_bwd, C, g3, xhat.reshape(g3.shape), gamma, s, dx.reshape(g3.shape), dgamma, dbeta,
-                     work=g3.size)
+        mean, invstd = stats
+        parallel_for(_bn_bwd, C, g3, x3, mean, gamma, invstd, dx.reshape(g3.shape), dgamma, dbeta,
+                     work=2 * g3.size)
     else:
-        x3, (invstd, shift, scale) = xhat, s
+        invstd, shift, scale = stats
         xhat = np.empty(x3.shape, x3.dtype)
         _affine(x3, invstd, shift, xhat)
         parallel_for(_bn_eval_bwd, C, g3, xhat.reshape(g3.shape), scale, dx.reshape(g3.shape), dgamma, dbeta,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from numba import cuda, float32
 
 from . import memory
+from .activation import relu_forward
 from .reduce import channel_sums
 from .runtime import flat, grid1d, kmath as math, scalar
 
@@ -95,9 +96,10 @@ def _bn_dx_eval(g, scale, C, L, total, dx):
         dx[e] = g[e] * scale[c]
 
 
-def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps):
-    """Normalises with batch statistics and updates the running ones in place on the
-    device (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
+def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False):
+    """Normalises with batch statistics (then max(., 0) with relu) and updates the running
+    ones in place on the device (running_var takes the unbiased variance, as torch).
+    Returns (y, cache)."""
     N, C, L = _ncl(x.shape)
     M = N * L
     fx = flat(x)
@@ -110,7 +112,7 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
     _bn_finalize_train[grid1d(C)](fx, p1, p2, S, C, L, M, s(eps), s(momentum), s(M / max(M - 1, 1)),
                                   flat(running_mean), flat(running_var), mean, invstd)
     _bn_apply[grid1d(x.size)](fx, mean, invstd, flat(gamma), flat(beta), C, L, x.size, flat(y), flat(xhat))
-    return y, (xhat, invstd, True)
+    return (relu_forward(y) if relu else y), (xhat, invstd, True)
 
 
 def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):

@@ -33,7 +33,8 @@ class _BatchNorm(Module):
     def config(self):
         return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum)
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """The normalised x; with relu, max(that, 0) (a ReLU fused in, see nn.fusion)."""
         self.output_shape(x.shape[1:])
         ops = self.ops
         if self.training:
@@ -42,11 +43,13 @@ class _BatchNorm(Module):
                                  f"channel, got input of shape {tuple(x.shape)} (use a batch > 1, or eval())")
             y, self._cache = ops.batchnorm_forward_train(
                 x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
-                self.momentum, self.eps)
+                self.momentum, self.eps, relu=relu)
             self.num_batches_tracked += 1
         else:
             y, self._cache = ops.batchnorm_forward_eval(
                 x, self.weight.data, self.bias.data, self.running_mean, self.running_var, self.eps)
+            if relu:
+                y = ops.relu_forward(y)
         return y
 
     def backward(self, grad_y):
