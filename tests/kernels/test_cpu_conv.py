@@ -112,6 +112,18 @@ def test_relu_epilogue(shape, path):
     assert (y >= 0).all()
 
 
+@pytest.mark.parametrize("shape", [(5, 3, 9, 8, 6, 3, 3, (1, 1), (1, 1)), (5, 4, 9, 9, 8, 3, 3, (2, 2), (1, 1))])
+def test_direct_weight_gradient_in_chunks(shape, monkeypatch):
+    # one sample per chunk (the default packs many small samples into one)
+    monkeypatch.setattr(conv_direct, "CHUNK_ELEMENTS", 1)
+    x, w, _, g, stride, padding = _data(shape, np.float64, seed=7)
+    dw, db = np.empty(w.shape), np.empty(w.shape[0])
+    conv_direct.backward_weight(x, g, stride, padding, dw, db)
+    _, rdw, rdb = ref_backward(x, w, g, stride, padding)
+    np.testing.assert_allclose(dw, rdw, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(db, rdb, rtol=1e-10, atol=1e-10)
+
+
 def test_no_bias_and_noncontiguous_input(path):
     x, w, _, g, stride, padding = _data(SHAPES[1], np.float32, seed=3)
     xf = np.asfortranarray(x)

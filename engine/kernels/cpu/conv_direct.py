@@ -37,6 +37,11 @@ MACS_PER_ELEMENT = 16
 of parallel_for's ``work``): measured on the 2-core machine, MNIST's first layer (5.5M
 multiply-adds at batch 64) ran faster on one thread than on two, CIFAR's (15-23M) 1.4x
 faster on two."""
+CHUNK_ELEMENTS = 1 << 16
+"""The weight gradient pads this many elements' worth of samples (input planes and
+widened output gradients, 256 KB in float32) before running its tiles over all of
+them, so each tile's accumulators are added to the per-thread sums once per chunk, not
+once per sample: those sums (O x K x L) outgrow the L2 cache from 32 channels on."""
 TAP_PAD = 6  # koff is padded to a multiple of both weight-gradient tiles' tap counts (3, 2)
 
 
@@ -227,29 +232,31 @@ def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y
 
 
 @kernel
-def _wgrad_tiles(xp, gw, koff, Op, Qv, acc):
-    # acc (Op*Kp*L) flat += lane-wise partial sums of gw (Op, Qv) @ B^T, Kp = koff.size
-    # tiles of 4 output channels x 3 taps (Op a multiple of 4)
+def _wgrad_tiles(xp, gw, koff, Op, Qv, S, XS, GS, acc):
+    # acc (Op*Kp*L) flat += lane-wise partial sums of gw (Op, Qv) @ B^T, Kp = koff.size,
+    # over S samples held XS (xp) and GS (gw) elements apart: the accumulators stay in
+    # registers across the samples; tiles of 4 output channels x 3 taps (Op % 4 == 0)
     L = lanes(xp)
     Kp = koff.size
     for o0 in range(0, Op, 4):
-        g0 = o0 * Qv
         for k0 in range(0, Kp, 3):
-            x0 = koff[k0]; x1 = koff[k0 + 1]; x2 = koff[k0 + 2]  # noqa: E702
             a00 = vzero(xp); a01 = vzero(xp); a02 = vzero(xp)  # noqa: E702
             a10 = vzero(xp); a11 = vzero(xp); a12 = vzero(xp)  # noqa: E702
             a20 = vzero(xp); a21 = vzero(xp); a22 = vzero(xp)  # noqa: E702
             a30 = vzero(xp); a31 = vzero(xp); a32 = vzero(xp)  # noqa: E702
-            for q in range(0, Qv, L):
-                b0 = vload(xp, x0 + q); b1 = vload(xp, x1 + q); b2 = vload(xp, x2 + q)  # noqa: E702
-                v = vload(gw, g0 + q)
-                a00 = vfma(v, b0, a00); a01 = vfma(v, b1, a01); a02 = vfma(v, b2, a02)  # noqa: E702
-                v = vload(gw, g0 + Qv + q)
-                a10 = vfma(v, b0, a10); a11 = vfma(v, b1, a11); a12 = vfma(v, b2, a12)  # noqa: E702
-                v = vload(gw, g0 + 2 * Qv + q)
-                a20 = vfma(v, b0, a20); a21 = vfma(v, b1, a21); a22 = vfma(v, b2, a22)  # noqa: E702
-                v = vload(gw, g0 + 3 * Qv + q)
-                a30 = vfma(v, b0, a30); a31 = vfma(v, b1, a31); a32 = vfma(v, b2, a32)  # noqa: E702
+            for s in range(S):
+                g0 = s * GS + o0 * Qv
+                x0 = koff[k0] + s * XS; x1 = koff[k0 + 1] + s * XS; x2 = koff[k0 + 2] + s * XS  # noqa: E702
+                for q in range(0, Qv, L):
+                    b0 = vload(xp, x0 + q); b1 = vload(xp, x1 + q); b2 = vload(xp, x2 + q)  # noqa: E702
+                    v = vload(gw, g0 + q)
+                    a00 = vfma(v, b0, a00); a01 = vfma(v, b1, a01); a02 = vfma(v, b2, a02)  # noqa: E702
+                    v = vload(gw, g0 + Qv + q)
+                    a10 = vfma(v, b0, a10); a11 = vfma(v, b1, a11); a12 = vfma(v, b2, a12)  # noqa: E702
+                    v = vload(gw, g0 + 2 * Qv + q)
+                    a20 = vfma(v, b0, a20); a21 = vfma(v, b1, a21); a22 = vfma(v, b2, a22)  # noqa: E702
+                    v = vload(gw, g0 + 3 * Qv + q)
+                    a30 = vfma(v, b0, a30); a31 = vfma(v, b1, a31); a32 = vfma(v, b2, a32)  # noqa: E702
             _add_tile(acc, (o0 * Kp + k0) * L, L, a00, a01, a02)
             _add_tile(acc, ((o0 + 1) * Kp + k0) * L, L, a10, a11, a12)
             _add_tile(acc, ((o0 + 2) * Kp + k0) * L, L, a20, a21, a22)
@@ -257,31 +264,32 @@ def _wgrad_tiles(xp, gw, koff, Op, Qv, acc):
 
 
 @kernel
-def _wgrad_tiles6(xp, gw, koff, Op, Qv, acc):
+def _wgrad_tiles6(xp, gw, koff, Op, Qv, S, XS, GS, acc):
     # as _wgrad_tiles with tiles of 6 output channels x 2 taps (Op a multiple of 6)
     L = lanes(xp)
     Kp = koff.size
     for o0 in range(0, Op, 6):
-        g0 = o0 * Qv
         for k0 in range(0, Kp, 2):
-            x0 = koff[k0]; x1 = koff[k0 + 1]  # noqa: E702
             a00 = vzero(xp); a01 = vzero(xp); a10 = vzero(xp); a11 = vzero(xp)  # noqa: E702
             a20 = vzero(xp); a21 = vzero(xp); a30 = vzero(xp); a31 = vzero(xp)  # noqa: E702
             a40 = vzero(xp); a41 = vzero(xp); a50 = vzero(xp); a51 = vzero(xp)  # noqa: E702
-            for q in range(0, Qv, L):
-                b0 = vload(xp, x0 + q); b1 = vload(xp, x1 + q)  # noqa: E702
-                v = vload(gw, g0 + q)
-                a00 = vfma(v, b0, a00); a01 = vfma(v, b1, a01)  # noqa: E702
-                v = vload(gw, g0 + Qv + q)
-                a10 = vfma(v, b0, a10); a11 = vfma(v, b1, a11)  # noqa: E702
-                v = vload(gw, g0 + 2 * Qv + q)
-                a20 = vfma(v, b0, a20); a21 = vfma(v, b1, a21)  # noqa: E702
-                v = vload(gw, g0 + 3 * Qv + q)
-                a30 = vfma(v, b0, a30); a31 = vfma(v, b1, a31)  # noqa: E702
-                v = vload(gw, g0 + 4 * Qv + q)
-                a40 = vfma(v, b0, a40); a41 = vfma(v, b1, a41)  # noqa: E702
-                v = vload(gw, g0 + 5 * Qv + q)
-                a50 = vfma(v, b0, a50); a51 = vfma(v, b1, a51)  # noqa: E702
+            for s in range(S):
+                g0 = s * GS + o0 * Qv
+                x0 = koff[k0] + s * XS; x1 = koff[k0 + 1] + s * XS  # noqa: E702
+                for q in range(0, Qv, L):
+                    b0 = vload(xp, x0 + q); b1 = vload(xp, x1 + q)  # noqa: E702
+                    v = vload(gw, g0 + q)
+                    a00 = vfma(v, b0, a00); a01 = vfma(v, b1, a01)  # noqa: E702
+                    v = vload(gw, g0 + Qv + q)
+                    a10 = vfma(v, b0, a10); a11 = vfma(v, b1, a11)  # noqa: E702
+                    v = vload(gw, g0 + 2 * Qv + q)
+                    a20 = vfma(v, b0, a20); a21 = vfma(v, b1, a21)  # noqa: E702
+                    v = vload(gw, g0 + 3 * Qv + q)
+                    a30 = vfma(v, b0, a30); a31 = vfma(v, b1, a31)  # noqa: E702
+                    v = vload(gw, g0 + 4 * Qv + q)
+                    a40 = vfma(v, b0, a40); a41 = vfma(v, b1, a41)  # noqa: E702
+                    v = vload(gw, g0 + 5 * Qv + q)
+                    a50 = vfma(v, b0, a50); a51 = vfma(v, b1, a51)  # noqa: E702
             for r, (c0, c1) in enumerate(((a00, a01), (a10, a11), (a20, a21), (a30, a31), (a40, a41), (a50, a51))):
                 i = ((o0 + r) * Kp + k0) * L
                 vstore(acc, i, vadd(vload(acc, i), c0))
@@ -297,36 +305,43 @@ def _add_tile(acc, i, L, a0, a1, a2):
 
 
 @kernel
-def _wgrad(x, g, koff, ph, pw, sh, sw, Hq, Wq, Op, acc, bacc, lo, hi):
+def _wgrad(x, g, koff, ph, pw, sh, sw, Hq, Wq, Op, chunk, acc, bacc, lo, hi):
     # blocks [lo, hi) of acc (B, Op*Kp*L) and bacc (B, O): block b sums the weight and
-    # bias gradients of samples [N*b//B, N*(b+1)//B)
+    # bias gradients of samples [N*b//B, N*(b+1)//B), S samples (about ``chunk`` elements) at a time
     N, C, H, W = x.shape
     O, Ho, Wo = g.shape[1], g.shape[2], g.shape[3]
     B = acc.shape[0]
     L = lanes(acc[0])
     Qv = (Ho * Wq + L - 1) // L * L
-    xq = np.zeros(sh * sw * C * Hq * Wq + L + Wq, x.dtype)
-    gw = np.zeros(Op * Qv, x.dtype)  # columns Wo..Wq-1, the tail and rows >= O stay 0
+    XS = (sh * sw * C * Hq * Wq + Wq + 2 * L - 1) // L * L  # one sample's phase planes + spare
+    GS = Op * Qv
+    S = max(1, chunk // (XS + GS))
+    xq = np.zeros(S * XS, x.dtype)
+    gw = np.zeros(S * GS, x.dtype)  # columns Wo..Wq-1, the tails and rows >= O stay 0
     for b in range(lo, hi):
         a = acc[b]
         a[:] = 0
         bacc[b, :] = 0
-        for n in range(N * b // B, N * (b + 1) // B):
-            _pad_into(x[n], ph, pw, sh, sw, Hq, Wq, xq)
-            for o in range(O):
-                total = 0.0
-                for r in range(Ho):
-                    src = g[n, o, r]
-                    dst = gw[o * Qv + r * Wq:o * Qv + r * Wq + Wo]
-                    for t in range(Wo):
-                        v = src[t]
-                        dst[t] = v
-                        total += v
-                bacc[b, o] += total
+        n1 = N * (b + 1) // B
+        for n0 in range(N * b // B, n1, S):
+            for s in range(min(S, n1 - n0)):
+                n = n0 + s
+                _pad_into(x[n], ph, pw, sh, sw, Hq, Wq, xq[s * XS:(s + 1) * XS])
+                for o in range(O):
+                    total = 0.0
+                    for r in range(Ho):
+                        src = g[n, o, r]
+                        at = s * GS + o * Qv + r * Wq
+                        dst = gw[at:at + Wo]
+                        for t in range(Wo):
+                            v = src[t]
+                            dst[t] = v
+                            total += v
+                    bacc[b, o] += total
             if Op % 4:
-                _wgrad_tiles6(xq, gw, koff, Op, Qv, a)
+                _wgrad_tiles6(xq, gw, koff, Op, Qv, min(S, n1 - n0), XS, GS, a)
             else:
-                _wgrad_tiles(xq, gw, koff, Op, Qv, a)
+                _wgrad_tiles(xq, gw, koff, Op, Qv, min(S, n1 - n0), XS, GS, a)
 
 
 @kernel
@@ -372,7 +387,7 @@ def backward_weight(x, g, stride, padding, dw, db):
     L = VECTOR_BYTES // x.itemsize
     acc = np.empty((B, Op * koff.size * L), x.dtype)
     bacc = np.empty((B, O), np.float64)
-    parallel_for(_wgrad, B, x, g, koff, *padding, *stride, Hq, Wq, Op, acc, bacc,
+    parallel_for(_wgrad, B, x, g, koff, *padding, *stride, Hq, Wq, Op, CHUNK_ELEMENTS, acc, bacc,
                  work=g.size * C * kh * kw // MACS_PER_ELEMENT)
     _sum_blocks(acc.reshape(B, Op, koff.size, L), bacc, dw.reshape(O, -1), db)
 
