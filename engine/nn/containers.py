@@ -72,11 +72,17 @@ class Sequential(_Container):
         return self
 
     def backward(self, grad_y):
-        for name, m in reversed(self._modules.items()):
+        items = list(self._modules.items())
+        i = len(items) - 1
+        while i >= 0:
+            name, m = items[i]
+            prev = items[i - 1][1] if i > 0 else None
+            fused = prev is not None and fusion.fuses_backward(prev, m)
             try:
-                grad_y = m.backward(grad_y)
+                grad_y = fusion.fused_backward(prev, m, grad_y) if fused else m.backward(grad_y)
             except DeviceMemoryError as e:
                 raise e.within(name, m, grad_y.shape[0]) from None
+            i -= 2 if fused else 1
         return grad_y
 
     def trace(self, shape, prefix, rows):

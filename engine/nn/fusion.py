@@ -4,7 +4,8 @@ On the CPU, Conv2d -> ReLU runs as one convolution, the ReLU in the loop that wr
 convolution's output, and BatchNorm2d (training) -> ReLU as one batch norm, the ReLU in
 the loop that writes its output; the layers keep what their backward needs (the conv
 its input, the batch norm its statistics, the ReLU its output), so training is
-unchanged, one pass over the feature maps shorter.
+unchanged, one pass over the feature maps shorter. Backward, a ReLU's mask runs inside
+the batch norm before it or the max pool after it (:func:`fused_backward`).
 
 Inside ``with inference_mode():`` a forward pass keeps nothing for a backward pass, and
 Conv2d -> BatchNorm2d (eval) [-> ReLU] fuses too: the batch norm folds into the
@@ -46,7 +47,8 @@ def is_inference_mode() -> bool:
 
 
 def _plain(m, cls) -> bool:
-    return type(m) is cls and "forward" not in m.__dict__ and m.device == "cpu"
+    return (type(m) is cls and "forward" not in m.__dict__ and "backward" not in m.__dict__
+            and m.device == "cpu")
 
 
 def run_length(modules) -> int:
@@ -93,3 +95,20 @@ def fused_forward(modules, x):
     if relu:
         modules[-1]._y = y if keep else None
     return y
+
+
+def fuses_backward(prev, m) -> bool:
+    """Whether the backward of ``prev`` followed by ``m`` (neighbours in a Sequential) runs
+    as one step: BatchNorm2d -> ReLU (the norm's backward masks the gradient) and ReLU ->
+    MaxPool2d (the pool passes a window's gradient only where the ReLU's output > 0)."""
+    from .layers import BatchNorm2d, MaxPool2d, ReLU
+    if _plain(prev, BatchNorm2d) and _plain(m, ReLU):
+        return getattr(m, "_y", None) is not None
+    return _plain(prev, ReLU) and _plain(m, MaxPool2d) and getattr(prev, "_y", None) is not None
+
+
+def fused_backward(prev, m, grad_y):
+    """The gradient of ``prev``'s input, for a pair accepted by :func:`fuses_backward`."""
+    if type(m).__name__ == "ReLU":
+        return prev.backward(grad_y, relu_y=m._y)
+    return m.backward(grad_y, relu_y=prev._y)

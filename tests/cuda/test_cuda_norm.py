@@ -35,6 +35,25 @@ def test_batchnorm_train_relu_epilogue(gpu, cpu, rng):
                  y, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("train", [True, False])
+def test_batchnorm_backward_with_relu_mask(gpu, cpu, rng, train):
+    x, gamma, beta, g = randn(rng, 3, 4, 3, 5), randn(rng, 4), randn(rng, 4), randn(rng, 3, 4, 3, 5)
+    rm, rv = np.zeros(4, np.float32), np.ones(4, np.float32)
+    if train:
+        y, cache = cpu.batchnorm_forward_train(x, gamma, beta, rm.copy(), rv.copy(), 0.1, 1e-5, relu=True)
+        y_g, cache_g = gpu.batchnorm_forward_train(up(x), up(gamma), up(beta), up(rm), up(rv), 0.1, 1e-5, relu=True)
+    else:
+        y, cache = cpu.batchnorm_forward_eval(x, gamma, beta, rm, rv, 1e-5)
+        y_g, cache_g = gpu.batchnorm_forward_eval(up(x), up(gamma), up(beta), up(rm), up(rv), 1e-5)
+        y, y_g = cpu.relu_forward(y), gpu.relu_forward(y_g)
+    fused = cpu.batchnorm_backward(g, gamma, cache, relu_y=y)
+    apart = cpu.batchnorm_backward(cpu.relu_backward(y, g), gamma, cache)
+    for a, b in zip(fused, apart):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    for a, b in zip(gpu.batchnorm_backward(up(g), up(gamma), cache_g, relu_y=y_g), fused):
+        assert_close(a, b, rtol=1e-3, atol=1e-4)
+
+
 @pytest.mark.parametrize("shape", big([(2, 3, 2, 3), (4, 3)], [(64, 32, 16, 16), (128, 256)]))
 def test_batchnorm_eval(gpu, cpu, rng, shape):
     C = shape[1]

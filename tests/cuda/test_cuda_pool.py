@@ -7,7 +7,8 @@ from cuda_helpers import assert_close, big, randn, up
 CASES = big(
     [(2, 2, 4, 6, (2, 2), (2, 2), (0, 0)),
      (1, 2, 7, 5, (3, 3), (2, 2), (1, 1)),       # overlapping windows, padding
-     (2, 1, 5, 6, (3, 2), (1, 2), (1, 0))],
+     (2, 1, 5, 6, (3, 2), (1, 2), (1, 0)),
+     (2, 2, 5, 7, (2, 2), (2, 2), (0, 0))],      # odd sizes: a row and a column in no window
     [(32, 64, 32, 32, (2, 2), (2, 2), (0, 0)),
      (16, 32, 27, 27, (3, 3), (2, 2), (1, 1)),
      (8, 16, 15, 17, (3, 2), (1, 2), (1, 0))])
@@ -27,7 +28,28 @@ def test_maxpool(gpu, cpu, rng, case):
     assert_close(y_g, y_c)
     np.testing.assert_array_equal(gpu.to_host(i_g), i_c)
     g = randn(rng, *y_c.shape)
-    assert_close(gpu.maxpool2d_backward(up(g), i_g, x.shape), cpu.maxpool2d_backward(g, i_c, x.shape))
+    dx = cpu.maxpool2d_backward(g, i_c, x.shape)
+    assert_close(gpu.maxpool2d_backward(up(g), i_g, x.shape), dx)
+    ref = np.zeros(x.shape, np.float32)  # dx[winner] += g, by hand
+    n, c, oh, ow = np.indices(g.shape)
+    np.add.at(ref.reshape(N, C, -1), (n, c, i_c), g)
+    np.testing.assert_allclose(dx, ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(cpu.maxpool2d_backward(g, i_c, x.shape, window=(k, s, p)), dx)  # fast path
+
+
+@pytest.mark.parametrize("case", CASES[:4])
+def test_maxpool_backward_with_relu_mask(gpu, cpu, rng, case):
+    # a ReLU in front of the pool: its output relu_y gates the winners' gradients
+    N, C, H, W, k, s, p = case
+    relu_y = cpu.relu_forward(_distinct(rng, (N, C, H, W)) - 0.5 * _distinct(rng, (N, C, H, W)).max())
+    y, idx = cpu.maxpool2d_forward(relu_y, k, s, p)
+    g = randn(rng, *y.shape)
+    fused = cpu.maxpool2d_backward(g, idx, relu_y.shape, relu_y=relu_y)
+    apart = cpu.relu_backward(relu_y, cpu.maxpool2d_backward(g, idx, relu_y.shape))
+    np.testing.assert_array_equal(fused, apart)
+    np.testing.assert_array_equal(cpu.maxpool2d_backward(g, idx, relu_y.shape, relu_y=relu_y, window=(k, s, p)), fused)
+    assert (fused == 0).sum() > (cpu.maxpool2d_backward(g, idx, relu_y.shape) == 0).sum()
+    assert_close(gpu.maxpool2d_backward(up(g), up(idx), relu_y.shape, relu_y=up(relu_y)), fused)
 
 
 @pytest.mark.parametrize("case", CASES)

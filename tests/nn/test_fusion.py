@@ -14,7 +14,7 @@ def _net(bias):
                          nn.Conv2d(8, 8, 3, padding=1, bias=bias), nn.BatchNorm2d(8))
     return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Residual(body), nn.ReLU(),
                          nn.Conv2d(8, 16, 3, stride=2, padding=1), nn.ReLU(),  # conv -> ReLU, no BN
-                         nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16),             # conv -> BN, no ReLU
+                         nn.Conv2d(16, 16, 1), nn.BatchNorm2d(16), nn.ReLU(),  # ReLU -> max pool
                          nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 4 * 4, 10))
 
 
@@ -52,7 +52,7 @@ def test_fused_eval_matches_unfused(bias, monkeypatch):
     with nn.inference_mode():
         fused = model.forward(x)
     assert calls == [["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"], ["Conv2d", "BatchNorm2d"],
-                     ["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d"]]
+                     ["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"]]
     np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-5)
 
 
@@ -76,7 +76,7 @@ def test_no_fusion_in_train_mode_or_for_hooked_layers(monkeypatch):
     with nn.inference_mode():
         model.train()
         model.forward(x)  # train-mode batch norms use the batch: never folded, but take the ReLU
-        assert calls == [["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"]]
+        assert calls == [["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"]]
         calls.clear()
         model.eval()
         seen = []
@@ -85,7 +85,8 @@ def test_no_fusion_in_train_mode_or_for_hooked_layers(monkeypatch):
         object.__setattr__(bn, "forward", lambda t: seen.append(1) or inner(t))
         model.forward(x)  # the hooked batch norm and its conv run on their own
         assert seen == [1]
-        assert calls == [["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d"]]
+        assert calls == [["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"],
+                         ["Conv2d", "BatchNorm2d", "ReLU"]]
 
 
 def test_inference_mode_is_per_thread_and_restores():
@@ -118,13 +119,18 @@ def test_training_fusion_leaves_outputs_and_gradients_unchanged(monkeypatch):
     twin = _unfused_copy(model)
     x = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
     calls = _count_fused(monkeypatch)
+    back = []
+    orig = fusion.fused_backward
+    monkeypatch.setattr(fusion, "fused_backward",
+                        lambda prev, m, g: back.append((type(prev).__name__, type(m).__name__)) or orig(prev, m, g))
     y = model.forward(x)
     y_ref = twin.forward(x)
-    assert calls == [["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"]]  # twin: none
+    assert calls == [["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"]]
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
     g = rng.standard_normal(y.shape).astype(np.float32)
     model.zero_grad()
     twin.zero_grad()
     np.testing.assert_allclose(model.backward(g), twin.backward(g), rtol=1e-4, atol=1e-5)
+    assert back == [("ReLU", "MaxPool2d"), ("BatchNorm2d", "ReLU")]  # twin (hooked): none
     for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
         np.testing.assert_allclose(p.grad, q.grad, rtol=1e-4, atol=1e-5, err_msg=name)

@@ -15,6 +15,7 @@ import math
 
 import numpy as np
 
+from .activation import relu_backward
 from .parallel import kernel, parallel_for
 
 
@@ -64,7 +65,8 @@ def _scale_shift(x, scale, shift, y, lo, hi):
 
 
 @kernel
-def _bn_bwd(g, x, mean, gamma, invstd, dx, dgamma, dbeta, lo, hi):
+def _bn_bwd(g, x, mean, gamma, invstd, relu, y, dx, dgamma, dbeta, lo, hi):
+    # with relu, g is first masked by y > 0 (the backward of a ReLU fused after the norm)
     N, C, L = g.shape
     M = N * L
     for c in range(lo, hi):
@@ -75,8 +77,9 @@ def _bn_bwd(g, x, mean, gamma, invstd, dx, dgamma, dbeta, lo, hi):
         for n in range(N):
             gr = g[n, c]
             xr = x[n, c]
+            yr = y[n, c]
             for l in range(L):
-                gv = gr[l]
+                gv = gr[l] if not relu or yr[l] > 0 else 0
                 sg += gv
                 sgx += gv * ((xr[l] - mu) * inv)
         dgamma[c] = sgx
@@ -85,9 +88,11 @@ def _bn_bwd(g, x, mean, gamma, invstd, dx, dgamma, dbeta, lo, hi):
         for n in range(N):
             gr = g[n, c]
             xr = x[n, c]
+            yr = y[n, c]
             dr = dx[n, c]
             for l in range(L):
-                dr[l] = k * (M * gr[l] - sg - (xr[l] - mu) * inv * sgx)
+                gv = gr[l] if not relu or yr[l] > 0 else 0
+                dr[l] = k * (M * gv - sg - (xr[l] - mu) * inv * sgx)
 
 
 @kernel
@@ -148,9 +153,12 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     return y, (x3, (invstd, (-running_mean * invstd).astype(x.dtype), scale), False)
 
 
-def batchnorm_backward(grad_y, gamma, cache):
-    """Returns (dx, dgamma, dbeta) for the statistics the forward used."""
+def batchnorm_backward(grad_y, gamma, cache, relu_y=None):
+    """Returns (dx, dgamma, dbeta) for the statistics the forward used. With relu_y, the
+    output of a ReLU after the norm, grad_y is that ReLU's and its backward runs too."""
     x3, stats, batch_stats = cache
+    if relu_y is not None and not batch_stats:
+        grad_y = relu_backward(relu_y, grad_y)
     g3 = _ncl(grad_y)
     C = g3.shape[1]
     dx = np.empty(grad_y.shape, grad_y.dtype)
@@ -158,8 +166,9 @@ def batchnorm_backward(grad_y, gamma, cache):
     dbeta = np.empty(C, grad_y.dtype)
     if batch_stats:
         mean, invstd = stats
-        parallel_for(_bn_bwd, C, g3, x3, mean, gamma, invstd, dx.reshape(g3.shape), dgamma, dbeta,
-                     work=2 * g3.size)
+        y3 = g3 if relu_y is None else _ncl(relu_y)
+        parallel_for(_bn_bwd, C, g3, x3, mean, gamma, invstd, relu_y is not None, y3, dx.reshape(g3.shape),
+                     dgamma, dbeta, work=2 * g3.size)
     else:
         invstd, shift, scale = stats
         xhat = np.empty(x3.shape, x3.dtype)

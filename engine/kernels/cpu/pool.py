@@ -81,15 +81,56 @@ def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx, lo, hi):
 
 
 @kernel
-def _max_bwd(g, idx, dx, lo, hi):
-    # g, idx (N*C, Ho*Wo); dx (N*C, H*W)
+def _max2x2_bwd_plane(gp, ip, relu, yf, dp):
+    # 2x2 windows, stride 2, no padding: every dx element written once, no zeroing pass
+    # and no scattered adds; gp, ip (Ho, Wo), dp (H, W), yf the flat (H*W) ReLU output
+    Ho, Wo = gp.shape
+    H, W = dp.shape
+    for oh in range(Ho):
+        r0 = dp[2 * oh]
+        r1 = dp[2 * oh + 1]
+        gr = gp[oh]
+        ir = ip[oh]
+        base = 2 * oh * W
+        for ow in range(Wo):
+            a = ir[ow]
+            gv = gr[ow]
+            if relu and yf[a] <= 0:
+                gv = 0
+            j = 2 * ow
+            off = a - base - j  # 0, 1, W or W + 1
+            r0[j] = gv if off == 0 else 0
+            r0[j + 1] = gv if off == 1 else 0
+            r1[j] = gv if off == W else 0
+            r1[j + 1] = gv if off == W + 1 else 0
+        if W > 2 * Wo:
+            r0[W - 1] = 0
+            r1[W - 1] = 0
+    if H > 2 * Ho:
+        dp[H - 1] = 0
+
+
+@kernel
+def _max_bwd(g, idx, relu, y, fast, dx, lo, hi):
+    # g, idx (N*C, Ho*Wo); dx and y (N*C, H*W); with relu, only winners with y > 0 pass;
+    # fast: 2x2 windows, stride 2, no padding (Ho, Wo, H, W from the shapes below)
     for p in range(lo, hi):
+        if fast[0]:
+            _max2x2_bwd_plane(g[p].reshape(fast[1], fast[2]), idx[p].reshape(fast[1], fast[2]), relu, y[p],
+                              dx[p].reshape(fast[3], fast[4]))
+            continue
         d = dx[p]
         d[:] = 0
         gp = g[p]
         ip = idx[p]
-        for k in range(gp.size):
-            d[ip[k]] += gp[k]
+        if relu:
+            yp = y[p]
+            for k in range(gp.size):
+                if yp[ip[k]] > 0:
+                    d[ip[k]] += gp[k]
+        else:
+            for k in range(gp.size):
+                d[ip[k]] += gp[k]
 
 
 @njit(inline="always")
@@ -212,12 +253,19 @@ def maxpool2d_forward(x, kernel, stride, padding):
     return y, idx
 
 
-def maxpool2d_backward(grad_y, argmax, x_shape):
-    """dx[winner] += grad_y for every window. Returns dx of x_shape."""
+def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None, window=None):
+    """dx[winner] += grad_y for every window. Returns dx of x_shape. With relu_y, the
+    output of a ReLU in front of the pool, this is that ReLU's backward too (a winner
+    passes its gradient only where relu_y > 0). ``window`` = (kernel, stride, padding),
+    when given, lets 2x2 windows of stride 2 take a faster path."""
     dx = np.empty(x_shape, grad_y.dtype)
     P = x_shape[0] * x_shape[1]
+    y = dx if relu_y is None else np.ascontiguousarray(relu_y)
+    fast = window is not None and tuple(map(tuple, window)) == ((2, 2), (2, 2), (0, 0))
+    shapes = np.array([fast, grad_y.shape[2], grad_y.shape[3], x_shape[2], x_shape[3]], np.int64)
     _over_planes(_max_bwd, dx, np.ascontiguousarray(grad_y).reshape(P, -1),
-                 np.ascontiguousarray(argmax).reshape(P, -1), dx.reshape(P, -1))
+                 np.ascontiguousarray(argmax).reshape(P, -1), relu_y is not None, y.reshape(P, -1), shapes,
+                 dx.reshape(P, -1))
     return dx
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from numba import cuda, float32
 
 from . import memory
-from .activation import relu_forward
+from .activation import relu_backward, relu_forward
 from .reduce import channel_sums
 from .runtime import flat, grid1d, kmath as math, scalar
 
@@ -128,8 +128,11 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     return y, (xhat, scale, False)
 
 
-def batchnorm_backward(grad_y, gamma, cache):
-    """Returns (dx, dgamma, dbeta) for the statistics the forward used."""
+def batchnorm_backward(grad_y, gamma, cache, relu_y=None):
+    """Returns (dx, dgamma, dbeta) for the statistics the forward used. With relu_y, the
+    output of a ReLU after the norm, grad_y is that ReLU's and its backward runs first."""
+    if relu_y is not None:
+        grad_y = relu_backward(relu_y, grad_y)
     xhat, s, batch_stats = cache
     N, C, L = _ncl(grad_y.shape)
     M = N * L

@@ -166,8 +166,10 @@ def maxpool2d_forward(x, kernel, stride, padding):
     return y, idx
 
 
-def maxpool2d_backward(grad_y, argmax, x_shape):
-    """dx[winner] += grad_y for every window (atomic adds into a zeroed dx). Returns dx."""
+def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None, window=None):
+    """dx[winner] += grad_y for every window (atomic adds into a zeroed dx). Returns dx;
+    with relu_y (a ReLU's output in front of the pool) that ReLU's backward as well.
+    ``window`` (kernel, stride, padding) is the CPU set's hint; one kernel serves all here."""
     from .tensor import fill
     x_shape = tuple(int(s) for s in x_shape)
     dx = memory.empty(x_shape, grad_y.dtype, "the max-pool gradient")
@@ -176,6 +178,9 @@ def maxpool2d_backward(grad_y, argmax, x_shape):
         HoWo = int(grad_y.shape[2]) * int(grad_y.shape[3])
         _max_bwd[grid1d(grad_y.size)](flat(grad_y), flat(argmax), x_shape[2] * x_shape[3], HoWo,
                                       grad_y.size, flat(dx))
+    if relu_y is not None:
+        from .activation import relu_backward
+        dx = relu_backward(relu_y, dx)
     return dx
 
 

@@ -52,11 +52,13 @@ class _BatchNorm(Module):
                 y = ops.relu_forward(y)
         return y
 
-    def backward(self, grad_y):
+    def backward(self, grad_y, relu_y=None):
+        """dx; with relu_y, grad_y is that of a ReLU after this norm (whose output relu_y
+        is) and its backward runs here too (see nn.fusion)."""
         if self._cache is None:
             raise RuntimeError(NO_GRAPH)
         ops = self.ops
-        dx, dgamma, dbeta = ops.batchnorm_backward(grad_y, self.weight.data, self._cache)
+        dx, dgamma, dbeta = ops.batchnorm_backward(grad_y, self.weight.data, self._cache, relu_y=relu_y)
         ops.add_(self.weight.grad, dgamma)
         ops.add_(self.bias.grad, dbeta)
         return dx

@@ -41,8 +41,11 @@ class MaxPool2d(_Pool2d):
         self._x_shape = x.shape
         return y
 
-    def backward(self, grad_y):
-        return self.ops.maxpool2d_backward(grad_y, self._argmax, self._x_shape)
+    def backward(self, grad_y, relu_y=None):
+        """dx; with relu_y, the output of a ReLU in front of this pool, the gradient of
+        that ReLU's input (its backward runs here too, see nn.fusion)."""
+        return self.ops.maxpool2d_backward(grad_y, self._argmax, self._x_shape, relu_y=relu_y,
+                                           window=(self.kernel_size, self.stride, self.padding))
 
 
 class AvgPool2d(_Pool2d):
