@@ -103,7 +103,8 @@ class Residual(_Container):
         self.body = body
         self.shortcut = shortcut
 
-    def forward(self, x):
+    def forward(self, x, relu=False):
+        """body(x) + shortcut(x); max(that, 0) with relu (a ReLU fused in, see .fusion)."""
         try:
             y = self.body.forward(x)
         except ShapeError as e:
@@ -119,7 +120,7 @@ class Residual(_Container):
         if y.shape != s.shape:
             raise ShapeError(f"Residual body gives {tuple(y.shape[1:])} but the shortcut gives "
                              f"{tuple(s.shape[1:])}; add a projection shortcut")
-        return self.ops.add(y, s)
+        return self.ops.add(y, s, relu=relu)
 
     def backward(self, grad_y):
         g_body = self.body.backward(grad_y)

@@ -1,8 +1,8 @@
 """Layer fusion in a Sequential, and inference mode (as ``torch.inference_mode()``).
 
 On the CPU, Conv2d -> ReLU runs as one convolution, the ReLU in the loop that writes the
-convolution's output, and BatchNorm2d (training) -> ReLU as one batch norm, the ReLU in
-the loop that writes its output; the layers keep what their backward needs (the conv
+convolution's output, and BatchNorm2d (training) -> ReLU and Residual -> ReLU likewise
+as one batch norm or one residual add; the layers keep what their backward needs (the conv
 its input, the batch norm its statistics, the ReLU its output), so training is
 unchanged, one pass over the feature maps shorter. Backward, a ReLU's mask runs inside
 the batch norm before it or the max pool after it (:func:`fused_backward`).
@@ -53,11 +53,13 @@ def _plain(m, cls) -> bool:
 
 def run_length(modules) -> int:
     """How many of ``modules`` (a Sequential's, from some position on) run as one fused
-    step: 2 for Conv2d, ReLU and for BatchNorm2d in training mode, ReLU; under
-    inference_mode also 2 or 3 for Conv2d, BatchNorm2d in eval mode[, ReLU]; else 1."""
+    step: 2 for Conv2d, ReLU, for BatchNorm2d in training mode, ReLU and for Residual,
+    ReLU; under inference_mode also 2 or 3 for Conv2d, BatchNorm2d in eval mode[, ReLU];
+    else 1."""
+    from .containers import Residual
     from .layers import BatchNorm2d, Conv2d, ReLU
     first = modules[0] if modules else None
-    if _plain(first, BatchNorm2d) and first.training:
+    if (_plain(first, BatchNorm2d) and first.training) or _plain(first, Residual):
         return 2 if len(modules) > 1 and _plain(modules[1], ReLU) else 1
     if not _plain(first, Conv2d):
         return 1
@@ -73,10 +75,10 @@ def run_length(modules) -> int:
 def fused_forward(modules, x):
     """The output of ``modules`` (a run counted by :func:`run_length`) on x in one step;
     under inference_mode their saved inputs are dropped (see NO_GRAPH)."""
-    from .layers import BatchNorm2d, ReLU
+    from .layers import BatchNorm2d, Conv2d, ReLU
     keep = not is_inference_mode()
     first, relu = modules[0], type(modules[-1]) is ReLU
-    if type(first) is BatchNorm2d:  # training batch norm, ReLU
+    if type(first) is not Conv2d:  # training batch norm or residual join, then ReLU
         y = first.forward(x, relu=True)
         modules[1]._y = y if keep else None
         return y

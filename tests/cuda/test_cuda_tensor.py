@@ -35,6 +35,10 @@ def test_add_and_add_(gpu, cpu, rng):
     da = up(a)
     gpu.add_(da, up(b))
     assert_close(da, a + b)
+    joined = cpu.add(a, b, relu=True)  # the residual join with its ReLU fused in
+    np.testing.assert_array_equal(joined, np.maximum(a + b, 0))
+    assert (joined == 0).any()
+    assert_close(gpu.add(up(a), up(b), relu=True), joined)
 
 
 @pytest.mark.parametrize("sizes", [(1, 2), (3, 1, 2)])

@@ -51,8 +51,8 @@ def test_fused_eval_matches_unfused(bias, monkeypatch):
     calls = _count_fused(monkeypatch)
     with nn.inference_mode():
         fused = model.forward(x)
-    assert calls == [["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"], ["Conv2d", "BatchNorm2d"],
-                     ["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"]]
+    assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"],
+                     ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"]]
     np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-5)
 
 
@@ -76,7 +76,8 @@ def test_no_fusion_in_train_mode_or_for_hooked_layers(monkeypatch):
     with nn.inference_mode():
         model.train()
         model.forward(x)  # train-mode batch norms use the batch: never folded, but take the ReLU
-        assert calls == [["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"]]
+        assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"],
+                         ["BatchNorm2d", "ReLU"]]
         calls.clear()
         model.eval()
         seen = []
@@ -85,7 +86,7 @@ def test_no_fusion_in_train_mode_or_for_hooked_layers(monkeypatch):
         object.__setattr__(bn, "forward", lambda t: seen.append(1) or inner(t))
         model.forward(x)  # the hooked batch norm and its conv run on their own
         assert seen == [1]
-        assert calls == [["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"],
+        assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"],
                          ["Conv2d", "BatchNorm2d", "ReLU"]]
 
 
@@ -125,7 +126,8 @@ def test_training_fusion_leaves_outputs_and_gradients_unchanged(monkeypatch):
                         lambda prev, m, g: back.append((type(prev).__name__, type(m).__name__)) or orig(prev, m, g))
     y = model.forward(x)
     y_ref = twin.forward(x)
-    assert calls == [["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"], ["BatchNorm2d", "ReLU"]]
+    assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"],
+                     ["BatchNorm2d", "ReLU"]]
     np.testing.assert_allclose(y, y_ref, rtol=1e-5, atol=1e-6)
     g = rng.standard_normal(y.shape).astype(np.float32)
     model.zero_grad()

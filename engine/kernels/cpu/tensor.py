@@ -36,24 +36,28 @@ def copy_into(dst, src):
 
 
 @kernel
-def _add(a, b, out, lo, hi):
+def _add(a, b, relu, out, lo, hi):
     # indexes the block's slices from 0, so LLVM can vectorise (see activation.py)
     a, b, out = a[lo:hi], b[lo:hi], out[lo:hi]
-    for i in range(out.size):
-        out[i] = a[i] + b[i]
+    if relu:
+        for i in range(out.size):
+            out[i] = max(a[i] + b[i], 0)
+    else:
+        for i in range(out.size):
+            out[i] = a[i] + b[i]
 
 
-def add(a, b):
-    """a + b, same shapes (the residual join)."""
+def add(a, b, relu=False):
+    """a + b, same shapes (the residual join); max(a + b, 0) with relu."""
     out = np.empty(a.shape, a.dtype)  # C order, so out.reshape(-1) is a view
     parallel_for(_add, a.size, np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
-                 out.reshape(-1))
+                 relu, out.reshape(-1))
     return out
 
 
 def add_(a, b):
     """a += b in place (gradient accumulation)."""
-    parallel_for(_add, a.size, a.reshape(-1), np.ascontiguousarray(b).reshape(-1), a.reshape(-1))
+    parallel_for(_add, a.size, a.reshape(-1), np.ascontiguousarray(b).reshape(-1), False, a.reshape(-1))
 
 
 def concat_channels(xs):

@@ -113,11 +113,14 @@ def copy_into(dst, src):
             flat(dst).copy_to_device(host.reshape(-1))
 
 
-def add(a, b):
-    """a + b, same shapes (the residual join)."""
+def add(a, b, relu=False):
+    """a + b, same shapes (the residual join); max(a + b, 0) with relu."""
     out = memory.empty(a.shape, a.dtype, "an add")
     if out.size:
         _add[grid1d(out.size)](flat(a), flat(b), flat(out))
+    if relu:
+        from .activation import relu_forward
+        out = relu_forward(out)
     return out
 
 
