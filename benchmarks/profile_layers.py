@@ -5,9 +5,11 @@
 
 For each model it runs ``--steps`` training steps (forward, cross-entropy, backward,
 SGD-momentum update, zero_grad; the same step as ``bench_vs_torch.py``) after warm-up, and
-times every leaf layer's forward and backward call with ``perf_counter`` around it. It
+times every leaf layer's forward and backward call with ``perf_counter`` around it (which
+turns the layer fusion of ``engine.nn.fusion`` off: wrapped layers run on their own). It
 prints, per layer, the median milliseconds of each pass and its share of the median step,
-then the step's remainder (loss, optimizer, containers' own work, Python between calls).
+then the step's remainder (loss, optimizer, containers' own work, Python between calls),
+and first the median step without the wrappers.
 Read the numbers only from an idle machine: other work on the cores changes them.
 """
 from __future__ import annotations
@@ -75,6 +77,11 @@ def profile(name, batch, steps):
 
     for _ in range(3):
         step()
+    plain = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        plain.append(time.perf_counter() - t0)
     times = _instrument(model)
     step_times = []
     for _ in range(steps):
@@ -82,7 +89,8 @@ def profile(name, batch, steps):
         step()
         step_times.append(time.perf_counter() - t0)
     med = statistics.median(step_times) * 1e3
-    print(f"\n## {name}, batch {batch}: median step {med:.2f} ms ({batch / med * 1e3:.0f} img/s)\n")
+    print(f"\n## {name}, batch {batch}: median step {med:.2f} ms ({batch / med * 1e3:.0f} img/s) profiled, "
+          f"{statistics.median(plain) * 1e3:.2f} ms unprofiled (layer fusion on)\n")
     print(f"| layer | kind | forward ms | backward ms | share of step |")
     print("|---|---|---|---|---|")
     layered = 0.0

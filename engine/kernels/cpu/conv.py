@@ -22,9 +22,10 @@ A Winograd F(2x2, 3x3) path (2.25x fewer multiplies) ran VGG's and ResNet-20's 3
 faster forward and 1.1-1.35x faster backward on all of them (its input transform wrote
 16 scattered streams at 2 GB/s), and it was removed.
 
-Direct path. Stride-1 layers with up to 1200 taps (C*kh*kw: every stride-1 layer of the
-small nets and ResNet-20, VGG's up to 128 channels) run :mod:`.conv_direct`, register-
-tiled SIMD kernels that read x in place of im2col columns; BLAS keeps the rest.
+Direct path. Layers with up to 1200 taps (C*kh*kw: every layer of the small nets and
+ResNet-20, VGG's up to 128 channels) and padding smaller than the kernel run
+:mod:`.conv_direct`, register-tiled SIMD kernels that read x in place of im2col
+columns; BLAS keeps the rest.
 """
 from __future__ import annotations
 

@@ -1,27 +1,32 @@
-"""Direct 2-D convolution on the CPU for stride-1 layers: register-tiled SIMD kernels
-that read the zero-padded input in place, with no im2col columns and no BLAS.
+"""Direct 2-D convolution on the CPU: register-tiled SIMD kernels (:mod:`.simd`) that
+read the zero-padded input in place, with no im2col columns and no BLAS.
 
 Shapes as in :mod:`.conv`: x (N, C, H, W), w (O, C, kh, kw), y (N, O, Ho, Wo) with
-Ho = H + 2*ph - kh + 1 and Wo = W + 2*pw - kw + 1.
+Ho = (H + 2*ph - kh) // sh + 1 and Wo likewise.
 
-"Wide rows": xp is one sample zero-padded to (C, Hp, Wp) = (C, H + 2ph, W + 2pw) and
-flattened, and an output plane is computed Wp wide (columns Wo..Wp-1 are discarded).
-Then the input under tap k = (c, i, j) of wide output q = r*Wp + t sits at
-xp[q + koff[k]] with koff[k] = c*Hp*Wp + i*Wp + j, so the convolution is a product
-whose right-hand matrix is never built: B[k, q] = xp[koff[k] + q], K = C*kh*kw rows.
+"Wide rows", stride 1: xq is one sample zero-padded to (C, Hq, Wq) = (C, H + 2ph, W + 2pw)
+and flattened, and an output plane is computed Wq wide (columns Wo..Wq-1 are discarded).
+Then the input under tap k = (c, i, j) of wide output q = r*Wq + t sits at
+xq[q + koff[k]] with koff[k] = c*Hq*Wq + i*Wq + j, so the convolution is a product
+whose right-hand matrix is never built: B[k, q] = xq[koff[k] + q], K = C*kh*kw rows.
+Stride s: the padded sample is split into its s*s stride phases (rows a, a+s, ...;
+columns b, b+s, ...), each Hq x Wq with Hq = ceil(Hp / s); tap (c, i, j) reads phase
+(i % s, j % s) at (i // s)*Wq + j // s, and the product above is unchanged.
 
-    forward      yw (O, Q) = W (O, K) @ B                     Q = Ho*Wp
-    weight grad  dW (O, K) = gw (O, Q) @ B^T                  gw: g widened to Wp by zeros
-    input grad   dx = forward(g padded by (kh-1-ph, kw-1-pw), w flipped and transposed)
+    forward      yw (O, Q) = W (O, K) @ B                     Q = Ho*Wq
+    weight grad  dW (O, K) = gw (O, Q) @ B^T                  gw: g widened to Wq by zeros
+    input grad   stride 1: dx = forward(g padded by (kh-1-ph, kw-1-pw), w flipped, transposed);
+                 stride s: one such forward per stride phase of dx (see backward_input)
 
 The forward keeps a 4 x 3L tile of yw (4 output channels, 3 vectors of L pixels) in
-twelve vector registers while k runs over all K taps: per tap, 3 vector loads of xp, 4
-broadcast weights and 12 fused multiply-adds. The weight gradient keeps 4 output
-channels x 3 taps of vector accumulators while q runs over the plane (4 + 3 loads per 12
-multiply-adds), then adds them into a per-thread sum. Samples are shared out between
-threads, each with its own padded buffers. Measured on the 2-core development machine:
-55-70 GFLOP/s per core (AVX2), against 35-60 GFLOP/s for two cores of im2col + OpenBLAS
-on the same 16- to 64-channel layers, whose products are too skinny for BLAS.
+twelve vector registers while k runs over all K taps: per tap, 3 vector loads of xq, 4
+broadcast weights and 12 fused multiply-adds (6 x 2L tiles where 6 pads O less, as for
+the 6-channel layers of the small nets). The weight gradient keeps 4 output channels x 3
+taps (or 6 x 2) of vector accumulators while q runs over the planes of a chunk of
+samples, then adds them into a per-thread sum. Samples are shared out between threads,
+each with its own padded buffers. Measured on the 2-core development machine: 55-70
+GFLOP/s per core (AVX2), against 35-60 GFLOP/s for two cores of im2col + OpenBLAS on the
+same 16- to 64-channel layers, whose products are too skinny for BLAS.
 """
 from __future__ import annotations
 
