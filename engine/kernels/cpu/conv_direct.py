@@ -70,10 +70,14 @@ def _round_up(n, m):
     return -(-n // m) * m
 
 
-def _tile_rows(O):
-    """Output channels per register tile: 4 (tiles of 4 x 3 vectors) or 6 (6 x 2),
-    whichever pads O less; 6 serves the 6-channel layers of LeNet-style nets."""
-    return 6 if _round_up(O, 6) < _round_up(O, 4) else 4
+def _tile_rows(O, Q=None, L=1):
+    """Output channels per register tile: 4 (4 x 3 vectors of L) or 6 (6 x 2), whichever
+    computes fewer padded outputs: O rounded up, times (for the forward) the Q wide
+    outputs of a plane rounded up to the tile width. 6 serves the 6-channel layers of
+    LeNet-style nets and ResNet-20's 8x8 planes (Q = 80: 64 x 96 against 66 x 80)."""
+    if Q is None:
+        return 6 if _round_up(O, 6) < _round_up(O, 4) else 4
+    return 6 if _round_up(O, 6) * _round_up(Q, 2 * L) < _round_up(O, 4) * _round_up(Q, 3 * L) else 4
 
 
 @functools.lru_cache(maxsize=256)
@@ -373,7 +377,7 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False):
     K = C * kh * kw
     Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
     Hq, Wq, koff = _phases(C, H, W, kh, kw, stride, padding)
-    Op = _round_up(O, _tile_rows(O))
+    Op = _round_up(O, _tile_rows(O, Ho * Wq, VECTOR_BYTES // x.itemsize))
     wp = np.zeros((K, Op), x.dtype)
     wp[:, :O] = w.reshape(O, K).T
     parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
