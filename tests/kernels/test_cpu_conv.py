@@ -141,6 +141,7 @@ def test_direct_choice():
     assert conv_direct.suitable(3, 16, 3, 3, 1, 1, 1, 1)           # resnet20's first conv
     assert conv_direct.suitable(128, 128, 3, 3, 1, 1, 1, 1)        # VGG's 128-channel layers
     assert not conv_direct.suitable(256, 256, 3, 3, 1, 1, 1, 1)    # BLAS wins from 256 channels
+    assert not conv_direct.suitable(128, 256, 3, 3, 1, 1, 1, 1)    # ... in or out
     assert conv_direct.suitable(16, 32, 3, 3, 2, 2, 1, 1)          # resnet20's downsampling
     assert conv_direct._tile_rows(64, 8 * 10, 8) == 6 and conv_direct._tile_rows(16, 32 * 34, 8) == 4
     assert not conv_direct.suitable(3, 6, 1, 1, 1, 1, 1, 1)        # padding as wide as the kernel

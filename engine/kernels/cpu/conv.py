@@ -22,8 +22,8 @@ A Winograd F(2x2, 3x3) path (2.25x fewer multiplies) ran VGG's and ResNet-20's 3
 faster forward and 1.1-1.35x faster backward on all of them (its input transform wrote
 16 scattered streams at 2 GB/s), and it was removed.
 
-Direct path. Layers with up to 1200 taps (C*kh*kw: every layer of the small nets and
-ResNet-20, VGG's up to 128 channels) and padding smaller than the kernel run
+Direct path. Layers with up to 1200 taps in and out (C*kh*kw, O*kh*kw: every layer of the
+small nets and ResNet-20, VGG's up to 128 channels) and padding smaller than the kernel run
 :mod:`.conv_direct`, register-tiled SIMD kernels that read x in place of im2col
 columns; BLAS keeps the rest.
 """

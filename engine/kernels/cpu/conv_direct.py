@@ -51,19 +51,21 @@ TAP_PAD = 6  # koff is padded to a multiple of both weight-gradient tiles' tap c
 
 
 MAX_TAPS = 1200
-"""Layers with at most this many taps K = C*kh*kw take the direct path. Measured on the
-2-core machine against im2col + GEMM, forward and backward, batch 64-128: 2.5-5x faster
-on the 1- to 6-channel layers of the small nets, 1.9-3.9x on ResNet-20's 16- and
-32-channel layers, 1.1-1.6x on its 64-channel ones and VGG's 64- and 128-channel ones;
-from 256 channels (K = 2304) BLAS is 1.7-11x faster: the packed weights of one output
-tile (K x 4) no longer stay in cache across a sample's pixels, and the small planes
-waste most of each wide tile."""
+"""Layers with at most this many taps each way, C*kh*kw (the forward and the weight
+gradient) and O*kh*kw (the input gradient), take the direct path. Measured on the 2-core
+machine against im2col + GEMM, forward and backward, batch 64-128: 2.5-5x faster on the
+1- to 6-channel layers of the small nets, 1.9-3.9x on ResNet-20's 16- and 32-channel
+layers, 1.1-1.6x on its 64-channel ones and VGG's 64- and 128-channel ones; from 256
+channels (2304 taps) BLAS is faster (VGG's 128 -> 256 layer: backward 94 against 152 ms):
+the packed weights of one output tile (K x 4) no longer stay in cache across a sample's
+pixels, the weight gradient's per-thread sums (O x K x 8) outgrow the caches, and the
+small planes waste most of each wide tile."""
 
 
 def suitable(C, O, kh, kw, sh, sw, ph, pw) -> bool:
     """Padding smaller than the kernel (so the input gradient is a forward) and at most
-    MAX_TAPS taps."""
-    return ph < kh and pw < kw and C * kh * kw <= MAX_TAPS
+    MAX_TAPS taps in and out."""
+    return ph < kh and pw < kw and max(C, O) * kh * kw <= MAX_TAPS
 
 
 def _round_up(n, m):
