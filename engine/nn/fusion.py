@@ -111,6 +111,7 @@ def fuses_backward(prev, m) -> bool:
 
 def fused_backward(prev, m, grad_y):
     """The gradient of ``prev``'s input, for a pair accepted by :func:`fuses_backward`."""
-    if type(m).__name__ == "ReLU":
+    from .layers import ReLU
+    if type(m) is ReLU:
         return prev.backward(grad_y, relu_y=m._y)
     return m.backward(grad_y, relu_y=prev._y)
