@@ -268,10 +268,11 @@ def _wgrad_tiles(xp, gw, koff, Op, Qv, S, XS, GS, acc):
                     a20 = vfma(v, b0, a20); a21 = vfma(v, b1, a21); a22 = vfma(v, b2, a22)  # noqa: E702
                     v = vload(gw, g0 + 3 * Qv + q)
                     a30 = vfma(v, b0, a30); a31 = vfma(v, b1, a31); a32 = vfma(v, b2, a32)  # noqa: E702
-            _add_tile(acc, (o0 * Kp + k0) * L, L, a00, a01, a02)
-            _add_tile(acc, ((o0 + 1) * Kp + k0) * L, L, a10, a11, a12)
-            _add_tile(acc, ((o0 + 2) * Kp + k0) * L, L, a20, a21, a22)
-            _add_tile(acc, ((o0 + 3) * Kp + k0) * L, L, a30, a31, a32)
+            for r, (c0, c1, c2) in enumerate(((a00, a01, a02), (a10, a11, a12), (a20, a21, a22), (a30, a31, a32))):
+                i = ((o0 + r) * Kp + k0) * L
+                vstore(acc, i, vadd(vload(acc, i), c0))
+                vstore(acc, i + L, vadd(vload(acc, i + L), c1))
+                vstore(acc, i + 2 * L, vadd(vload(acc, i + 2 * L), c2))
 
 
 @kernel
@@ -305,14 +306,6 @@ def _wgrad_tiles6(xp, gw, koff, Op, Qv, S, XS, GS, acc):
                 i = ((o0 + r) * Kp + k0) * L
                 vstore(acc, i, vadd(vload(acc, i), c0))
                 vstore(acc, i + L, vadd(vload(acc, i + L), c1))
-
-
-@kernel
-def _add_tile(acc, i, L, a0, a1, a2):
-    # acc[i:i + 3L] += (a0, a1, a2)
-    vstore(acc, i, vadd(vload(acc, i), a0))
-    vstore(acc, i + L, vadd(vload(acc, i + L), a1))
-    vstore(acc, i + 2 * L, vadd(vload(acc, i + 2 * L), a2))
 
 
 @kernel

@@ -111,13 +111,13 @@ def _max2x2_bwd_plane(gp, ip, relu, yf, dp):
 
 
 @kernel
-def _max_bwd(g, idx, relu, y, fast, dx, lo, hi):
+def _max_bwd(g, idx, relu, y, fast, Wo, W, dx, lo, hi):
     # g, idx (N*C, Ho*Wo); dx and y (N*C, H*W); with relu, only winners with y > 0 pass;
-    # fast: 2x2 windows, stride 2, no padding (Ho, Wo, H, W from the shapes below)
+    # fast: 2x2 windows, stride 2, no padding
     for p in range(lo, hi):
-        if fast[0]:
-            _max2x2_bwd_plane(g[p].reshape(fast[1], fast[2]), idx[p].reshape(fast[1], fast[2]), relu, y[p],
-                              dx[p].reshape(fast[3], fast[4]))
+        if fast:
+            Ho, H = g.shape[1] // Wo, dx.shape[1] // W
+            _max2x2_bwd_plane(g[p].reshape(Ho, Wo), idx[p].reshape(Ho, Wo), relu, y[p], dx[p].reshape(H, W))
             continue
         d = dx[p]
         d[:] = 0
@@ -262,10 +262,9 @@ def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None, window=None):
     P = x_shape[0] * x_shape[1]
     y = dx if relu_y is None else np.ascontiguousarray(relu_y)
     fast = window is not None and tuple(map(tuple, window)) == ((2, 2), (2, 2), (0, 0))
-    shapes = np.array([fast, grad_y.shape[2], grad_y.shape[3], x_shape[2], x_shape[3]], np.int64)
     _over_planes(_max_bwd, dx, np.ascontiguousarray(grad_y).reshape(P, -1),
-                 np.ascontiguousarray(argmax).reshape(P, -1), relu_y is not None, y.reshape(P, -1), shapes,
-                 dx.reshape(P, -1))
+                 np.ascontiguousarray(argmax).reshape(P, -1), relu_y is not None, y.reshape(P, -1), fast,
+                 grad_y.shape[3], x_shape[3], dx.reshape(P, -1))
     return dx
 
 

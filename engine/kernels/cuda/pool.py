@@ -14,6 +14,7 @@ import numpy as np
 from numba import cuda, float32
 
 from . import memory
+from .activation import relu_backward
 from .conv import conv_output_size
 from .runtime import flat, grid1d
 
@@ -179,7 +180,6 @@ def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None, window=None):
         _max_bwd[grid1d(grad_y.size)](flat(grad_y), flat(argmax), x_shape[2] * x_shape[3], HoWo,
                                       grad_y.size, flat(dx))
     if relu_y is not None:
-        from .activation import relu_backward
         dx = relu_backward(relu_y, dx)
     return dx
 

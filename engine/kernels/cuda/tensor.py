@@ -11,6 +11,7 @@ import numpy as np
 from numba import cuda
 
 from . import memory
+from .activation import relu_forward
 from .runtime import flat, grid1d, is_device_array, scalar
 
 
@@ -119,7 +120,6 @@ def add(a, b, relu=False):
     if out.size:
         _add[grid1d(out.size)](flat(a), flat(b), flat(out))
     if relu:
-        from .activation import relu_forward
         out = relu_forward(out)
     return out
 
