@@ -81,44 +81,11 @@ def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx, lo, hi):
 
 
 @kernel
-def _max2x2_bwd_plane(gp, ip, relu, yf, dp):
-    # 2x2 windows, stride 2, no padding: every dx element written once, no zeroing pass
-    # and no scattered adds; gp, ip (Ho, Wo), dp (H, W), yf the flat (H*W) ReLU output
-    Ho, Wo = gp.shape
-    H, W = dp.shape
-    for oh in range(Ho):
-        r0 = dp[2 * oh]
-        r1 = dp[2 * oh + 1]
-        gr = gp[oh]
-        ir = ip[oh]
-        base = 2 * oh * W
-        for ow in range(Wo):
-            a = ir[ow]
-            gv = gr[ow]
-            if relu and yf[a] <= 0:
-                gv = 0
-            j = 2 * ow
-            off = a - base - j  # 0, 1, W or W + 1
-            r0[j] = gv if off == 0 else 0
-            r0[j + 1] = gv if off == 1 else 0
-            r1[j] = gv if off == W else 0
-            r1[j + 1] = gv if off == W + 1 else 0
-        if W > 2 * Wo:
-            r0[W - 1] = 0
-            r1[W - 1] = 0
-    if H > 2 * Ho:
-        dp[H - 1] = 0
-
-
-@kernel
-def _max_bwd(g, idx, relu, y, fast, Wo, W, dx, lo, hi):
-    # g, idx (N*C, Ho*Wo); dx and y (N*C, H*W); with relu, only winners with y > 0 pass;
-    # fast: 2x2 windows, stride 2, no padding
+def _max_bwd(g, idx, relu, y, dx, lo, hi):
+    # g, idx (N*C, Ho*Wo); dx and y (N*C, H*W); with relu, only winners with y > 0 pass.
+    # A zeroing pass and one scattered add per window: on 2x2/2 windows this measured
+    # 3-7x faster than writing each dx element once from its window (numbacnn issue 7)
     for p in range(lo, hi):
-        if fast:
-            Ho, H = g.shape[1] // Wo, dx.shape[1] // W
-            _max2x2_bwd_plane(g[p].reshape(Ho, Wo), idx[p].reshape(Ho, Wo), relu, y[p], dx[p].reshape(H, W))
-            continue
         d = dx[p]
         d[:] = 0
         gp = g[p]
@@ -253,18 +220,16 @@ def maxpool2d_forward(x, kernel, stride, padding):
     return y, idx
 
 
-def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None, window=None):
+def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None):
     """dx[winner] += grad_y for every window. Returns dx of x_shape. With relu_y, the
     output of a ReLU in front of the pool, this is that ReLU's backward too (a winner
-    passes its gradient only where relu_y > 0). ``window`` = (kernel, stride, padding),
-    when given, lets 2x2 windows of stride 2 take a faster path."""
+    passes its gradient only where relu_y > 0)."""
     dx = np.empty(x_shape, grad_y.dtype)
     P = x_shape[0] * x_shape[1]
     y = dx if relu_y is None else np.ascontiguousarray(relu_y)
-    fast = window is not None and tuple(map(tuple, window)) == ((2, 2), (2, 2), (0, 0))
     _over_planes(_max_bwd, dx, np.ascontiguousarray(grad_y).reshape(P, -1),
-                 np.ascontiguousarray(argmax).reshape(P, -1), relu_y is not None, y.reshape(P, -1), fast,
-                 grad_y.shape[3], x_shape[3], dx.reshape(P, -1))
+                 np.ascontiguousarray(argmax).reshape(P, -1), relu_y is not None, y.reshape(P, -1),
+                 dx.reshape(P, -1))
     return dx
 
 

@@ -167,10 +167,9 @@ def maxpool2d_forward(x, kernel, stride, padding):
     return y, idx
 
 
-def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None, window=None):
+def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None):
     """dx[winner] += grad_y for every window (atomic adds into a zeroed dx). Returns dx;
-    with relu_y (a ReLU's output in front of the pool) that ReLU's backward as well.
-    ``window`` (kernel, stride, padding) is the CPU set's hint; one kernel serves all here."""
+    with relu_y (a ReLU's output in front of the pool) that ReLU's backward as well."""
     from .tensor import fill
     x_shape = tuple(int(s) for s in x_shape)
     dx = memory.empty(x_shape, grad_y.dtype, "the max-pool gradient")

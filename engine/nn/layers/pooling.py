@@ -44,8 +44,7 @@ class MaxPool2d(_Pool2d):
     def backward(self, grad_y, relu_y=None):
         """dx; with relu_y, the output of a ReLU in front of this pool, the gradient of
         that ReLU's input (its backward runs here too, see nn.fusion)."""
-        return self.ops.maxpool2d_backward(grad_y, self._argmax, self._x_shape, relu_y=relu_y,
-                                           window=(self.kernel_size, self.stride, self.padding))
+        return self.ops.maxpool2d_backward(grad_y, self._argmax, self._x_shape, relu_y=relu_y)
 
 
 class AvgPool2d(_Pool2d):
