@@ -52,12 +52,12 @@ class Sequential(_Container):
 
     def _steps(self):
         """(name, module, callable) per step of the forward: each module's forward, or a
-        fused Conv2d[-BatchNorm2d][-ReLU] or BatchNorm2d-ReLU run (see .fusion)."""
+        fused Conv2d[-BatchNorm2d][-ReLU[-MaxPool2d]] or BatchNorm2d-ReLU run (see .fusion)."""
         items = list(self._modules.items())
         i = 0
         while i < len(items):
             name, m = items[i]
-            n = fusion.run_length([mod for _, mod in items[i:i + 3]])
+            n = fusion.run_length([mod for _, mod in items[i:i + 4]])
             if n > 1:
                 run = functools.partial(fusion.fused_forward, [mod for _, mod in items[i:i + n]])
             else:

@@ -50,6 +50,15 @@ def test_conv2d_relu_epilogue(gpu, cpu, rng):
     assert_close(gpu.conv2d_forward(up(x), up(w), up(b), (1, 1), (1, 1), relu=True), y, atol=1e-4)
 
 
+def test_conv2d_relu_maxpool2x2(gpu, cpu, rng):
+    x, w, b = randn(rng, 2, 2, 9, 8), randn(rng, 3, 2, 3, 3), randn(rng, 3)
+    y, idx = cpu.conv2d_relu_maxpool2x2(x, w, b, (1, 1), (1, 1))
+    y_g, idx_g = gpu.conv2d_relu_maxpool2x2(up(x), up(w), up(b), (1, 1), (1, 1))
+    assert y.shape == (2, 3, 4, 4) and (y == 0).any()
+    assert_close(y_g, y, atol=1e-4)
+    np.testing.assert_array_equal(np.where(y > 0, gpu.to_host(idx_g), 0), np.where(y > 0, idx, 0))
+
+
 @pytest.mark.skipif(SIM, reason="torch CUDA parity needs a real GPU")
 def test_conv2d_matches_torch_cuda(gpu, rng):
     torch = pytest.importorskip("torch")

@@ -38,16 +38,17 @@ def test_maxpool(gpu, cpu, rng, case):
 
 @pytest.mark.parametrize("case", CASES[:4])
 def test_maxpool_backward_with_relu_mask(gpu, cpu, rng, case):
-    # a ReLU in front of the pool: its output relu_y gates the winners' gradients
+    # a ReLU in front of the pool: the pool's output y (> 0 where the winner's ReLU passed)
+    # gates the windows' gradients
     N, C, H, W, k, s, p = case
     relu_y = cpu.relu_forward(_distinct(rng, (N, C, H, W)) - 0.5 * _distinct(rng, (N, C, H, W)).max())
     y, idx = cpu.maxpool2d_forward(relu_y, k, s, p)
     g = randn(rng, *y.shape)
-    fused = cpu.maxpool2d_backward(g, idx, relu_y.shape, relu_y=relu_y)
+    fused = cpu.maxpool2d_backward(g, idx, relu_y.shape, y=y)
     apart = cpu.relu_backward(relu_y, cpu.maxpool2d_backward(g, idx, relu_y.shape))
     np.testing.assert_array_equal(fused, apart)
     assert (fused == 0).sum() > (cpu.maxpool2d_backward(g, idx, relu_y.shape) == 0).sum()
-    assert_close(gpu.maxpool2d_backward(up(g), up(idx), relu_y.shape, relu_y=up(relu_y)), fused)
+    assert_close(gpu.maxpool2d_backward(up(g), up(idx), relu_y.shape, y=up(y)), fused)
 
 
 @pytest.mark.parametrize("case", CASES)

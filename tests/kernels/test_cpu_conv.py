@@ -113,6 +113,22 @@ def test_relu_epilogue(shape, path):
     assert (y >= 0).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[5], SHAPES[7], SHAPES[9]])
+def test_relu_maxpool_epilogue(shape, dtype, path):
+    # one pass = conv with the ReLU, then maxpool2d_forward(2, 2, 0): the same outputs,
+    # and the same winners wherever the window's max is positive (at 0 all tie)
+    from engine.kernels.cpu import pool
+    x, w, b, _, stride, padding = _data(shape, dtype, seed=6)
+    y, idx = conv.conv2d_relu_maxpool2x2(x, w, b, stride, padding)
+    ref_y, ref_idx = pool.maxpool2d_forward(conv.conv2d_forward(x, w, b, stride, padding, relu=True),
+                                            (2, 2), (2, 2), (0, 0))
+    assert y.dtype == dtype and idx.dtype == np.int32 and y.shape == idx.shape == ref_y.shape
+    assert (ref_y == 0).any() and (ref_y > 0).any()
+    np.testing.assert_array_equal(y, ref_y)
+    np.testing.assert_array_equal(np.where(y > 0, idx, 0), np.where(ref_y > 0, ref_idx, 0))
+
+
 @pytest.mark.parametrize("shape", [(5, 3, 9, 8, 6, 3, 3, (1, 1), (1, 1)), (5, 4, 9, 9, 8, 3, 3, (2, 2), (1, 1))])
 def test_direct_weight_gradient_in_chunks(shape, monkeypatch):
     # one sample per chunk (the default packs many small samples into one)

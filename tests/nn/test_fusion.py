@@ -52,7 +52,7 @@ def test_fused_eval_matches_unfused(bias, monkeypatch):
     with nn.inference_mode():
         fused = model.forward(x)
     assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"],
-                     ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"]]
+                     ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]]
     np.testing.assert_allclose(fused, plain, rtol=1e-4, atol=1e-5)
 
 
@@ -87,7 +87,7 @@ def test_no_fusion_in_train_mode_or_for_hooked_layers(monkeypatch):
         model.forward(x)  # the hooked batch norm and its conv run on their own
         assert seen == [1]
         assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"],
-                         ["Conv2d", "BatchNorm2d", "ReLU"]]
+                         ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]]
 
 
 def test_inference_mode_is_per_thread_and_restores():
@@ -134,5 +134,30 @@ def test_training_fusion_leaves_outputs_and_gradients_unchanged(monkeypatch):
     twin.zero_grad()
     np.testing.assert_allclose(model.backward(g), twin.backward(g), rtol=1e-4, atol=1e-5)
     assert back == [("ReLU", "MaxPool2d"), ("BatchNorm2d", "ReLU")]  # twin (hooked): none
+    for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
+        np.testing.assert_allclose(p.grad, q.grad, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("size, wide", [(32, 6), (15, 6), (12, 160)])
+def test_conv_relu_maxpool_training_fusion(size, wide, monkeypatch):
+    # Conv2d -> ReLU -> MaxPool2d(2) as one kernel (the conv output never stored), on an odd
+    # conv output (15 -> 11: the last row and column fall outside every window) and on a
+    # layer too wide for the direct kernels (160 channels: conv, then the pool); the mask
+    # of the pooled output replaces the ReLU's backward
+    rng = np.random.default_rng(4)
+    model = nn.Sequential(nn.Conv2d(3, wide, 5), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(wide, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(16 * ((size - 4) // 8) ** 2, 10))
+    twin = _unfused_copy(model)
+    calls = _count_fused(monkeypatch)
+    x = rng.standard_normal((3, 3, size, size)).astype(np.float32)
+    y = model.forward(x)
+    assert calls == [["Conv2d", "ReLU", "MaxPool2d"]] * 2  # the second pool runs alone
+    np.testing.assert_allclose(y, twin.forward(x), rtol=1e-5, atol=1e-6)
+    assert model[1]._y is None and model[2]._y.shape == (3, wide, (size - 4) // 2, (size - 4) // 2)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    model.zero_grad()
+    twin.zero_grad()
+    np.testing.assert_allclose(model.backward(g), twin.backward(g), rtol=1e-4, atol=1e-5)
     for (name, p), (_, q) in zip(model.named_parameters(), twin.named_parameters()):
         np.testing.assert_allclose(p.grad, q.grad, rtol=1e-4, atol=1e-5, err_msg=name)

@@ -229,6 +229,21 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
     return y
 
 
+def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
+    """maxpool2d_forward(max(conv(x, w) + b, 0), 2, 2, 0) in one pass where the direct
+    kernels run the layer (the convolution's output is never stored): (y (N, O, Ho//2,
+    Wo//2), argmax int32 as y, flat index in the (Ho, Wo) plane)."""
+    N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
+    if not use_direct(C, O, kh, kw, sh, sw, ph, pw):
+        from .pool import maxpool2d_forward
+        return maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (2, 2), (2, 2), (0, 0))
+    y = np.empty((N, O, Ho // 2, Wo // 2), x.dtype)
+    argmax = np.empty(y.shape, np.int32)
+    b = np.zeros(O, x.dtype) if b is None else b
+    conv_direct.forward(np.ascontiguousarray(x), w, b, (sh, sw), (ph, pw), y, relu=True, argmax=argmax)
+    return y, argmax
+
+
 def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     """Gradients of conv2d_forward: returns (dx or None, dw (O, C, kh, kw), db (O,))."""
     N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)

@@ -201,10 +201,41 @@ def _fwd_tiles6(xp, wp, koff, Op, Qp, yw):
 
 
 @kernel
-def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, lo, hi):
+def _relu_pool2x2(yw, b, Qp, Wq, Wo, y, idx):
+    # y, idx (O, Hp, Wp): max(., 0) of the max over each 2x2 window (stride 2) of the wide
+    # output planes yw (O, Qp) + b, and the winner's flat index r*Wo + t in the (Ho, Wo)
+    # plane; windows compared in maxpool2d_forward's order, first maximum wins
+    O, Hp, Wp = y.shape
+    for o in range(O):
+        bo = b[o]
+        for r in range(Hp):
+            s0 = o * Qp + 2 * r * Wq
+            yr = y[o, r]
+            ir = idx[o, r]
+            for c in range(Wp):
+                j = s0 + 2 * c
+                arg = 2 * r * Wo + 2 * c
+                best = yw[j] + bo
+                win = arg
+                v = yw[j + 1] + bo
+                if v > best:
+                    best, win = v, arg + 1
+                v = yw[j + Wq] + bo
+                if v > best:
+                    best, win = v, arg + Wo
+                v = yw[j + Wq + 1] + bo
+                if v > best:
+                    best, win = v, arg + Wo + 1
+                yr[c] = max(best, 0)
+                ir[c] = win
+
+
+@kernel
+def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, pool, idx, lo, hi):
     # samples [lo, hi): the (Ho, Wo) output of conv(x[n]) + b (then max(., 0) if relu)
     # lands in y[n] (O, Hy, Wy) at rows r*dh + h0 and columns t*dw + w0 (1, 1, 0, 0 for a
-    # plain forward; a stride phase of the input gradient otherwise), those outside y dropped
+    # plain forward; a stride phase of the input gradient otherwise), those outside y dropped;
+    # with pool, y[n] and idx[n] (O, Ho//2, Wo//2) get ReLU and 2x2 max pooling instead
     N, C, H, W = x.shape
     O, Hy, Wy = y.shape[1], y.shape[2], y.shape[3]
     Op = wp.size // koff.size
@@ -221,6 +252,9 @@ def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y
             _fwd_tiles6(xq, wp, koff, Op, Qp, yw)
         else:
             _fwd_tiles(xq, wp, koff, Op, Qp, yw)
+        if pool:
+            _relu_pool2x2(yw, b, Qp, Wq, Wo, y[n], idx[n])
+            continue
         for o in range(O):
             bo = b[o]
             for r in range(Ho):
@@ -362,10 +396,15 @@ def _sum_blocks(acc, bacc, dw, db):
             dw[o, k] = v
 
 
-def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False):
+_NO_INDEX = np.zeros((1, 1, 1, 1), np.int32)
+
+
+def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=None):
     """y (N, O, Ho, Wo) = conv(x, w, stride, padding) + b, or max(that, 0) with relu. With
     ``place`` = (dh, dw, h0, w0), output (r, t) goes to y[:, :, r*dh + h0, t*dw + w0]
-    instead (when inside y; no relu then)."""
+    instead (when inside y; no relu then). With ``argmax`` (int32, shaped as y), y is
+    (N, O, Ho//2, Wo//2): ReLU, then 2x2 max pooling of stride 2, as maxpool2d_forward,
+    whose argmax it fills."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -376,7 +415,7 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False):
     wp = np.zeros((K, Op), x.dtype)
     wp[:, :O] = w.reshape(O, K).T
     parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
-                 work=N * O * Ho * Wo * K // MACS_PER_ELEMENT)
+                 argmax is not None, _NO_INDEX if argmax is None else argmax, work=N * O * Ho * Wo * K // MACS_PER_ELEMENT)
     return y
 
 

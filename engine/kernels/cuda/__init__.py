@@ -23,7 +23,7 @@ _NAMES = [
     "leaky_relu_backward", "leaky_relu_forward", "relu_backward", "relu_forward",
     "sigmoid_backward", "sigmoid_forward", "tanh_backward", "tanh_forward",
     "batchnorm_backward", "batchnorm_forward_eval", "batchnorm_forward_train",
-    "conv2d_backward", "conv2d_forward", "conv_output_size",
+    "conv2d_backward", "conv2d_forward", "conv2d_relu_maxpool2x2", "conv_output_size",
     "dropout_backward", "dropout_forward",
     "linear_backward", "linear_forward",
     "cross_entropy_backward", "cross_entropy_forward", "mse_backward", "mse_forward",
@@ -39,7 +39,7 @@ try:
     from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                              sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
     from .batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train
-    from .conv import conv2d_backward, conv2d_forward, conv_output_size
+    from .conv import conv2d_backward, conv2d_forward, conv2d_relu_maxpool2x2, conv_output_size
     from .dropout import dropout_backward, dropout_forward
     from .linear import linear_backward, linear_forward
     from .loss import cross_entropy_backward, cross_entropy_forward, mse_backward, mse_forward

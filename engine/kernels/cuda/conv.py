@@ -124,6 +124,13 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
     return relu_forward(y) if relu else y
 
 
+def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
+    """maxpool2d_forward(max(conv(x, w) + b, 0), 2, 2, 0): (y, argmax), as the CPU set's
+    one-pass kernel (composed here: the network fusion runs on the CPU only)."""
+    from .pool import maxpool2d_forward
+    return maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (2, 2), (2, 2), (0, 0))
+
+
 def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     """Gradients of conv2d_forward: returns (dx or None, dw (O, C, kh, kw), db (O,))."""
     N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)

@@ -167,19 +167,20 @@ def maxpool2d_forward(x, kernel, stride, padding):
     return y, idx
 
 
-def maxpool2d_backward(grad_y, argmax, x_shape, relu_y=None):
+def maxpool2d_backward(grad_y, argmax, x_shape, y=None):
     """dx[winner] += grad_y for every window (atomic adds into a zeroed dx). Returns dx;
-    with relu_y (a ReLU's output in front of the pool) that ReLU's backward as well."""
+    with y (the pool's output over a ReLU's output) that ReLU's backward as well: windows
+    with y <= 0 pass nothing."""
     from .tensor import fill
     x_shape = tuple(int(s) for s in x_shape)
     dx = memory.empty(x_shape, grad_y.dtype, "the max-pool gradient")
     fill(dx, 0)
+    if y is not None:
+        grad_y = relu_backward(y, grad_y)
     if grad_y.size:
         HoWo = int(grad_y.shape[2]) * int(grad_y.shape[3])
         _max_bwd[grid1d(grad_y.size)](flat(grad_y), flat(argmax), x_shape[2] * x_shape[3], HoWo,
                                       grad_y.size, flat(dx))
-    if relu_y is not None:
-        dx = relu_backward(relu_y, dx)
     return dx
 
 

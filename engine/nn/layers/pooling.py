@@ -37,14 +37,14 @@ class MaxPool2d(_Pool2d):
 
     def forward(self, x):
         self.output_shape(x.shape[1:])
-        y, self._argmax = self.ops.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        self._y, self._argmax = self.ops.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
         self._x_shape = x.shape
-        return y
+        return self._y
 
-    def backward(self, grad_y, relu_y=None):
-        """dx; with relu_y, the output of a ReLU in front of this pool, the gradient of
-        that ReLU's input (its backward runs here too, see nn.fusion)."""
-        return self.ops.maxpool2d_backward(grad_y, self._argmax, self._x_shape, relu_y=relu_y)
+    def backward(self, grad_y, relu=False):
+        """dx; with relu, when a ReLU feeds this pool, the gradient of that ReLU's input
+        (its backward runs here too, see nn.fusion)."""
+        return self.ops.maxpool2d_backward(grad_y, self._argmax, self._x_shape, y=self._y if relu else None)
 
 
 class AvgPool2d(_Pool2d):
