@@ -16,6 +16,7 @@ them into SSE pairs).
     v = vsplat(a, i)        a[i] in every lane
     v = vfma(x, y, z)       x*y + z, lane by lane
     v = vadd(x, y)          x + y, lane by lane
+    v = vmax(x, y)          max(x, y), lane by lane
     s = vsum(v)             the sum of v's lanes
 
 The loads and stores do not check bounds: callers size their buffers for whole vectors.
@@ -132,6 +133,16 @@ def vadd(typingctx, x, y):
 
     def codegen(context, builder, sig, args):
         return builder.fadd(*args)
+    return x(x, y), codegen
+
+
+@intrinsic
+def vmax(typingctx, x, y):
+    if not (isinstance(x, Vec) and x == y):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.fcmp_ordered(">", *args), *args)
     return x(x, y), codegen
 
 
