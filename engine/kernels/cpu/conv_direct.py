@@ -142,28 +142,31 @@ def _bias_rows(yw, Qp, Wq, b, relu, Ho, Wo, yf):
 
 
 @kernel
-def _pad_into(src, ph, pw, sh, sw, Hq, Wq, xq):
+def _pad_into(src, ph, pw, sh, sw, kh, kw, Hq, Wq, xq):
     # xq (sh*sw*C*Hq*Wq + spare) flat: the padded sample src (C, H, W) (C-contiguous)
     # split into stride phases, xq[((a*sw + b)*C + c)*Hq*Wq + u*Wq + v] = padded[c, u*sh + a,
-    # v*sw + b]. Only interior elements are written: the rest stays as it is (zeros, from
-    # the caller).
+    # v*sw + b], for the phases a kh x kw kernel reads (a < kh, b < kw: a 1x1 kernel of
+    # stride 2 reads a quarter of the input). Only interior elements are written: the rest
+    # stays as it is (zeros, from the caller).
     C, H, W = src.shape
     sf = src.reshape(-1)
     plane = Hq * Wq
-    for c in range(C):
-        for h in range(ph, H + ph):  # rows of the padded sample
-            row = c * plane + h * Wq if sh == 1 else ((h % sh) * sw * C + c) * plane + h // sh * Wq
-            i = (c * H + h - ph) * W
-            if sw == 1:
-                _copy(sf, i, xq, row + pw, W)
-                continue
-            for b in range(sw):
-                v0 = (pw - b + sw - 1) // sw if pw > b else 0  # first v with column >= 0
-                v1 = (W - 1 + pw - b) // sw + 1  # one past the last v with column < W
-                d = row + b * C * plane
-                off = i + v0 * sw + b - pw
-                for t in range(v1 - v0):
-                    xq[d + v0 + t] = sf[off + t * sw]
+    for a in range(min(sh, kh)):
+        u0 = (ph - a + sh - 1) // sh if ph > a else 0  # first phase row u with u*sh + a >= ph
+        u1 = (H - 1 + ph - a) // sh + 1  # one past the last with u*sh + a - ph < H
+        for b in range(min(sw, kw)):
+            v0 = (pw - b + sw - 1) // sw if pw > b else 0  # columns likewise
+            v1 = (W - 1 + pw - b) // sw + 1
+            for c in range(C):
+                base = ((a * sw + b) * C + c) * plane + v0
+                for u in range(u0, u1):
+                    i = (c * H + u * sh + a - ph) * W + v0 * sw + b - pw
+                    if sw == 1:
+                        _copy(sf, i, xq, base + u * Wq, v1 - v0)
+                    else:
+                        d = base + u * Wq
+                        for t in range(v1 - v0):
+                            xq[d + t] = sf[i + t * sw]
 
 
 @kernel
@@ -272,7 +275,7 @@ def _relu_pool2x2(yw, b, Qp, Wq, Wo, y, idx):
 
 
 @kernel
-def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, pool, idx, lo, hi):
+def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, pool, idx, lo, hi):
     # samples [lo, hi): the (Ho, Wo) output of conv(x[n]) + b (then max(., 0) if relu)
     # lands in y[n] (O, Hy, Wy) at rows r*dh + h0 and columns t*dw + w0 (1, 1, 0, 0 for a
     # plain forward; a stride phase of the input gradient otherwise), those outside y dropped;
@@ -288,7 +291,7 @@ def _fwd(x, wp, koff, b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y
     t0 = (dw - 1 - w0) // dw if w0 < 0 else 0  # first column t with t*dw + w0 >= 0
     t1 = min(Wo, (Wy - 1 - w0) // dw + 1)
     for n in range(lo, hi):
-        _pad_into(x[n], ph, pw, sh, sw, Hq, Wq, xq)
+        _pad_into(x[n], ph, pw, sh, sw, kh, kw, Hq, Wq, xq)
         if Op % 4:
             _fwd_tiles6(xq, wp, koff, Op, Qp, yw)
         else:
@@ -383,7 +386,7 @@ def _wgrad_tiles6(xp, gw, koff, Op, Qv, S, XS, GS, acc):
 
 
 @kernel
-def _wgrad(x, g, koff, ph, pw, sh, sw, Hq, Wq, Op, chunk, acc, bacc, lo, hi):
+def _wgrad(x, g, koff, kh, kw, ph, pw, sh, sw, Hq, Wq, Op, chunk, acc, bacc, lo, hi):
     # blocks [lo, hi) of acc (B, Op*Kp*L) and bacc (B, O): block b sums the weight and
     # bias gradients of samples [N*b//B, N*(b+1)//B), S samples (about ``chunk`` elements) at a time
     N, C, H, W = x.shape
@@ -405,7 +408,7 @@ def _wgrad(x, g, koff, ph, pw, sh, sw, Hq, Wq, Op, chunk, acc, bacc, lo, hi):
         for n0 in range(N * b // B, n1, S):
             for s in range(min(S, n1 - n0)):
                 n = n0 + s
-                _pad_into(x[n], ph, pw, sh, sw, Hq, Wq, xq[s * XS:(s + 1) * XS])
+                _pad_into(x[n], ph, pw, sh, sw, kh, kw, Hq, Wq, xq[s * XS:(s + 1) * XS])
                 for o in range(O):
                     total = 0.0
                     for r in range(Ho):
@@ -450,7 +453,7 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=
     wp = np.zeros((K, Op), x.dtype)
     wp[:, :O] = w.reshape(O, K).T
     b = np.ascontiguousarray(b, x.dtype)
-    parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
+    parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
                  argmax is not None, _NO_INDEX if argmax is None else argmax, work=N * O * Ho * Wo * K // MACS_PER_ELEMENT)
     return y
 
@@ -466,7 +469,7 @@ def backward_weight(x, g, stride, padding, dw, db):
     L = VECTOR_BYTES // x.itemsize
     acc = np.empty((B, Op * koff.size * L), x.dtype)
     bacc = np.empty((B, O), np.float64)
-    parallel_for(_wgrad, B, x, g, koff, *padding, *stride, Hq, Wq, Op, CHUNK_ELEMENTS, acc, bacc,
+    parallel_for(_wgrad, B, x, g, koff, kh, kw, *padding, *stride, Hq, Wq, Op, CHUNK_ELEMENTS, acc, bacc,
                  work=g.size * C * kh * kw // MACS_PER_ELEMENT)
     _sum_blocks(acc.reshape(B, Op, koff.size, L), bacc, dw.reshape(O, -1), db)
 
