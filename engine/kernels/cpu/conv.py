@@ -33,7 +33,7 @@ import numpy as np
 from numba import njit, uint64
 
 from . import conv_direct
-from .parallel import gemm, kernel, parallel_for
+from .parallel import gemm, helper, kernel, parallel_for
 from .workspace import workspace
 
 WORKSPACE_BYTES = 8 * 2**20  # cols per block of samples: about L3-sized blocks measured fastest
@@ -61,7 +61,7 @@ def _valid_range(j, sw, pw, W, Wo):
 # The kernels run over a range [lo, hi) of rows, channels or planes; parallel_for gives
 # each thread a block of the range.
 
-@kernel
+@helper
 def _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, out):
     # out = cols[row]: the (c, i, j) tap of every output pixel of every sample, in order.
     # The copies index with uint64: Numba gives a signed index it cannot prove
@@ -108,7 +108,7 @@ def _im2col(x, kh, kw, sh, sw, ph, pw, Ho, Wo, cols, lo, hi):
         _im2col_row(x, row, kh, kw, sh, sw, ph, pw, Ho, Wo, cols[row])
 
 
-@kernel
+@helper
 def _col2im_channel(cols, c, kh, kw, sh, sw, ph, pw, Ho, Wo, dx):
     # dx (N, C, H, W): accumulates channel c from its kh*kw rows of cols (uint64 indices,
     # as in _im2col_row)

@@ -35,7 +35,7 @@ import functools
 import numpy as np
 from numba import njit
 
-from .parallel import get_num_threads, kernel, parallel_for
+from .parallel import get_num_threads, helper, kernel, parallel_for
 from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, vsum, vzero
 
 MACS_PER_ELEMENT = 16
@@ -121,7 +121,7 @@ def _copy(src, i, dst, o, n):
     return total
 
 
-@kernel
+@helper
 def _bias_rows(yw, Qp, Wq, b, relu, Ho, Wo, yf):
     # yf (O*Ho*Wo) flat = the (Ho, Wo) planes of yw (O, Qp) (rows Wq apart) + b[o], then
     # max(., 0) with relu
@@ -141,7 +141,7 @@ def _bias_rows(yw, Qp, Wq, b, relu, Ho, Wo, yf):
                 yf[d0 + t] = max(yw[s0 + t] + bo, 0) if relu else yw[s0 + t] + bo
 
 
-@kernel
+@helper
 def _pad_into(src, ph, pw, sh, sw, kh, kw, Hq, Wq, xq):
     # xq (sh*sw*C*Hq*Wq + spare) flat: the padded sample src (C, H, W) (C-contiguous)
     # split into stride phases, xq[((a*sw + b)*C + c)*Hq*Wq + u*Wq + v] = padded[c, u*sh + a,
@@ -169,7 +169,7 @@ def _pad_into(src, ph, pw, sh, sw, kh, kw, Hq, Wq, xq):
                             xq[d + t] = sf[i + t * sw]
 
 
-@kernel
+@helper
 def _fwd_tiles(xp, wp, koff, Op, Qp, yw):
     # yw (Op*Qp) flat = wp^T @ B over K = koff.size taps; wp (K*Op) flat is W^T packed
     # (row k holds the Op weights of tap k); tiles of 4 rows x 3 vectors: Op a multiple
@@ -204,7 +204,7 @@ def _fwd_tiles(xp, wp, koff, Op, Qp, yw):
             vstore(yw, r, a30); vstore(yw, r + L, a31); vstore(yw, r + 2 * L, a32)  # noqa: E702
 
 
-@kernel
+@helper
 def _fwd_tiles6(xp, wp, koff, Op, Qp, yw):
     # as _fwd_tiles with tiles of 6 rows x 2 vectors: Op a multiple of 6, Qp of 2L
     L = lanes(xp)
@@ -244,7 +244,7 @@ def _fwd_tiles6(xp, wp, koff, Op, Qp, yw):
             vstore(yw, r, a50); vstore(yw, r + L, a51)  # noqa: E702
 
 
-@kernel
+@helper
 def _relu_pool2x2(yw, b, Qp, Wq, Wo, y, idx):
     # y, idx (O, Hp, Wp): max(., 0) of the max over each 2x2 window (stride 2) of the wide
     # output planes yw (O, Qp) + b, and the winner's flat index r*Wo + t in the (Ho, Wo)
@@ -319,7 +319,7 @@ def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h
                         dst[(t0 + t) * dw + w0] = src[t] + bo
 
 
-@kernel
+@helper
 def _wgrad_tiles(xp, gw, koff, Op, Qv, S, XS, GS, acc):
     # acc (Op*Kp*L) flat += lane-wise partial sums of gw (Op, Qv) @ B^T, Kp = koff.size,
     # over S samples held XS (xp) and GS (gw) elements apart: the accumulators stay in
@@ -352,7 +352,7 @@ def _wgrad_tiles(xp, gw, koff, Op, Qv, S, XS, GS, acc):
                 vstore(acc, i + 2 * L, vadd(vload(acc, i + 2 * L), c2))
 
 
-@kernel
+@helper
 def _wgrad_tiles6(xp, gw, koff, Op, Qv, S, XS, GS, acc):
     # as _wgrad_tiles with tiles of 6 output channels x 2 taps (Op a multiple of 6)
     L = lanes(xp)

@@ -44,6 +44,15 @@ def kernel(fn=None, *, fastmath=True):
     return jit if fn is None else jit(fn)
 
 
+def helper(fn):
+    """The decorator of a function that only kernels call: Numba inlines it into each
+    caller (``inline="always"``), so it is never compiled on its own. Compiled separately,
+    LLVM inlined and re-optimised its code inside every caller anyway, and a cold start
+    paid for it twice (conv_direct's forward: the helpers' own compiles were half of its
+    7 s)."""
+    return numba.njit(inline="always", nogil=True, error_model="numpy", fastmath=True)(fn)
+
+
 # --- OpenBLAS, pinned to one thread --------------------------------------------------------
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
             "openblas_set_num_threads64_", "openblas_set_num_threads")

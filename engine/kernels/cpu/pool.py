@@ -10,13 +10,13 @@ import numpy as np
 from numba import njit
 
 from .conv import conv_output_size
-from .parallel import kernel, parallel_for
+from .parallel import helper, kernel, parallel_for
 
 
 # The kernels see x, y and the gradients as stacks of planes (N*C, H, W) and index each
 # plane from 0, so the inner loops carry no wraparound branches (see activation.py).
 
-@kernel
+@helper
 def _max2x2_plane(xp, yp, ip):
     # the common 2x2 window, stride 2, no padding: four compares per output
     Ho, Wo = yp.shape
@@ -47,7 +47,7 @@ def _max2x2_plane(xp, yp, ip):
             ir[ow] = arg
 
 
-@kernel
+@helper
 def _max_plane(xp, kh, kw, sh, sw, ph, pw, yp, ip):
     H, W = xp.shape
     Ho, Wo = yp.shape
