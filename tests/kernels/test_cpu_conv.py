@@ -51,7 +51,7 @@ SHAPES = [
     (2, 3, 6, 6, 4, 5, 5, (3, 3), (2, 2)),      # padding wider than some windows
     (2, 3, 7, 9, 5, 3, 3, (1, 1), (1, 1)),      # 3x3 same, odd sizes
     (1, 2, 1, 2, 3, 3, 3, (1, 1), (1, 1)),      # 3x3 same on a 1x2 map
-    (2, 4, 8, 8, 64, 3, 3, (1, 1), (1, 1)),     # 8x8 planes: 6-row forward tiles although O % 4 == 0
+    (2, 4, 16, 16, 64, 3, 3, (1, 1), (1, 1)),   # 16x16 planes: 6-row forward tiles although O % 4 == 0
 ]
 
 
@@ -159,7 +159,8 @@ def test_direct_choice():
     assert not conv_direct.suitable(256, 256, 3, 3, 1, 1, 1, 1)    # BLAS wins from 256 channels
     assert not conv_direct.suitable(128, 256, 3, 3, 1, 1, 1, 1)    # ... in or out
     assert conv_direct.suitable(16, 32, 3, 3, 2, 2, 1, 1)          # resnet20's downsampling
-    assert conv_direct._tile_rows(64, 8 * 10, 8) == 6 and conv_direct._tile_rows(16, 32 * 34, 8) == 4
+    assert conv_direct._tile_rows(64, 16 * 17, 8) == 6 and conv_direct._tile_rows(16, 32 * 33, 8) == 4
+    assert conv_direct._phases(16, 32, 32, 3, 3, (1, 1), (1, 1))[:2] == (34, 33)  # rows share their padding
     assert not conv_direct.suitable(3, 6, 1, 1, 1, 1, 1, 1)        # padding as wide as the kernel
 
 

@@ -4,13 +4,17 @@ read the zero-padded input in place, with no im2col columns and no BLAS.
 Shapes as in :mod:`.conv`: x (N, C, H, W), w (O, C, kh, kw), y (N, O, Ho, Wo) with
 Ho = (H + 2*ph - kh) // sh + 1 and Wo likewise.
 
-"Wide rows", stride 1: xq is one sample zero-padded to (C, Hq, Wq) = (C, H + 2ph, W + 2pw)
-and flattened, and an output plane is computed Wq wide (columns Wo..Wq-1 are discarded).
-Then the input under tap k = (c, i, j) of wide output q = r*Wq + t sits at
-xq[q + koff[k]] with koff[k] = c*Hq*Wq + i*Wq + j, so the convolution is a product
-whose right-hand matrix is never built: B[k, q] = xq[koff[k] + q], K = C*kh*kw rows.
+"Wide rows", stride 1: xq is one sample zero-padded to (C, Hq, Wq) = (C, H + 2ph, W + pw)
+and flattened: each row is pw zeros, then the W inputs, and the next row's leading zeros
+serve as this row's right padding (a row of W + 2pw would waste pw more columns: 10 of
+every 10 wide outputs against 9 on 8x8 planes). An output plane is computed Wq wide
+(columns Wo..Wq-1 are discarded). Then the input under tap k = (c, i, j) of wide output
+q = r*Wq + t sits at xq[q + koff[k]] with koff[k] = c*Hq*Wq + i*Wq + j, so the
+convolution is a product whose right-hand matrix is never built: B[k, q] = xq[koff[k] + q],
+K = C*kh*kw rows.
 Stride s: the padded sample is split into its s*s stride phases (rows a, a+s, ...;
-columns b, b+s, ...), each Hq x Wq with Hq = ceil(Hp / s); tap (c, i, j) reads phase
+columns b, b+s, ...), each Hq x Wq with Hq = ceil(Hp / s) (Wq likewise, from W + 2pw, when the
+columns have stride s > 1); tap (c, i, j) reads phase
 (i % s, j % s) at (i // s)*Wq + j // s, and the product above is unchanged.
 
     forward      yw (O, Q) = W (O, K) @ B                     Q = Ho*Wq
@@ -77,7 +81,8 @@ def _tile_rows(O, Q=None, L=1):
     """Output channels per register tile: 4 (4 x 3 vectors of L) or 6 (6 x 2), whichever
     computes fewer padded outputs: O rounded up, times (for the forward) the Q wide
     outputs of a plane rounded up to the tile width. 6 serves the 6-channel layers of
-    LeNet-style nets and ResNet-20's 8x8 planes (Q = 80: 64 x 96 against 66 x 80)."""
+    LeNet-style nets and planes whose wide rows round better to 16 pixels than to 24
+    (64 channels on 16x16, Q = 272: 66 x 272 against 64 x 288)."""
     if Q is None:
         return 6 if _round_up(O, 6) < _round_up(O, 4) else 4
     return 6 if _round_up(O, 6) * _round_up(Q, 2 * L) < _round_up(O, 4) * _round_up(Q, 3 * L) else 4
@@ -90,7 +95,7 @@ def _phases(C, H, W, kh, kw, stride, padding):
     up to TAP_PAD entries, the spare ones 0. Cached (read-only koff): a layer asks the same
     geometry every step."""
     (sh, sw), (ph, pw) = stride, padding
-    Hq, Wq = -(-(H + 2 * ph) // sh), -(-(W + 2 * pw) // sw)
+    Hq, Wq = -(-(H + 2 * ph) // sh), (W + pw if sw == 1 else -(-(W + 2 * pw) // sw))
     i, j = np.arange(kh)[:, None], np.arange(kw)
     tap = ((i % sh) * sw + j % sw) * C * Hq * Wq + (i // sh) * Wq + j // sw
     k = np.arange(C)[:, None, None] * (Hq * Wq) + tap
@@ -286,7 +291,7 @@ def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h
     L = lanes(wp)
     nr = 2 * L if Op % 4 else 3 * L  # pixels per tile: 6-row tiles when Op is not a multiple of 4
     Qp = (Ho * Wq + nr - 1) // nr * nr
-    xq = np.zeros(sh * sw * C * Hq * Wq + nr + Wq, x.dtype)
+    xq = np.zeros(sh * sw * C * Hq * Wq + nr + Wq + kw, x.dtype)
     yw = np.empty(Op * Qp, x.dtype)
     t0 = (dw - 1 - w0) // dw if w0 < 0 else 0  # first column t with t*dw + w0 >= 0
     t1 = min(Wo, (Wy - 1 - w0) // dw + 1)
@@ -394,7 +399,7 @@ def _wgrad(x, g, koff, kh, kw, ph, pw, sh, sw, Hq, Wq, Op, chunk, acc, bacc, lo,
     B = acc.shape[0]
     L = lanes(acc[0])
     Qv = (Ho * Wq + L - 1) // L * L
-    XS = (sh * sw * C * Hq * Wq + Wq + 2 * L - 1) // L * L  # one sample's phase planes + spare
+    XS = (sh * sw * C * Hq * Wq + Wq + kw + 2 * L - 1) // L * L  # one sample's phase planes + spare
     GS = Op * Qv
     S = max(1, chunk // (XS + GS))
     xq = np.zeros(S * XS, x.dtype)
