@@ -141,6 +141,14 @@ def test_direct_weight_gradient_in_chunks(shape, monkeypatch):
     np.testing.assert_allclose(db, rdb, rtol=1e-10, atol=1e-10)
 
 
+def test_empty_batch(path):
+    x, w, b, g, stride, padding = _data(SHAPES[5], np.float32)
+    y = conv.conv2d_forward(x[:0], w, b, stride, padding)
+    dx, dw, db = conv.conv2d_backward(x[:0], w, g[:0], stride, padding)
+    assert y.shape == (0,) + g.shape[1:] and dx.shape == (0,) + x.shape[1:]
+    assert not dw.any() and not db.any() and dw.shape == w.shape
+
+
 def test_no_bias_and_noncontiguous_input(path):
     x, w, _, g, stride, padding = _data(SHAPES[1], np.float32, seed=3)
     xf = np.asfortranarray(x)
