@@ -132,7 +132,7 @@ def profile(name, batch, steps):
         step_times.append(time.perf_counter() - t0)
     med = statistics.median(step_times) * 1e3
     print(f"\nLayer by layer (fusion off): median step {med:.2f} ms ({batch / med * 1e3:.0f} img/s)\n")
-    print(f"| layer | kind | forward ms | backward ms | share of step |")
+    print("| layer | kind | forward ms | backward ms | share of step |")
     print("|---|---|---|---|---|")
     layered = 0.0
     for lname, (fw, bw) in times.items():

@@ -34,7 +34,7 @@ columns; BLAS keeps the rest.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, uint64
+from numba import uint64
 
 from . import conv_direct
 from .parallel import gemm, get_num_threads, helper, kernel, parallel_for
@@ -48,7 +48,7 @@ def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
     return (size + 2 * padding - kernel) // stride + 1
 
 
-@njit(inline="always")
+@helper
 def _valid_range(j, sw, pw, W, Wo):
     """Output columns ow whose input column ow*sw - pw + j lies in [0, W)."""
     lo = 0

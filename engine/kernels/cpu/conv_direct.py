@@ -6,8 +6,9 @@ Ho = (H + 2*ph - kh) // sh + 1 and Wo likewise.
 
 "Wide rows", stride 1: xq is one sample zero-padded to (C, Hq, Wq) = (C, H + 2ph, W + pw)
 and flattened: each row is pw zeros, then the W inputs, and the next row's leading zeros
-serve as this row's right padding (a row of W + 2pw would waste pw more columns: 10 of
-every 10 wide outputs against 9 on 8x8 planes). An output plane is computed Wq wide
+serve as this row's right padding (rows of W + 2pw would compute pw more discarded
+outputs per row: 10 wide outputs per 8 on an 8x8 plane instead of 9). An output plane
+is computed Wq wide
 (columns Wo..Wq-1 are discarded). Then the input under tap k = (c, i, j) of wide output
 q = r*Wq + t sits at xq[q + koff[k]] with koff[k] = c*Hq*Wq + i*Wq + j, so the
 convolution is a product whose right-hand matrix is never built: B[k, q] = xq[koff[k] + q],
@@ -37,7 +38,6 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import njit
 
 from .parallel import get_num_threads, helper, kernel, parallel_for
 from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, vsum, vzero
@@ -109,7 +109,7 @@ def _phases(C, H, W, kh, kw, stride, padding):
 # run whole vectors and a scalar tail: LLVM left these short row loops scalar, and they
 # took 20-30% of a forward (resnet20's 16-channel layer: 18 of 82 us per sample padding).
 
-@njit(inline="always")  # inlined, so callers that drop the sum never compute it
+@helper  # inlined, so callers that drop the sum never compute it
 def _copy(src, i, dst, o, n):
     # dst[o:o+n] = src[i:i+n]; returns their sum
     L = lanes(dst)

@@ -38,8 +38,9 @@ import numpy as np
 
 
 def kernel(fn=None, *, fastmath=True):
-    """The decorator of every CPU kernel and helper: ``@njit`` with the GIL released, the
-    numpy error model and the on-disk cache. ``@kernel`` or ``@kernel(fastmath=...)``."""
+    """The decorator of every CPU kernel (a function called from Python): ``@njit`` with
+    the GIL released, the numpy error model and the on-disk cache. ``@kernel`` or
+    ``@kernel(fastmath=...)``; functions that only kernels call take :func:`helper`."""
     jit = numba.njit(nogil=True, error_model="numpy", fastmath=fastmath, cache=True)
     return jit if fn is None else jit(fn)
 

@@ -7,7 +7,6 @@ plane is written by one thread only.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
 from .conv import conv_output_size
 from .parallel import helper, kernel, parallel_for
@@ -100,7 +99,7 @@ def _max_bwd(g, idx, relu, y, dx, lo, hi):
                 d[ip[k]] += gp[k]
 
 
-@njit(inline="always")
+@helper
 def _avg_count(h0, w0, kh, kw, H, W, ph, pw, count_include_pad):
     """(hs, he, ws, we, divisor) of the window whose top-left corner is (h0, w0)."""
     hs, he = max(h0, 0), min(h0 + kh, H)
@@ -150,7 +149,7 @@ def _avg_bwd(g, kh, kw, sh, sw, ph, pw, count_include_pad, dx, lo, hi):
                         row[j] += v
 
 
-@njit(inline="always")
+@helper
 def _adaptive_span(o, size, out_size):
     """[floor(o*size/out), ceil((o+1)*size/out)), as torch."""
     return (o * size) // out_size, -((-(o + 1) * size) // out_size)
