@@ -291,17 +291,16 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     grad_y = np.ascontiguousarray(grad_y)
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
-    db = np.zeros(O, dt)
-    g3 = grad_y.reshape(N, O, P)
     if use_direct(C, O, kh, kw, sh, sw, ph, pw):
-        dw = np.empty(w.shape, dt)
+        dw, db = np.empty(w.shape, dt), np.zeros(O, dt)
         conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), dw, db)
         dx = conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None
         return dx, dw, db
     dx = np.empty(x.shape, dt) if need_input_grad else None
     wt = np.ascontiguousarray(w.reshape(O, K).T) if need_input_grad else None
     sums = []
-    _over_samples(_backward_samples, x, K, P, wt, g3, kh, kw, sh, sw, ph, pw, Ho, Wo, dx, sums)
+    _over_samples(_backward_samples, x, K, P, wt, grad_y.reshape(N, O, P), kh, kw, sh, sw, ph, pw, Ho, Wo,
+                  dx, sums)
     dwt, db = sums[0]
     for part, dbp in sums[1:]:
         dwt += part
