@@ -172,6 +172,35 @@ def test_direct_choice():
     assert not conv_direct.suitable(3, 6, 1, 1, 1, 1, 1, 1)        # padding as wide as the kernel
 
 
+def test_gemm_path_from_concurrent_threads(monkeypatch):
+    # the GUI, loaders and trainer call kernels from threads of their own: each thread's
+    # im2col workspaces are its own, so concurrent calls give the serial results
+    import threading
+    monkeypatch.setattr(conv, "use_direct", lambda *a: False)
+    monkeypatch.setattr(conv, "WORKSPACE_BYTES", 4096)  # several blocks per call
+    cases = [_data(shape, np.float32, seed=s) for s, shape in enumerate([SHAPES[0], SHAPES[5], SHAPES[7]])]
+    want = [(conv.conv2d_forward(x, w, b, st, pd),) + conv.conv2d_backward(x, w, g, st, pd)
+            for x, w, b, g, st, pd in cases]
+    got, errors = {}, []
+
+    def run(i):
+        try:
+            for _ in range(5):
+                x, w, b, g, st, pd = cases[i]
+                got[i] = (conv.conv2d_forward(x, w, b, st, pd),) + conv.conv2d_backward(x, w, g, st, pd)
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(cases))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, ref in enumerate(want):
+        for a, r in zip(got[i], ref):
+            np.testing.assert_array_equal(a, r)
+
+
 @pytest.mark.parametrize("m,k,n", [(3, 5, 7), (64, 200, 3000), (3000, 50, 16), (16, 5000, 40)])
 def test_gemm_splits_agree_with_numpy(m, k, n):
     r = np.random.default_rng(1)
