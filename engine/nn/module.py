@@ -12,21 +12,7 @@ from typing import Iterator
 import numpy as np
 
 from .. import kernels
-
-
-class ShapeError(ValueError):
-    """An input shape a layer cannot take; ``path`` names the layer inside its model."""
-
-    def __init__(self, message: str, path: tuple[str, ...] = ()):
-        super().__init__(message)
-        self.message = message
-        self.path = path
-
-    def within(self, name: str) -> "ShapeError":
-        return ShapeError(self.message, (name,) + self.path)
-
-    def __str__(self) -> str:
-        return f"layer '{'.'.join(self.path)}': {self.message}" if self.path else self.message
+from ..errors import ShapeError
 
 
 class Parameter:

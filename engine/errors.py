@@ -1,0 +1,22 @@
+"""Errors shared by every level of the engine, from the kernels up.
+
+Kernels raise :class:`ShapeError` when an argument has the wrong shape, dtype, layout
+or size; layers raise it for inputs they cannot take; containers and module calls add
+the layer's name on the way out (``within``), so the user reads which layer it was.
+"""
+from __future__ import annotations
+
+
+class ShapeError(ValueError):
+    """An input a layer or kernel cannot take; ``path`` names the layer inside its model."""
+
+    def __init__(self, message: str, path: tuple[str, ...] = ()):
+        super().__init__(message)
+        self.message = message
+        self.path = path
+
+    def within(self, name: str) -> "ShapeError":
+        return ShapeError(self.message, (name,) + self.path)
+
+    def __str__(self) -> str:
+        return f"layer '{'.'.join(self.path)}': {self.message}" if self.path else self.message
