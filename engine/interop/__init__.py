@@ -10,7 +10,7 @@ from .errors import WeightsError
 from .safetensors import load_safetensors, read_safetensors, save_safetensors
 from .state import load_into, state_dict_from
 from .torch_pickle import torch_load
-from .weights import read_state_dict
+from .weights import read_state_dict, read_weights
 
-__all__ = ["WeightsError", "torch_load", "state_dict_from", "load_into", "read_state_dict", "save_safetensors",
+__all__ = ["WeightsError", "torch_load", "state_dict_from", "load_into", "read_state_dict", "read_weights", "save_safetensors",
            "load_safetensors", "read_safetensors"]

@@ -124,12 +124,10 @@ def _dtype(*args):
 
 
 def _float32(a: np.ndarray, code: str) -> np.ndarray:
-    """A fresh native array: float types (bfloat16 given as raw bits) as float32, others as they are."""
+    """A fresh C-ordered native array: float types (bfloat16 given as raw bits) as float32, others as they are."""
     if code == "u2":
-        return (a.astype(np.uint32) << 16).view(np.float32)
-    if a.dtype.kind == "f":
-        return a.astype(np.float32)
-    return a.astype(a.dtype.newbyteorder("="))
+        return (a.astype(np.uint32, order="C") << 16).view(np.float32)
+    return a.astype(np.float32 if a.dtype.kind == "f" else a.dtype.newbyteorder("="), order="C")
 
 
 class _Archive:
