@@ -8,12 +8,16 @@ scheduler you build in units of steps). ``interval`` says which unit a
 
 Every rate is computed in closed form from the step counter ``last_epoch`` and the
 base rates, so a schedule restored from ``state_dict()`` continues exactly, and
-``state_dict()`` is plain JSON-able data (no functions, no arrays).
+``state_dict()`` is plain JSON-able data (no functions, no arrays). ``load_state_dict``
+checks every entry (the ones this scheduler keeps, each in its range) before it changes
+anything, and raises ValueError naming the first that does not fit.
 """
 from __future__ import annotations
 
 import math
 from bisect import bisect_right
+
+from ._checks import check_range
 
 __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnealingLR", "LinearLR",
            "SequentialLR", "OneCycleLR", "ReduceLROnPlateau", "linear_warmup"]
@@ -22,6 +26,57 @@ __all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "CosineAnnea
 def _check_optimizer(optimizer, who):
     if not hasattr(optimizer, "param_groups"):
         raise TypeError(f"{who} needs an optimizer (engine.optim.SGD/Adam/AdamW), got {type(optimizer).__name__}")
+
+
+def _is_whole(value) -> bool:
+    """An int or a numpy integer, not a bool."""
+    return not isinstance(value, bool) and hasattr(type(value), "__index__")
+
+
+def _whole(who: str, key: str, value, minimum: int = 0) -> int:
+    """A whole number >= minimum; ValueError otherwise."""
+    if not _is_whole(value) or not minimum <= value < 2**53:
+        raise ValueError(f"{who}: {key} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _rates(who: str, key: str, value, n: int) -> list:
+    """One finite rate >= 0 per parameter group."""
+    if not isinstance(value, (list, tuple)) or len(value) != n:
+        raise ValueError(f"{who}: {key} must be a list of {n} rate{'s' if n != 1 else ''}, got {value!r}")
+    return [check_range(who, f"{key}[{i}]", v) for i, v in enumerate(value)]
+
+
+def _choice(who: str, key: str, value, choices) -> str:
+    if value not in choices:
+        raise ValueError(f"{who}: {key} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+    return value
+
+
+def _flag(who: str, key: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{who}: {key} must be True or False, got {value!r}")
+    return value
+
+
+def _checked_state(sched, state, rules: dict, who: str = "") -> dict:
+    """``state`` less its "type", after checking the type and each entry with ``rules``
+    (key -> check(who, key, value)); unknown entries are refused."""
+    who = who or f"{type(sched).__name__} state"
+    if not isinstance(state, dict):
+        raise ValueError(f"{who} must be a dict, got {state!r}")
+    kind = state.get("type", type(sched).__name__)
+    if kind != type(sched).__name__:
+        raise ValueError(f"scheduler state is from a {kind}, not a {type(sched).__name__}")
+    out = {}
+    for k, v in state.items():
+        if k == "type":
+            continue
+        if k not in rules:
+            raise ValueError(f"{who}: unknown entry {k!r}")
+        rules[k](who, k, v)
+        out[k] = v
+    return out
 
 
 class LRScheduler:
@@ -72,18 +127,39 @@ class LRScheduler:
             sd[k] = list(v) if isinstance(v, tuple) else v
         return sd
 
+    def _rules(self) -> dict:
+        """Checks of the state entries: key -> check(who, key, value)."""
+        n = len(self.optimizer.param_groups)
+        return {"last_epoch": _whole, "interval": lambda w, k, v: _choice(w, k, v, ("epoch", "step")),
+                "base_lrs": lambda w, k, v: _rates(w, k, v, n), "_last_lr": lambda w, k, v: _rates(w, k, v, n)}
+
+    def _checked(self, state: dict) -> dict:
+        """The entries of ``state`` to set, all checked (ValueError otherwise)."""
+        return _checked_state(self, state, self._rules())
+
+    def check_state_dict(self, state: dict) -> None:
+        """Raises the ValueError :meth:`load_state_dict` would raise; changes nothing."""
+        self._checked(state)
+
     def load_state_dict(self, state: dict) -> None:
-        kind = state.get("type", type(self).__name__)
-        if kind != type(self).__name__:
-            raise ValueError(f"scheduler state is from a {kind}, not a {type(self).__name__}")
-        for k, v in state.items():
-            if k != "type":
-                setattr(self, k, v)
+        """Restores ``state_dict()``'s output; nothing changes unless every entry fits."""
+        self._set(self._checked(state))
+
+    def _set(self, entries: dict) -> None:
+        for k, v in entries.items():
+            setattr(self, k, list(v) if isinstance(v, tuple) else v)
         self._apply(self._last_lr)
 
     def __repr__(self):
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._state_keys)
         return f"{type(self).__name__}({args})"
+
+
+def _milestones(who, key, value):
+    """Whole numbers >= 0, in order."""
+    if not isinstance(value, list) or any(not _is_whole(m) or m < 0 for m in value):
+        raise ValueError(f"{who}: {key} must be a list of whole numbers >= 0, got {value!r}")
+    return value
 
 
 class StepLR(LRScheduler):
@@ -92,10 +168,12 @@ class StepLR(LRScheduler):
     _state_keys = ("step_size", "gamma")
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
-        if int(step_size) < 1:
-            raise ValueError(f"StepLR: step_size must be >= 1, got {step_size!r}")
-        self.step_size, self.gamma = int(step_size), float(gamma)
+        self.step_size = _whole("StepLR", "step_size", step_size, 1)
+        self.gamma = check_range("StepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
+
+    def _rules(self):
+        return {**super()._rules(), "step_size": lambda w, k, v: _whole(w, k, v, 1), "gamma": check_range}
 
     def lr_at(self, t):
         return [b * self.gamma ** (t // self.step_size) for b in self.base_lrs]
@@ -107,9 +185,12 @@ class MultiStepLR(LRScheduler):
     _state_keys = ("milestones", "gamma")
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
-        self.milestones = sorted(int(m) for m in milestones)
-        self.gamma = float(gamma)
+        self.milestones = sorted(int(m) for m in _milestones("MultiStepLR", "milestones", list(milestones)))
+        self.gamma = check_range("MultiStepLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
+
+    def _rules(self):
+        return {**super()._rules(), "milestones": _milestones, "gamma": check_range}
 
     def lr_at(self, t):
         return [b * self.gamma ** bisect_right(self.milestones, t) for b in self.base_lrs]
@@ -121,8 +202,11 @@ class ExponentialLR(LRScheduler):
     _state_keys = ("gamma",)
 
     def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
-        self.gamma = float(gamma)
+        self.gamma = check_range("ExponentialLR", "gamma", gamma)
         super().__init__(optimizer, last_epoch)
+
+    def _rules(self):
+        return {**super()._rules(), "gamma": check_range}
 
     def lr_at(self, t):
         return [b * self.gamma ** t for b in self.base_lrs]
@@ -134,10 +218,12 @@ class CosineAnnealingLR(LRScheduler):
     _state_keys = ("T_max", "eta_min")
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
-        if int(T_max) < 1:
-            raise ValueError(f"CosineAnnealingLR: T_max must be >= 1, got {T_max!r}")
-        self.T_max, self.eta_min = int(T_max), float(eta_min)
+        self.T_max = _whole("CosineAnnealingLR", "T_max", T_max, 1)
+        self.eta_min = check_range("CosineAnnealingLR", "eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
+
+    def _rules(self):
+        return {**super()._rules(), "T_max": lambda w, k, v: _whole(w, k, v, 1), "eta_min": check_range}
 
     def lr_at(self, t):
         c = (1 + math.cos(math.pi * t / self.T_max)) / 2
@@ -160,6 +246,11 @@ class LinearLR(LRScheduler):
         self.start_factor, self.end_factor = float(start_factor), float(end_factor)
         self.total_iters = int(total_iters)
         super().__init__(optimizer, last_epoch)
+
+    def _rules(self):
+        return {**super()._rules(), "start_factor": lambda w, k, v: check_range(w, k, v, 0, 1, low_open=True),
+                "end_factor": lambda w, k, v: check_range(w, k, v, 0, 1),
+                "total_iters": lambda w, k, v: _whole(w, k, v, 1)}
 
     def lr_at(self, t):
         f = self.start_factor + (self.end_factor - self.start_factor) * min(t, self.total_iters) / self.total_iters
@@ -210,16 +301,30 @@ class SequentialLR(LRScheduler):
         sd["schedulers"] = [s.state_dict() for s in self.schedulers]
         return sd
 
-    def load_state_dict(self, state):
-        state = dict(state)
-        children = state.pop("schedulers", None)
-        state.pop("interval", None)
+    def _rules(self):
+        n = len(self.schedulers) - 1
+        rules = {**super()._rules(), "schedulers": lambda w, k, v: None}
+
+        def milestones(who, key, value):
+            if len(_milestones(who, key, value)) != n:
+                raise ValueError(f"{who}: {key} must hold {n} milestone{'s' if n != 1 else ''}, got {value!r}")
+        rules["milestones"] = milestones
+        return rules
+
+    def _checked(self, state):
+        entries = super()._checked(state)
+        children = entries.pop("schedulers", None)
+        entries.pop("interval", None)
         if children is not None:
-            if len(children) != len(self.schedulers):
+            if not isinstance(children, list) or len(children) != len(self.schedulers):
                 raise ValueError("scheduler state holds a SequentialLR of a different length")
-            for s, cs in zip(self.schedulers, children):
-                s.load_state_dict(cs)
-        super().load_state_dict(state)
+            entries["schedulers"] = [s._checked(cs) for s, cs in zip(self.schedulers, children)]
+        return entries
+
+    def _set(self, entries):
+        for s, cs in zip(self.schedulers, entries.pop("schedulers", ())):
+            s._set(cs)
+        super()._set(entries)
 
     def __repr__(self):
         return f"SequentialLR({self.schedulers!r}, milestones={self.milestones})"
@@ -324,6 +429,23 @@ class OneCycleLR(LRScheduler):
     def lr_at(self, t):
         return self._at(t)[0]
 
+    def _rules(self):
+        n = len(self.optimizer.param_groups)
+        return {**super()._rules(), "total_steps": lambda w, k, v: _whole(w, k, v, 1),
+                "pct_start": lambda w, k, v: check_range(w, k, v, 0, 1),
+                "anneal_strategy": lambda w, k, v: _choice(w, k, v, ("cos", "linear")),
+                "div_factor": lambda w, k, v: check_range(w, k, v, low_open=True),
+                "final_div_factor": lambda w, k, v: check_range(w, k, v, low_open=True),
+                "three_phase": _flag, "cycle_momentum": _flag, "base_momentum": check_range, "max_momentum": check_range,
+                "max_lrs": lambda w, k, v: _rates(w, k, v, n)}
+
+    def _checked(self, state):
+        entries = super()._checked(state)
+        t, total = entries.get("last_epoch", self.last_epoch), entries.get("total_steps", self.total_steps)
+        if t > total:
+            raise ValueError(f"OneCycleLR state: last_epoch {t} is past total_steps {total}")
+        return entries
+
     def step(self):
         self.last_epoch += 1
         lrs, moms = self._at(self.last_epoch)
@@ -345,15 +467,13 @@ class ReduceLROnPlateau:
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr=0.0,
                  eps: float = 1e-8):
         _check_optimizer(optimizer, "ReduceLROnPlateau")
-        if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor must be < 1, got {factor!r}")
-        if mode not in ("min", "max"):
-            raise ValueError(f"ReduceLROnPlateau: mode must be 'min' or 'max', got {mode!r}")
-        if threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"ReduceLROnPlateau: threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
         self.optimizer = optimizer
         n = len(optimizer.param_groups)
-        self.min_lrs = [float(m) for m in min_lr] if isinstance(min_lr, (list, tuple)) else [float(min_lr)] * n
+        min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        _checked_state(self, dict(mode=mode, factor=factor, patience=patience, threshold=threshold,
+                                  threshold_mode=threshold_mode, cooldown=cooldown, min_lrs=min_lrs, eps=eps),
+                       self._rules(), who="ReduceLROnPlateau")
+        self.min_lrs = [float(m) for m in min_lrs]
         self.mode, self.factor, self.patience = mode, float(factor), int(patience)
         self.threshold, self.threshold_mode = float(threshold), threshold_mode
         self.cooldown, self.eps = int(cooldown), float(eps)
@@ -400,15 +520,29 @@ class ReduceLROnPlateau:
             sd[k] = ("inf" if v > 0 else "-inf") if isinstance(v, float) and math.isinf(v) else v
         return sd
 
+    def _rules(self):
+        n = len(self.optimizer.param_groups)
+
+        def best(who, key, value):
+            if value not in ("inf", "-inf") and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                                 or math.isnan(value)):
+                raise ValueError(f"{who}: {key} must be a number, got {value!r}")
+        return {"mode": lambda w, k, v: _choice(w, k, v, ("min", "max")),
+                "factor": lambda w, k, v: check_range(w, k, v, 0, 1, low_open=True, high_open=True), "patience": _whole,
+                "threshold": check_range, "threshold_mode": lambda w, k, v: _choice(w, k, v, ("rel", "abs")),
+                "cooldown": _whole, "min_lrs": lambda w, k, v: _rates(w, k, v, n), "eps": check_range, "best": best,
+                "num_bad_epochs": _whole, "cooldown_counter": _whole, "last_epoch": _whole,
+                "_last_lr": lambda w, k, v: _rates(w, k, v, n),
+                "interval": lambda w, k, v: _choice(w, k, v, ("epoch", "step"))}
+
+    def check_state_dict(self, state: dict) -> None:
+        """Raises the ValueError :meth:`load_state_dict` would raise; changes nothing."""
+        _checked_state(self, state, self._rules())
+
     def load_state_dict(self, state):
-        if state.get("type", "ReduceLROnPlateau") != "ReduceLROnPlateau":
-            raise ValueError(f"scheduler state is from a {state['type']}, not a ReduceLROnPlateau")
-        for k, v in state.items():
-            if k == "type":
-                continue
-            if k == "best" and isinstance(v, str):
-                v = float(v)
-            setattr(self, k, v)
+        """Restores ``state_dict()``'s output; nothing changes unless every entry fits."""
+        for k, v in _checked_state(self, state, self._rules()).items():
+            setattr(self, k, float(v) if k == "best" else list(v) if isinstance(v, tuple) else v)
 
     def __repr__(self):
         return (f"ReduceLROnPlateau(mode={self.mode!r}, factor={self.factor}, patience={self.patience}, "

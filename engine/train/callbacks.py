@@ -17,15 +17,20 @@ import warnings
 
 import numpy as np
 
+from .checkpoint import atomic_write_bytes, remove_temporaries
+
 __all__ = ["Callback", "LambdaCallback", "ModelCheckpoint", "EarlyStopping", "CSVLogger", "JSONLogger",
            "ProgressBar"]
 
 
 class Callback:
     """Base class; override the hooks you need. ``order``: lower runs first (checkpoints
-    run last, so the state they save includes the other callbacks' updates)."""
+    run last, so the state they save includes the other callbacks' updates).
+    ``kept_checkpoint``: the file this callback saved (or resumed) the run's latest good
+    state in, which a run stopped by a bad loss keeps; None if there is none."""
 
     order = 0
+    kept_checkpoint = None
 
     def on_train_start(self, trainer, event): pass
 
@@ -42,6 +47,9 @@ class Callback:
     def state_dict(self) -> dict:
         """JSON-able state a checkpoint keeps (for an exact resume)."""
         return {}
+
+    def check_state_dict(self, state: dict) -> None:
+        """Raises ValueError, saying what, if ``load_state_dict(state)`` would not fit."""
 
     def load_state_dict(self, state: dict) -> None:
         pass
@@ -79,6 +87,15 @@ def _resolve_monitor(trainer, monitor: str, who: str) -> str:
 
 
 class _Monitor:
+    def _check_best(self, state: dict) -> None:
+        """best: a number or None; best_epoch: a whole number >= 0 or None."""
+        who = type(self).__name__
+        best, epoch = state.get("best"), state.get("best_epoch")
+        if best is not None and (isinstance(best, bool) or not isinstance(best, (int, float))):
+            raise ValueError(f"{who} state: best is {best!r}, not a number")
+        if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0):
+            raise ValueError(f"{who} state: best_epoch is {epoch!r}, not a whole number >= 0")
+
     def _improved(self, value, best):
         if best is None:
             return True
@@ -90,7 +107,13 @@ class _Monitor:
 class ModelCheckpoint(_Monitor, Callback):
     """Saves ``last.npz`` in ``dirpath`` at every epoch end (and when the run is stopped
     mid-epoch, so it can resume), and ``best.npz`` whenever ``monitor`` improves.
-    Nothing is written after a non-finite loss: the last good files stay."""
+    Nothing is written after a non-finite or diverged loss: the last good files stay.
+
+    best.npz is written before last.npz: last.npz records the best value, so a kill
+    between the two writes leaves last.npz one epoch behind a best.npz that the resumed
+    run (which repeats that epoch exactly) writes again, never a last.npz that claims a
+    best that best.npz does not hold. Temporaries a killed write left are removed at the
+    next train start."""
 
     order = 100
 
@@ -119,6 +142,10 @@ class ModelCheckpoint(_Monitor, Callback):
         self._active = _resolve_monitor(trainer, self.monitor, "ModelCheckpoint")
         self.mode = _resolve_mode(self._active, self.mode)
         os.makedirs(self.dirpath, exist_ok=True)
+        for path in (self.best_path, self.last_path):
+            remove_temporaries(path)
+        if trainer.step > 0:         # a resumed run: the file it continues is its latest good state
+            self.kept_checkpoint = next((p for p in (self.last_path, self.best_path) if os.path.isfile(p)), None)
 
     def on_epoch_end(self, trainer, event):
         row = trainer.history[-1]
@@ -126,19 +153,23 @@ class ModelCheckpoint(_Monitor, Callback):
         improved = value is not None and math.isfinite(value) and self._improved(value, self.best)
         if improved:
             self.best, self.best_epoch = float(value), int(row["epoch"])
-        if self.save_last and (event.epoch + 1) % self.every_n_epochs == 0:
-            trainer.save_checkpoint(self.last_path)
         if self.save_best and improved:
-            trainer.save_checkpoint(self.best_path)
+            self.kept_checkpoint = trainer.save_checkpoint(self.best_path)
+        if self.save_last and (event.epoch + 1) % self.every_n_epochs == 0:
+            self.kept_checkpoint = trainer.save_checkpoint(self.last_path)
 
     def on_done(self, trainer, event):
         if event.reason == "stopped" and self.save_last and trainer.batch_in_epoch > 0:
-            trainer.save_checkpoint(self.last_path)
+            self.kept_checkpoint = trainer.save_checkpoint(self.last_path)
 
     def state_dict(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "monitor": self.monitor}
 
+    def check_state_dict(self, state):
+        self._check_best(state)
+
     def load_state_dict(self, state):
+        self.check_state_dict(state)
         self.best, self.best_epoch = state.get("best"), state.get("best_epoch")
 
 
@@ -189,7 +220,14 @@ class EarlyStopping(_Monitor, Callback):
     def state_dict(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
 
+    def check_state_dict(self, state):
+        self._check_best(state)
+        wait = state.get("wait", 0)
+        if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+            raise ValueError(f"EarlyStopping state: wait is {wait!r}, not a whole number >= 0")
+
     def load_state_dict(self, state):
+        self.check_state_dict(state)
         self.best, self.best_epoch, self.wait = state.get("best"), state.get("best_epoch"), int(state.get("wait", 0))
 
 
@@ -214,7 +252,6 @@ class CSVLogger(Callback):
         self.separator = separator
 
     def _write(self, history):
-        from .checkpoint import atomic_write_bytes
         buf = io.StringIO()
         fields = _row_fields(history) if history else _FIELDS
         w = csv.DictWriter(buf, fieldnames=fields, delimiter=self.separator, extrasaction="ignore",
@@ -225,6 +262,7 @@ class CSVLogger(Callback):
         atomic_write_bytes(self.path, buf.getvalue().encode())
 
     def on_train_start(self, trainer, event):
+        remove_temporaries(self.path)
         self._write(trainer.history)
 
     def on_epoch_end(self, trainer, event):

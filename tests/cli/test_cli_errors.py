@@ -134,7 +134,7 @@ def test_evaluate_file_that_is_not_a_checkpoint(capsys, tmp_path):
     p = tmp_path / "notes.npz"
     p.write_text("hello")
     rc, out, err = run_cli(capsys, "evaluate", p)
-    assert_one_line_error(rc, err, "not a readable checkpoint")
+    assert_one_line_error(rc, err, "not a numbacnn checkpoint")
 
 
 def test_evaluate_on_images_of_another_shape(capsys, tiny_ckpt, folders):

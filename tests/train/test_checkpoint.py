@@ -51,12 +51,12 @@ def test_checkpoint_refuses_pickles(tmp_path):
     bad = tmp_path / "evil.npz"
     np.savez(bad, **{ck.META_KEY: np.array(json.dumps({"format": ck.FORMAT, "version": 1, "spec": {}})),
                      "model/x": np.array([object()], dtype=object)})
-    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+    with pytest.raises(CheckpointError, match="is damaged: array 'model/x' has dtype object"):
         load_checkpoint(bad)
 
 
 @pytest.mark.parametrize("content,match", [
-    (b"not a zip at all", "not a readable checkpoint"),
+    (b"not a zip at all", "not a numbacnn checkpoint"),
     (None, "does not exist"),
 ])
 def test_bad_files_are_clear_errors(tmp_path, content, match):
@@ -79,7 +79,7 @@ def test_truncated_checkpoint_is_clear_error(tmp_path):
     path = save_checkpoint(tmp_path / "m.npz", tiny_model())
     data = open(path, "rb").read()
     open(path, "wb").write(data[: len(data) // 2])
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match="is damaged"):
         load_checkpoint(path)
 
 
