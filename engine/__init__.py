@@ -1,26 +1,43 @@
-"""numbacnn's engine: layers, kernels (Numba CPU / numba.cuda), optimizers, data, models, trainer."""
-from . import models, nn, optim
+"""numbacnn's engine: tensors and autograd, layers, kernels (Numba CPU / numba.cuda),
+optimizers, data, models, trainer.
+
+The top level is shaped like ``torch``, so ``import engine as torch`` serves course code:
+``engine.tensor``, ``engine.zeros``, ``engine.randn``, ``engine.no_grad``,
+``engine.manual_seed``, ``engine.device``, ``engine.cuda.is_available()``,
+``engine.save``/``engine.load``, ``engine.nn``, ``engine.optim``, ``engine.utils.data``.
+"""
+from . import autograd, cuda, models, nn, optim, utils
+from .autograd import (Function, Tensor, device, enable_grad, inference_mode, is_grad_enabled, no_grad,
+                       set_grad_enabled)
+from .autograd.creation import (abs, allclose, arange, argmax, argmin, as_tensor, bool, cat, clamp, concat,
+                                concatenate, double, empty, eq, equal, exp, eye, flatten, float, float32,
+                                float64, from_numpy, full, int, int32, int64, is_tensor, linspace, log, long,
+                                matmul, max, mean, min, mm, numel, ones, ones_like, permute, rand, rand_like,
+                                randint, randn, randn_like, randperm, reshape, sqrt, squeeze, stack, sum,
+                                tensor, topk, transpose, uint8, unsqueeze, zeros, zeros_like)
+from .autograd.random import manual_seed
+from .kernels.cpu import parallel as _parallel
 from .nn import summary
-from .nn.init import manual_seed
 
 __version__ = "0.1.0"
 
-
-def cuda_available() -> bool:
-    """True when numba-cuda finds a usable GPU, driver and compiler (or runs its simulator,
-    NUMBA_ENABLE_CUDASIM=1); False otherwise, never raises. ``cuda_unavailable_reason()``
-    says what is missing."""
-    try:
-        from .kernels import cuda
-        return cuda.available()
-    except Exception:
-        return False
+Size = tuple
 
 
-def cuda_unavailable_reason() -> str | None:
+def cuda_available() -> "bool":
+    """True when numba-cuda finds a usable GPU (or its simulator); see ``engine.cuda``."""
+    return cuda.is_available()
+
+
+def cuda_unavailable_reason() -> "str | None":
     """None when CUDA can be used, else what is missing (no numba-cuda, no driver, no GPU...)."""
-    try:
-        from .kernels import cuda
-        return cuda.unusable_reason()
-    except Exception as e:  # pragma: no cover
-        return f"numba.cuda could not be loaded ({e})"
+    return cuda.unavailable_reason()
+
+
+def set_num_threads(n: "int") -> None:
+    """Threads the CPU kernels use (as torch.set_num_threads)."""
+    _parallel.set_num_threads(n)
+
+
+def get_num_threads() -> "int":
+    return _parallel.get_num_threads()

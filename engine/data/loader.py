@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from ..autograd import Tensor
 from .batch import Batch
 from .subset import Subset
 from .transforms import batch_steps, random_context, run
@@ -34,7 +35,7 @@ class DataLoader:
     """Iterate over ``dataset`` in batches ``(x, y)``.
 
     x: float32 (N, C, H, W), contiguous (MNIST gives N x 1 x 28 x 28);
-    y: int64 (N,). Images still uint8 after the transforms are converted as
+    y: int64 (N,); both :class:`~engine.autograd.Tensor` (``np.asarray`` gives the arrays). Images still uint8 after the transforms are converted as
     ToTensor would. With a user callable in the dataset's transform, x is
     whatever its outputs stack to (as float32).
 
@@ -152,7 +153,11 @@ class DataLoader:
         return _fast_path(self.dataset, self.transform)
 
     def _make_batch(self, fast, epoch, b, order):
-        """Batch ``b`` of ``epoch``: a pure function of (seed, epoch, b)."""
+        """Batch ``b`` of ``epoch`` as two tensors: a pure function of (seed, epoch, b)."""
+        x, y = self._make_arrays(fast, epoch, b, order)
+        return Tensor(x), Tensor(y)
+
+    def _make_arrays(self, fast, epoch, b, order):
         positions = order[b * self.batch_size:(b + 1) * self.batch_size]
         if fast is not None:
             index = positions if fast.index is None else fast.index[positions]

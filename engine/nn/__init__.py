@@ -1,13 +1,15 @@
 """The layer engine, shaped like torch.nn."""
-from . import init
-from .containers import Concat, Residual, Sequential
-from .fusion import inference_mode
+from . import functional, init
+from .containers import Concat, Identity, ModuleDict, ModuleList, Residual, Sequential
+from .data_parallel import DataParallel
 from .layers import *  # noqa: F401,F403
 from .layers import __all__ as _layers
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import CrossEntropyLoss, MSELoss, NLLLoss
 from .module import Module, Parameter, ShapeError
 from .spec import from_spec, layer_types
 from .summary import Summary, summary
+from ..autograd import inference_mode
 
-__all__ = ["Module", "Parameter", "ShapeError", "Sequential", "Residual", "Concat", "CrossEntropyLoss",
-           "MSELoss", "inference_mode", "from_spec", "layer_types", "summary", "Summary", "init", *_layers]
+__all__ = ["Module", "Parameter", "ShapeError", "Sequential", "ModuleList", "ModuleDict", "Identity",
+           "Residual", "Concat", "DataParallel", "CrossEntropyLoss", "NLLLoss", "MSELoss", "inference_mode",
+           "from_spec", "layer_types", "summary", "Summary", "init", "functional", *_layers]

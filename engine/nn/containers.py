@@ -1,13 +1,15 @@
-"""Containers: Sequential, Residual (ResNet's skip connection) and Concat (Inception's join).
+"""Containers: Sequential, ModuleList, ModuleDict, Identity (as torch.nn), Residual
+(ResNet's skip connection) and Concat (Inception's join).
 
-They compose their children's forward and backward; backward runs in reverse order
-and a branch point sums the gradients of its branches.
+They only compose their children's forwards; autograd differentiates the result (a
+branch point sums its branches' gradients by itself). Sequential runs fusable neighbours
+as one step (see :mod:`.fusion`).
 """
 from __future__ import annotations
 
-import functools
+from collections import OrderedDict
 
-from ..kernels import DeviceMemoryError
+from . import functional as F
 from . import fusion
 from .module import Module, ShapeError
 
@@ -18,10 +20,15 @@ class _Container(Module):
 
 
 class Sequential(_Container):
-    """Runs its modules in order; children are named "0", "1", ... as in torch."""
+    """Runs its modules in order; children are named "0", "1", ... as in torch (or by the
+    keys of an OrderedDict given as the one argument)."""
 
-    def __init__(self, *modules: Module):
+    def __init__(self, *modules):
         super().__init__()
+        if len(modules) == 1 and isinstance(modules[0], OrderedDict):
+            for name, m in modules[0].items():
+                self.add_module(name, m)
+            return
         for i, m in enumerate(modules):
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: item {i} is {type(m).__name__}, not a Module")
@@ -34,6 +41,8 @@ class Sequential(_Container):
         return iter(self._modules.values())
 
     def __getitem__(self, i):
+        if isinstance(i, slice):
+            return Sequential(OrderedDict(list(self._modules.items())[i]))
         return list(self._modules.values())[i]
 
     def append(self, module: Module) -> "Sequential":
@@ -41,49 +50,13 @@ class Sequential(_Container):
         return self
 
     def forward(self, x):
-        for name, m, run in self._steps():
-            try:
-                x = run(x)
-            except ShapeError as e:
-                raise e.within(name) from None
-            except DeviceMemoryError as e:  # GPU full: name the layer and the batch size
-                raise e.within(name, m, x.shape[0]) from None
-        return x
-
-    def _steps(self):
-        """(name, module, callable) per step of the forward: each module's forward, or a
-        fused Conv2d[-BatchNorm2d][-ReLU[-MaxPool2d]] or BatchNorm2d-ReLU run (see .fusion)."""
-        items = list(self._modules.items())
+        mods = list(self._modules.values())
         i = 0
-        while i < len(items):
-            name, m = items[i]
-            n = fusion.run_length([mod for _, mod in items[i:i + 4]])
-            if n > 1:
-                run = functools.partial(fusion.fused_forward, [mod for _, mod in items[i:i + n]])
-            else:
-                run = m.forward
-            yield name, m, run
+        while i < len(mods):
+            n = fusion.run_length(mods[i:i + 4])
+            x = fusion.fused_forward(mods[i:i + n], x) if n > 1 else mods[i](x)
             i += n
-
-    def set_needs_input_grad(self, flag: bool) -> "Sequential":
-        super().set_needs_input_grad(flag)
-        if self._modules:
-            next(iter(self._modules.values())).set_needs_input_grad(flag)
-        return self
-
-    def backward(self, grad_y):
-        items = list(self._modules.items())
-        i = len(items) - 1
-        while i >= 0:
-            name, m = items[i]
-            prev = items[i - 1][1] if i > 0 else None
-            fused = prev is not None and fusion.fuses_backward(prev, m)
-            try:
-                grad_y = fusion.fused_backward(prev, m, grad_y) if fused else m.backward(grad_y)
-            except DeviceMemoryError as e:
-                raise e.within(name, m, grad_y.shape[0]) from None
-            i -= 2 if fused else 1
-        return grad_y
+        return x
 
     def trace(self, shape, prefix, rows):
         for name, m in self._modules.items():
@@ -92,6 +65,78 @@ class Sequential(_Container):
 
     def spec(self):
         return {"type": "Sequential", "layers": [m.spec() for m in self]}
+
+
+class ModuleList(Module):
+    """A list of modules, registered as children "0", "1", ... (it has no forward)."""
+
+    def __init__(self, modules=()):
+        super().__init__()
+        for m in modules:
+            self.append(m)
+
+    def append(self, module: Module) -> "ModuleList":
+        self.add_module(str(len(self._modules)), module)
+        return self
+
+    def extend(self, modules) -> "ModuleList":
+        for m in modules:
+            self.append(m)
+        return self
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules.values())
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return ModuleList(list(self._modules.values())[i])
+        return list(self._modules.values())[i]
+
+
+class ModuleDict(Module):
+    """A dict of modules, registered under their keys (it has no forward)."""
+
+    def __init__(self, modules=None):
+        super().__init__()
+        for k, m in (dict(modules or {})).items():
+            self.add_module(k, m)
+
+    def __getitem__(self, key):
+        return self._modules[key]
+
+    def __setitem__(self, key, module):
+        self.add_module(key, module)
+
+    def __contains__(self, key):
+        return key in self._modules
+
+    def __len__(self):
+        return len(self._modules)
+
+    def __iter__(self):
+        return iter(self._modules)
+
+    def keys(self):
+        return self._modules.keys()
+
+    def values(self):
+        return self._modules.values()
+
+    def items(self):
+        return self._modules.items()
+
+
+class Identity(Module):
+    """y = x (any arguments to the constructor are ignored, as torch)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__()
+
+    def forward(self, x):
+        return x
 
 
 class Residual(_Container):
@@ -105,27 +150,12 @@ class Residual(_Container):
 
     def forward(self, x, relu=False):
         """body(x) + shortcut(x); max(that, 0) with relu (a ReLU fused in, see .fusion)."""
-        try:
-            y = self.body.forward(x)
-        except ShapeError as e:
-            raise e.within("body") from None
-        except DeviceMemoryError as e:
-            raise e.within("body", self.body, x.shape[0]) from None
-        try:
-            s = x if self.shortcut is None else self.shortcut.forward(x)
-        except ShapeError as e:
-            raise e.within("shortcut") from None
-        except DeviceMemoryError as e:
-            raise e.within("shortcut", self.shortcut, x.shape[0]) from None
+        y = self.body(x)
+        s = x if self.shortcut is None else self.shortcut(x)
         if y.shape != s.shape:
             raise ShapeError(f"Residual body gives {tuple(y.shape[1:])} but the shortcut gives "
                              f"{tuple(s.shape[1:])}; add a projection shortcut")
-        return self.ops.add(y, s, relu=relu)
-
-    def backward(self, grad_y):
-        g_body = self.body.backward(grad_y)
-        g_short = grad_y if self.shortcut is None else self.shortcut.backward(grad_y)
-        return self.ops.add(g_body, g_short)
+        return F.add_relu(y, s) if relu else y + s
 
     def trace(self, shape, prefix, rows):
         p = f"{prefix}." if prefix else ""
@@ -153,28 +183,11 @@ class Concat(_Container):
             self.add_module(str(i), b)
 
     def forward(self, x):
-        outs = []
-        for name, b in self._modules.items():
-            try:
-                outs.append(b.forward(x))
-            except ShapeError as e:
-                raise e.within(name) from None
-            except DeviceMemoryError as e:
-                raise e.within(name, b, x.shape[0]) from None
+        outs = [b(x) for b in self._modules.values()]
         if len({o.shape[2:] for o in outs}) != 1:
             raise ShapeError("Concat branches give different spatial sizes: "
                              + ", ".join(str(tuple(o.shape[1:])) for o in outs))
-        self._sizes = [o.shape[1] for o in outs]
-        return self.ops.concat_channels(outs)
-
-    def backward(self, grad_y):
-        ops = self.ops
-        grads = ops.split_channels(grad_y, self._sizes)
-        total = None
-        for b, g in zip(self._modules.values(), grads):
-            gx = b.backward(g)
-            total = gx if total is None else ops.add(total, gx)
-        return total
+        return F.concat_channels(outs)
 
     def trace(self, shape, prefix, rows):
         p = f"{prefix}." if prefix else ""

@@ -1,18 +1,18 @@
 """Central-difference gradient checks (Caffe style) for any module on any device.
 
-``gradcheck(module, x)`` compares the gradients the module's own ``backward`` computes
-with numerical derivatives of a scalar loss, for the input and every parameter:
+``gradcheck(module, x)`` compares the gradients autograd computes (``loss.backward()``
+through the recorded kernels) with numerical derivatives of a scalar loss, for the input
+and every parameter; ``module`` may be a Module or any function of tensors:
 
 - A layer or block is reduced to ``L = sum(R * module(x))`` with ``R`` a fixed random
   array of the output's shape (drawn once from ``seed``), so ``dL/dy = R``.
-- A loss criterion (called with ``target``) is checked on ``L = module(x, target)``
-  with ``dL/dx = module.backward()``.
+- A loss criterion (called with ``target``) is checked on ``L = module(x, target)``.
 
 Numerically, ``dL/dt[i] = (L(t[i] + eps) - L(t[i] - eps)) / (2 eps)`` for each checked
 element ``i`` of each tensor ``t``. An element passes when
 ``|analytic - numeric| <= atol + rtol * |numeric|`` (as ``numpy.allclose``).
 
-Everything runs through the module's forward and backward and moves arrays only with
+Everything runs through the module's forward and autograd and moves arrays only with
 its kernel set (``module.ops.asarray / to_host / copy_into``), so the same check runs
 unchanged on ``device="cuda"``. Use float64 (``model.double()`` and a float64 ``x``):
 in float32 a central difference has no significant digits left.
@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .. import kernels
+from ..autograd import Tensor, no_grad
 from .module import Module
 
 
@@ -88,33 +89,39 @@ class GradcheckReport:
         return "\n".join([head] + ["  " + str(t) for t in self.tensors])
 
 
-def gradcheck(module: Module, x, target=None, eps: float = 1e-6, atol: float = 1e-6,
+def gradcheck(module, x, target=None, eps: float = 1e-6, atol: float = 1e-6,
               rtol: float = 1e-4, seed: int = 0, max_elements: int | None = None,
               wrt=None) -> GradcheckReport:
-    """Checks ``module``'s input and parameter gradients at input ``x`` (a host or device array).
+    """Checks ``module``'s input and parameter gradients at input ``x`` (an array or tensor).
 
-    target: None for a layer/block (loss: sum of a random projection of the output), or
-        the target a loss criterion takes as its second argument.
+    module: a Module, or any function of tensors (``lambda t: F.max_pool2d(t, 2)``).
+    target: None for a layer/block/function (loss: sum of a random projection of the
+        output), or the target a loss criterion takes as its second argument.
     max_elements: check at most this many elements per tensor (drawn at random from
         ``seed``); None checks them all.
     wrt: names of the tensors to check ("input" and/or parameter names); None means all.
     Returns a GradcheckReport; ``assert report, str(report)`` in a test.
     """
-    ops = module.ops
     rng = np.random.default_rng(seed)
-    x = ops.asarray(x)
-    params = list(module.named_parameters())
-    for name, a in [("input", x)] + [(n, p.data) for n, p in params]:
+    x_arr = x.array if isinstance(x, Tensor) else x
+    if not isinstance(module, Module):
+        ops = kernels.ops(kernels.device_of(x_arr))
+    else:
+        ops = module.ops
+    x_arr = ops.asarray(x_arr) if isinstance(x_arr, np.ndarray) else x_arr
+    params = list(module.named_parameters()) if isinstance(module, Module) else []
+    for name, a in [("input", x_arr)] + [(n, p.array) for n, p in params]:
         if np.dtype(a.dtype) != np.float64:
             raise TypeError(f"gradcheck needs float64 tensors; '{name}' is {np.dtype(a.dtype)} "
                             "(use module.double() and a float64 input)")
+    mods = list(module.modules()) if isinstance(module, Module) else []
 
     # State a forward may change: buffers (BatchNorm running stats) and Dropout's rng.
     def host_copy(b):
         return np.array(kernels.ops(kernels.device_of(b)).to_host(b))
 
-    buffers = [(m, n, host_copy(b)) for m in module.modules() for n, b in m._buffers.items()]
-    rng_states = [(m, m.get_rng_state()) for m in module.modules() if hasattr(m, "get_rng_state")]
+    buffers = [(m, n, host_copy(b)) for m in mods for n, b in m._buffers.items()]
+    rng_states = [(m, m.get_rng_state()) for m in mods if hasattr(m, "get_rng_state")]
 
     def restore():
         for m, n, host in buffers:  # a counter may live on the host while the rest is on device
@@ -125,32 +132,37 @@ def gradcheck(module: Module, x, target=None, eps: float = 1e-6, atol: float = 1
 
     proj = {}
 
-    def loss_of(inp) -> float:
+    def output(inp: Tensor) -> Tensor:
+        """The scalar loss as a tensor (graph recorded when grad mode is on)."""
         restore()
         if target is not None:
-            return float(module(inp, target))
-        y = np.asarray(ops.to_host(module(inp)), dtype=np.float64)
+            return module(inp, target)
+        y = module(inp)
         if "R" not in proj:
             proj["R"] = rng.standard_normal(y.shape)
-        return float(np.sum(y * proj["R"]))
+        r = Tensor(ops.asarray(proj["R"].astype(y.dtype), dtype=y.dtype))
+        return (y * r).sum()
 
-    # Analytic gradients through the module's own backward.
-    module.zero_grad()
-    loss = loss_of(x)
-    if target is not None:
-        gx = module.backward()
-    else:
-        gx = module.backward(ops.asarray(proj["R"], dtype=x.dtype))
-    if gx is None and (wrt is None or "input" in wrt):
-        raise ValueError("gradcheck: backward returned no input gradient (needs_input_grad is False); "
-                         "call module.set_needs_input_grad(True), or pass wrt without 'input'")
-    analytic = {} if gx is None else {"input": np.array(ops.to_host(gx), dtype=np.float64)}
+    def loss_of(inp_array) -> float:
+        with no_grad():
+            return float(output(Tensor(inp_array)))
+
+    # Analytic gradients through autograd.
+    for _, p in params:
+        p.grad = None
+    xt = Tensor(ops.asarray(np.array(ops.to_host(x_arr))), requires_grad=True)
+    out = output(xt)
+    loss = float(out)
+    out.backward()
+    analytic = {"input": np.array(ops.to_host(xt.grad_array), dtype=np.float64)}
     for n, p in params:
-        analytic[n] = np.array(ops.to_host(p.grad), dtype=np.float64)
+        g = p.grad_array
+        analytic[n] = np.zeros(p.shape) if g is None else np.array(ops.to_host(g), dtype=np.float64)
 
-    report = GradcheckReport(type(module).__name__, loss, eps, atol, rtol)
-    x_host = np.array(ops.to_host(x))
-    tensors = [("input", x_host, None)] + [(n, np.array(ops.to_host(p.data)), p) for n, p in params]
+    name_of = module.__class__.__name__ if isinstance(module, Module) else getattr(module, "__name__", "function")
+    report = GradcheckReport(name_of, loss, eps, atol, rtol)
+    x_host = np.array(ops.to_host(x_arr))
+    tensors = [("input", x_host, None)] + [(n, np.array(ops.to_host(p.array)), p) for n, p in params]
     for name, host, p in tensors:
         if wrt is not None and name not in wrt:
             continue
@@ -166,8 +178,8 @@ def gradcheck(module: Module, x, target=None, eps: float = 1e-6, atol: float = 1
         def evaluate():
             if p is None:
                 return loss_of(ops.asarray(host))
-            ops.copy_into(p.data, ops.asarray(host))
-            return loss_of(x)
+            ops.copy_into(p.array, ops.asarray(host))
+            return loss_of(ops.asarray(x_host))
 
         for k, i in enumerate(idx):
             old = flat[i]
@@ -178,7 +190,7 @@ def gradcheck(module: Module, x, target=None, eps: float = 1e-6, atol: float = 1
             flat[i] = old
             numeric[k] = (up - down) / (2 * eps)
         if p is not None:
-            ops.copy_into(p.data, ops.asarray(host))
+            ops.copy_into(p.array, ops.asarray(host))
         ana = analytic[name].reshape(-1)[idx]
         err = np.abs(ana - numeric)
         excess = err - (atol + rtol * np.abs(numeric))

@@ -42,5 +42,5 @@ def _build(spec, where: str) -> Module:
         return types[kind](**args)
     except TypeError as e:
         raise ValueError(f"{where}: bad arguments for {kind}: {e}") from None
-    except ValueError as e:
+    except (ValueError, NotImplementedError) as e:
         raise ValueError(f"{where}: {e}") from None

@@ -25,3 +25,12 @@ def probability(name: str, value, layer: str) -> float:
 def short(v: tuple[int, int]):
     """(3, 3) -> 3 for printing and specs; (3, 5) stays a list."""
     return v[0] if v[0] == v[1] else list(v)
+
+
+def torch_default(layer: str, name: str, value, default, normalise=None) -> None:
+    """Accepts a torch argument we implement only at its default value, refusing any other
+    value with the argument's name (e.g. Conv2d's groups)."""
+    v = normalise(name, value, layer) if normalise is not None else value
+    if v != default:
+        raise NotImplementedError(f"{layer}: {name}={value!r} is not supported; numbacnn implements only "
+                                  f"{name}={default!r}")

@@ -1,27 +1,25 @@
-"""Element-wise activations, as torch.nn: ReLU, LeakyReLU, Sigmoid, Tanh. Any shape in, same out."""
+"""Element-wise activations and softmaxes, as torch.nn: ReLU, LeakyReLU, Sigmoid, Tanh,
+Softmax, LogSoftmax. Any shape in, same out."""
 from __future__ import annotations
 
-from ..fusion import NO_GRAPH
+from .. import functional as F
 from ..module import Module
 
 
 class ReLU(Module):
-    """y = max(x, 0)."""
+    """y = max(x, 0). ``inplace`` is accepted (the output is a new tensor either way)."""
+
+    def __init__(self, inplace: bool = False):
+        super().__init__()
 
     def forward(self, x):
-        self._y = self.ops.relu_forward(x)
-        return self._y
-
-    def backward(self, grad_y):
-        if self._y is None:
-            raise RuntimeError(NO_GRAPH)
-        return self.ops.relu_backward(self._y, grad_y)
+        return F.relu(x)
 
 
 class LeakyReLU(Module):
     """y = x for x > 0, negative_slope * x otherwise."""
 
-    def __init__(self, negative_slope=0.01):
+    def __init__(self, negative_slope=0.01, inplace: bool = False):
         super().__init__()
         self.negative_slope = float(negative_slope)
 
@@ -29,30 +27,46 @@ class LeakyReLU(Module):
         return dict(negative_slope=self.negative_slope)
 
     def forward(self, x):
-        self._x = x
-        return self.ops.leaky_relu_forward(x, self.negative_slope)
-
-    def backward(self, grad_y):
-        return self.ops.leaky_relu_backward(self._x, grad_y, self.negative_slope)
+        return F.leaky_relu(x, self.negative_slope)
 
 
 class Sigmoid(Module):
     """y = 1 / (1 + exp(-x))."""
 
     def forward(self, x):
-        self._y = self.ops.sigmoid_forward(x)
-        return self._y
-
-    def backward(self, grad_y):
-        return self.ops.sigmoid_backward(self._y, grad_y)
+        return F.sigmoid(x)
 
 
 class Tanh(Module):
     """y = tanh(x)."""
 
     def forward(self, x):
-        self._y = self.ops.tanh_forward(x)
-        return self._y
+        return F.tanh(x)
 
-    def backward(self, grad_y):
-        return self.ops.tanh_backward(self._y, grad_y)
+
+class Softmax(Module):
+    """y = exp(x) / sum(exp(x)) along ``dim``."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def config(self):
+        return dict(dim=self.dim)
+
+    def forward(self, x):
+        return F.softmax(x, self.dim)
+
+
+class LogSoftmax(Module):
+    """y = log(softmax(x)) along ``dim``, computed stably."""
+
+    def __init__(self, dim=None):
+        super().__init__()
+        self.dim = dim
+
+    def config(self):
+        return dict(dim=self.dim)
+
+    def forward(self, x):
+        return F.log_softmax(x, self.dim)

@@ -6,32 +6,49 @@ from __future__ import annotations
 
 import numpy as np
 
+from ... import kernels
+from ...autograd import is_inference_mode
+from .. import functional as F
 from .. import init
-from ..fusion import NO_GRAPH
+from ..fusion import plain
 from ..module import Module, Parameter, ShapeError
-from ._args import pair, positive_int, short
+from ._args import pair, positive_int, short, torch_default
+from .activation import ReLU
+from .normalization import BatchNorm2d
+from .pooling import MaxPool2d
 
 
 class Conv2d(Module):
-    """x (N, C_in, H, W) -> y (N, C_out, Ho, Wo)."""
+    """x (N, C_in, H, W) -> y (N, C_out, Ho, Wo). Fuses a following ReLU (and MaxPool2d(2)),
+    and under inference_mode a BatchNorm2d in eval mode (see nn.fusion)."""
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, bias=True):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
+                 bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         name = "Conv2d"
+        torch_default(name, "dilation", dilation, (1, 1), pair)
+        torch_default(name, "groups", groups, 1)
+        torch_default(name, "padding_mode", padding_mode, "zeros")
         self.in_channels = positive_int("in_channels", in_channels, name)
         self.out_channels = positive_int("out_channels", out_channels, name)
         self.kernel_size = pair("kernel_size", kernel_size, name)
         self.stride = pair("stride", stride, name)
-        self.padding = pair("padding", padding, name, minimum=0)
+        if padding == "same":
+            if self.stride != (1, 1) or any(k % 2 == 0 for k in self.kernel_size):
+                raise ValueError("Conv2d: padding='same' needs stride 1 and odd kernel sizes; give numbers")
+            padding = (self.kernel_size[0] // 2, self.kernel_size[1] // 2)
+        self.padding = pair("padding", 0 if padding == "valid" else padding, name, minimum=0)
         self.weight = Parameter(np.empty((out_channels, in_channels) + self.kernel_size, np.float32))
         self.bias = Parameter(np.empty(out_channels, np.float32)) if bias else None
         self.reset_parameters()
+        if device is not None:
+            self.to(device)
 
     def reset_parameters(self):
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-        init.kaiming_uniform_(self.weight.data, fan_in)
+        init.kaiming_uniform_(self.weight, a=np.sqrt(5))
         if self.bias is not None:
-            init.uniform_(self.bias.data, 1.0 / np.sqrt(fan_in))
+            init.uniform_(self.bias, -1.0 / np.sqrt(fan_in), 1.0 / np.sqrt(fan_in))
 
     def config(self):
         return dict(in_channels=self.in_channels, out_channels=self.out_channels,
@@ -42,7 +59,7 @@ class Conv2d(Module):
         if len(shape) != 3 or shape[0] != self.in_channels:
             raise ShapeError(f"Conv2d got input of shape {tuple(shape)}; it needs "
                              f"({self.in_channels}, H, W)")
-        out = [(s + 2 * p - k) // st + 1 for s, k, st, p in
+        out = [kernels.conv_output_size(s, k, st, p) for s, k, st, p in
                zip(shape[1:], self.kernel_size, self.stride, self.padding)]
         if min(out) < 1:
             raise ShapeError(f"Conv2d with kernel {self.kernel_size} and padding {self.padding} "
@@ -55,17 +72,33 @@ class Conv2d(Module):
 
     def forward(self, x):
         self.output_shape(x.shape[1:])
-        self._x = x
-        b = self.bias.data if self.bias is not None else None
-        return self.ops.conv2d_forward(x, self.weight.data, b, self.stride, self.padding)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
 
-    def backward(self, grad_y):
-        if self._x is None:
-            raise RuntimeError(NO_GRAPH)
-        ops = self.ops
-        dx, dw, db = ops.conv2d_backward(self._x, self.weight.data, grad_y, self.stride, self.padding,
-                                         need_input_grad=self.needs_input_grad)
-        ops.add_(self.weight.grad, dw)
-        if self.bias is not None:
-            ops.add_(self.bias.grad, db)
-        return dx
+    # --- fusion (see nn.fusion) ------------------------------------------------------
+    def fusion_length(self, following):
+        if not plain(self, Conv2d):
+            return 0
+        n = 0
+        if (following and is_inference_mode() and plain(following[0], BatchNorm2d)
+                and not following[0].training and following[0].num_features == self.out_channels):
+            n = 1
+        if len(following) > n and plain(following[n], ReLU):
+            n += 1
+            nxt = following[n] if len(following) > n else None
+            if nxt is not None and plain(nxt, MaxPool2d) and (nxt.kernel_size, nxt.stride, nxt.padding) == \
+                    ((2, 2), (2, 2), (0, 0)):
+                n += 1
+        return n
+
+    def forward_fused(self, following, x):
+        shape = self.output_shape(x.shape[1:])
+        run = following[:self.fusion_length(following)]
+        w, b = self.weight, self.bias
+        if run and isinstance(run[0], BatchNorm2d):
+            w, b = run[0].fold_into(w, b)
+            run = run[1:]
+        if len(run) == 2:
+            run[1].output_shape(shape)
+            return F.conv2d_relu_max_pool2x2(x, w, b, self.stride, self.padding)
+        return F.conv2d(x, w, b, self.stride, self.padding, relu=bool(run))
+

@@ -1,21 +1,20 @@
-"""Dropout(p), as torch.nn.Dropout: inverted dropout in training, identity in eval."""
+"""Dropout(p) and Dropout2d(p), as torch.nn: inverted dropout in training, identity in eval."""
 from __future__ import annotations
 
-from .. import init
+from ...autograd import random
+from .. import functional as F
 from ..module import Module
 from ._args import probability
 
 
-class Dropout(Module):
-    """Zeroes each element with probability p and scales the rest by 1/(1-p).
+class _DropoutBase(Module):
+    """The mask comes from a counter-based hash of (seed, call count, element index), so
+    the CPU and the GPU draw the same masks and a resumed run repeats them."""
 
-    The mask comes from a counter-based hash of (seed, call count, element index),
-    so the CPU and the GPU draw the same masks and a resumed run repeats them."""
-
-    def __init__(self, p=0.5):
+    def __init__(self, p=0.5, inplace: bool = False):
         super().__init__()
-        self.p = probability("p", p, "Dropout")
-        self.seed = int(init.generator().integers(0, 2**31))
+        self.p = probability("p", p, type(self).__name__)
+        self.seed = int(random.generator().integers(0, 2**31))
         self.calls = 0
 
     def config(self):
@@ -27,13 +26,24 @@ class Dropout(Module):
     def set_rng_state(self, state):
         self.seed, self.calls = int(state[0]), int(state[1])
 
+    def _next_seed(self) -> int:
+        self.calls += 1
+        return (self.seed * 1000003 + self.calls - 1) % 2**32
+
+
+class Dropout(_DropoutBase):
+    """Zeroes each element with probability p and scales the rest by 1/(1-p)."""
+
     def forward(self, x):
         if not self.training or self.p == 0:
-            self._mask = None
             return x
-        y, self._mask = self.ops.dropout_forward(x, self.p, (self.seed * 1000003 + self.calls) % 2**32)
-        self.calls += 1
-        return y
+        return F.dropout(x, self.p, True, seed=self._next_seed())
 
-    def backward(self, grad_y):
-        return grad_y if self._mask is None else self.ops.dropout_backward(grad_y, self._mask)
+
+class Dropout2d(_DropoutBase):
+    """Zeroes whole channels of (N, C, H, W) with probability p, scaling the rest by 1/(1-p)."""
+
+    def forward(self, x):
+        if not self.training or self.p == 0:
+            return x
+        return F.dropout2d(x, self.p, True, seed=self._next_seed())

@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..fusion import NO_GRAPH
+from ... import kernels
+from ...autograd import Tensor
+from .. import functional as F
+from ..fusion import plain
 from ..module import Module, Parameter, ShapeError
-from ._args import positive_int
+from ._args import positive_int, torch_default
+from .activation import ReLU
 
 
 class _BatchNorm(Module):
@@ -15,20 +19,35 @@ class _BatchNorm(Module):
     momentum (running = (1 - momentum) running + momentum batch, unbiased variance);
     eval uses the running statistics."""
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1):
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True,
+                 device=None, dtype=None):
         super().__init__()
-        self.num_features = positive_int("num_features", num_features, type(self).__name__)
+        name = type(self).__name__
+        torch_default(name, "affine", affine, True)
+        torch_default(name, "track_running_stats", track_running_stats, True)
+        self.num_features = positive_int("num_features", num_features, name)
         self.eps = float(eps)
+        if momentum is None:
+            raise NotImplementedError(f"{name}: momentum=None (a cumulative average) is not supported; "
+                                      "give a number such as 0.1")
         self.momentum = float(momentum)
         self.weight = Parameter(np.ones(num_features, np.float32))
         self.bias = Parameter(np.zeros(num_features, np.float32))
         self.register_buffer("running_mean", np.zeros(num_features, np.float32))
         self.register_buffer("running_var", np.ones(num_features, np.float32))
         self.register_buffer("num_batches_tracked", np.zeros((), np.int64))
+        if device is not None:
+            self.to(device)
+
+    def reset_running_stats(self):
+        self.ops.fill(self.running_mean, 0)
+        self.ops.fill(self.running_var, 1)
+        self.num_batches_tracked[...] = 0
 
     def reset_parameters(self):
-        self.ops.fill(self.weight.data, 1)
-        self.ops.fill(self.bias.data, 0)
+        self.reset_running_stats()
+        self.ops.fill(self.weight.array, 1)
+        self.ops.fill(self.bias.array, 0)
 
     def config(self):
         return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum)
@@ -36,32 +55,30 @@ class _BatchNorm(Module):
     def forward(self, x, relu=False):
         """The normalised x; with relu, max(that, 0) (a ReLU fused in, see nn.fusion)."""
         self.output_shape(x.shape[1:])
-        ops = self.ops
         if self.training:
-            if x.size // x.shape[1] < 2:
-                raise ShapeError(f"{type(self).__name__} in training mode needs more than one value per "
-                                 f"channel, got input of shape {tuple(x.shape)} (use a batch > 1, or eval())")
-            y, self._cache = ops.batchnorm_forward_train(
-                x, self.weight.data, self.bias.data, self.running_mean, self.running_var,
-                self.momentum, self.eps, relu=relu)
             self.num_batches_tracked += 1
-        else:
-            y, self._cache = ops.batchnorm_forward_eval(
-                x, self.weight.data, self.bias.data, self.running_mean, self.running_var, self.eps)
-            if relu:
-                y = ops.relu_forward(y)
-        return y
+        return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
+                            self.momentum, self.eps, relu=relu)
 
-    def backward(self, grad_y, relu_y=None):
-        """dx; with relu_y, grad_y is that of a ReLU after this norm (whose output relu_y
-        is) and its backward runs here too (see nn.fusion)."""
-        if self._cache is None:
-            raise RuntimeError(NO_GRAPH)
-        ops = self.ops
-        dx, dgamma, dbeta = ops.batchnorm_backward(grad_y, self.weight.data, self._cache, relu_y=relu_y)
-        ops.add_(self.weight.grad, dgamma)
-        ops.add_(self.bias.grad, dbeta)
-        return dx
+    def fusion_length(self, following):
+        return int(self.training and plain(self, type(self)) and bool(following) and plain(following[0], ReLU))
+
+    def forward_fused(self, following, x):
+        return self.forward(x, relu=True)
+
+    def fold_into(self, weight, bias):
+        """The (weight, bias) of a convolution followed by this norm in eval mode, as one
+        convolution: w' = w * s[o], b' = (b - running_mean) * s + beta with
+        s = gamma / sqrt(running_var + eps). For inference (no graph)."""
+        ops = kernels.ops(self.device)
+        host = {k: np.asarray(ops.to_host(v)) for k, v in
+                (("w", weight.array), ("g", self.weight.array), ("beta", self.bias.array),
+                 ("m", self.running_mean), ("v", self.running_var))}
+        b = np.asarray(ops.to_host(bias.array)) if bias is not None else np.zeros_like(host["m"])
+        s = host["g"] / np.sqrt(host["v"] + host["v"].dtype.type(self.eps))
+        w2 = host["w"] * s[:, None, None, None]
+        b2 = (b - host["m"]) * s + host["beta"]
+        return (Tensor(ops.asarray(w2, dtype=w2.dtype)), Tensor(ops.asarray(b2, dtype=b2.dtype)))
 
 
 class BatchNorm2d(_BatchNorm):
@@ -103,9 +120,4 @@ class LocalResponseNorm(Module):
 
     def forward(self, x):
         self.output_shape(x.shape[1:])
-        self._x = x
-        self._y, self._s = self.ops.lrn_forward(x, self.size, self.alpha, self.beta, self.k)
-        return self._y
-
-    def backward(self, grad_y):
-        return self.ops.lrn_backward(self._x, self._y, self._s, grad_y, self.size, self.alpha, self.beta)
+        return F.local_response_norm(x, self.size, self.alpha, self.beta, self.k)

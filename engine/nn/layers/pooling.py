@@ -1,8 +1,10 @@
 """Pooling layers, as torch.nn: MaxPool2d, AvgPool2d, AdaptiveAvgPool2d. x (N, C, H, W)."""
 from __future__ import annotations
 
+from ... import kernels
+from .. import functional as F
 from ..module import Module, ShapeError
-from ._args import pair, short
+from ._args import pair, short, torch_default
 
 
 class _Pool2d(Module):
@@ -24,7 +26,7 @@ class _Pool2d(Module):
         name = type(self).__name__
         if len(shape) != 3:
             raise ShapeError(f"{name} got input of shape {tuple(shape)}; it needs (C, H, W)")
-        out = [(s + 2 * p - k) // st + 1 for s, k, st, p in
+        out = [kernels.conv_output_size(s, k, st, p) for s, k, st, p in
                zip(shape[1:], self.kernel_size, self.stride, self.padding)]
         if min(out) < 1:
             raise ShapeError(f"{name} with kernel {self.kernel_size} does not fit an input of "
@@ -35,22 +37,24 @@ class _Pool2d(Module):
 class MaxPool2d(_Pool2d):
     """y = max over each kernel_size window, stepping by stride (default: kernel_size)."""
 
+    def __init__(self, kernel_size, stride=None, padding=0, dilation=1, return_indices=False, ceil_mode=False):
+        torch_default("MaxPool2d", "dilation", dilation, (1, 1), pair)
+        torch_default("MaxPool2d", "return_indices", return_indices, False)
+        torch_default("MaxPool2d", "ceil_mode", ceil_mode, False)
+        super().__init__(kernel_size, stride, padding)
+
     def forward(self, x):
         self.output_shape(x.shape[1:])
-        self._y, self._argmax = self.ops.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
-        self._x_shape = x.shape
-        return self._y
-
-    def backward(self, grad_y, relu=False):
-        """dx; with relu, when a ReLU feeds this pool, the gradient of that ReLU's input
-        (its backward runs here too, see nn.fusion)."""
-        return self.ops.maxpool2d_backward(grad_y, self._argmax, self._x_shape, y=self._y if relu else None)
+        return F.max_pool2d(x, self.kernel_size, self.stride, self.padding)
 
 
 class AvgPool2d(_Pool2d):
     """y = mean over each window; with count_include_pad the zero padding counts in the mean."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, count_include_pad=True):
+    def __init__(self, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+                 divisor_override=None):
+        torch_default("AvgPool2d", "ceil_mode", ceil_mode, False)
+        torch_default("AvgPool2d", "divisor_override", divisor_override, None)
         super().__init__(kernel_size, stride, padding)
         self.count_include_pad = bool(count_include_pad)
 
@@ -59,13 +63,8 @@ class AvgPool2d(_Pool2d):
 
     def forward(self, x):
         self.output_shape(x.shape[1:])
-        self._x_shape = x.shape
-        return self.ops.avgpool2d_forward(x, self.kernel_size, self.stride, self.padding,
-                                          self.count_include_pad)
-
-    def backward(self, grad_y):
-        return self.ops.avgpool2d_backward(grad_y, self._x_shape, self.kernel_size, self.stride,
-                                           self.padding, self.count_include_pad)
+        return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding,
+                            count_include_pad=self.count_include_pad)
 
 
 class AdaptiveAvgPool2d(Module):
@@ -88,8 +87,4 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, x):
         self.output_shape(x.shape[1:])
-        self._x_shape = x.shape
-        return self.ops.adaptive_avgpool2d_forward(x, self.output_size)
-
-    def backward(self, grad_y):
-        return self.ops.adaptive_avgpool2d_backward(grad_y, self._x_shape)
+        return F.adaptive_avg_pool2d(x, self.output_size)

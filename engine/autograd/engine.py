@@ -1,0 +1,105 @@
+"""The backward pass: runs recorded nodes in reverse topological order.
+
+``backward(roots, grads)`` counts, for every node reachable from the roots, how many
+edges lead into it; a node runs once all of them have delivered (so a tensor used
+twice gets the sum of both uses' gradients before its maker runs). Gradients that reach
+a leaf tensor are accumulated into its ``.grad`` (``+=``, so several backward calls
+accumulate, as in torch), then its post-accumulate hooks run (gradient buckets for
+distributed training hang there). Without ``retain_graph`` every node releases what it
+saved once it has run.
+"""
+from __future__ import annotations
+
+from .. import kernels
+from .function import RELEASED
+
+
+def _add(a, b):
+    """a + b of two gradients of one tensor, None meaning zero (never in place: either
+    may be held elsewhere, e.g. one gradient handed to both branches of a sum)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return kernels.ops(kernels.device_of(a)).add(a, b)
+
+
+def backward(roots, grads, retain_graph: bool = False) -> None:
+    """Accumulates d(sum of roots * grads)/d leaf into every reachable leaf's ``.grad``.
+
+    roots: Tensors; grads: one array of each root's shape."""
+    deps: dict = {}
+    buffers: dict = {}
+    stack = []
+    for t, g in zip(roots, grads):
+        if t.grad_fn is None:
+            if t.requires_grad:
+                t._accumulate(g)
+            continue
+        node = t.grad_fn
+        slot = buffers.setdefault(node, [None] * len(node.out_meta))
+        slot[t.output_nr] = _add(slot[t.output_nr], g)
+        if node not in deps:
+            deps[node] = 0
+            stack.append(node)
+    # count the edges into every reachable node
+    seen = set(deps)
+    while stack:
+        node = stack.pop()
+        for edge in node.next_edges:
+            if edge is None or not hasattr(edge[0], "next_edges"):
+                continue
+            nxt = edge[0]
+            deps[nxt] = deps.get(nxt, 0) + 1
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    ready = [n for n in buffers if deps[n] == 0]
+    while ready:
+        node = ready.pop()
+        if node.released:
+            raise RuntimeError(RELEASED)
+        slot = buffers.pop(node)
+        if all(g is None for g in slot):   # nothing flowed here: pass nothing on
+            grads_in = (None,) * len(node.next_edges)
+            if not retain_graph:
+                node.release()
+        else:
+            grads_in = _run(node, slot, retain_graph)
+        for edge, g in zip(node.next_edges, grads_in):
+            if edge is None:
+                continue
+            target, index = edge
+            if not hasattr(target, "next_edges"):   # a leaf tensor
+                if g is not None:
+                    target._accumulate(g)
+                continue
+            tslot = buffers.setdefault(target, [None] * len(target.out_meta))
+            tslot[index] = _add(tslot[index], g)
+            deps[target] -= 1
+            if deps[target] == 0:
+                ready.append(target)
+
+
+def _run(node, slot, retain_graph):
+    """The node's input gradients for output gradients ``slot`` (None -> zeros, after
+    the tensor hooks registered on that output)."""
+    for i, g in enumerate(slot):
+        if node.pre_hooks and i in node.pre_hooks and g is not None:
+            for hook in node.pre_hooks[i]:
+                r = hook(g)
+                g = g if r is None else r
+        if g is None:
+            shape, dtype, device = node.out_meta[i]
+            g = kernels.ops(device).zeros(shape, dtype)
+        slot[i] = g
+    grads_in = node.fn.backward(node, *slot)
+    if not isinstance(grads_in, tuple):
+        grads_in = (grads_in,)
+    n = len(node.next_edges)
+    if len(grads_in) < n and all(e is None for e in node.next_edges[len(grads_in):]):
+        grads_in = grads_in + (None,) * (n - len(grads_in))   # trailing non-tensor arguments
+    if len(grads_in) != n:
+        raise RuntimeError(f"{node.fn.__name__}.backward returned {len(grads_in)} gradients; its forward "
+                           f"took {n} inputs")
+    if not retain_graph:
+        node.release()
+    return grads_in

@@ -1,0 +1,124 @@
+"""``Function``: an operation with a forward and a backward, as ``torch.autograd.Function``.
+
+A subclass writes two static methods over raw arrays (numpy on the CPU, device arrays
+on CUDA; the Tensors given to ``apply`` arrive unwrapped)::
+
+    class Mul(Function):
+        @staticmethod
+        def forward(ctx, a, b):
+            ctx.save_for_backward(a, b)
+            return a * b
+        @staticmethod
+        def backward(ctx, g):
+            a, b = ctx.saved_tensors
+            return g * b, g * a          # one gradient (or None) per positional input
+
+``Mul.apply(x, y)`` runs forward and, when grad mode is on and an input requires grad,
+returns Tensors whose ``grad_fn`` is the call's context: a :class:`Node` that keeps what
+that one call saved (so a module used twice in one forward is differentiated right) and
+the edges to the nodes that made its inputs. ``ctx.needs_input_grad[i]`` tells backward
+which gradients are wanted; it may return None for the others.
+"""
+from __future__ import annotations
+
+from .. import kernels
+from . import grad_mode, tensor
+
+RELEASED = ("backward through a part of the graph that was already freed: the first "
+            "backward() released what the forward saved; pass retain_graph=True to the first "
+            "backward() to run a second one through the same graph")
+
+
+class Node:
+    """One recorded call: the Function, what it saved, and where input gradients go.
+
+    ``next_edges[i]`` is ``(node, output_index)`` for an input made by another op,
+    ``(tensor, 0)`` for a leaf tensor that requires grad, or None."""
+
+    def __init__(self, fn, next_edges, needs_input_grad):
+        self.fn = fn
+        self.next_edges = next_edges
+        self.needs_input_grad = needs_input_grad
+        self.saved = ()
+        self.out_meta = ()          # (shape, dtype, device) per output, for zero gradients
+        self.pre_hooks = None       # {output_index: [hook(grad) -> grad or None]}
+        self.released = False
+
+    def name(self) -> str:
+        return self.fn.__name__ + "Backward"
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+    def save_for_backward(self, *arrays) -> None:
+        self.saved = arrays
+
+    @property
+    def saved_tensors(self):
+        if self.released:
+            raise RuntimeError(RELEASED)
+        return self.saved
+
+    def release(self) -> None:
+        self.saved = ()
+        self.released = True
+        for k in [k for k in self.__dict__ if k not in _NODE_FIELDS]:
+            del self.__dict__[k]   # what forward put on ctx (ctx.mask = ...) goes too
+
+
+_NODE_FIELDS = frozenset(("fn", "next_edges", "needs_input_grad", "saved", "out_meta", "pre_hooks",
+                          "released"))
+
+
+class Function:
+    """Subclass with ``forward(ctx, *args, **kwargs)`` and ``backward(ctx, *grads)``."""
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError("a Function subclass must define forward(ctx, *args)")
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise NotImplementedError("a Function subclass must define backward(ctx, *grads)")
+
+    differentiable_outputs = None
+    """Indices of the outputs that carry gradients (None: all); e.g. max's indices don't."""
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        Tensor = tensor.Tensor
+        arrays = [a.array if isinstance(a, Tensor) else a for a in args]
+        record = grad_mode.is_grad_enabled() and any(
+            isinstance(a, Tensor) and a.requires_grad for a in args)
+        if not record:
+            out = cls.forward(_Unrecorded(), *arrays, **kwargs)
+            if isinstance(out, tuple):
+                return tuple(Tensor._wrap(o) for o in out)
+            return Tensor._wrap(out)
+        edges, needs = [], []
+        for a in args:
+            if isinstance(a, Tensor) and a.requires_grad:
+                edges.append((a.grad_fn, a.output_nr) if a.grad_fn is not None else (a, 0))
+                needs.append(True)
+            else:
+                edges.append(None)
+                needs.append(False)
+        ctx = Node(cls, edges, tuple(needs))
+        out = cls.forward(ctx, *arrays, **kwargs)
+        outs = out if isinstance(out, tuple) else (out,)
+        ctx.out_meta = tuple((o.shape, o.dtype, kernels.device_of(o)) for o in outs)
+        diff = cls.differentiable_outputs
+        wrapped = tuple(Tensor._wrap(o, node=ctx, output_nr=i)
+                        if diff is None or i in diff else Tensor._wrap(o)
+                        for i, o in enumerate(outs))
+        return wrapped if isinstance(out, tuple) else wrapped[0]
+
+
+class _Unrecorded:
+    """The ctx a forward gets when nothing is recorded: it holds what forward sets on it
+    for the call's duration, and saving is a no-op."""
+
+    needs_input_grad = ()
+
+    def save_for_backward(self, *arrays) -> None:
+        pass

@@ -1,0 +1,504 @@
+"""Differentiable tensor operations over numpy: arithmetic with broadcasting, matmul,
+reductions, shapes, indexing, joins. Tensors' methods and operators run on these.
+
+The network's heavy operations (convolution, pooling, batch norm, losses...) are Numba
+kernels in :mod:`engine.kernels`, wrapped by :mod:`engine.nn.functional`. These are the
+glue around them, written in numpy; on CUDA they run on host copies of the arrays and
+hand the result back to the device (the ``@host`` decorator), which is correct and,
+for the small tensors glue code touches (logits, labels, losses), cheap.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from .. import kernels
+from .function import Function
+
+
+def _is_device(a) -> bool:
+    return hasattr(a, "copy_to_host") and not isinstance(a, np.ndarray)
+
+
+def _to_device(out):
+    if isinstance(out, tuple):
+        return tuple(_to_device(o) for o in out)
+    if isinstance(out, np.ndarray):
+        return kernels.ops("cuda").asarray(out, dtype=out.dtype)
+    return out
+
+
+def host(fn):
+    """Runs a forward/backward written for numpy on host copies of any device arrays among
+    its arguments, and moves array results back to the device."""
+    @functools.wraps(fn)
+    def wrapped(ctx, *args, **kwargs):
+        if not any(_is_device(a) for a in args):
+            return fn(ctx, *args, **kwargs)
+        return _to_device(fn(ctx, *[np.asarray(a.copy_to_host()) if _is_device(a) else a for a in args],
+                             **kwargs))
+    return wrapped
+
+
+def unbroadcast(g, shape):
+    """Sums ``g`` over the axes that broadcasting added or stretched, down to ``shape``."""
+    if g.shape == tuple(shape):
+        return g
+    g = g.sum(axis=tuple(range(g.ndim - len(shape)))) if g.ndim > len(shape) else g
+    axes = tuple(i for i, s in enumerate(shape) if s == 1 and g.shape[i] != 1)
+    return g.sum(axis=axes, keepdims=True) if axes else g
+
+
+def _float(a):
+    """Results of true division and roots are floating point, float32 unless already wider
+    (torch's default dtype; numpy would give float64 for integers)."""
+    return a if a.dtype.kind == "f" else a.astype(np.float32)
+
+
+# --- elementwise ------------------------------------------------------------------------
+class Add(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, b):
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return np.asarray(np.add(a, b))
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        return unbroadcast(g, sa), unbroadcast(g, sb)
+
+
+class Sub(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, b):
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return np.asarray(np.subtract(a, b))
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        sa, sb = ctx.shapes
+        return unbroadcast(g, sa), unbroadcast(-g, sb)
+
+
+class Mul(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.asarray(np.multiply(a, b))
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ga = unbroadcast(g * b, np.shape(a)) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(g * a, np.shape(b)) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Div(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return _float(np.asarray(np.true_divide(a, b)))
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        ga = unbroadcast(g / b, np.shape(a)) if ctx.needs_input_grad[0] else None
+        gb = unbroadcast(-g * a / (b * b), np.shape(b)) if ctx.needs_input_grad[1] else None
+        return ga, gb
+
+
+class Pow(Function):
+    """a ** b for a tensor a and a tensor or number b."""
+
+    @staticmethod
+    @host
+    def forward(ctx, a, b):
+        y = np.asarray(np.power(a, b))
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        a, b, y = ctx.saved_tensors
+        ga = unbroadcast(g * b * np.power(a, b - 1), np.shape(a)) if ctx.needs_input_grad[0] else None
+        gb = None
+        if ctx.needs_input_grad[1]:
+            gb = unbroadcast(g * y * np.log(np.where(np.asarray(a) > 0, a, 1)), np.shape(b))
+        return ga, gb
+
+
+class Neg(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a):
+        return np.negative(a)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return -g
+
+
+class Exp(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a):
+        y = _float(np.exp(a))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return g * ctx.saved_tensors[0]
+
+
+class Log(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return _float(np.log(a))
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return g / ctx.saved_tensors[0]
+
+
+class Sqrt(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a):
+        y = _float(np.sqrt(a))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return g / (2 * ctx.saved_tensors[0])
+
+
+class Abs(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return np.abs(a)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return g * np.sign(ctx.saved_tensors[0])
+
+
+class Clamp(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, min=None, max=None):
+        y = np.clip(a, min, max)
+        ctx.save_for_backward((y == a) if (min is not None or max is not None) else None)
+        return y
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        keep, = ctx.saved_tensors
+        return g if keep is None else g * keep
+
+
+# --- matmul -------------------------------------------------------------------------------
+class MatMul(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, b):
+        if np.ndim(a) == 0 or np.ndim(b) == 0:
+            raise ValueError("matmul needs tensors of at least one dimension; use * for scalars")
+        ctx.save_for_backward(a, b)
+        return np.asarray(np.matmul(a, b))
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        ga = gb = None
+        if ctx.needs_input_grad[0]:
+            ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
+        if ctx.needs_input_grad[1]:
+            gb = unbroadcast(np.matmul(np.swapaxes(a2, -1, -2), g2), b2.shape).reshape(b.shape)
+        return ga, gb
+
+
+# --- reductions ---------------------------------------------------------------------------
+def _axes(dim, ndim):
+    if dim is None:
+        return None
+    dims = dim if isinstance(dim, (tuple, list)) else (dim,)
+    return tuple(d % ndim if ndim else 0 for d in dims)
+
+
+def _expand(g, shape, axes, keepdim):
+    """A reduction's gradient broadcast back to the input's shape."""
+    if axes is not None and not keepdim:
+        g = np.expand_dims(g, axes)
+    return np.broadcast_to(g, shape)
+
+
+class Sum(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, dim=None, keepdim=False):
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, _axes(dim, a.ndim), keepdim
+        out = np.sum(a, axis=ctx.axes, keepdims=keepdim)
+        return np.asarray(out, dtype=np.int64 if a.dtype.kind in "biu" else a.dtype)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return np.ascontiguousarray(_expand(g, ctx.shape, ctx.axes, ctx.keepdim))
+
+
+class Mean(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, dim=None, keepdim=False):
+        if a.dtype.kind != "f":
+            raise TypeError(f"mean() needs a floating point tensor, got {a.dtype}; use .float() first")
+        ctx.shape, ctx.axes, ctx.keepdim = a.shape, _axes(dim, a.ndim), keepdim
+        out = np.asarray(np.mean(a, axis=ctx.axes, keepdims=keepdim), dtype=a.dtype)
+        ctx.count = a.size // max(out.size, 1)
+        return out
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return np.ascontiguousarray(_expand(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim))
+
+
+class MaxMin(Function):
+    """Values (and, along a dim, indices) of the max (``largest``) or min; the gradient
+    goes to the first extreme element, as torch's."""
+
+    differentiable_outputs = (0,)
+
+    @staticmethod
+    @host
+    def forward(ctx, a, dim=None, keepdim=False, largest=True):
+        arg = np.argmax if largest else np.argmin
+        ctx.shape, ctx.dim, ctx.keepdim = a.shape, dim, keepdim
+        if dim is None:
+            i = int(arg(a))
+            ctx.index = i
+            return np.asarray(a.reshape(-1)[i])
+        d = dim % a.ndim if a.ndim else 0
+        ctx.dim = d
+        idx = np.asarray(arg(a, axis=d), dtype=np.int64)
+        vals = np.take_along_axis(a, np.expand_dims(idx, d), d)
+        ctx.idx = idx
+        if not keepdim:
+            vals = vals.squeeze(d)
+            return np.ascontiguousarray(vals), idx
+        return np.ascontiguousarray(vals), np.expand_dims(idx, d)
+
+    @staticmethod
+    @host
+    def backward(ctx, g, *_):
+        out = np.zeros(ctx.shape, g.dtype)
+        if ctx.dim is None:
+            out.reshape(-1)[ctx.index] = g
+            return out
+        gk = g if ctx.keepdim else np.expand_dims(g, ctx.dim)
+        np.put_along_axis(out, np.expand_dims(ctx.idx, ctx.dim), gk, ctx.dim)
+        return out
+
+
+class Var(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, dim=None, keepdim=False, correction=1):
+        axes = _axes(dim, a.ndim)
+        n = a.size if axes is None else int(np.prod([a.shape[i] for i in axes]))
+        mean = np.mean(a, axis=axes, keepdims=True)
+        ctx.save_for_backward(a - mean)
+        ctx.axes, ctx.keepdim, ctx.denom, ctx.shape = axes, keepdim, max(n - correction, 1), a.shape
+        return np.asarray(np.sum((a - mean) ** 2, axis=axes, keepdims=keepdim) / ctx.denom, dtype=a.dtype)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        centred, = ctx.saved_tensors
+        return _expand(g, ctx.shape, ctx.axes, ctx.keepdim) * centred * (2.0 / ctx.denom)
+
+
+# --- shapes -------------------------------------------------------------------------------
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        if isinstance(a, np.ndarray):
+            return np.ascontiguousarray(a).reshape(shape)
+        return a.reshape(_resolve(shape, a.size))  # device arrays: C-contiguous, no -1
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.reshape(ctx.shape)
+
+
+def _resolve(shape, size):
+    """``shape`` with its one -1 replaced by what makes ``size`` elements."""
+    shape = tuple(int(s) for s in shape)
+    if -1 in shape:
+        known = int(np.prod([s for s in shape if s != -1]))
+        shape = tuple(size // known if s == -1 and known else s for s in shape)
+    return shape
+
+
+class Permute(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, dims):
+        ctx.dims = dims
+        return np.transpose(a, dims)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return np.transpose(g, np.argsort(ctx.dims))
+
+
+class Index(Function):
+    """a[key] for basic and advanced (integer / boolean array) indexing."""
+
+    @staticmethod
+    @host
+    def forward(ctx, a, key):
+        ctx.shape, ctx.dtype, ctx.key = a.shape, a.dtype, key
+        return np.asarray(a[key])
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        out = np.zeros(ctx.shape, g.dtype)
+        np.add.at(out, ctx.key, g)
+        return out
+
+
+class Expand(Function):
+    @staticmethod
+    @host
+    def forward(ctx, a, shape):
+        ctx.shape = a.shape
+        return np.broadcast_to(a, shape)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return unbroadcast(g, ctx.shape)
+
+
+class Cat(Function):
+    @staticmethod
+    @host
+    def forward(ctx, *arrays, dim=0):
+        d = dim % arrays[0].ndim
+        ctx.dim, ctx.sizes = d, [a.shape[d] for a in arrays]
+        return np.concatenate(arrays, axis=d)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        cuts = np.cumsum(ctx.sizes)[:-1]
+        return tuple(np.ascontiguousarray(p) for p in np.split(g, cuts, axis=ctx.dim))
+
+
+class Stack(Function):
+    @staticmethod
+    @host
+    def forward(ctx, *arrays, dim=0):
+        ctx.dim = dim % (arrays[0].ndim + 1)
+        return np.stack(arrays, axis=ctx.dim)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return tuple(np.ascontiguousarray(np.take(g, i, axis=ctx.dim)) for i in range(g.shape[ctx.dim]))
+
+
+class Pad(Function):
+    """Constant padding, torch's (left, right, top, bottom, ...) order from the last axis."""
+
+    @staticmethod
+    @host
+    def forward(ctx, a, pad, value=0.0):
+        widths = [(0, 0)] * a.ndim
+        for i in range(len(pad) // 2):
+            widths[a.ndim - 1 - i] = (pad[2 * i], pad[2 * i + 1])
+        ctx.slices = tuple(slice(lo, lo + s) for (lo, _), s in zip(widths, a.shape))
+        return np.pad(a, widths, constant_values=value)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return np.ascontiguousarray(g[ctx.slices])
+
+
+class Cast(Function):
+    """A copy in another dtype; gradients flow between floating point dtypes."""
+
+    @staticmethod
+    @host
+    def forward(ctx, a, dtype):
+        ctx.dtype = a.dtype
+        return a.astype(dtype)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        return g.astype(ctx.dtype)
+
+
+class Clone(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ops = kernels.ops(kernels.device_of(a))
+        out = ops.zeros_like(a)
+        ops.copy_into(out, a)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+class ToDevice(Function):
+    """A copy on another device ("cpu" or "cuda"); the gradient goes back."""
+
+    @staticmethod
+    def forward(ctx, a, device):
+        ctx.device = kernels.device_of(a)
+        host_a = np.asarray(kernels.ops(ctx.device).to_host(a))
+        return kernels.ops(device).asarray(host_a, dtype=host_a.dtype)
+
+    @staticmethod
+    def backward(ctx, g):
+        host_g = np.asarray(kernels.ops(kernels.device_of(g)).to_host(g))
+        return kernels.ops(ctx.device).asarray(host_g, dtype=host_g.dtype)

@@ -1,0 +1,4 @@
+"""``engine.utils``, shaped like ``torch.utils``: ``engine.utils.data``."""
+from . import data
+
+__all__ = ["data"]
