@@ -178,6 +178,36 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="the model zoo with parameter counts")
 
+    iw = sub.add_parser("import-weights", help="a PyTorch .pt/.pth or a safetensors file -> a checkpoint",
+                        description="Load a state_dict saved by torch.save (read without torch; nothing in the "
+                                    "file runs) or a safetensors file into a zoo model by torch's state_dict keys, "
+                                    "and write a numbacnn checkpoint that evaluate, predict and export take.")
+    iw.add_argument("file", metavar="FILE")
+    iw.add_argument("--model", default=None, help="zoo model name or spec .json (default: the spec a numbacnn "
+                                                  "safetensors file carries)")
+    iw.add_argument("--dataset", choices=sorted(NORMALIZE), default=None,
+                    help="the dataset the weights were trained on: records its image shape and the "
+                         "normalisation numbacnn train uses, so evaluate needs no --dataset")
+    iw.add_argument("--input", type=_shape, default=None, help="CxHxW (default: the dataset's, else the model's)")
+    iw.add_argument("--num-classes", type=_positive_int, default=None,
+                    help="default: the output size of the file's last Linear")
+    iw.add_argument("--key", default=None, help="the entry of a wrapper dict that holds the state_dict "
+                                                "(default: found by itself)")
+    iw.add_argument("-o", "--out", required=True, help="the checkpoint to write (.npz)")
+    iw.add_argument("--force", action="store_true", help="replace --out if it exists")
+
+    ex = sub.add_parser("export", help="a checkpoint's model as safetensors or ONNX",
+                        description="Write a checkpoint's weights as safetensors (torch state_dict keys) or its "
+                                    "model as ONNX (eval mode, any batch size).")
+    ex.add_argument("checkpoint")
+    ex.add_argument("--format", choices=("safetensors", "onnx"), default=None,
+                    help="default: from the extension of -o (.safetensors, .onnx)")
+    ex.add_argument("-o", "--out", required=True, help="the file to write")
+    ex.add_argument("--input", type=_shape, default=None, help="CxHxW of the ONNX input (default: the "
+                                                               "checkpoint's)")
+    ex.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset, 17 or newer (default 17)")
+    ex.add_argument("--force", action="store_true", help="replace --out if it exists")
+
     b = sub.add_parser("bench", help="benchmark kernels (CPU vs GPU)", add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER)
     return p
@@ -195,7 +225,7 @@ def main(argv=None) -> int:
             build_parser().print_help()
             return 2
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
-                "models": cmd_models}[args.command](args)
+                "models": cmd_models, "import-weights": cmd_import_weights, "export": cmd_export}[args.command](args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
@@ -811,6 +841,93 @@ def cmd_models(args) -> int:
         print("  ".join(c.ljust(w) if j < 2 else c.rjust(w) for j, (c, w) in enumerate(zip(r, widths))))
         if i == 0:
             print("  ".join("-" * w for w in widths))
+    return 0
+
+
+# --- import-weights, export -----------------------------------------------------------------------
+DATASET_SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "cifar10": (3, 32, 32)}
+
+
+def _fresh_out(path, force):
+    """Refuses to replace an existing file unless --force; never a folder."""
+    if os.path.isdir(path):
+        raise UserError(f"-o {path} is a folder; give a file name")
+    if os.path.exists(path) and not force:
+        raise UserError(f"{path} already exists; choose another -o or pass --force to replace it")
+
+
+def _last_linear_key(model):
+    from .nn import Linear
+    keys = [f"{name}.weight" if name else "weight" for name, m in model.named_modules() if isinstance(m, Linear)]
+    return keys[-1] if keys else None
+
+
+def cmd_import_weights(args) -> int:
+    from . import models
+    from .interop import WeightsError, load_into, read_weights
+    from .nn import from_spec
+    from .train.checkpoint import save_checkpoint
+    _fresh_out(args.out, args.force)
+    try:
+        state, spec = read_weights(args.file, key=args.key)
+    except WeightsError as e:
+        raise UserError(_first_line(e)) from None
+    shape = args.input or DATASET_SHAPES.get(args.dataset)
+    if args.model is not None:
+        shape = shape or models.DEFAULT_INPUT.get(args.model)     # None for a spec .json: nothing to check
+        classes = args.num_classes or 10
+        model = _build_model(args.model, shape, classes)
+        last = _last_linear_key(model)
+        if args.num_classes is None and last in state and state[last].ndim == 2 and state[last].shape[0] != classes:
+            model = _build_model(args.model, shape, int(state[last].shape[0]))
+    elif spec is not None:
+        try:
+            model = from_spec(spec)
+        except ValueError as e:
+            raise UserError(f"{args.file}: the model spec it carries does not build: {_first_line(e)}") from None
+    else:
+        raise UserError(f"{args.file} carries no numbacnn model spec; pass --model NAME (see `numbacnn models`)")
+    try:
+        load_into(model, state, source=args.file)
+    except WeightsError as e:
+        raise UserError(_first_line(e)) from None
+    if shape is not None:
+        _summary(model, shape, args.model or args.file)
+    metadata = {"imported_from": os.path.abspath(args.file),
+                "command": " ".join([PROG] + [shlex.quote(x) for x in sys.argv[1:]])}
+    if args.dataset:
+        mean, std = NORMALIZE[args.dataset]
+        metadata.update(dataset=args.dataset, normalize={"mean": list(mean), "std": list(std)})
+    save_checkpoint(args.out, model.eval(), {"input_shape": list(shape) if shape else None, "metadata": metadata})
+    print(f"{args.file}: {len(state)} tensors into {args.model or 'its model spec'} "
+          f"({model.num_parameters():,} parameters); wrote {args.out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    fmt = args.format or {".onnx": "onnx", ".safetensors": "safetensors"}.get(os.path.splitext(args.out)[1].lower())
+    if fmt is None:
+        raise UserError(f"cannot tell the format from -o {args.out}; pass --format safetensors or --format onnx")
+    _fresh_out(args.out, args.force)
+    c, model = _load_ckpt(args.checkpoint)
+    if fmt == "safetensors":
+        from .interop import WeightsError, save_safetensors
+        try:
+            save_safetensors(model, args.out)
+        except WeightsError as e:
+            raise UserError(_first_line(e)) from None
+    else:
+        import numpy as np
+
+        from .onnx import ExportError, export
+        shape = args.input or c.input_shape
+        if not shape:
+            raise UserError(f"{args.checkpoint} does not record its input shape; pass --input CxHxW")
+        try:
+            export(model, np.zeros((1, *shape), np.float32), args.out, opset=args.opset)
+        except ExportError as e:
+            raise UserError(_first_line(e)) from None
+    print(f"wrote {args.out} ({fmt}, {os.path.getsize(args.out):,} bytes)")
     return 0
 
 
