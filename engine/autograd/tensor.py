@@ -228,8 +228,8 @@ class Tensor:
                                       "supported; numbacnn computes first derivatives only")
         if not self.requires_grad:
             raise RuntimeError("element 0 of tensors does not require grad and does not have a grad_fn: "
-                               "nothing in its computation requires grad (is it under no_grad(), or "
-                               "were the parameters frozen?)")
+                               "nothing in its computation requires grad (was it made under no_grad() or "
+                               "inference_mode(), or were the parameters frozen?)")
         if gradient is None:
             if self.numel() != 1:
                 raise RuntimeError(f"grad can be implicitly created only for one-element outputs; this "

@@ -11,6 +11,7 @@ from collections import OrderedDict
 
 from . import functional as F
 from . import fusion
+from .layers.activation import ReLU
 from .module import Module, ShapeError
 
 
@@ -156,6 +157,12 @@ class Residual(_Container):
             raise ShapeError(f"Residual body gives {tuple(y.shape[1:])} but the shortcut gives "
                              f"{tuple(s.shape[1:])}; add a projection shortcut")
         return F.add_relu(y, s) if relu else y + s
+
+    def fusion_length(self, following):
+        return int(fusion.plain(self, Residual) and bool(following) and fusion.plain(following[0], ReLU))
+
+    def forward_fused(self, following, x):
+        return self.forward(x, relu=True)
 
     def trace(self, shape, prefix, rows):
         p = f"{prefix}." if prefix else ""
