@@ -7,6 +7,9 @@ import pytest
 
 import engine
 from engine import nn
+from engine.autograd import Function, Tensor
+from engine.kernels import cpu as cpu_kernels
+from engine.nn import functional as F
 from engine.nn.gradcheck import gradcheck
 
 
@@ -91,7 +94,7 @@ def test_dropout_training_mask_fixed(distinct):
     calls = drop.calls
     check(drop, x)
     assert drop.calls == calls, "gradcheck must leave Dropout's random state as it found it"
-    y = drop(x)  # the mask the checker used: some dropped, the rest scaled by 1/(1-p)
+    y = drop(x).numpy()  # the mask the checker used: some dropped, the rest scaled by 1/(1-p)
     assert 0 < np.count_nonzero(y == 0) < y.size
     np.testing.assert_allclose(y[y != 0], x[y != 0] / 0.6)
 
@@ -100,7 +103,7 @@ def test_dropout_eval_is_identity(distinct):
     drop = nn.Dropout(0.5).eval()
     x = distinct((2, 6))
     check(drop, x)
-    assert np.array_equal(drop(x), x)
+    assert np.array_equal(drop(x).numpy(), x)
 
 
 @pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
@@ -194,29 +197,44 @@ def test_loss_after_model(distinct, rng):
         def forward(self, x, target):
             return crit(self.model(x), target)
 
-        __call__ = forward
-
-        def backward(self, grad=None):
-            return self.model.backward(crit.backward())
-
     check(WithLoss(), distinct((3, 3, 2, 2)), target=t)
 
 
 # --- the checker itself ----------------------------------------------------------------------
+class _GradTimes101(Function):
+    """Identity forward whose backward hands on 1.01 times the gradient."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g * 1.01
+
+
 class _WrongLinear(nn.Linear):
     """A Linear whose weight gradient is 1% too large: the checker must catch it."""
 
-    def backward(self, grad_y):
-        dx = super().backward(grad_y)
-        self.weight.grad[...] *= 1.01
-        return dx
+    def forward(self, x):
+        return F.linear(x, _GradTimes101.apply(self.weight), self.bias)
+
+
+class _ReLUPassingAll(Function):
+    """relu forward whose backward lets the gradient through where it should not."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return np.maximum(x, 0)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
 
 
 class _WrongReLU(nn.ReLU):
-    """A ReLU that lets gradient through where it should not."""
-
-    def backward(self, grad_y):
-        return grad_y
+    def forward(self, x):
+        return _ReLUPassingAll.apply(x)
 
 
 def test_checker_catches_wrong_gradients(distinct):
@@ -242,15 +260,39 @@ def test_checker_subsamples_and_selects(distinct):
     assert [t.name for t in report.tensors] == ["input", "weight"]
     assert all(t.checked == 10 for t in report.tensors)
     # the parameters are restored, and grad holds the analytic gradient
-    w = conv.weight.data.copy()
+    w = conv.weight.numpy().copy()
     gradcheck(conv, distinct((1, 2, 6, 5)))
-    np.testing.assert_array_equal(conv.weight.data, w)
-    assert np.abs(conv.weight.grad).sum() > 0
+    np.testing.assert_array_equal(conv.weight.numpy(), w)
+    assert np.abs(conv.weight.grad_array).sum() > 0
 
 
 def test_checker_without_input_gradient(distinct):
-    lin = nn.Linear(4, 2).double().set_needs_input_grad(False)
-    with pytest.raises(ValueError, match="needs_input_grad"):
-        gradcheck(lin, distinct((2, 4)))
+    lin = nn.Linear(4, 2).double()
     report = gradcheck(lin, distinct((2, 4)), wrt={"weight", "bias"})
     assert report.ok and [t.name for t in report.tensors] == ["weight", "bias"]
+
+
+def test_input_gradient_skipped_when_input_needs_none(distinct, monkeypatch):
+    """A plain input (no requires_grad) asks the first layer's kernel for no input
+    gradient, and the parameter gradients are those of an input that requires grad."""
+    lin = nn.Linear(4, 2).double()
+    x = distinct((2, 4))
+    wanted = []
+    real = cpu_kernels.linear_backward
+
+    def spy(*args, need_input_grad=True, **kwargs):
+        wanted.append(need_input_grad)
+        return real(*args, need_input_grad=need_input_grad, **kwargs)
+
+    monkeypatch.setattr(cpu_kernels, "linear_backward", spy)
+    xt = Tensor(x, requires_grad=True)
+    lin(xt).sum().backward()
+    with_input = [p.grad_array.copy() for p in lin.parameters()]
+    assert xt.grad is not None
+    lin.zero_grad()
+    plain = Tensor(x)
+    lin(plain).sum().backward()
+    assert wanted == [True, False]
+    assert plain.grad is None
+    for p, g in zip(lin.parameters(), with_input):
+        np.testing.assert_array_equal(p.grad_array, g)
