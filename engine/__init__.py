@@ -18,6 +18,7 @@ from .autograd.creation import (abs, allclose, arange, argmax, argmin, as_tensor
 from .autograd.random import manual_seed
 from .kernels.cpu import parallel as _parallel
 from .nn import summary
+from .serialization import load, save
 
 __version__ = "0.1.0"
 

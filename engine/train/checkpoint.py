@@ -51,7 +51,8 @@ MAX_COUNT = 2**53                # epochs, steps, seeds: exact in a float, far b
 _DTYPES = {np.dtype(t).str[1:] for t in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8")}
 
 __all__ = ["CheckpointError", "Checkpoint", "save_checkpoint", "load_checkpoint", "load_model", "read_progress",
-           "pack", "unpack", "check_meta", "damaged", "atomic_write_bytes", "atomic_copy", "remove_temporaries"]
+           "pack", "unpack", "check_meta", "damaged", "atomic_write_bytes", "atomic_copy", "remove_temporaries",
+           "write_archive", "read_archive"]
 
 
 class CheckpointError(ValueError):
@@ -609,18 +610,35 @@ def save_checkpoint(path: str, model, meta: dict | None = None, extra_arrays: di
     arrays: dict = {}
     for k, v in model.state_dict().items():
         arrays[f"model/{k}"] = np.require(v, requirements="C")
-    full = {"format": FORMAT, "version": VERSION, "spec": model.spec()}
-    full.update(meta or {})
-    packed = pack(full, arrays, "meta")
     for k, v in (extra_arrays or {}).items():
         arrays[k] = np.require(v, requirements="C")
-    text = json.dumps(packed, allow_nan=False, separators=(",", ":"))
-    arrays[META_KEY] = np.array(text)
+    return write_archive(path, {"spec": model.spec(), **(meta or {})}, arrays)
+
+
+def write_archive(path, obj: dict, arrays: dict | None = None) -> str:
+    """Writes ``obj`` (a dict of JSON values and numpy arrays, nested) and ``arrays`` (more
+    members by key) as one checkpoint-format file, atomically: the arrays as ``.npy``
+    members, the rest as the JSON member, tagged with this format and version."""
+    arrays = dict(arrays or {})
+    packed = pack({"format": FORMAT, "version": VERSION, **obj}, arrays, "meta")
+    arrays[META_KEY] = np.array(json.dumps(packed, allow_nan=False, separators=(",", ":")))
 
     def write(f):
         np.savez(f, **arrays)
-    _atomic_write(path, write)
+    _atomic_write(os.fspath(path), write)
     return os.fspath(path)
+
+
+def read_archive(path) -> tuple[dict, dict]:
+    """(the unpacked JSON part, every array by key) of a file :func:`write_archive` wrote,
+    with all of :func:`load_checkpoint`'s checks on the file's structure (not on what a
+    training checkpoint must hold); CheckpointError, one sentence, otherwise."""
+    path = _resolve(path)
+    try:
+        arrays = _read_arrays(path)
+        return unpack(_parse_meta(path, arrays), arrays), arrays
+    except Bad as e:
+        raise damaged(path, str(e)) from None
 
 
 def _resolve(path) -> str:
