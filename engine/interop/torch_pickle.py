@@ -192,7 +192,7 @@ class _Archive:
         try:
             with self.zf.open(info) as f:
                 data = f.read(info.file_size)
-        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError) as e:
+        except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
             raise WeightsError(f"{self.path}: entry {name!r} is damaged ({_first_line(e)})") from None
         if len(data) != info.file_size:
             raise WeightsError(f"{self.path}: entry {name!r} holds {len(data):,} bytes, not the "
@@ -355,7 +355,7 @@ def torch_load(path, max_bytes: int = MAX_BYTES):
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
         raise WeightsError(_format_hint(path, head)) from None
-    except (OSError, ValueError, EOFError) as e:
+    except (OSError, ValueError, EOFError, NotImplementedError) as e:     # NotImplementedError: zip features
         raise WeightsError(f"{path} is not a readable zip archive ({_first_line(e)})") from None
     with zf:
         archive = _Archive(path, zf, max_bytes)

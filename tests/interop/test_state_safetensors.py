@@ -6,6 +6,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import engine
 from engine import nn
@@ -140,6 +142,34 @@ def test_broken_safetensors_files(tmp_path):
         read_safetensors(tmp_path / "none.safetensors")
     with pytest.raises(WeightsError, match="does not fit the model"):
         load_safetensors(model("cifar_cnn"), path)
+
+
+@pytest.fixture(scope="module")
+def fuzz_base() -> bytes:
+    import safetensors.numpy
+    engine.manual_seed(2)
+    return safetensors.numpy.save({k: np.require(v, requirements="C")
+                                   for k, v in engine.models.get("mnist_cnn").state_dict().items()})
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzz_header_edits_and_truncations(tmp_path, fuzz_base, data):
+    base = fuzz_base
+    header_end = 8 + int.from_bytes(base[:8], "little")
+    b = bytearray(base)
+    for at, value in data.draw(st.lists(st.tuples(st.integers(0, header_end - 1), st.integers(0, 255)),
+                                        min_size=1, max_size=6)):
+        b[at] = value
+    cut = data.draw(st.one_of(st.none(), st.integers(0, len(b))))
+    path = tmp_path / "f.safetensors"
+    path.write_bytes(bytes(b[:cut]))
+    try:
+        arrays, _ = read_safetensors(path)
+    except WeightsError as e:
+        assert "\n" not in str(e)
+    else:
+        assert all(isinstance(a, np.ndarray) for a in arrays.values())
 
 
 def test_missing_package_says_what_to_install(tmp_path, monkeypatch):
