@@ -71,6 +71,8 @@ class Sequential(_Container):
 class ModuleList(Module):
     """A list of modules, registered as children "0", "1", ... (it has no forward)."""
 
+    spec_layer = False  # not in specs: a model using it is described by its Python class
+
     def __init__(self, modules=()):
         super().__init__()
         for m in modules:
@@ -99,6 +101,8 @@ class ModuleList(Module):
 
 class ModuleDict(Module):
     """A dict of modules, registered under their keys (it has no forward)."""
+
+    spec_layer = False  # not in specs: a model using it is described by its Python class
 
     def __init__(self, modules=None):
         super().__init__()
@@ -132,6 +136,8 @@ class ModuleDict(Module):
 
 class Identity(Module):
     """y = x (any arguments to the constructor are ignored, as torch)."""
+
+    spec_layer = False  # not in specs: a model using it is described by its Python class
 
     def __init__(self, *args, **kwargs):
         super().__init__()

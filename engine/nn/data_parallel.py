@@ -7,6 +7,8 @@ from .module import Module
 
 
 class DataParallel(Module):
+    spec_layer = False  # not in specs: a model using it is described by its Python class
+
     def __init__(self, module: Module, device_ids=None, output_device=None, dim: int = 0):
         super().__init__()
         self.module = module

@@ -371,12 +371,23 @@ class Module:
         """The constructor arguments that rebuild this layer (JSON-able)."""
         return {}
 
+    @property
+    def spec_layer(self) -> bool:
+        """Whether a spec describes this module: one of numbacnn's own layers and
+        containers (Identity, ModuleList, ModuleDict and DataParallel say False)."""
+        return type(self).__module__.startswith("engine.nn")
+
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.config().items())
 
     def spec(self) -> dict:
-        """A JSON-able description that ``engine.nn.from_spec`` rebuilds."""
-        return {"type": type(self).__name__, **self.config()}
+        """A JSON-able description that ``engine.nn.from_spec`` rebuilds. A module class
+        defined outside numbacnn (a user's ``nn.Module`` subclass) is described by its name
+        and ``python_class`` only: files are never code, so no spec rebuilds it."""
+        cls = type(self)
+        if not self.spec_layer:
+            return {"type": cls.__name__, "python_class": f"{cls.__module__}.{cls.__qualname__}"}
+        return {"type": cls.__name__, **self.config()}
 
     def __repr__(self) -> str:
         head = f"{type(self).__name__}({self.extra_repr()}"

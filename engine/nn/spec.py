@@ -35,6 +35,10 @@ def _build(spec, where: str) -> Module:
     if kind == "Concat":
         return containers.Concat(*[_build(s, f"{where}.branches[{i}]") for i, s in enumerate(args.get("branches", []))])
     types = layer_types()
+    if "python_class" in args:
+        raise ValueError(f"{where}: {kind} is a module class defined in Python ({args['python_class']}); a spec "
+                         f"rebuilds only numbacnn's own layers (files are never code): build the {kind} in Python "
+                         "and load its weights with load_state_dict")
     if kind not in types:
         raise ValueError(f"{where}: unknown layer type {kind!r}; known types: {', '.join(sorted(types))}, "
                          "Sequential, Residual, Concat")

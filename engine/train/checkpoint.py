@@ -580,6 +580,12 @@ class Checkpoint:
     def build_model(self):
         """The model, rebuilt from its spec (no Python from whoever saved it), with its
         weights; its output count is checked against the class names."""
+        python_class = self.spec.get("python_class")
+        if python_class is not None:
+            raise CheckpointError(
+                f"checkpoint {self.path} holds a {self.spec['type']}, a module class defined in Python "
+                f"({python_class}); files are never code, so it cannot be rebuilt from the file: build the model "
+                f"in Python and load the weights with model.load_state_dict(engine.load({self.path!r}))")
         try:
             model = from_spec(self.spec)
         except ValueError as e:
