@@ -7,6 +7,7 @@ import pytest
 
 import engine
 from engine import nn
+from engine.autograd import Tensor
 from engine.models import DEFAULT_INPUT
 
 
@@ -96,7 +97,7 @@ def test_state_dict_is_a_copy():
 
 def test_load_state_dict_round_trip():
     a, b = small_net(), small_net()
-    assert not np.array_equal(a[0].weight.data, b[0].weight.data)
+    assert not np.array_equal(a[0].weight.array, b[0].weight.array)
     sd = a.state_dict()
     sd["1.running_mean"] = np.arange(4, dtype=np.float32)
     sd["1.num_batches_tracked"] = np.array(5)
@@ -137,26 +138,28 @@ def test_load_state_dict_strict_errors_leave_model_untouched():
 def test_load_state_dict_casts_to_the_model_dtype():
     model = nn.Linear(3, 2)
     model.load_state_dict({"weight": np.ones((2, 3)), "bias": np.zeros(2, np.float16)})
-    assert model.weight.data.dtype == np.float32 and model.bias.data.dtype == np.float32
-    np.testing.assert_array_equal(model.weight.data, 1)
+    assert model.weight.array.dtype == np.float32 and model.bias.array.dtype == np.float32
+    np.testing.assert_array_equal(model.weight.array, 1)
 
 
 # --- dtype and device moves -----------------------------------------------------------------
 def test_double_moves_buffers_the_layer_uses(rng):
-    model = small_net().double()
+    model = small_net()
+    x = rng.standard_normal((2, 1, 6, 9)) + 3
+    model(x.astype(np.float32)).sum().backward()  # gradients to move along
+    model.double()
     for name, p in model.named_parameters():
-        assert p.data.dtype == np.float64 and p.grad.dtype == np.float64, name
+        assert p.array.dtype == np.float64 and p.grad_array.dtype == np.float64, name
     for m in model.modules():
         for name, b in m._buffers.items():
             assert getattr(m, name) is b, f"{type(m).__name__}.{name}: attribute and buffer differ"
     bn = model[1]
     assert bn.running_mean.dtype == np.float64 and bn.num_batches_tracked.dtype == np.int64
-    x = rng.standard_normal((2, 1, 6, 9)) + 3
     model(x)
     sd = model.state_dict()
     assert sd["1.running_mean"].dtype == np.float64
     assert np.all(sd["1.running_mean"] != 0), "a training forward must update the running mean state_dict shows"
-    assert int(sd["1.num_batches_tracked"]) == 1
+    assert int(sd["1.num_batches_tracked"]) == 2
     # what load_state_dict writes is what eval uses
     sd["1.running_mean"][...] = 100
     model.load_state_dict(sd)
@@ -165,10 +168,11 @@ def test_double_moves_buffers_the_layer_uses(rng):
     np.testing.assert_array_equal(bn.running_mean, 100)
     expect = ((z - 100) / np.sqrt(sd["1.running_var"] + bn.eps)[:, None, None] * sd["1.weight"][:, None, None]
               + sd["1.bias"][:, None, None])
-    np.testing.assert_allclose(bn(z), expect, rtol=1e-12)
+    np.testing.assert_allclose(bn(z).numpy(), expect.numpy(), rtol=1e-12)
 
     model.float()
-    assert model[1].running_mean.dtype == np.float32 and model[0].weight.data.dtype == np.float32
+    assert model[1].running_mean.dtype == np.float32 and model[0].weight.array.dtype == np.float32
+    assert model[0].weight.grad_array.dtype == np.float32
     assert model(x.astype(np.float32)).dtype == np.float32
 
 
@@ -180,17 +184,26 @@ def test_non_contiguous_inputs_give_the_same_results(rng):
               nn.Sequential(nn.Flatten(), nn.Linear(60, 3))]
     x = rng.standard_normal((2, 5, 4, 3)).astype(np.float32)
     nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    def run(layer, inp, g=None):
+        """Output, input gradient and parameter gradients of one forward and backward."""
+        layer.zero_grad()
+        t = Tensor(inp, requires_grad=True)
+        y = layer(t)
+        g = rng.standard_normal(y.shape).astype(np.float32) if g is None else g
+        y.backward(g)
+        return y.numpy(), t.grad.numpy(), [p.grad.numpy() for p in layer.parameters()], g
+
     for layer in layers:
         state = layer.get_rng_state() if hasattr(layer, "get_rng_state") else None
-        y = layer(x)
-        g = rng.standard_normal(y.shape).astype(np.float32)
-        dx = layer.backward(g)
+        y, dx, grads, g = run(layer, x)
         for other in (nhwc, np.asfortranarray(x)):
             if state:
                 layer.set_rng_state(state)
-            np.testing.assert_allclose(layer(other), y, rtol=1e-5, atol=1e-6, err_msg=repr(layer))
-            np.testing.assert_allclose(layer.backward(np.asfortranarray(g)), dx, rtol=1e-5, atol=1e-6,
-                                       err_msg=repr(layer))
+            y2, dx2, grads2, _ = run(layer, other, np.asfortranarray(g))
+            np.testing.assert_allclose(y2, y, rtol=1e-5, atol=1e-6, err_msg=repr(layer))
+            np.testing.assert_allclose(dx2, dx, rtol=1e-5, atol=1e-6, err_msg=repr(layer))
+            for a, b in zip(grads2, grads):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=repr(layer))
 
 
 # --- summary and shape errors -----------------------------------------------------------------------
@@ -198,7 +211,7 @@ def test_non_contiguous_inputs_give_the_same_results(rng):
 def test_zoo_summary(name):
     model = engine.models.get(name, num_classes=7)
     s = engine.summary(model, DEFAULT_INPUT[name])
-    total = sum(p.data.size for p in model.parameters())
+    total = sum(p.numel() for p in model.parameters())
     assert s.total_params == total == model.num_parameters()
     assert sum(r[3] for r in s.rows) == total
     assert s.output_shape == (7,) and s.rows[-1][2] == (7,)

@@ -8,6 +8,8 @@ torch = pytest.importorskip("torch")
 
 import engine  # noqa: E402
 from engine import nn  # noqa: E402
+from engine.autograd import Tensor  # noqa: E402
+from engine.nn import functional as F  # noqa: E402
 from torch_ref import assert_close, compare_with_torch, to_torch  # noqa: E402
 
 
@@ -80,13 +82,15 @@ def test_dropout_training_uses_its_mask(rng):
     kept elements scaled by 1/(1-p), about p of them dropped, backward through the mask."""
     drop = nn.Dropout(0.3)
     x = rng.standard_normal((4, 50, 10)).astype(np.float32) + 5
-    y = drop(x)
-    kept = y != 0
+    xt = Tensor(x, requires_grad=True)
+    y = drop(xt)
+    kept = y.numpy() != 0
     assert abs(1 - kept.mean() - 0.3) < 0.05
-    np.testing.assert_allclose(y[kept], x[kept] / 0.7, rtol=1e-6)
+    np.testing.assert_allclose(y.numpy()[kept], x[kept] / 0.7, rtol=1e-6)
     g = rng.standard_normal(x.shape).astype(np.float32)
-    np.testing.assert_allclose(drop.backward(g), np.where(kept, g / 0.7, 0), rtol=1e-6)
-    assert not np.array_equal(drop(x) != 0, kept), "each call draws a new mask"
+    y.backward(g)
+    np.testing.assert_allclose(xt.grad.numpy(), np.where(kept, g / 0.7, 0), rtol=1e-6)
+    assert not np.array_equal(drop(x).numpy() != 0, kept), "each call draws a new mask"
 
 
 def test_blocks(rng):
@@ -111,36 +115,58 @@ def test_cross_entropy(smoothing, rng):
     z = (rng.standard_normal((5, 7)) * 3).astype(np.float32)
     t = rng.integers(0, 7, 5)
     crit = nn.CrossEntropyLoss(label_smoothing=smoothing)
-    loss = crit(z, t)
-    dz = crit.backward()
+    ours = Tensor(z, requires_grad=True)
+    loss = crit(ours, t)
+    loss.backward()
     zt = torch.from_numpy(z).requires_grad_()
     ref = torch.nn.CrossEntropyLoss(label_smoothing=smoothing)(zt, torch.from_numpy(t))
     ref.backward()
-    assert isinstance(loss, float)
-    assert loss == pytest.approx(ref.item(), rel=1e-5)
-    assert_close(dz, zt.grad.numpy(), what="d loss / d logits")
-    assert_close(crit.probs, torch.softmax(zt, 1).detach().numpy(), what="probs")
+    assert loss.shape == () and loss.dtype == np.float32
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert_close(ours.grad.numpy(), zt.grad.numpy(), what="d loss / d logits")
+
+
+@pytest.mark.parametrize("dim", [1, 0])
+def test_softmax_log_softmax_nll(dim, rng):
+    """Probabilities, log-probabilities and NLLLoss of them, forward and gradient."""
+    z = (rng.standard_normal((5, 7)) * 3).astype(np.float32)
+    t = rng.integers(0, 7, 5)
+    w = rng.standard_normal((5, 7)).astype(np.float32)
+    ours = Tensor(z, requires_grad=True)
+    probs, logp = F.softmax(ours, dim), F.log_softmax(ours, dim)
+    loss = nn.NLLLoss()(logp, t) + (probs * w).sum()
+    loss.backward()
+    zt = torch.from_numpy(z).requires_grad_()
+    tprobs, tlogp = torch.softmax(zt, dim), torch.log_softmax(zt, dim)
+    ref = torch.nn.NLLLoss()(tlogp, torch.from_numpy(t)) + (tprobs * torch.from_numpy(w)).sum()
+    ref.backward()
+    assert_close(probs.numpy(), tprobs.detach().numpy(), what="probs")
+    assert_close(logp.numpy(), tlogp.detach().numpy(), what="log-probs")
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert_close(ours.grad.numpy(), zt.grad.numpy(), what="d loss / d logits")
 
 
 def test_cross_entropy_large_logits_stable():
     z = np.array([[1000.0, 0.0, -1000.0], [0.0, 0.0, 0.0]], np.float32)
-    crit = nn.CrossEntropyLoss()
-    loss = crit(z, np.array([2, 1]))
+    ours = Tensor(z, requires_grad=True)
+    loss = nn.CrossEntropyLoss()(ours, np.array([2, 1]))
     ref = torch.nn.functional.cross_entropy(torch.from_numpy(z), torch.tensor([2, 1]))
-    assert np.isfinite(loss) and loss == pytest.approx(ref.item(), rel=1e-5)
-    assert np.all(np.isfinite(crit.backward()))
+    assert np.isfinite(loss.item()) and loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    loss.backward()
+    assert np.all(np.isfinite(ours.grad.numpy()))
 
 
 def test_mse(rng):
     y = rng.standard_normal((3, 4, 2)).astype(np.float32)
     t = rng.standard_normal((3, 4, 2)).astype(np.float32)
-    crit = nn.MSELoss()
-    loss = crit(y, t)
+    ours = Tensor(y, requires_grad=True)
+    loss = nn.MSELoss()(ours, t)
+    loss.backward()
     yt = torch.from_numpy(y).requires_grad_()
     ref = torch.nn.MSELoss()(yt, torch.from_numpy(t))
     ref.backward()
-    assert loss == pytest.approx(ref.item(), rel=1e-5)
-    assert_close(crit.backward(), yt.grad.numpy(), what="d loss / d y")
+    assert loss.item() == pytest.approx(ref.item(), rel=1e-5)
+    assert_close(ours.grad.numpy(), yt.grad.numpy(), what="d loss / d y")
 
 
 def test_loss_errors():

@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from engine.autograd import Tensor
+
 
 class TorchResidual(torch.nn.Module):
     def __init__(self, body, shortcut=None):
@@ -58,7 +60,7 @@ def from_spec(spec: dict) -> torch.nn.Module:
 def to_torch(model) -> torch.nn.Module:
     """``model``'s torch twin with its weights and buffers, in the same train/eval mode and
     float dtype (float64 after ``model.double()``, else float32)."""
-    double = any(np.dtype(p.data.dtype) == np.float64 for p in model.parameters())
+    double = any(p.dtype == np.float64 for p in model.parameters())
     twin = from_spec(model.spec())
     twin = twin.double() if double else twin.float()
     twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
@@ -97,7 +99,9 @@ def assert_close(ours, ref, rtol=1e-4, atol=1e-5, what=""):
 def compare_layerwise(model, x, rng, rtol=1e-4, atol=1e-5):
     """Each top-level child of the Sequential ``model`` against its torch twin on the SAME
     input (our previous activation) and the SAME output gradient (our previous input
-    gradient): forward, input gradient, parameter gradients and buffers per child.
+    gradient): forward, input gradient, parameter gradients and buffers per child. Each
+    child runs on a fresh leaf tensor of its input, so ``backward`` of its output stops at
+    that child's input gradient.
 
     Unlike an end-to-end float32 comparison this cannot be upset by a max-pooling window
     whose two largest values are closer than float32 rounding (an end-to-end run may then
@@ -106,22 +110,25 @@ def compare_layerwise(model, x, rng, rtol=1e-4, atol=1e-5):
     twin = to_torch(model)
     tchildren = dict(twin.named_children())
     model.zero_grad()
-    h, trace = x, []
+    h, trace = np.asarray(x), []
     for name, child in model.named_children():
         th = torch.from_numpy(np.array(h)).requires_grad_()
         ty = tchildren[name](th)
-        h = child(h)
+        hin = Tensor(np.array(h), requires_grad=True)
+        out = child(hin)
+        h = out.numpy()
         assert_close(h, ty.detach().numpy(), rtol, atol, f"forward of layer {name} ({type(child).__name__})")
-        trace.append((name, child, th, ty))
+        trace.append((name, child, th, ty, hin, out))
     g = rng.standard_normal(h.shape).astype(h.dtype)
-    for name, child, th, ty in reversed(trace):
+    for name, child, th, ty, hin, out in reversed(trace):
         ty.backward(torch.from_numpy(np.array(g)))
-        g = child.backward(g)
+        out.backward(g)
+        g = hin.grad.numpy()
         what = f"layer {name} ({type(child).__name__})"
         assert_close(g, th.grad.numpy(), rtol, atol, f"input gradient of {what}")
         tparams = dict(tchildren[name].named_parameters())
         for pname, p in child.named_parameters():
-            assert_close(p.grad, tparams[pname].grad.numpy(), rtol, atol, f"gradient of {name}.{pname}")
+            assert_close(p.grad.numpy(), tparams[pname].grad.numpy(), rtol, atol, f"gradient of {name}.{pname}")
     tstate = twin.state_dict()
     for bname, b in model.named_buffers():
         assert_close(b, tstate[bname].numpy(), rtol, atol, f"buffer {bname}")
@@ -129,23 +136,26 @@ def compare_layerwise(model, x, rng, rtol=1e-4, atol=1e-5):
 
 def compare_with_torch(model, x, rng, rtol=1e-4, atol=1e-5, buffers=True):
     """Runs ``model`` and its torch twin (made before the run, so from the same weights
-    and buffers) forward and backward on ``x`` with a random grad_y, and compares the
-    output, the input gradient, every parameter gradient and (``buffers``) every buffer
-    afterwards (BatchNorm's running statistics after a training forward)."""
+    and buffers) forward and backward on ``x`` (a leaf that requires grad) with a random
+    grad_y (``y.backward(grad_y)``), and compares the output, the input gradient, every
+    parameter gradient and (``buffers``) every buffer afterwards (BatchNorm's running
+    statistics after a training forward). Returns (our output as an array, the twin)."""
     twin = to_torch(model)
     model.zero_grad()
-    y = model(x)
+    xt = Tensor(np.array(x), requires_grad=True)
+    y = model(xt)
     gy = rng.standard_normal(y.shape).astype(y.dtype)
-    dx = model.backward(gy)
+    y.backward(gy)
     ty, tdx, tgrads = run_torch(twin, x, gy)
-    assert_close(y, ty, rtol, atol, "forward")
-    assert_close(dx, tdx, rtol, atol, "input gradient")
+    assert_close(y.numpy(), ty, rtol, atol, "forward")
+    assert_close(xt.grad.numpy(), tdx, rtol, atol, "input gradient")
     ours = dict(model.named_parameters())
     assert set(ours) == set(tgrads), f"parameters {sorted(ours)} vs torch's {sorted(tgrads)}"
     for name, p in ours.items():
-        assert_close(p.grad, tgrads[name], rtol, atol, f"gradient of {name}")
+        assert p.grad is not None, f"no gradient reached {name}"
+        assert_close(p.grad.numpy(), tgrads[name], rtol, atol, f"gradient of {name}")
     if buffers:
         tstate = twin.state_dict()
         for name, b in model.named_buffers():
             assert_close(b, tstate[name].numpy(), rtol, atol, f"buffer {name}")
-    return y, twin
+    return y.numpy(), twin
