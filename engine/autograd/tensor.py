@@ -181,6 +181,9 @@ class Tensor:
         g = value.array if isinstance(value, Tensor) else np.asarray(value)
         if tuple(g.shape) != self.shape:
             raise ValueError(f"assigned grad has shape {tuple(g.shape)}, the tensor {self.shape}")
+        if np.dtype(g.dtype) != self.dtype or kernels.device_of(g) != self.device.type:
+            raise ValueError(f"assigned grad is {np.dtype(g.dtype)} on {kernels.device_of(g)}, the tensor "
+                             f"{self.dtype} on {self.device.type}")
         self.grad_array = g
 
     def requires_grad_(self, requires_grad: bool = True) -> "Tensor":
