@@ -236,7 +236,7 @@ class NaNAtCall(nn.CrossEntropyLoss):
         if self.model.training:
             self.calls += 1
             if self.calls == self.bad:
-                return float("nan")
+                return loss * float("nan")
         return loss
 
 
