@@ -2,19 +2,17 @@
 reaches >= 95% on the 10,000 test images."""
 import time
 
+import numpy as np
 
+import datasets
 import engine
 from engine import models, nn, optim
-from engine.data import DataLoader
+from engine.data import DataLoader, Subset
 from engine.data import transforms as T
 from engine.train import Trainer
 
 
 def test_mnist_cnn_one_epoch_on_10k_images(shared_data):
-    import datasets
-    from engine.data import Subset
-    import numpy as np
-
     train = datasets.get("mnist", root=shared_data, train=True)
     test = datasets.get("mnist", root=shared_data, train=False)
     norm = T.Compose([T.ToTensor(), T.Normalize((0.1307,), (0.3081,))])
