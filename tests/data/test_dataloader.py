@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from engine.autograd import Tensor
 from engine.data import DataLoader, Subset, random_split
 from engine.data import transforms as T
 
@@ -11,7 +12,8 @@ AUGMENT = T.Compose([T.RandomCrop(8, padding=2), T.RandomHorizontalFlip(), T.ToT
 
 
 def batches(loader):
-    return [(x.copy(), y.copy()) for x, y in loader]
+    """Host copies of every (x, y) the loader yields, as arrays."""
+    return [(x.numpy().copy(), y.numpy().copy()) for x, y in loader]
 
 
 def first_pixels(x):
@@ -22,6 +24,8 @@ def first_pixels(x):
 def test_course_style_usage(make_dataset):
     ds = make_dataset(100, (28, 28), T.Compose([T.ToTensor(), T.Normalize((0.1307,), (0.3081,))]))
     loader = DataLoader(ds, batch_size=64, shuffle=True, num_workers=2)
+    first = next(iter(loader))
+    assert all(isinstance(t, Tensor) for t in first) and not first[0].requires_grad
     out = batches(loader)
     assert len(loader) == len(out) == 2
     x, y = out[0]

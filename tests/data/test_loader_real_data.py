@@ -20,7 +20,8 @@ def test_mnist_as_in_the_course():
                         transform=T.Compose([T.ToTensor(), T.Normalize((0.1307,), (0.3081,))]))
     loader = DataLoader(ds, batch_size=64, shuffle=True, num_workers=2, seed=0)
     total, mean, sq = 0, 0.0, 0.0
-    for x, y in loader:
+    for xt, y in loader:
+        x = np.asarray(xt)
         assert x.shape[1:] == (1, 28, 28) and x.dtype == np.float32 and y.dtype == np.int64
         total += len(x)
         mean += float(x.sum(dtype=np.float64))
