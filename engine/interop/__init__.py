@@ -9,7 +9,7 @@ written, all keyed by torch's state_dict names.
 from .errors import WeightsError
 from .safetensors import load_safetensors, read_safetensors, save_safetensors
 from .state import load_into, state_dict_from
-from .torch_pickle import torch_load
+from .torch_file import torch_load
 from .weights import read_state_dict, read_weights
 
 __all__ = ["WeightsError", "torch_load", "state_dict_from", "load_into", "read_state_dict", "read_weights", "save_safetensors",

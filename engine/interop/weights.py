@@ -7,7 +7,7 @@ import os
 from .errors import WeightsError
 from .safetensors import SPEC_KEY, is_safetensors, read_safetensors
 from .state import state_dict_from
-from .torch_pickle import torch_load
+from .torch_file import torch_load
 
 __all__ = ["read_weights", "read_state_dict"]
 

@@ -1,7 +1,8 @@
 """Child process of test_torch_pickle's subprocess fuzz: ``python fuzz_pickle_child.py DIR N``.
 
-Writes N archives whose data.pkl is a valid checkpoint pickle with random byte edits
-(overwrites, insertions, deletions, from a fixed seed), reads each with torch_load, and
+Writes N files, alternately zip archives whose data.pkl is a valid checkpoint pickle with
+random byte edits (overwrites, insertions, deletions, from a fixed seed) and torch < 1.6
+streams with such edits anywhere, reads each with torch_load, and
 prints ``loaded=A refused=B``. Any outcome other than a load or a WeightsError prints the
 traceback and exits 1; a crash of the unpickler would end the process with a signal.
 """
@@ -14,7 +15,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]   # torch_files, and this checkout's engine
 
-from torch_files import ODict, encode, write_pt  # noqa: E402
+from torch_files import ODict, encode, write_legacy, write_pt  # noqa: E402
 
 from engine.interop import WeightsError, torch_load  # noqa: E402
 
@@ -40,8 +41,14 @@ def main(folder: str, n: int) -> int:
     data, storages = encode({"net": state, "epoch": 3, "acc": 0.5, "tags": ["a", b"b", (1, None)]})
     counts = {"loaded": 0, "refused": 0}
     path = os.path.join(folder, "fuzz.pt")
-    for _ in range(n):
-        write_pt(path, pickle_bytes=mutate(data, rng), storages=storages)
+    legacy_data, legacy_storages = encode({"net": state, "epoch": 3}, legacy=True)
+    legacy = open(write_legacy(path, pickle_bytes=legacy_data, storages=legacy_storages), "rb").read()
+    for i in range(n):
+        if i % 2:
+            with open(path, "wb") as f:
+                f.write(mutate(legacy, rng))
+        else:
+            write_pt(path, pickle_bytes=mutate(data, rng), storages=storages)
         try:
             torch_load(path)
             counts["loaded"] += 1

@@ -1,6 +1,6 @@
-"""The restricted reader of torch.save's zip format: real torch files (where torch is
-installed), files written byte by byte (everywhere), and broken or hostile files, which
-must end in one WeightsError and never run anything."""
+"""The restricted reader of torch.save's files (the zip format and torch < 1.6's stream):
+real torch files (where torch is installed), files written byte by byte (everywhere), and
+broken or hostile files, which must end in one WeightsError and never run anything."""
 import io
 import os
 import pickle
@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 import engine
 from engine.interop import WeightsError, torch_load
-from engine.interop import torch_pickle
-from torch_files import ODict, Raw, Storage, View, encode, state_dict_of, write_pt
+from engine.interop import torch_file, torch_pickle
+from torch_files import LEGACY_HEADER, ODict, Storage, View, encode, state_dict_of, write_legacy, write_pt
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -29,6 +29,12 @@ def sample_state(seed=0):
     return state_dict_of(engine.models.get("resnet20"))
 
 
+@pytest.fixture(params=["zip", "legacy"])
+def write(request):
+    """Writes a checkpoint file in the zip format or torch < 1.6's stream."""
+    return write_pt if request.param == "zip" else write_legacy
+
+
 def assert_same_state(got, want):
     assert list(got) == list(want)
     for k in want:
@@ -37,17 +43,17 @@ def assert_same_state(got, want):
 
 
 # -- files written here, byte by byte ---------------------------------------------------------
-def test_state_dict_and_plain_values(tmp_path):
+def test_state_dict_and_plain_values(tmp_path, write):
     sd = sample_state()
     obj = {"net": sd, "acc": 91.25, "epoch": 30, "name": "résnet", "raw": b"\x00\xff", "flags": [True, None, (1, 2)],
            "big": 2**70}
-    got = torch_load(write_pt(tmp_path / "m.pt", obj))
+    got = torch_load(write(tmp_path / "m.pt", obj))
     assert type(got["net"]) is dict
     assert_same_state(got["net"], sd)
     assert {k: got[k] for k in obj if k != "net"} == {k: obj[k] for k in obj if k != "net"}
 
 
-def test_views_offsets_strides_and_shared_storage(tmp_path):
+def test_views_offsets_strides_and_shared_storage(tmp_path, write):
     base = np.arange(20, dtype=np.float32)
     s = Storage(base.tobytes())
     obj = {"a": View(s, 3, (2, 3), (1, 4)),        # a transposed slice
@@ -55,7 +61,7 @@ def test_views_offsets_strides_and_shared_storage(tmp_path):
            "c": View(s, 7, (3, 2), (0, 1)),         # an expanded row (stride 0)
            "d": View(s, 19, (), ()),                # a scalar at the very end
            "e": View(s, 20, (0, 5), (5, 1))}        # empty, offset at the end
-    got = torch_load(write_pt(tmp_path / "v.pt", obj))
+    got = torch_load(write(tmp_path / "v.pt", obj))
     ref = np.lib.stride_tricks.as_strided
     np.testing.assert_array_equal(got["a"], ref(base[3:], (2, 3), (4, 16)))
     np.testing.assert_array_equal(got["b"], base[::5])
@@ -66,9 +72,9 @@ def test_views_offsets_strides_and_shared_storage(tmp_path):
 
 
 @pytest.mark.parametrize("dtype", ["float16", "float64", "int64", "int32", "int8", "uint8", "bool"])
-def test_dtypes(tmp_path, dtype):
+def test_dtypes(tmp_path, write, dtype):
     a = (np.arange(-3, 9) % 5).reshape(3, 4).astype(dtype)
-    got = torch_load(write_pt(tmp_path / "d.pt", {"a": a}))["a"]
+    got = torch_load(write(tmp_path / "d.pt", {"a": a}))["a"]
     want = a.astype(np.float32) if a.dtype.kind == "f" else a
     assert got.dtype == want.dtype and got.dtype.isnative
     np.testing.assert_array_equal(got, want)
@@ -135,13 +141,28 @@ def test_real_torch_files_match_torch_load(tmp_path):
             assert flat[k] == v
 
 
-def test_files_written_here_read_the_same_in_torch(tmp_path):
+def test_real_legacy_files_match_torch_load(tmp_path):
+    torch = pytest.importorskip("torch")
+    w = torch.randn(4, 6, generator=torch.Generator().manual_seed(1))
+    obj = {"net": torch.nn.BatchNorm2d(3).state_dict(), "view": w[1:, ::2], "bf16": w.bfloat16(), "half": w.half(),
+           "long": torch.arange(5), "epoch": 2}
+    torch.save(obj, tmp_path / "l.pt", _use_new_zipfile_serialization=False)
+    ref = torch.load(tmp_path / "l.pt", weights_only=True)
+    got = torch_load(tmp_path / "l.pt")
+    for k in ("view", "bf16", "half", "long"):
+        np.testing.assert_array_equal(got[k], (ref[k].float() if ref[k].is_floating_point() else ref[k]).numpy())
+    for k, v in ref["net"].items():
+        np.testing.assert_array_equal(got["net"][k], v.numpy())
+    assert got["epoch"] == 2 and got["long"].dtype == np.int64
+
+
+def test_files_written_here_read_the_same_in_torch(tmp_path, write):
     """The byte-by-byte writer lays files out as torch does: torch.load(weights_only=True)
     reads them to the same values."""
     torch = pytest.importorskip("torch")
     sd = sample_state()
     s = Storage(np.arange(12, dtype=np.float32).tobytes())
-    path = write_pt(tmp_path / "w.pt", {"net": sd, "v": View(s, 1, (2, 3), (1, 4)), "b": b"\x01", "x": 1.5})
+    path = write(tmp_path / "w.pt", {"net": sd, "v": View(s, 1, (2, 3), (1, 4)), "b": b"\x01", "x": 1.5})
     ref = torch.load(path, weights_only=True)
     got = torch_load(path)
     for k in sd:
@@ -151,8 +172,8 @@ def test_files_written_here_read_the_same_in_torch(tmp_path):
 
 
 # -- sizes are checked before memory is used ------------------------------------------------------
-def _one(tmp_path, view, **kw):
-    return write_pt(tmp_path / "b.pt", {"x": view}, **kw)
+def _one(tmp_path, view, write=write_pt):
+    return write(tmp_path / "b.pt", {"x": view})
 
 
 @pytest.mark.parametrize("offset,size,stride,needle", [
@@ -166,10 +187,10 @@ def _one(tmp_path, view, **kw):
     (0, (3.0,), (1,), "malformed"),                        # not an int
     (0, (1,) * 65, (1,) * 65, "malformed"),                # more dimensions than numpy has
 ])
-def test_views_outside_their_storage_are_refused(tmp_path, offset, size, stride, needle):
+def test_views_outside_their_storage_are_refused(tmp_path, write, offset, size, stride, needle):
     s = Storage(np.arange(10, dtype=np.float32).tobytes())
     with pytest.raises(WeightsError, match=needle):
-        torch_load(_one(tmp_path, View(s, offset, size, stride)))
+        torch_load(_one(tmp_path, View(s, offset, size, stride), write))
 
 
 def test_storage_size_must_match_its_entry(tmp_path):
@@ -231,7 +252,7 @@ def test_zip_entry_checks(tmp_path):
 
 
 def test_huge_pickle_entry_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr(torch_pickle, "MAX_PICKLE", 100)
+    monkeypatch.setattr(torch_file, "MAX_PICKLE", 100)
     with pytest.raises(WeightsError, match="data.pkl.*more than the 100"):
         torch_load(write_pt(tmp_path / "m.pt", {"a": "x" * 200}))
 
@@ -245,9 +266,9 @@ def test_other_files_say_what_they_are(tmp_path):
     (tmp_path / "empty.pt").write_bytes(b"")
     with pytest.raises(WeightsError, match="not a PyTorch checkpoint"):
         torch_load(tmp_path / "empty.pt")
-    (tmp_path / "legacy.pt").write_bytes(pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + b"rest")
-    with pytest.raises(WeightsError, match="torch < 1.6.*save it again"):
-        torch_load(tmp_path / "legacy.pt")
+    (tmp_path / "plain.pkl").write_bytes(pickle.dumps({"a": 1}, protocol=2))
+    with pytest.raises(WeightsError, match="a pickle but not a PyTorch checkpoint"):
+        torch_load(tmp_path / "plain.pkl")
     with tarfile.open(tmp_path / "old.pt", "w") as t:
         info = tarfile.TarInfo("storages")
         info.size = 1
@@ -270,11 +291,30 @@ def test_other_files_say_what_they_are(tmp_path):
         torch_load(write_pt(tmp_path / "bo.pt", {"a": 1}, byteorder="middle"))
 
 
-def test_legacy_file_written_by_torch_is_refused_with_advice(tmp_path):
-    torch = pytest.importorskip("torch")
-    torch.save(torch.nn.Linear(2, 2).state_dict(), tmp_path / "l.pt", _use_new_zipfile_serialization=False)
-    with pytest.raises(WeightsError, match="_use_new_zipfile_serialization=False"):
-        torch_load(tmp_path / "l.pt")
+def test_broken_legacy_streams(tmp_path):
+    s = Storage(np.arange(6, dtype=np.float32).tobytes(), key="7")
+    data, _ = encode({"a": View(s, 0, (6,), (1,))}, legacy=True)
+    storages = [s]
+    cases = [
+        (dict(header=(1, 1001, {})), "not a PyTorch checkpoint"),
+        (dict(header=(LEGACY_HEADER[0], 1000, {})), "not a PyTorch checkpoint"),
+        (dict(keys=[]), "which the file does not hold"),
+        (dict(keys=["7", "7"]), "not a list of distinct names"),
+        (dict(storages=[s, Storage(b"\0" * 4, key="8")], keys=["7", "8"]), "which no tensor declares"),
+        (dict(storages=[Storage(s.data, numel=5, key="7")]), "should hold 6 FloatStorage elements; the file gives 5"),
+        (dict(storages=[Storage(s.data, numel=2**60, key="7")]), "should hold 6"),
+    ]
+    for kw, needle in cases:
+        kw.setdefault("storages", storages)
+        path = write_legacy(tmp_path / "l.pt", pickle_bytes=data, **kw)
+        with pytest.raises(WeightsError, match=needle):
+            torch_load(path)
+    good = open(write_legacy(tmp_path / "g.pt", pickle_bytes=data, storages=storages), "rb").read()
+    (tmp_path / "cut.pt").write_bytes(good[:-4])
+    with pytest.raises(WeightsError, match="has 20 bytes left"):
+        torch_load(tmp_path / "cut.pt")
+    with pytest.raises(WeightsError, match="max_bytes"):
+        torch_load(tmp_path / "g.pt", max_bytes=len(good) - 1)
 
 
 # -- hostile pickles: nothing runs -----------------------------------------------------------------
@@ -286,15 +326,17 @@ class _Evil:
         return (open, (self.path, "w"))
 
 
+def _text(text: str) -> bytes:
+    raw = text.encode()
+    return b"X" + struct.pack("<I", len(raw)) + raw
+
+
 @pytest.mark.parametrize("make", [
     lambda victim: pickle.dumps({"a": _Evil(victim)}, protocol=2),
     lambda victim: pickle.dumps(_Evil(victim), protocol=5),
-    lambda victim: b"\x80\x02cos\nsystem\nX" + struct.pack("<I", 11 + len(victim)) + f"touch '{victim}'".encode()
-                   + b"\x85R.",
-    lambda victim: b"cbuiltins\neval\n(X" + struct.pack("<I", 18 + len(victim)) + f"open('{victim}', 'w')".encode()
-                   + b"tR.",
-    lambda victim: b"\x80\x04\x8c\x08builtins\x8c\x04exec\x93X"
-                   + struct.pack("<I", 18 + len(victim)) + f"open('{victim}', 'w')".encode() + b"\x85R.",
+    lambda victim: b"\x80\x02cos\nsystem\n" + _text(f"touch '{victim}'") + b"\x85R.",
+    lambda victim: b"cbuiltins\neval\n(" + _text(f"open('{victim}', 'w')") + b"tR.",
+    lambda victim: b"\x80\x04\x8c\x08builtins\x8c\x04exec\x93" + _text(f"open('{victim}', 'w')") + b"\x85R.",
 ])
 def test_globals_outside_the_allowlist_never_run(tmp_path, make):
     victim = str(tmp_path / "pwned")
@@ -319,6 +361,7 @@ def test_globals_outside_the_allowlist_never_run(tmp_path, make):
     (b"\xff.", "not a valid checkpoint pickle"),                                               # unknown opcode
     (b"(((((", "not a valid checkpoint pickle"),                                               # truncated
     (b"\x80\x02h\x05.", "not a valid checkpoint pickle"),                                     # memo miss
+    (b"\x80\x05\x96" + struct.pack("<Q", 2**62) + b"abc.", "bytearray8"),   # 2**62 bytes declared, never allocated
 ])
 def test_malformed_pickles_end_in_one_error(tmp_path, ops, needle):
     with pytest.raises(WeightsError, match=needle):
@@ -349,15 +392,18 @@ def test_deep_nesting_and_memo_blowups_are_refused_quickly(tmp_path, monkeypatch
 
 
 # -- fuzzing --------------------------------------------------------------------------------------
-def _fuzz_base() -> bytes:
+def _fuzz_bases(folder) -> list:
     engine.manual_seed(1)
     sd = state_dict_of(engine.models.get("mnist_cnn"))
     buf = io.BytesIO()
     write_pt(buf, {"net": sd, "epoch": 3, "acc": 0.5})
-    return buf.getvalue()
+    legacy = write_legacy(os.path.join(folder, "legacy.pt"), {"net": sd, "epoch": 3, "acc": 0.5})
+    return [buf.getvalue(), open(legacy, "rb").read()]
 
 
-FUZZ_BASE = _fuzz_base()
+@pytest.fixture(scope="module")
+def fuzz_bases(tmp_path_factory):
+    return _fuzz_bases(tmp_path_factory.mktemp("fuzz"))
 
 
 def _plain_ok(obj):
@@ -369,14 +415,15 @@ def _plain_ok(obj):
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(flips=st.lists(st.tuples(st.integers(0, len(FUZZ_BASE) - 1), st.integers(1, 255)), min_size=1, max_size=8),
-       cut=st.one_of(st.none(), st.integers(0, len(FUZZ_BASE))))
-def test_fuzz_bit_flips_and_truncations(tmp_path, flips, cut):
-    data = bytearray(FUZZ_BASE)
+@given(which=st.sampled_from([0, 1]), flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
+                                                              st.integers(1, 255)), min_size=1, max_size=8),
+       cut=st.one_of(st.none(), st.floats(0, 1)))
+def test_fuzz_bit_flips_and_truncations(tmp_path, fuzz_bases, which, flips, cut):
+    data = bytearray(fuzz_bases[which])     # the zip format or the legacy stream
     for at, mask in flips:
-        data[at] ^= mask
+        data[int(at * len(data))] ^= mask
     if cut is not None:
-        data = data[:cut]
+        data = data[:int(cut * len(data))]
     path = tmp_path / "f.pt"
     path.write_bytes(bytes(data))
     try:

@@ -7,7 +7,8 @@ their storage, lying sizes, big-endian data, hostile globals).
 ``encode(obj)`` pickles dicts, OrderedDicts (:class:`ODict`), lists, tuples, str, bytes,
 int, float, bool, None, numpy arrays (as tensors with their own storage), :class:`View`
 (a tensor over a shared :class:`Storage` with any offset/size/stride) and :class:`Raw`
-(opcodes spliced in as they are). ``write_pt(path, obj)`` writes the archive.
+(opcodes spliced in as they are). ``write_pt(path, obj)`` writes the zip archive,
+``write_legacy(path, obj)`` the stream of torch < 1.6.
 """
 from __future__ import annotations
 
@@ -56,6 +57,7 @@ class Raw:
 class _Writer:
     storages: list = field(default_factory=list)
     out: bytearray = field(default_factory=bytearray)
+    legacy: bool = False        # torch < 1.6's persistent ids carry a sixth item, None
 
     def put(self, obj):
         o = self.out
@@ -117,6 +119,8 @@ class _Writer:
             self.put(s.key)
             self.put("cpu")
             self.put(numel)
+            if self.legacy:
+                o += b"N"
             o += b"tQ"
             self.put(obj.offset)
             self.put(tuple(obj.size))
@@ -142,9 +146,9 @@ def _itemsize(kind: str) -> int:
     return next(dt.itemsize for dt, k in STORAGE_TYPES.items() if k == kind)
 
 
-def encode(obj) -> tuple[bytes, list]:
+def encode(obj, legacy: bool = False) -> tuple[bytes, list]:
     """(data.pkl bytes, the storages it refers to, in key order)."""
-    w = _Writer()
+    w = _Writer(legacy=legacy)
     w.out += b"\x80\x02"
     w.put(obj)
     w.out += b"."
@@ -166,6 +170,30 @@ def write_pt(path, obj=None, *, pickle_bytes=None, storages=(), name="archive", 
         z.writestr(f"{name}/version", "3\n")
         for k, v in (extra or {}).items():
             z.writestr(k, v)
+    return str(path)
+
+
+LEGACY_HEADER = (0x1950A86A20F9469CFC6C, 1001,
+                 {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}})
+
+
+def write_legacy(path, obj=None, *, pickle_bytes=None, storages=(), keys=None, header=LEGACY_HEADER) -> str:
+    """Writes torch < 1.6's stream: pickles of the header's three values, of ``obj`` (or
+    ``pickle_bytes`` with ``storages``) and of the storage keys (``keys``: default, the
+    storages' keys sorted), then each storage as an int64 element count and its bytes."""
+    if obj is not None or pickle_bytes is None:
+        pickle_bytes, storages = encode(obj, legacy=True)
+    by_key = {s.key: s for s in storages}
+    keys = sorted(by_key) if keys is None else keys
+    with open(path, "wb") as f:
+        for value in header:
+            f.write(encode(value)[0])
+        f.write(pickle_bytes)
+        f.write(encode(list(keys))[0])
+        for k in keys:
+            s = by_key[k]
+            numel = s.numel if s.numel is not None else len(s.data) // _itemsize(s.kind)
+            f.write(struct.pack("<q", numel) + s.data)
     return str(path)
 
 
