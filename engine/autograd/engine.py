@@ -2,16 +2,19 @@
 
 ``backward(roots, grads)`` counts, for every node reachable from the roots, how many
 edges lead into it; a node runs once all of them have delivered (so a tensor used
-twice gets the sum of both uses' gradients before its maker runs). Gradients that reach
-a leaf tensor are accumulated into its ``.grad`` (``+=``, so several backward calls
-accumulate, as in torch), then its post-accumulate hooks run (gradient buckets for
-distributed training hang there). Without ``retain_graph`` every node releases what it
-saved once it has run.
+twice gets the sum of both uses' gradients before its maker runs). A leaf tensor
+likewise gets the sum of its uses' gradients once they have all arrived: its hooks
+(``register_hook``) see that sum, which is then accumulated into its ``.grad`` (``+=``,
+so several backward calls accumulate, as in torch), then its post-accumulate hooks run
+(gradient buckets for distributed training hang there). Without ``retain_graph`` every
+node releases what it saved once it has run.
 """
 from __future__ import annotations
 
+import numpy as np
+
 from .. import kernels
-from .function import RELEASED
+from .function import RELEASED, Node
 
 
 def _add(a, b):
@@ -22,12 +25,26 @@ def _add(a, b):
     return kernels.ops(kernels.device_of(a)).add(a, b)
 
 
+def _cast(g, dtype):
+    """Gradient ``g`` in ``dtype``, the dtype of the tensor it is for (an op of mixed
+    dtypes hands back wider ones, e.g. ``float32 * int64`` gives ``g * int64``, float64;
+    torch casts every gradient to its input's dtype, and our kernels take one dtype)."""
+    if g is None or np.dtype(g.dtype) == dtype:
+        return g
+    if isinstance(g, np.ndarray):
+        return g.astype(dtype)
+    kops = kernels.ops(kernels.device_of(g))
+    return kops.asarray(np.asarray(kops.to_host(g)).astype(dtype), dtype=dtype)
+
+
 def backward(roots, grads, retain_graph: bool = False) -> None:
     """Accumulates d(sum of roots * grads)/d leaf into every reachable leaf's ``.grad``.
 
     roots: Tensors; grads: one array of each root's shape."""
     deps: dict = {}
     buffers: dict = {}
+    leaf_deps: dict = {}     # id(leaf) -> uses not yet delivered
+    leaf_grads: dict = {}    # id(leaf) -> sum of the delivered ones
     stack = []
     for t, g in zip(roots, grads):
         if t.grad_fn is None:
@@ -45,9 +62,12 @@ def backward(roots, grads, retain_graph: bool = False) -> None:
     while stack:
         node = stack.pop()
         for edge in node.next_edges:
-            if edge is None or not hasattr(edge[0], "next_edges"):
+            if edge is None:
                 continue
             nxt = edge[0]
+            if not isinstance(nxt, Node):   # a leaf tensor
+                leaf_deps[id(nxt)] = leaf_deps.get(id(nxt), 0) + 1
+                continue
             deps[nxt] = deps.get(nxt, 0) + 1
             if nxt not in seen:
                 seen.add(nxt)
@@ -68,12 +88,15 @@ def backward(roots, grads, retain_graph: bool = False) -> None:
             if edge is None:
                 continue
             target, index = edge
-            if not hasattr(target, "next_edges"):   # a leaf tensor
-                if g is not None:
-                    target._accumulate(g)
+            if not isinstance(target, Node):   # a leaf: .grad gets the sum of its uses, once
+                key = id(target)
+                leaf_grads[key] = _add(leaf_grads.get(key), _cast(g, target.dtype))
+                leaf_deps[key] -= 1
+                if leaf_deps[key] == 0 and leaf_grads[key] is not None:
+                    target._accumulate(leaf_grads.pop(key))
                 continue
             tslot = buffers.setdefault(target, [None] * len(target.out_meta))
-            tslot[index] = _add(tslot[index], g)
+            tslot[index] = _add(tslot[index], _cast(g, target.out_meta[index][1]))
             deps[target] -= 1
             if deps[target] == 0:
                 ready.append(target)

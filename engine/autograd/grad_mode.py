@@ -72,7 +72,18 @@ class inference_mode(_Mode):
 
 
 class set_grad_enabled(_Mode):
-    """``with set_grad_enabled(train):`` records a graph exactly when ``train`` is true."""
+    """``with set_grad_enabled(train):`` records a graph exactly when ``train`` is true.
+    As in torch it takes effect when called, so ``set_grad_enabled(False)`` on its own
+    line switches recording off until ``set_grad_enabled(True)``."""
 
     def __init__(self, mode: bool):
         self.grad = bool(mode)
+        self._saved = (is_grad_enabled(), is_inference_mode())
+        _state.grad = self.grad
+
+    def __enter__(self):
+        return self
+
+    def __call__(self, fn):
+        _state.grad = self._saved[0]   # as a decorator it acts only while fn runs
+        return super().__call__(fn)

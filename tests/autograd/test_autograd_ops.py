@@ -1,0 +1,133 @@
+"""Every tensor operation's forward and backward against PyTorch (float32: output, dtype
+and every input gradient for one random output gradient) and against central
+differences (float64, engine.nn.gradcheck). Each case is written once and run by both
+libraries (see autograd_parity)."""
+import numpy as np
+import pytest
+
+from autograd_parity import distinct, gradchecks, parity
+
+# (id, fn(ns, *tensors), input shapes, positive inputs?)
+CASES = [
+    # arithmetic, broadcasting either operand to the other
+    ("add", lambda ns, a, b: a + b, [(3, 4), (3, 4)], False),
+    ("add_row", lambda ns, a, b: a + b, [(3, 4), (4,)], False),
+    ("add_into_row", lambda ns, a, b: a + b, [(4,), (2, 3, 4)], False),
+    ("add_outer", lambda ns, a, b: a + b, [(3, 1), (1, 4)], False),
+    ("radd_scalar", lambda ns, a: 2.5 + a, [(3, 4)], False),
+    ("sub_col", lambda ns, a, b: a - b, [(2, 3, 4), (3, 1)], False),
+    ("rsub_scalar", lambda ns, a: 1 - a, [(3, 4)], False),
+    ("mul_bcast", lambda ns, a, b: a * b, [(2, 1, 4), (3, 1)], False),
+    ("mul_scalar", lambda ns, a: a * 3, [(3, 4)], False),
+    ("div", lambda ns, a, b: a / b, [(3, 4), (3, 4)], True),
+    ("div_bcast", lambda ns, a, b: a / b, [(3, 1), (1, 4)], True),
+    ("rdiv_scalar", lambda ns, a: 2 / a, [(3, 4)], True),
+    ("neg", lambda ns, a: -a, [(3, 4)], False),
+    ("add_method_alpha", lambda ns, a, b: a.add(b, alpha=2), [(3, 4), (4,)], False),
+    ("sub_method", lambda ns, a, b: a.sub(b), [(3, 4), (4,)], False),
+    ("mul_div_methods", lambda ns, a, b: a.mul(b).div(b + 3), [(3, 4), (3, 4)], True),
+    # matmul
+    ("matmul_2d", lambda ns, a, b: a @ b, [(3, 4), (4, 5)], False),
+    ("matmul_batched_2d", lambda ns, a, b: a @ b, [(2, 3, 4), (4, 5)], False),
+    ("matmul_batched_bcast", lambda ns, a, b: a.matmul(b), [(2, 1, 3, 4), (3, 4, 2)], False),
+    ("matmul_vec_mat", lambda ns, a, b: a @ b, [(4,), (4, 5)], False),
+    ("matmul_mat_vec", lambda ns, a, b: a @ b, [(3, 4), (4,)], False),
+    ("matmul_vec_vec", lambda ns, a, b: a @ b, [(4,), (4,)], False),
+    ("mm_function", lambda ns, a, b: ns.torch.mm(a, b), [(3, 4), (4, 2)], False),
+    # powers and unary functions
+    ("pow_int", lambda ns, a: a ** 3, [(3, 4)], False),
+    ("pow_half", lambda ns, a: a.pow(0.5), [(3, 4)], True),
+    ("pow_tensor", lambda ns, a, b: a ** b, [(3, 4), (4,)], True),
+    ("rpow", lambda ns, a: 2.0 ** a, [(3, 4)], False),
+    ("exp", lambda ns, a: a.exp(), [(3, 4)], False),
+    ("exp_function", lambda ns, a: ns.torch.exp(a), [(3, 4)], False),
+    ("log", lambda ns, a: a.log(), [(3, 4)], True),
+    ("sqrt", lambda ns, a: ns.torch.sqrt(a), [(3, 4)], True),
+    ("abs", lambda ns, a: a.abs(), [(3, 4)], False),
+    ("abs_builtin", lambda ns, a: abs(a), [(3, 4)], False),
+    ("clamp", lambda ns, a: a.clamp(-0.1, 0.2), [(3, 4)], False),
+    ("clamp_min", lambda ns, a: a.clamp(min=0.0), [(3, 4)], False),
+    ("clamp_max_function", lambda ns, a: ns.torch.clamp(a, max=0.05), [(3, 4)], False),
+    # reductions
+    ("sum", lambda ns, a: a.sum(), [(3, 4)], False),
+    ("sum_dim", lambda ns, a: a.sum(1), [(2, 3, 4)], False),
+    ("sum_dim_keepdim", lambda ns, a: a.sum(dim=0, keepdim=True), [(2, 3, 4)], False),
+    ("sum_dims", lambda ns, a: a.sum((0, 2)), [(2, 3, 4)], False),
+    ("sum_negative_dim", lambda ns, a: ns.torch.sum(a, -1), [(2, 3, 4)], False),
+    ("mean", lambda ns, a: a.mean(), [(3, 4)], False),
+    ("mean_dim_keepdim", lambda ns, a: a.mean(1, keepdim=True), [(2, 3, 4)], False),
+    ("mean_dims", lambda ns, a: ns.torch.mean(a, (1, 2)), [(2, 3, 4)], False),
+    ("var", lambda ns, a: a.var(), [(3, 4)], False),
+    ("var_dim_biased", lambda ns, a: a.var(1, unbiased=False), [(3, 4)], False),
+    ("var_dim_keepdim", lambda ns, a: a.var(dim=0, keepdim=True), [(3, 4)], False),
+    ("std", lambda ns, a: a.std(), [(3, 4)], False),
+    ("std_dim_keepdim", lambda ns, a: a.std(1, keepdim=True), [(3, 4)], False),
+    ("max", lambda ns, a: a.max(), [(3, 4)], False),
+    ("max_dim_values", lambda ns, a: a.max(1)[0], [(3, 4)], False),
+    ("max_dim_keepdim", lambda ns, a: a.max(dim=0, keepdim=True).values, [(3, 4)], False),
+    ("max_function_dim", lambda ns, a: ns.torch.max(a, -1)[0], [(2, 3, 4)], False),
+    ("min", lambda ns, a: a.min(), [(3, 4)], False),
+    ("min_dim", lambda ns, a: a.min(1).values, [(2, 3, 4)], False),
+    ("min_dim_keepdim", lambda ns, a: a.min(2, keepdim=True)[0], [(2, 3, 4)], False),
+    # shapes
+    ("view", lambda ns, a: a.view(4, 6), [(2, 3, 4)], False),
+    ("view_infer", lambda ns, a: a.view(-1, 4), [(2, 3, 4)], False),
+    ("view_tuple", lambda ns, a: a.view((3, 8)), [(2, 3, 4)], False),
+    ("reshape", lambda ns, a: a.reshape(2, -1), [(2, 3, 4)], False),
+    ("reshape_after_permute", lambda ns, a: a.permute(2, 0, 1).reshape(-1), [(2, 3, 4)], False),
+    ("flatten", lambda ns, a: a.flatten(), [(2, 3, 4)], False),
+    ("flatten_from_1", lambda ns, a: a.flatten(1), [(2, 3, 4)], False),
+    ("flatten_function", lambda ns, a: ns.torch.flatten(a, 0, 1), [(2, 3, 4)], False),
+    ("permute", lambda ns, a: a.permute(2, 0, 1), [(2, 3, 4)], False),
+    ("permute_tuple", lambda ns, a: a.permute((1, 2, 0)), [(2, 3, 4)], False),
+    ("transpose", lambda ns, a: a.transpose(0, 2), [(2, 3, 4)], False),
+    ("transpose_negative", lambda ns, a: a.transpose(-1, -2), [(2, 3, 4)], False),
+    ("t", lambda ns, a: a.t(), [(3, 4)], False),
+    ("T_contiguous_view", lambda ns, a: a.t().contiguous().view(-1), [(3, 4)], False),
+    ("squeeze", lambda ns, a: a.squeeze(), [(1, 3, 1, 4)], False),
+    ("squeeze_dim", lambda ns, a: a.squeeze(2), [(1, 3, 1, 4)], False),
+    ("squeeze_dim_not_one", lambda ns, a: a.squeeze(1), [(1, 3, 1, 4)], False),
+    ("unsqueeze", lambda ns, a: a.unsqueeze(1), [(3, 4)], False),
+    ("unsqueeze_negative", lambda ns, a: a.unsqueeze(-1), [(3, 4)], False),
+    ("expand", lambda ns, a: a.expand(2, 3, 4), [(3, 1)], False),
+    ("expand_minus_one", lambda ns, a: a.expand(-1, 5), [(3, 1)], False),
+    ("expand_as", lambda ns, a, b: a.expand_as(b) * b, [(1, 4), (3, 4)], False),
+    # indexing and slicing
+    ("index_int", lambda ns, a: a[1], [(3, 4)], False),
+    ("index_negative", lambda ns, a: a[-1, 2], [(3, 4)], False),
+    ("slice", lambda ns, a: a[:, 1:3], [(3, 4)], False),
+    ("slice_step", lambda ns, a: a[::2, 1::2], [(3, 4)], False),
+    ("ellipsis", lambda ns, a: a[..., 0], [(2, 3, 4)], False),
+    ("none_axis", lambda ns, a: a[None, :, 1], [(3, 4)], False),
+    ("index_tensor_repeats", lambda ns, a: a[ns.torch.tensor([0, 2, 2])], [(3, 4)], False),
+    ("index_list", lambda ns, a: a[[2, 0]], [(3, 4)], False),
+    ("index_tensor_second_axis", lambda ns, a: a[:, ns.torch.tensor([3, 1, 3])], [(3, 4)], False),
+    ("index_pairs", lambda ns, a: a[ns.torch.tensor([0, 1, 2]), ns.torch.tensor([3, 3, 0])], [(3, 4)], False),
+    ("index_bool_mask", lambda ns, a: a[a > 0], [(3, 4)], False),
+    ("index_bool_rows", lambda ns, a: a[ns.torch.tensor([True, False, True])], [(3, 4)], False),
+    # joins
+    ("cat", lambda ns, a, b: ns.torch.cat([a, b]), [(2, 4), (3, 4)], False),
+    ("cat_dim1", lambda ns, a, b, c: ns.torch.cat((a, b, c), dim=1), [(2, 1), (2, 3), (2, 2)], False),
+    ("cat_negative_dim", lambda ns, a, b: ns.torch.cat([a, b], -1), [(2, 3, 1), (2, 3, 2)], False),
+    ("stack", lambda ns, a, b: ns.torch.stack([a, b]), [(3, 4), (3, 4)], False),
+    ("stack_dim", lambda ns, a, b: ns.torch.stack((a, b), dim=2), [(3, 4), (3, 4)], False),
+    ("stack_negative_dim", lambda ns, a, b: ns.torch.stack([a, b], -1), [(3, 4), (3, 4)], False),
+    # chains: a tensor used twice, sums of its uses' gradients
+    ("reuse", lambda ns, a: a * a + a.exp() * a, [(3, 4)], False),
+    ("softmax_by_hand", lambda ns, a: a.exp() / a.exp().sum(1, keepdim=True), [(3, 4)], False),
+]
+
+
+def _inputs(rng, shapes, positive):
+    return [distinct(rng, s, positive=positive) for s in shapes]
+
+
+@pytest.mark.parametrize("name, fn, shapes, positive", CASES, ids=[c[0] for c in CASES])
+def test_matches_torch(name, fn, shapes, positive, rng):
+    pytest.importorskip("torch")
+    parity(fn, *_inputs(rng, shapes, positive))
+
+
+@pytest.mark.parametrize("name, fn, shapes, positive", CASES, ids=[c[0] for c in CASES])
+def test_gradcheck(name, fn, shapes, positive, rng):
+    gradchecks(fn, *_inputs(rng, shapes, positive))
