@@ -50,10 +50,19 @@ def unbroadcast(g, shape):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
-def _float(a):
-    """Results of true division and roots are floating point, float32 unless already wider
-    (torch's default dtype; numpy would give float64 for integers)."""
-    return a if a.dtype.kind == "f" else a.astype(np.float32)
+def _promote(out, *inputs) -> np.ndarray:
+    """numpy's result ``out`` of ``inputs`` in torch's dtype. A floating point result takes
+    the widest floating dtype among the input tensors (tensors with dimensions rank above
+    0-d ones, as in torch), or float32 (torch's default dtype) when none is floating:
+    numpy would make ``int_tensor / 2``, ``int_tensor * float32_tensor``,
+    ``float32_tensor * np.float64(2)`` and ``int_tensor.sqrt()`` float64."""
+    out = np.asarray(out)
+    if out.dtype.kind != "f":
+        return out
+    floats = [i for i in inputs if isinstance(i, np.ndarray) and i.dtype.kind == "f"]
+    ranked = [i.dtype for i in floats if i.ndim] or [i.dtype for i in floats]
+    want = np.result_type(*ranked) if ranked else np.dtype(np.float32)
+    return out if out.dtype == want else out.astype(want)
 
 
 # --- elementwise ------------------------------------------------------------------------
@@ -62,7 +71,7 @@ class Add(Function):
     @host
     def forward(ctx, a, b):
         ctx.shapes = (np.shape(a), np.shape(b))
-        return np.asarray(np.add(a, b))
+        return _promote(np.add(a, b), a, b)
 
     @staticmethod
     @host
@@ -76,7 +85,7 @@ class Sub(Function):
     @host
     def forward(ctx, a, b):
         ctx.shapes = (np.shape(a), np.shape(b))
-        return np.asarray(np.subtract(a, b))
+        return _promote(np.subtract(a, b), a, b)
 
     @staticmethod
     @host
@@ -90,7 +99,7 @@ class Mul(Function):
     @host
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.asarray(np.multiply(a, b))
+        return _promote(np.multiply(a, b), a, b)
 
     @staticmethod
     @host
@@ -106,7 +115,7 @@ class Div(Function):
     @host
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return _float(np.asarray(np.true_divide(a, b)))
+        return _promote(np.true_divide(a, b), a, b)
 
     @staticmethod
     @host
@@ -123,7 +132,7 @@ class Pow(Function):
     @staticmethod
     @host
     def forward(ctx, a, b):
-        y = np.asarray(np.power(a, b))
+        y = _promote(np.power(a, b), a, b)
         ctx.save_for_backward(a, b, y)
         return y
 
@@ -154,7 +163,7 @@ class Exp(Function):
     @staticmethod
     @host
     def forward(ctx, a):
-        y = _float(np.exp(a))
+        y = _promote(np.exp(a), a)
         ctx.save_for_backward(y)
         return y
 
@@ -169,7 +178,7 @@ class Log(Function):
     @host
     def forward(ctx, a):
         ctx.save_for_backward(a)
-        return _float(np.log(a))
+        return _promote(np.log(a), a)
 
     @staticmethod
     @host
@@ -181,7 +190,7 @@ class Sqrt(Function):
     @staticmethod
     @host
     def forward(ctx, a):
-        y = _float(np.sqrt(a))
+        y = _promote(np.sqrt(a), a)
         ctx.save_for_backward(y)
         return y
 
@@ -233,13 +242,9 @@ class MatMul(Function):
     @host
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        a2 = a[None, :] if a.ndim == 1 else a
-        b2 = b[:, None] if b.ndim == 1 else b
-        g2 = g
-        if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
-        if b.ndim == 1:
-            g2 = np.expand_dims(g2, -1)
+        a2 = a[None, :] if a.ndim == 1 else a     # vectors as (1, n) and (n, 1) matrices:
+        b2 = b[:, None] if b.ndim == 1 else b     # g gets back the axes matmul dropped
+        g2 = np.reshape(g, np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2]) + (a2.shape[-2], b2.shape[-1]))
         ga = gb = None
         if ctx.needs_input_grad[0]:
             ga = unbroadcast(np.matmul(g2, np.swapaxes(b2, -1, -2)), a2.shape).reshape(a.shape)
