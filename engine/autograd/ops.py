@@ -397,7 +397,9 @@ class Index(Function):
     @host
     def forward(ctx, a, key):
         ctx.shape, ctx.dtype, ctx.key = a.shape, a.dtype, key
-        return np.asarray(a[key])
+        out = np.asarray(a[key])
+        # advanced indexing copies: in C order, as torch's (so .view works); a basic-indexing view stays a view
+        return out if out.flags.c_contiguous or np.may_share_memory(out, a) else out.copy(order="C")
 
     @staticmethod
     @host
