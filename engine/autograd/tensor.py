@@ -82,7 +82,7 @@ class Tensor:
     """An array with autograd. ``requires_grad`` leaves accumulate ``.grad``."""
 
     __slots__ = ("array", "requires_grad", "grad_fn", "output_nr", "grad_array", "_spare",
-                 "_post_hooks", "__weakref__")
+                 "_post_hooks", "_grad_hooks", "__weakref__")
     __hash__ = object.__hash__
     __array_priority__ = 1000  # numpy defers to our operators: ndarray * Tensor is a Tensor
 
@@ -99,6 +99,7 @@ class Tensor:
         self.grad_array = None
         self._spare = None
         self._post_hooks = None
+        self._grad_hooks = None     # a leaf's register_hook hooks (an op output's are on its node)
         self.requires_grad = False
         if requires_grad:
             self.requires_grad_(True)
@@ -114,7 +115,17 @@ class Tensor:
         t.grad_array = None
         t._spare = None
         t._post_hooks = None
+        t._grad_hooks = None
         return t
+
+    def __getattr__(self, name):
+        """Only for names a Tensor lacks (normal attribute access never comes here): numpy's
+        names say what torch calls them."""
+        hint = _NUMPY_ONLY.get(name)
+        if hint is None:
+            raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'", name=name, obj=self)
+        raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}': numbacnn tensors follow "
+                             f"torch, not numpy; use {hint}", name=name, obj=self)
 
     # --- what it is -------------------------------------------------------------------
     @property
@@ -202,8 +213,12 @@ class Tensor:
         return self
 
     def _accumulate(self, g) -> None:
-        """``.grad += g`` (the first gradient is copied into a kept buffer when there is one,
-        so set_to_none does not reallocate every step), then the post-accumulate hooks."""
+        """``.grad += g`` after the hooks (``register_hook``) that may replace g (the first
+        gradient is copied into a kept buffer when there is one, so set_to_none does not
+        reallocate every step), then the post-accumulate hooks."""
+        for hook in getattr(self, "_grad_hooks", None) or ():   # unset on a Deferred
+            r = hook(g)
+            g = g if r is None else r
         if tuple(g.shape) != self.shape:
             raise RuntimeError(f"gradient of shape {tuple(g.shape)} for a tensor of shape {self.shape}")
         if np.dtype(g.dtype) != self.dtype:
@@ -249,9 +264,10 @@ class Tensor:
                 raise RuntimeError(f"the gradient is on {kernels.device_of(g)}, the tensor on {self.device}")
         engine.backward([self], [g], retain_graph=bool(retain_graph))
 
-    def register_hook(self, hook):
-        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is computed;
-        what it returns replaces the gradient."""
+    def register_hook(self, hook) -> "HookHandle":
+        """``hook(grad) -> Tensor or None`` runs when this tensor's gradient is computed
+        (a leaf's: the sum over its uses, before it is added to ``.grad``); what it
+        returns replaces the gradient. ``handle.remove()`` takes it away."""
         if not self.requires_grad:
             raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
 
@@ -260,20 +276,21 @@ class Tensor:
             return None if r is None else (r.array if isinstance(r, Tensor) else r)
 
         if self.grad_fn is None:
-            raise NotImplementedError("register_hook on a leaf tensor is not supported; use "
-                                      "register_post_accumulate_grad_hook")
+            if getattr(self, "_grad_hooks", None) is None:
+                self._grad_hooks = []
+            return HookHandle(self._grad_hooks, on_array)
         node = self.grad_fn
         if node.pre_hooks is None:
             node.pre_hooks = {}
-        node.pre_hooks.setdefault(self.output_nr, []).append(on_array)
+        return HookHandle(node.pre_hooks.setdefault(self.output_nr, []), on_array)
 
-    def register_post_accumulate_grad_hook(self, hook) -> None:
+    def register_post_accumulate_grad_hook(self, hook) -> "HookHandle":
         """``hook(tensor)`` runs after a gradient has been added to this leaf's ``.grad``."""
         if self.grad_fn is not None:
             raise RuntimeError("post-accumulate-grad hooks are for leaf tensors")
         if self._post_hooks is None:
             self._post_hooks = []
-        self._post_hooks.append(hook)
+        return HookHandle(self._post_hooks, hook)
 
     def retain_grad(self) -> None:
         """Keeps ``.grad`` for a tensor made by an operation (leaves always keep it)."""
@@ -743,6 +760,35 @@ class Tensor:
 
     def equal(self, other) -> bool:
         return self.shape == tuple(other.shape) and bool(np.array_equal(_host(self.array), np.asarray(other)))
+
+
+_NUMPY_ONLY = {
+    "astype": ".to(dtype) (or .float(), .double(), .long(), .int(), .bool())",
+    "copy": ".clone() (a tensor) or .numpy().copy() (an array)",
+    "ravel": ".flatten() or .view(-1)",
+    "swapaxes": ".transpose(dim0, dim1)",
+    "fill": ".fill_(value)",
+    "dot": "a @ b or .matmul(b)",
+    "tobytes": ".numpy().tobytes()",
+    "itemsize": ".numpy().itemsize",
+    "nbytes": ".numpy().nbytes",
+    "flat": ".flatten()",
+}
+"""numpy's names for what a Tensor does otherwise (the error for ``t.astype`` says so)."""
+
+
+class HookHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` takes the hook away."""
+
+    __slots__ = ("hooks", "hook")
+
+    def __init__(self, hooks: list, hook):
+        self.hooks, self.hook = hooks, hook
+        hooks.append(hook)
+
+    def remove(self) -> None:
+        if self.hook in self.hooks:
+            self.hooks.remove(self.hook)
 
 
 def clear_grad(t: Tensor, set_to_none: bool = True) -> None:
