@@ -13,7 +13,7 @@ import engine
 from engine import nn
 from engine.interop import (WeightsError, load_into, load_safetensors, read_safetensors, read_state_dict, read_weights,
                             save_safetensors, state_dict_from)
-from torch_files import ODict, state_dict_of, write_pt
+from torch_files import ODict, write_pt
 
 pytest.importorskip("safetensors")
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import engine
 from engine.interop import WeightsError, torch_load
 from engine.interop import torch_file, torch_pickle
-from torch_files import LEGACY_HEADER, ODict, Storage, View, encode, state_dict_of, write_legacy, write_pt
+from torch_files import LEGACY_HEADER, Storage, View, encode, state_dict_of, write_legacy, write_pt
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
