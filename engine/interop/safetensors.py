@@ -11,6 +11,7 @@ to float32; integer tensors keep their type.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -18,6 +19,7 @@ import numpy as np
 from ..train.checkpoint import atomic_write_bytes
 from .errors import WeightsError
 from .state import load_into, state_dict_from
+from .torch_file import MAX_BYTES
 
 __all__ = ["save_safetensors", "load_safetensors", "read_safetensors", "is_safetensors", "SPEC_KEY"]
 
@@ -54,10 +56,11 @@ def save_safetensors(model, path) -> str:
     return os.fspath(path)
 
 
-def read_safetensors(path) -> tuple[dict, dict]:
+def read_safetensors(path, max_bytes: int = MAX_BYTES) -> tuple[dict, dict]:
     """``(arrays, metadata)`` of a safetensors file: ``{name: array}`` in file order (floats
     as float32) and the header's string metadata. WeightsError (one sentence) for a missing,
-    damaged or foreign file."""
+    damaged or foreign file, or one whose bytes and arrays would take more than
+    ``max_bytes`` (counted from the header before any tensor is read)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"weights file {path!r} does not exist" if not os.path.exists(path)
@@ -70,7 +73,15 @@ def read_safetensors(path) -> tuple[dict, dict]:
     try:
         with st.safe_open(path, framework="np") as f:
             meta = dict(f.metadata() or {})
-            arrays = {k: _float32(f.get_tensor(k)) for k in f.keys()}
+            keys = list(f.keys())
+            need = os.path.getsize(path) + sum(
+                math.prod(sl.get_shape()) * _OUT_ITEMSIZE.get(sl.get_dtype(), 8) for sl in map(f.get_slice, keys))
+            if need > max_bytes:
+                raise WeightsError(f"{path}: reading it needs {need:,} bytes, past the reader's limit of "
+                                   f"{max_bytes:,} bytes for this file (max_bytes)")
+            arrays = {k: _float32(f.get_tensor(k)) for k in keys}
+    except WeightsError:
+        raise
     except TypeError as e:
         if "bfloat16" in str(e):
             raise WeightsError(f"{path} holds bfloat16 tensors, which numpy reads with the ml_dtypes package: "
@@ -79,6 +90,11 @@ def read_safetensors(path) -> tuple[dict, dict]:
     except (st.SafetensorError, OSError, ValueError) as e:
         raise WeightsError(f"{path} is not a readable safetensors file ({str(e).strip()[:200]})") from None
     return arrays, meta
+
+
+# bytes per element once read (floats become float32); other types count 8
+_OUT_ITEMSIZE = {"F64": 4, "F32": 4, "F16": 4, "BF16": 4, "I64": 8, "U64": 8, "I32": 4, "U32": 4, "I16": 2, "U16": 2,
+                 "I8": 1, "U8": 1, "BOOL": 1}
 
 
 def _float32(a: np.ndarray) -> np.ndarray:

@@ -140,6 +140,8 @@ def test_broken_safetensors_files(tmp_path):
             read_safetensors(tmp_path / f"{bad}.safetensors")
     with pytest.raises(WeightsError, match="does not exist"):
         read_safetensors(tmp_path / "none.safetensors")
+    with pytest.raises(WeightsError, match=r"needs [\d,]+ bytes, past the reader's limit of 1,000 bytes"):
+        read_safetensors(path, max_bytes=1000)
     with pytest.raises(WeightsError, match="does not fit the model"):
         load_safetensors(model("cifar_cnn"), path)
 
