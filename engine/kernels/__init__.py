@@ -7,6 +7,8 @@ for the set of their device here; nothing else in the engine branches on it.
 """
 from __future__ import annotations
 
+from .contracts import conv_output_size  # noqa: F401  (layers size their outputs with it)
+
 DEVICES = ("cpu", "cuda")
 
 

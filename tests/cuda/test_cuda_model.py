@@ -15,15 +15,15 @@ from engine.kernels import cuda as GPU
 
 def _train(model, device, x, y, steps, opt_cls=optim.SGD, **opt_kw):
     model = model.to(device)
-    ops = model.ops
     opt = opt_cls(model.parameters(), **opt_kw)
     crit = nn.CrossEntropyLoss()
+    x, y = engine.tensor(x, device=device), engine.tensor(y, device=device)
     losses = []
     for _ in range(steps):
         opt.zero_grad()
-        out = model.forward(ops.asarray(x))
-        losses.append(crit(out, y))
-        model.backward(crit.backward())
+        loss = crit(model(x), y)
+        losses.append(loss.item())
+        loss.backward()
         opt.step()
     return losses, model.state_dict(), opt.state_dict()
 

@@ -62,6 +62,7 @@ def test_argmax_rows_returns_host_indices(gpu, cpu, rng):
 def test_device_memory_error_is_clear_and_names_layer_and_batch(gpu, monkeypatch):
     """Out-of-memory: the kernel layer raises DeviceMemoryError with the allocation;
     Sequential adds the layer path, type and batch size."""
+    import engine
     from engine import nn
     from engine.kernels import DeviceMemoryError
     from engine.kernels.cuda import memory
@@ -70,7 +71,7 @@ def test_device_memory_error_is_clear_and_names_layer_and_batch(gpu, monkeypatch
         code = "CUDA_ERROR_OUT_OF_MEMORY"
 
     model = nn.Sequential(nn.Sequential(nn.Flatten(), nn.Linear(6, 3)), nn.ReLU()).to("cuda")
-    x = gpu.asarray(np.ones((4, 2, 3), np.float32))
+    x = engine.tensor(np.ones((4, 2, 3), np.float32), device="cuda")
     real = memory.cuda.device_array
 
     def device_array(shape, dtype=np.float32, *a, **k):

@@ -3,6 +3,7 @@ the flat-buffer SGD step: each agrees with the plain path."""
 import numpy as np
 import pytest
 
+import engine
 from engine import manual_seed, models, nn, optim
 from engine.kernels import cpu
 from engine.kernels.cpu import dropout, parallel
@@ -35,32 +36,36 @@ def test_serial_and_parallel_kernels_agree(monkeypatch, min_size):
     np.testing.assert_allclose(cpu.sigmoid_forward(x), 1 / (1 + np.exp(-x)), rtol=1e-6)
 
 
-def _grads(model, x, y):
-    crit = nn.CrossEntropyLoss()
-    crit(model.forward(x), y)
-    gx = model.backward(crit.backward())
-    out = {k: p.grad.copy() for k, p in model.named_parameters()}
+def _grads(model, x, y, input_grad):
+    """(d loss / d x or None, {name: parameter gradient}) of one cross-entropy loss."""
+    xt = engine.tensor(x, requires_grad=input_grad)
+    nn.CrossEntropyLoss()(model(xt), engine.tensor(y)).backward()
+    out = {k: p.grad_array.copy() for k, p in model.named_parameters()}
     model.zero_grad()
-    return gx, out
+    return (xt.grad.numpy() if input_grad else xt.grad), out
 
 
 @pytest.mark.parametrize("name,shape", [("mnist_cnn", (1, 28, 28)), ("resnet20", (3, 32, 32))])
-def test_skipping_the_first_input_gradient_keeps_parameter_gradients(name, shape):
+def test_skipping_the_first_input_gradient_keeps_parameter_gradients(monkeypatch, name, shape):
+    asked = []
+    real = cpu.conv2d_backward
+
+    def spy(*args, need_input_grad=True, **kwargs):
+        asked.append(need_input_grad)
+        return real(*args, need_input_grad=need_input_grad, **kwargs)
+    monkeypatch.setattr(cpu, "conv2d_backward", spy)
     manual_seed(0)
     model = models.get(name)
     r = np.random.default_rng(1)
     x = r.standard_normal((4,) + shape).astype(np.float32)
     y = np.arange(4) % 10
-    gx, full = _grads(model, x, y)
-    assert gx.shape == x.shape
-    model.set_needs_input_grad(False)
-    assert not model[0].needs_input_grad and model[1].needs_input_grad
-    gx2, skipped = _grads(model, x, y)
-    assert gx2 is None
+    gx, full = _grads(model, x, y, True)
+    assert gx.shape == x.shape and all(asked)
+    asked.clear()
+    gx2, skipped = _grads(model, x, y, False)   # the first convolution skips its input gradient
+    assert gx2 is None and asked[-1] is False and all(asked[:-1])
     for k in full:
         np.testing.assert_allclose(skipped[k], full[k], rtol=1e-5, atol=1e-6)
-    model.set_needs_input_grad(True)
-    assert _grads(model, x, y)[0].shape == x.shape
 
 
 def _reference_sgd(params, grads, bufs, lr, momentum, wd, nesterov, first):
@@ -75,22 +80,25 @@ def test_flat_sgd_matches_per_parameter_update_and_survives_replaced_arrays():
     model = models.get("mnist_cnn")
     params = list(model.parameters())
     opt = optim.SGD(params, lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)
-    ref = [p.data.copy() for p in params]
-    bufs = [np.zeros_like(p.data) for p in params]
+    ref = [p.array.copy() for p in params]
+    bufs = [np.zeros_like(p.array) for p in params]
     r = np.random.default_rng(2)
     for step in range(3):
         grads = [r.standard_normal(p.shape).astype(np.float32) for p in params]
         for p, g in zip(params, grads):
-            p.grad[...] = g
+            if p.grad_array is None:
+                p.grad = engine.tensor(g)
+            else:
+                p.grad_array[...] = g
         opt.step()
         _reference_sgd(ref, grads, bufs, 0.1, 0.9, 1e-3, True, step == 0)
         for p, q in zip(params, ref):
-            np.testing.assert_allclose(p.data, q, rtol=1e-5, atol=1e-6)
-        opt.zero_grad()
-        assert all((p.grad == 0).all() for p in params)
+            np.testing.assert_allclose(p.array, q, rtol=1e-5, atol=1e-6)
+        opt.zero_grad(set_to_none=False)
+        assert all((p.grad_array == 0).all() for p in params)
         if step == 1:
-            model.to("cpu", dtype=np.float32)   # replaces every p.data and p.grad
-            ref = [p.data.copy() for p in params]
+            model.to("cpu", dtype=np.float32)   # replaces every parameter's array and gradient
+            ref = [p.array.copy() for p in params]
     sd = opt.state_dict()
     assert set(sd["state"]) == set(range(len(params)))
     for i, p in enumerate(params):

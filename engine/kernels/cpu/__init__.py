@@ -2,6 +2,16 @@
 cores by :mod:`.parallel`.
 
 Its twin, :mod:`engine.kernels.cuda`, exposes the same names over device arrays.
+
+Every entry point checks its arguments first (:mod:`engine.kernels.contracts`) and
+raises ShapeError with one sentence: arrays are numpy arrays (a device array is refused:
+these kernels do not read device memory); read-only ones may have any layout (they are
+copied to C order), those written in place (optimizer state, ``add_``'s a, running
+statistics) must be C-contiguous and writable. A batch of 0 gives the empty result (zero
+parameter gradients), except in batch-norm training and the losses, which refuse it.
+Index values are checked too: cross-entropy targets must lie in [0, K) (forward and
+backward), and max-pool winners in their input plane (``maxpool2d_backward`` flags any
+other while it runs and raises).
 """
 from .allocator import install_allocator as _install_allocator
 from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,

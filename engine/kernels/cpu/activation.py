@@ -11,6 +11,8 @@ import math
 
 import numpy as np
 
+from .. import contracts
+from ..checks import NUMPY
 from .parallel import kernel, parallel_for
 
 
@@ -104,41 +106,49 @@ def _unary(kernel, x, *args):
     return y
 
 
+def _backward(kernel, saved, grad_y, *args):
+    dx = _empty(saved)
+    parallel_for(kernel, saved.size, _flat(saved), _flat(grad_y), *args, dx.reshape(-1))
+    return dx
+
+
 def relu_forward(x):
+    contracts.unary(NUMPY, "relu_forward", x)
     return _unary(_relu, x)
 
 
 def relu_backward(y, grad_y):
-    dx = _empty(y)
-    parallel_for(_relu_bwd, y.size, _flat(y), _flat(grad_y), dx.reshape(-1))
-    return dx
+    contracts.unary_backward(NUMPY, "relu_backward", "y", y, grad_y)
+    return _backward(_relu_bwd, y, grad_y)
 
 
 def leaky_relu_forward(x, negative_slope):
+    contracts.unary(NUMPY, "leaky_relu_forward", x)
+    contracts.leaky_relu(NUMPY, "leaky_relu_forward", negative_slope)
     return _unary(_leaky, x, x.dtype.type(negative_slope))
 
 
 def leaky_relu_backward(x, grad_y, negative_slope):
-    dx = _empty(x)
-    parallel_for(_leaky_bwd, x.size, _flat(x), _flat(grad_y), x.dtype.type(negative_slope), dx.reshape(-1))
-    return dx
+    contracts.unary_backward(NUMPY, "leaky_relu_backward", "x", x, grad_y)
+    contracts.leaky_relu(NUMPY, "leaky_relu_backward", negative_slope)
+    return _backward(_leaky_bwd, x, grad_y, x.dtype.type(negative_slope))
 
 
 def sigmoid_forward(x):
+    contracts.unary(NUMPY, "sigmoid_forward", x)
     return _unary(_sigmoid, x)
 
 
 def sigmoid_backward(y, grad_y):
-    dx = _empty(y)
-    parallel_for(_sigmoid_bwd, y.size, _flat(y), _flat(grad_y), dx.reshape(-1))
-    return dx
+    contracts.unary_backward(NUMPY, "sigmoid_backward", "y", y, grad_y)
+    return _backward(_sigmoid_bwd, y, grad_y)
 
 
 def tanh_forward(x):
+    contracts.unary(NUMPY, "tanh_forward", x)
     return _unary(_tanh, x)
 
 
 def tanh_backward(y, grad_y):
-    dx = _empty(y)
-    parallel_for(_tanh_bwd, y.size, _flat(y), _flat(grad_y), dx.reshape(-1))
-    return dx
+    contracts.unary_backward(NUMPY, "tanh_backward", "y", y, grad_y)
+    return _backward(_tanh_bwd, y, grad_y)

@@ -15,6 +15,8 @@ import math
 
 import numpy as np
 
+from .. import contracts
+from ..checks import NUMPY, fail
 from .activation import relu_backward
 from .parallel import kernel, parallel_for
 
@@ -116,16 +118,17 @@ def _affine(x3, scale, shift, y3):
     parallel_for(_scale_shift, x3.shape[0] * x3.shape[1], x3, scale, shift, y3, work=x3.size)
 
 
-def _ncl(a):
-    a = np.ascontiguousarray(a)
-    return a.reshape(a.shape[0], a.shape[1], -1)
+def _ncl(a, dims):
+    """a as a C-contiguous (N, C, L) array (a view when it can be); dims = (N, C, L)."""
+    return np.ascontiguousarray(a).reshape(dims)
 
 
 def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False):
     """Normalises with batch statistics (then max(., 0) with relu) and updates the running
     ones in place (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
-    x3 = _ncl(x)
-    N, C, L = x3.shape
+    N, C, L = dims = contracts.batchnorm_forward_train(NUMPY, x, gamma, beta, running_mean, running_var,
+                                                       momentum, eps, relu)
+    x3 = _ncl(x, dims)
     y = np.empty(x.shape, x.dtype)  # C order, so reshape(x3.shape) is a view
     mean = np.empty(C, np.float64)
     var = np.empty(C, np.float64)
@@ -143,7 +146,7 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
 
 def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     """y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. Returns (y, cache)."""
-    x3 = _ncl(x)
+    x3 = _ncl(x, contracts.batchnorm_forward_eval(NUMPY, x, gamma, beta, running_mean, running_var, eps))
     invstd = (1.0 / np.sqrt(running_var + eps)).astype(x.dtype)
     scale = gamma * invstd
     y = np.empty(x.shape, x.dtype)
@@ -153,20 +156,38 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     return y, (x3, (invstd, (-running_mean * invstd).astype(x.dtype), scale), False)
 
 
+def _check_cache(grad_y, gamma, cache, relu_y):
+    """The contract, then the cache: (x3 (N, C, L) of grad_y's dtype, statistics (C,) each:
+    (mean, invstd) float64 after a training forward, (invstd, shift, scale) of grad_y's
+    dtype after an eval one, batch_stats). Returns grad_y's (N, C, L)."""
+    dims = contracts.batchnorm_backward(NUMPY, grad_y, gamma, cache, relu_y)
+    x3, stats, batch_stats = cache
+    C = dims[1]
+    contracts.cache_array(NUMPY, "cache[0]", x3, dims, grad_y.dtype)
+    names = ("mean", "invstd") if batch_stats else ("invstd", "shift", "scale")
+    if not isinstance(stats, tuple) or len(stats) != len(names):
+        fail("batchnorm_backward", "cache is not what this kernel set's batchnorm forward returned")
+    dtype = np.dtype(np.float64) if batch_stats else grad_y.dtype
+    for name, a in zip(names, stats):
+        contracts.cache_array(NUMPY, f"cache {name}", a, (C,), dtype)
+    return dims
+
+
 def batchnorm_backward(grad_y, gamma, cache, relu_y=None):
     """Returns (dx, dgamma, dbeta) for the statistics the forward used. With relu_y, the
     output of a ReLU after the norm, grad_y is that ReLU's and its backward runs too."""
+    dims = _check_cache(grad_y, gamma, cache, relu_y)
     x3, stats, batch_stats = cache
     if relu_y is not None and not batch_stats:
         grad_y = relu_backward(relu_y, grad_y)
-    g3 = _ncl(grad_y)
-    C = g3.shape[1]
+    g3 = _ncl(grad_y, dims)
+    C = dims[1]
     dx = np.empty(grad_y.shape, grad_y.dtype)
     dgamma = np.empty(C, grad_y.dtype)
     dbeta = np.empty(C, grad_y.dtype)
     if batch_stats:
         mean, invstd = stats
-        y3 = g3 if relu_y is None else _ncl(relu_y)
+        y3 = g3 if relu_y is None else _ncl(relu_y, dims)
         parallel_for(_bn_bwd, C, g3, x3, mean, gamma, invstd, relu_y is not None, y3, dx.reshape(g3.shape),
                      dgamma, dbeta, work=2 * g3.size)
     else:

@@ -36,16 +36,15 @@ from __future__ import annotations
 import numpy as np
 from numba import uint64
 
+from .. import contracts
+from ..checks import NUMPY
+from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
 from . import conv_direct
 from .parallel import gemm, get_num_threads, helper, kernel, parallel_for
+from .pool import maxpool2d_forward
 from .workspace import workspace
 
 WORKSPACE_BYTES = 8 * 2**20  # cols per block of samples and thread: 1-8 MB measured, 8 fastest
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """(N + 2p - F) // s + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
 
 
 @helper
@@ -184,16 +183,6 @@ def _nchw_to_mat(g, g_mat, db, lo, hi):
         db[o] += acc
 
 
-def _geometry(x, w, stride, padding):
-    N, C, H, W = x.shape
-    O, Cw, kh, kw = w.shape
-    sh, sw = stride
-    ph, pw = padding
-    Ho = conv_output_size(H, kh, sh, ph)
-    Wo = conv_output_size(W, kw, sw, pw)
-    return N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo
-
-
 def _block(N, K, P, itemsize):
     """Samples per im2col block: all N unless cols would pass WORKSPACE_BYTES; then N in
     equal blocks (no small last one)."""
@@ -256,7 +245,7 @@ def use_direct(C, O, kh, kw, sh, sw, ph, pw) -> bool:
 def conv2d_forward(x, w, b, stride, padding, relu=False):
     """y = conv(x, w) + b, or max(that, 0) with relu. x (N, C, H, W), w (O, C, kh, kw),
     b (O,) or None -> y (N, O, Ho, Wo)."""
-    N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
+    N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_forward(NUMPY, x, w, b, stride, padding, relu)
     x = np.ascontiguousarray(x)
     if b is None:
         b = np.zeros(O, x.dtype)
@@ -273,9 +262,8 @@ def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
     """maxpool2d_forward(max(conv(x, w) + b, 0), 2, 2, 0) in one pass where the direct
     kernels run the layer (the convolution's output is never stored): (y (N, O, Ho//2,
     Wo//2), argmax int32 as y, flat index in the (Ho, Wo) plane)."""
-    N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
+    N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_relu_maxpool2x2(NUMPY, x, w, b, stride, padding)
     if not use_direct(C, O, kh, kw, sh, sw, ph, pw):
-        from .pool import maxpool2d_forward
         return maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (2, 2), (2, 2), (0, 0))
     y = np.empty((N, O, Ho // 2, Wo // 2), x.dtype)
     argmax = np.empty(y.shape, np.int32)
@@ -286,7 +274,8 @@ def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
 
 def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     """Gradients of conv2d_forward: returns (dx or None, dw (O, C, kh, kw), db (O,))."""
-    N, C, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
+    N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_backward(NUMPY, x, w, grad_y, stride, padding,
+                                                                              need_input_grad)
     x = np.ascontiguousarray(x)
     grad_y = np.ascontiguousarray(grad_y)
     K, P = C * kh * kw, Ho * Wo

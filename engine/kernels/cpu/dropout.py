@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, uint64
 
+from .. import contracts
+from ..checks import NUMPY
 from .parallel import kernel, parallel_for
 
 
@@ -36,6 +38,7 @@ def _dropout(x, p, scale, seed, y, mask, lo, hi):
 
 def dropout_forward(x, p, seed):
     """Returns (y, mask) with mask = scale where kept, 0 where dropped; y = x * mask."""
+    contracts.dropout_forward(NUMPY, x, p, seed)
     y = np.empty(x.shape, x.dtype)  # C order: reshape(-1) below must be a view
     mask = np.empty(x.shape, x.dtype)
     scale = x.dtype.type(1.0 / (1.0 - p)) if p < 1 else x.dtype.type(0)
@@ -45,4 +48,5 @@ def dropout_forward(x, p, seed):
 
 
 def dropout_backward(grad_y, mask):
+    contracts.unary_backward(NUMPY, "dropout_backward", "mask", mask, grad_y)
     return grad_y * mask

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import contracts
+from ..checks import NUMPY
 from .parallel import gemm, kernel, parallel_for
 
 
@@ -29,6 +31,7 @@ def _sum_rows(g, out, lo, hi):
 
 
 def linear_forward(x, w, b):
+    contracts.linear_forward(NUMPY, x, w, b)
     y = gemm(x, w.T)
     if b is not None:
         parallel_for(_add_bias, y.shape[0], y, b, work=y.size)
@@ -37,6 +40,7 @@ def linear_forward(x, w, b):
 
 def linear_backward(x, w, grad_y, need_input_grad=True):
     """Returns (dx (N, in) or None, dw (out, in), db (out,))."""
+    contracts.linear_backward(NUMPY, x, w, grad_y, need_input_grad)
     grad_y = np.ascontiguousarray(grad_y)
     dw = gemm(grad_y.T, x)
     db = np.empty(w.shape[0], grad_y.dtype)

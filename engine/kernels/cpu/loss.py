@@ -10,7 +10,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import uint64
 
+from .. import contracts
+from ..checks import NUMPY
 from .parallel import kernel, parallel_for
 
 
@@ -47,8 +50,26 @@ def _ce_bwd(probs, targets, smoothing, scale, dz, lo, hi):
         dz[n, targets[n]] -= (1.0 - smoothing) * scale
 
 
+@kernel
+def _outside(targets, K):
+    """Whether any target lies outside [0, K) (read as uint64: negative ones wrap to huge)."""
+    for t in targets:
+        if uint64(t) >= K:
+            return True
+    return False
+
+
+def _targets(fn, name, z, targets, label_smoothing):
+    """The contract, then the targets' values: class indices in [0, K)."""
+    contracts.cross_entropy(NUMPY, fn, name, z, targets, label_smoothing)
+    K = z.shape[1]
+    if _outside(targets, K):
+        contracts.target_range(fn, int(targets.min()), int(targets.max()), K)
+
+
 def cross_entropy_forward(logits, targets, label_smoothing=0.0):
-    """logits (N, K), targets int64 (N,). Returns (mean loss as float, probs (N, K))."""
+    """logits (N, K), targets int64 (N,) in [0, K). Returns (mean loss as float, probs (N, K))."""
+    _targets("cross_entropy_forward", "logits", logits, targets, label_smoothing)
     N, K = logits.shape
     probs = np.empty((N, K), logits.dtype)
     losses = np.empty(N, np.float64)
@@ -57,16 +78,20 @@ def cross_entropy_forward(logits, targets, label_smoothing=0.0):
 
 
 def cross_entropy_backward(probs, targets, label_smoothing=0.0):
-    dz = np.empty_like(probs)
+    _targets("cross_entropy_backward", "probs", probs, targets, label_smoothing)
+    dz = np.empty(probs.shape, probs.dtype)
     parallel_for(_ce_bwd, probs.shape[0], probs, targets, label_smoothing, 1.0 / probs.shape[0], dz,
                  work=probs.size)
     return dz
 
 
 def mse_forward(y, target):
-    d = y - target
+    """mean((y - target)^2) as a float; target (y's shape) is taken in y's dtype."""
+    contracts.mse(NUMPY, "mse_forward", y, target)
+    d = y - target.astype(y.dtype, copy=False)
     return float(np.mean(d.astype(np.float64) ** 2))
 
 
 def mse_backward(y, target):
-    return (2.0 / y.size) * (y - target)
+    contracts.mse(NUMPY, "mse_backward", y, target)
+    return (2.0 / y.size) * (y - target.astype(y.dtype, copy=False))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 
-
+from .. import contracts
+from ..checks import NUMPY
 from .parallel import kernel, parallel_for
 
 
@@ -48,12 +49,14 @@ def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, bc1, bc2_sqrt, l
 
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
     """One SGD update of p in place; buf is the momentum buffer (same shape)."""
+    contracts.sgd_step(NUMPY, p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first)
     parallel_for(_sgd, p.size, p.reshape(-1), g.reshape(-1), buf.reshape(-1), lr, momentum,
                  dampening, nesterov, weight_decay, first)
 
 
 def adam_step(p, g, m, v, lr, betas, eps, weight_decay, decoupled, step):
     """One Adam (decoupled=False) or AdamW (decoupled=True) update; step counts from 1."""
+    contracts.adam_step(NUMPY, p, g, m, v, lr, betas, eps, weight_decay, decoupled, step)
     b1, b2 = betas
     parallel_for(_adam, p.size, p.reshape(-1), g.reshape(-1), m.reshape(-1), v.reshape(-1), lr, b1, b2,
                  eps, weight_decay, decoupled, 1 - b1 ** step, math.sqrt(1 - b2 ** step))

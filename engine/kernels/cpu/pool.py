@@ -7,8 +7,10 @@ plane is written by one thread only.
 from __future__ import annotations
 
 import numpy as np
+from numba import uint64
 
-from .conv import conv_output_size
+from .. import contracts
+from ..checks import NUMPY, fail
 from .parallel import helper, kernel, parallel_for
 
 
@@ -80,23 +82,35 @@ def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx, lo, hi):
 
 
 @kernel
-def _max_bwd(g, idx, relu, y, dx, lo, hi):
+def _max_bwd(g, idx, relu, y, dx, bad, lo, hi):
     # g, idx, y (N*C, Ho*Wo); dx (N*C, H*W); with relu, only windows with y > 0 pass.
     # A zeroing pass and one scattered add per window: on 2x2/2 windows this measured
-    # 3-7x faster than writing each dx element once from its window (numbacnn issue 7)
+    # 3-7x faster than writing each dx element once from its window (numbacnn issue 7).
+    # Winners are read as uint64, so one compare finds those outside [0, H*W) (negative
+    # ones wrap to huge): they are skipped and flag their plane in bad (N*C,).
     for p in range(lo, hi):
         d = dx[p]
         d[:] = 0
         gp = g[p]
         ip = idx[p]
+        HW = uint64(d.size)
+        flagged = False
         if relu:
             yp = y[p]
             for k in range(gp.size):
-                if yp[k] > 0:
-                    d[ip[k]] += gp[k]
+                a = uint64(ip[k])
+                if a >= HW:
+                    flagged = True
+                elif yp[k] > 0:
+                    d[a] += gp[k]
         else:
             for k in range(gp.size):
-                d[ip[k]] += gp[k]
+                a = uint64(ip[k])
+                if a >= HW:
+                    flagged = True
+                else:
+                    d[a] += gp[k]
+        bad[p] = flagged
 
 
 @helper
@@ -203,19 +217,13 @@ def _over_planes(kernel, a, *args):
     parallel_for(kernel, a.shape[0] * a.shape[1], *args, work=a.size)
 
 
-def _out(x, kernel, stride, padding):
-    N, C, H, W = x.shape
-    return (N, C, conv_output_size(H, kernel[0], stride[0], padding[0]),
-            conv_output_size(W, kernel[1], stride[1], padding[1]))
-
-
 def maxpool2d_forward(x, kernel, stride, padding):
     """Max over each window (padding never wins). Returns (y, argmax) with argmax the
     flat h*W + w index of the winner in its plane, int32 (N, C, Ho, Wo)."""
-    y = np.empty(_out(x, kernel, stride, padding), x.dtype)
-    idx = np.empty(y.shape, np.int32)
-    _over_planes(_max_fwd, x, _planes(x), kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
-                 _planes(y), _planes(idx))
+    shape, win = contracts.maxpool2d_forward(NUMPY, x, kernel, stride, padding)
+    y = np.empty(shape, x.dtype)
+    idx = np.empty(shape, np.int32)
+    _over_planes(_max_fwd, x, _planes(x), *win, _planes(y), _planes(idx))
     return y, idx
 
 
@@ -223,40 +231,47 @@ def maxpool2d_backward(grad_y, argmax, x_shape, y=None):
     """dx[winner] += grad_y for every window. Returns dx of x_shape. With y, the pool's
     output over the output of a ReLU, this is that ReLU's backward too: a window passes
     its gradient only where y > 0 (the max of ReLU outputs is > 0 exactly where the
-    winner's ReLU passed its gradient)."""
+    winner's ReLU passed its gradient). A winner outside its input plane is a ShapeError."""
+    x_shape = contracts.maxpool2d_backward(NUMPY, grad_y, argmax, x_shape, y)
     dx = np.empty(x_shape, grad_y.dtype)
     P = x_shape[0] * x_shape[1]
+    if P == 0:
+        return dx
     grad_y = np.ascontiguousarray(grad_y).reshape(P, -1)
+    bad = np.empty(P, np.bool_)
     _over_planes(_max_bwd, dx, grad_y, np.ascontiguousarray(argmax).reshape(P, -1), y is not None,
-                 grad_y if y is None else np.ascontiguousarray(y).reshape(P, -1), dx.reshape(P, -1))
+                 grad_y if y is None else np.ascontiguousarray(y).reshape(P, -1), dx.reshape(P, -1), bad)
+    if bad.any():
+        fail("maxpool2d_backward", f"argmax holds winners outside the {x_shape[2]}x{x_shape[3]} input planes "
+                                   f"of x_shape {x_shape}; it must come from maxpool2d_forward of that input")
     return dx
 
 
 def avgpool2d_forward(x, kernel, stride, padding, count_include_pad=True):
     """Mean over each window; the divisor counts padding when count_include_pad."""
-    y = np.empty(_out(x, kernel, stride, padding), x.dtype)
-    _over_planes(_avg_fwd, x, _planes(x), kernel[0], kernel[1], stride[0], stride[1], padding[0], padding[1],
-                 count_include_pad, _planes(y))
+    shape, win = contracts.avgpool2d_forward(NUMPY, x, kernel, stride, padding, count_include_pad)
+    y = np.empty(shape, x.dtype)
+    _over_planes(_avg_fwd, x, _planes(x), *win, count_include_pad, _planes(y))
     return y
 
 
 def avgpool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_pad=True):
     """Spreads grad_y / count evenly over each window."""
+    x_shape, win = contracts.avgpool2d_backward(NUMPY, grad_y, x_shape, kernel, stride, padding,
+                                                count_include_pad)
     dx = np.empty(x_shape, grad_y.dtype)
-    _over_planes(_avg_bwd, dx, _planes(grad_y), kernel[0], kernel[1], stride[0], stride[1],
-                 padding[0], padding[1], count_include_pad, _planes(dx))
+    _over_planes(_avg_bwd, dx, _planes(grad_y), *win, count_include_pad, _planes(dx))
     return dx
 
 
 def adaptive_avgpool2d_forward(x, output_size):
     """Window i spans [floor(i*H/Ho), ceil((i+1)*H/Ho)), as in torch."""
-    N, C = x.shape[:2]
-    y = np.empty((N, C) + tuple(output_size), x.dtype)
+    y = np.empty(contracts.adaptive_avgpool2d_forward(NUMPY, x, output_size), x.dtype)
     _over_planes(_adaptive_avg_fwd, x, _planes(x), _planes(y))
     return y
 
 
 def adaptive_avgpool2d_backward(grad_y, x_shape):
-    dx = np.empty(x_shape, grad_y.dtype)
+    dx = np.empty(contracts.adaptive_avgpool2d_backward(NUMPY, grad_y, x_shape), grad_y.dtype)
     _over_planes(_adaptive_avg_bwd, dx, _planes(grad_y), _planes(dx))
     return dx

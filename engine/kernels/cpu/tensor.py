@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import contracts
+from ..checks import NUMPY
 from .parallel import kernel, parallel_for
 
 
 def asarray(a, dtype=None):
     """A device (here: host) array holding ``a``."""
-    return np.ascontiguousarray(a, dtype=dtype)
+    return contracts.asarray(a, dtype)
 
 
 def to_host(a):
@@ -20,18 +22,22 @@ def to_host(a):
 
 
 def zeros(shape, dtype=np.float32):
-    return np.zeros(shape, dtype)
+    return np.zeros(contracts.zeros(NUMPY, shape, dtype), dtype)
 
 
 def zeros_like(a):
-    return np.zeros_like(a)
+    contracts.zeros_like(NUMPY, a)
+    return np.zeros(a.shape, a.dtype)
 
 
 def fill(a, value):
+    contracts.fill(NUMPY, a, value)
     a.fill(value)
 
 
 def copy_into(dst, src):
+    """dst[...] = src (same shape; src's dtype converts to dst's)."""
+    contracts.copy_into(NUMPY, dst, src)
     np.copyto(dst, src)
 
 
@@ -49,6 +55,7 @@ def _add(a, b, relu, out, lo, hi):
 
 def add(a, b, relu=False):
     """a + b, same shapes (the residual join); max(a + b, 0) with relu."""
+    contracts.add(NUMPY, a, b, relu)
     out = np.empty(a.shape, a.dtype)  # C order, so out.reshape(-1) is a view
     parallel_for(_add, a.size, np.ascontiguousarray(a).reshape(-1), np.ascontiguousarray(b).reshape(-1),
                  relu, out.reshape(-1))
@@ -57,16 +64,19 @@ def add(a, b, relu=False):
 
 def add_(a, b):
     """a += b in place (gradient accumulation)."""
+    contracts.add_(NUMPY, a, b)
     parallel_for(_add, a.size, a.reshape(-1), np.ascontiguousarray(b).reshape(-1), False, a.reshape(-1))
 
 
 def concat_channels(xs):
     """Joins (N, C_i, H, W) arrays along channels."""
+    contracts.concat_channels(NUMPY, xs)
     return np.concatenate(xs, axis=1)
 
 
 def split_channels(g, sizes):
     """Inverse of concat_channels: contiguous (N, C_i, H, W) slices of g."""
+    contracts.split_channels(NUMPY, g, sizes)
     out, start = [], 0
     for c in sizes:
         out.append(np.ascontiguousarray(g[:, start:start + c]))
@@ -75,4 +85,6 @@ def split_channels(g, sizes):
 
 
 def argmax_rows(logits):
-    return np.asarray(logits).argmax(axis=1)
+    """Row-wise argmax of (N, K) logits: int64 (N,)."""
+    contracts.argmax_rows(NUMPY, logits)
+    return logits.argmax(axis=1)

@@ -10,6 +10,16 @@ Everything stays on the device: parameters, gradients, optimizer state, activati
 caches. What comes back to the host: the loss scalar (``cross_entropy_forward``,
 ``mse_forward``), the row argmax (``argmax_rows``, N integers for accuracy), and whatever
 ``to_host`` is asked for.
+
+Every entry point checks its arguments first, with the CPU set's rules
+(:mod:`engine.kernels.contracts`): the same ShapeError for the same mistake, the same
+empty results for a batch of 0. Arrays a kernel only reads may also be numpy arrays
+(uploaded); arrays written in place must be C-contiguous device arrays. Index values:
+the cross-entropy forward flags targets outside [0, K) in the copy that brings the loss
+back and raises, as the CPU set does; the cross-entropy backward (which only compares
+targets with class numbers) and max-pool backward (which skips winners outside their
+plane) never touch memory outside their arrays, but do not raise for bad values, which
+would cost a device-to-host copy and a synchronisation per call.
 """
 from __future__ import annotations
 

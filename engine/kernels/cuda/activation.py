@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from numba import cuda, float32
 
+from .. import contracts
 from . import memory
-from .runtime import flat, grid1d, kmath as math, scalar
+from .runtime import DEVICE, flat, grid1d, kmath as math, scalar
 
 
 @cuda.jit  # no fastmath: a NaN must pass through (as on the CPU and in torch), or a
@@ -85,32 +86,42 @@ def _launch(kernel, like, *arrays_and_args):
 
 
 def relu_forward(x):
+    contracts.unary(DEVICE, "relu_forward", x)
     return _launch(_relu, x, flat(x))
 
 
 def relu_backward(y, grad_y):
+    contracts.unary_backward(DEVICE, "relu_backward", "y", y, grad_y)
     return _launch(_relu_bwd, y, flat(y), flat(grad_y))
 
 
 def leaky_relu_forward(x, negative_slope):
+    contracts.unary(DEVICE, "leaky_relu_forward", x)
+    contracts.leaky_relu(DEVICE, "leaky_relu_forward", negative_slope)
     return _launch(_leaky, x, flat(x), scalar(x, negative_slope))
 
 
 def leaky_relu_backward(x, grad_y, negative_slope):
+    contracts.unary_backward(DEVICE, "leaky_relu_backward", "x", x, grad_y)
+    contracts.leaky_relu(DEVICE, "leaky_relu_backward", negative_slope)
     return _launch(_leaky_bwd, x, flat(x), flat(grad_y), scalar(x, negative_slope))
 
 
 def sigmoid_forward(x):
+    contracts.unary(DEVICE, "sigmoid_forward", x)
     return _launch(_sigmoid, x, flat(x))
 
 
 def sigmoid_backward(y, grad_y):
+    contracts.unary_backward(DEVICE, "sigmoid_backward", "y", y, grad_y)
     return _launch(_sigmoid_bwd, y, flat(y), flat(grad_y))
 
 
 def tanh_forward(x):
+    contracts.unary(DEVICE, "tanh_forward", x)
     return _launch(_tanh, x, flat(x))
 
 
 def tanh_backward(y, grad_y):
+    contracts.unary_backward(DEVICE, "tanh_backward", "y", y, grad_y)
     return _launch(_tanh_bwd, y, flat(y), flat(grad_y))

@@ -13,17 +13,11 @@ from __future__ import annotations
 
 from numba import cuda, float32
 
+from .. import contracts
 from . import memory
 from .activation import relu_backward, relu_forward
 from .reduce import channel_sums
-from .runtime import flat, grid1d, kmath as math, scalar
-
-
-def _ncl(shape):
-    L = 1
-    for s in shape[2:]:
-        L *= int(s)
-    return int(shape[0]), int(shape[1]), L
+from .runtime import DEVICE, flat, grid1d, kmath as math, scalar
 
 
 @cuda.jit(fastmath=True)
@@ -100,7 +94,8 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
     """Normalises with batch statistics (then max(., 0) with relu) and updates the running
     ones in place on the device (running_var takes the unbiased variance, as torch).
     Returns (y, cache)."""
-    N, C, L = _ncl(x.shape)
+    N, C, L = contracts.batchnorm_forward_train(DEVICE, x, gamma, beta, running_mean, running_var, momentum,
+                                                eps, relu)
     M = N * L
     fx = flat(x)
     y = memory.empty(x.shape, x.dtype, "the batch-norm output")
@@ -117,7 +112,7 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
 
 def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     """y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. Returns (y, cache)."""
-    N, C, L = _ncl(x.shape)
+    N, C, L = contracts.batchnorm_forward_eval(DEVICE, x, gamma, beta, running_mean, running_var, eps)
     invstd = memory.empty((C,), x.dtype)
     scale = memory.empty((C,), x.dtype)
     _bn_eval_stats[grid1d(C)](flat(gamma), flat(running_var), scalar(x, eps), C, invstd, scale)
@@ -131,10 +126,12 @@ def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
 def batchnorm_backward(grad_y, gamma, cache, relu_y=None):
     """Returns (dx, dgamma, dbeta) for the statistics the forward used. With relu_y, the
     output of a ReLU after the norm, grad_y is that ReLU's and its backward runs first."""
+    N, C, L = contracts.batchnorm_backward(DEVICE, grad_y, gamma, cache, relu_y)
+    xhat, s, batch_stats = cache
+    contracts.cache_array(DEVICE, "cache[0]", xhat, tuple(grad_y.shape), grad_y.dtype)
+    contracts.cache_array(DEVICE, "cache[1]", s, (C,), grad_y.dtype)
     if relu_y is not None:
         grad_y = relu_backward(relu_y, grad_y)
-    xhat, s, batch_stats = cache
-    N, C, L = _ncl(grad_y.shape)
     M = N * L
     fg, fxh = flat(grad_y), flat(xhat)
     dgamma = memory.empty((C,), grad_y.dtype)

@@ -16,16 +16,15 @@ from __future__ import annotations
 
 from numba import cuda
 
+from .. import contracts
+from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
 from . import memory
 from .activation import relu_forward
 from .gemm import Mat, dense, dense_t, gemm, grouped
+from .pool import maxpool2d_forward
 from .reduce import channel_sum
-from .runtime import MAX_GRID_Y, flat, grid1d
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int) -> int:
-    """(N + 2p - F) // s + 1."""
-    return (size + 2 * padding - kernel) // stride + 1
+from .runtime import DEVICE, MAX_GRID_Y, flat, grid1d
+from .tensor import fill
 
 
 @cuda.jit(fastmath=True)
@@ -84,16 +83,6 @@ def _col2im(cols, N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, NP, dx):
         dx[e] = acc
 
 
-def _geometry(x, w, stride, padding):
-    N, C, H, W = (int(s) for s in x.shape)
-    O, Cw, kh, kw = (int(s) for s in w.shape)
-    sh, sw = (int(s) for s in stride)
-    ph, pw = (int(s) for s in padding)
-    Ho = conv_output_size(H, kh, sh, ph)
-    Wo = conv_output_size(W, kw, sw, pw)
-    return N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo
-
-
 def _pointwise(kh, kw, sh, sw, ph, pw):
     return kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0
 
@@ -114,7 +103,7 @@ def _columns(x, N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo) -> Mat:
 def conv2d_forward(x, w, b, stride, padding, relu=False):
     """y = conv(x, w) + b, or max(that, 0) with relu. x (N, C, H, W), w (O, C, kh, kw),
     b (O,) or None -> y (N, O, Ho, Wo)."""
-    N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
+    N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_forward(DEVICE, x, w, b, stride, padding, relu)
     y = memory.empty((N, O, Ho, Wo), x.dtype, "the convolution output")
     K, NP = C * kh * kw, N * Ho * Wo
     if y.size == 0:
@@ -127,18 +116,25 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
 def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
     """maxpool2d_forward(max(conv(x, w) + b, 0), 2, 2, 0): (y, argmax), as the CPU set's
     one-pass kernel (composed here: the network fusion runs on the CPU only)."""
-    from .pool import maxpool2d_forward
+    contracts.conv2d_relu_maxpool2x2(DEVICE, x, w, b, stride, padding)
     return maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (2, 2), (2, 2), (0, 0))
 
 
 def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
-    """Gradients of conv2d_forward: returns (dx or None, dw (O, C, kh, kw), db (O,))."""
-    N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo = _geometry(x, w, stride, padding)
+    """Gradients of conv2d_forward: returns (dx or None, dw (O, C, kh, kw), db (O,)); a
+    batch of 0 samples gives zero dw and db."""
+    N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_backward(DEVICE, x, w, grad_y, stride,
+                                                                              padding, need_input_grad)
     P = Ho * Wo
     K, NP = C * kh * kw, N * P
+    dw = memory.empty((O, C, kh, kw), w.dtype, "the weight gradient")
+    if N == 0:
+        db = memory.empty((O,), w.dtype, "the bias gradient")
+        fill(dw, 0)
+        fill(db, 0)
+        return (memory.empty((0, C, H, W), x.dtype) if need_input_grad else None), dw, db
     g = grouped(grad_y, O, P)
     db = channel_sum(flat(grad_y), N, O, P)
-    dw = memory.empty(tuple(int(s) for s in w.shape), w.dtype, "the weight gradient")
     cols = _columns(x, N, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo)
     # dW (O, K) = G (O, N*P) @ cols^T (N*P, K); both read in place (K = N*P runs long: split-K)
     gemm(g, cols.T, dense(dw, O, K), O, K, NP)

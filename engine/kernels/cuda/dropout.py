@@ -13,8 +13,9 @@ import math
 import numpy as np
 from numba import cuda, uint64
 
+from .. import contracts
 from . import memory
-from .runtime import SIM, flat, grid1d, inline_device, scalar
+from .runtime import DEVICE, SIM, flat, grid1d, inline_device, scalar
 
 _MASK64 = (1 << 64) - 1
 
@@ -63,6 +64,7 @@ def threshold53(p: float) -> int:
 
 def dropout_forward(x, p, seed):
     """Returns (y, mask) with mask = scale where kept, 0 where dropped; y = x * mask."""
+    contracts.dropout_forward(DEVICE, x, p, seed)
     y = memory.empty(x.shape, x.dtype, "dropout output")
     mask = memory.empty(x.shape, x.dtype, "dropout mask")
     scale = scalar(x, 1.0 / (1.0 - p)) if p < 1 else scalar(x, 0)
@@ -73,6 +75,7 @@ def dropout_forward(x, p, seed):
 
 
 def dropout_backward(grad_y, mask):
+    contracts.unary_backward(DEVICE, "dropout_backward", "mask", mask, grad_y)
     dx = memory.empty(grad_y.shape, grad_y.dtype, "dropout gradient")
     if dx.size:
         _mul[grid1d(dx.size)](flat(grad_y), flat(mask), flat(dx))

@@ -5,13 +5,15 @@ add is fused into the forward GEMM and its gradient is a two-stage column sum.
 """
 from __future__ import annotations
 
+from .. import contracts
 from . import memory
 from .gemm import dense, dense_t, gemm
 from .reduce import channel_sum
-from .runtime import flat
+from .runtime import DEVICE, flat
 
 
 def linear_forward(x, w, b):
+    contracts.linear_forward(DEVICE, x, w, b)
     N, I = int(x.shape[0]), int(x.shape[1])
     O = int(w.shape[0])
     y = memory.empty((N, O), x.dtype, "the linear output")
@@ -22,6 +24,7 @@ def linear_forward(x, w, b):
 
 def linear_backward(x, w, grad_y, need_input_grad=True):
     """Returns (dx (N, in) or None, dw (out, in), db (out,))."""
+    contracts.linear_backward(DEVICE, x, w, grad_y, need_input_grad)
     N, I = int(x.shape[0]), int(x.shape[1])
     O = int(w.shape[0])
     dw = memory.empty((O, I), w.dtype, "the weight gradient")

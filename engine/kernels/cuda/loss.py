@@ -8,6 +8,12 @@ mse: loss = mean((y - t)^2); d loss / d y = 2 (y - t) / numel.
 The forward kernels reduce the loss on the device (one block, tree reduction) and the
 wrapper copies back that one scalar: the only device-to-host transfer of a training
 step besides what the caller asks for. probs stay on the device.
+
+Targets are class indices in [0, K): the cross-entropy forward, which indexes the
+logits with them, flags any other value in the same copy as the loss and raises
+ShapeError (as the CPU set does). The backward only compares targets with class
+numbers, so it reads nothing out of bounds whatever they hold; it does not check their
+values, which would cost a device-to-host copy per call (the CPU set raises).
 """
 from __future__ import annotations
 
@@ -16,8 +22,11 @@ from functools import lru_cache
 import numpy as np
 from numba import cuda, float32, from_dtype
 
+from .. import contracts
+from ..checks import fail
 from . import memory
-from .runtime import flat, grid1d, kmath as math, RED_THREADS, scalar
+from .runtime import DEVICE, flat, grid1d, kmath as math, RED_THREADS, scalar
+from .tensor import asarray
 
 
 @lru_cache(maxsize=None)
@@ -28,9 +37,17 @@ def _make_ce_fwd(dtype):
     @cuda.jit(fastmath=True)
     def ce_fwd(z, targets, N, K, smoothing, probs, out):
         # one block: thread t handles rows t, t + RT, ...; then a tree sum of the losses
+        # into out[0]. A row whose target is not in [0, K) sets out[1] to 1 and is skipped.
         t = cuda.threadIdx.x
+        if t == 0:
+            out[1] = dt(0)
+        cuda.syncthreads()
         total = dt(0)
         for n in range(t, N, RT):
+            tn = targets[n]
+            if tn < 0 or tn >= K:
+                out[1] = dt(1)
+                continue
             row = n * K
             m = z[row]
             for k in range(1, K):
@@ -46,7 +63,7 @@ def _make_ce_fwd(dtype):
             for k in range(K):
                 probs[row + k] *= inv
                 mean_logp += z[row + k] - m - logs
-            logp_t = z[row + targets[n]] - m - logs
+            logp_t = z[row + tn] - m - logs
             total += -(dt(1) - smoothing) * logp_t - smoothing * mean_logp / dt(K)
         sh = cuda.shared.array(RT, dt)
         sh[t] = total
@@ -111,47 +128,46 @@ def _mse_bwd(y, target, scale, dy):
 
 
 def cross_entropy_forward(logits, targets, label_smoothing=0.0):
-    """logits (N, K) on the device, targets int64 (N,) on the device. Returns (mean loss
-    as a Python float -- one scalar copied to the host --, probs (N, K) on the device)."""
+    """logits (N, K) on the device, targets int64 (N,) in [0, K) on the device. Returns
+    (mean loss as a Python float -- one copy to the host, with the targets' check --,
+    probs (N, K) on the device)."""
+    fn = "cross_entropy_forward"
+    contracts.cross_entropy(DEVICE, fn, "logits", logits, targets, label_smoothing)
     N, K = int(logits.shape[0]), int(logits.shape[1])
     probs = memory.empty((N, K), logits.dtype, "the softmax probabilities")
-    out = memory.empty((1,), logits.dtype)
-    if N == 0:
-        return float("nan"), probs
+    out = memory.empty((2,), logits.dtype)
     kernel = _make_ce_fwd(np.dtype(logits.dtype).type)
     kernel[1, RED_THREADS](flat(logits), flat(targets), N, K, scalar(logits, label_smoothing),
                            flat(probs), out)
-    return float(out.copy_to_host()[0]), probs
+    loss, bad = out.copy_to_host()
+    if bad:
+        fail(fn, f"targets hold values outside [0, {K}); class indices must be in [0, {K})")
+    return float(loss), probs
 
 
 def cross_entropy_backward(probs, targets, label_smoothing=0.0):
+    contracts.cross_entropy(DEVICE, "cross_entropy_backward", "probs", probs, targets, label_smoothing)
     N, K = int(probs.shape[0]), int(probs.shape[1])
     dz = memory.empty((N, K), probs.dtype, "the loss gradient")
-    if dz.size:
-        _ce_bwd[grid1d(dz.size)](flat(probs), flat(targets), N, K, scalar(probs, label_smoothing),
-                                 scalar(probs, 1.0 / N), flat(dz))
+    _ce_bwd[grid1d(dz.size)](flat(probs), flat(targets), N, K, scalar(probs, label_smoothing),
+                             scalar(probs, 1.0 / N), flat(dz))
     return dz
 
 
-def _on_device(a, like):
-    from .tensor import asarray
-    return asarray(a, dtype=like.dtype)
-
-
 def mse_forward(y, target):
-    """mean((y - target)^2) as a Python float (one scalar copied to the host)."""
-    target = _on_device(target, y)
+    """mean((y - target)^2) as a Python float (one scalar copied to the host); target (y's
+    shape) is taken in y's dtype."""
+    contracts.mse(DEVICE, "mse_forward", y, target)
+    target = asarray(target, dtype=y.dtype)
     out = memory.empty((1,), y.dtype)
-    if y.size == 0:
-        return float("nan")
     kernel = _make_sq_sum(np.dtype(y.dtype).type)
     kernel[1, RED_THREADS](flat(y), flat(target), y.size, out)
     return float(out.copy_to_host()[0])
 
 
 def mse_backward(y, target):
-    target = _on_device(target, y)
+    contracts.mse(DEVICE, "mse_backward", y, target)
+    target = asarray(target, dtype=y.dtype)
     dy = memory.empty(y.shape, y.dtype, "the loss gradient")
-    if dy.size:
-        _mse_bwd[grid1d(dy.size)](flat(y), flat(target), scalar(y, 2.0 / y.size), flat(dy))
+    _mse_bwd[grid1d(dy.size)](flat(y), flat(target), scalar(y, 2.0 / y.size), flat(dy))
     return dy

@@ -9,15 +9,9 @@ from __future__ import annotations
 
 from numba import cuda
 
+from .. import contracts
 from . import memory
-from .runtime import flat, grid1d, kmath as math, scalar
-
-
-def _ncl(shape):
-    L = 1
-    for s in shape[2:]:
-        L *= int(s)
-    return int(shape[0]), int(shape[1]), L
+from .runtime import DEVICE, flat, grid1d, kmath as math, scalar
 
 
 @cuda.jit(fastmath=True)
@@ -55,8 +49,8 @@ def _lrn_bwd(x, g, y, s, C, L, size, beta, coef, total, dx):
 
 
 def lrn_forward(x, size, alpha, beta, k):
-    """Returns (y, s) with s the per-element normaliser the backward needs."""
-    N, C, L = _ncl(x.shape)
+    """Returns (y, s), both of x's shape, with s the per-element normaliser the backward needs."""
+    N, C, L = contracts.lrn_forward(DEVICE, x, size, alpha, beta, k)
     y = memory.empty(x.shape, x.dtype, "the LRN output")
     s = memory.empty(x.shape, x.dtype, "the LRN cache")
     if y.size:
@@ -66,7 +60,7 @@ def lrn_forward(x, size, alpha, beta, k):
 
 
 def lrn_backward(x, y, s, grad_y, size, alpha, beta):
-    N, C, L = _ncl(x.shape)
+    N, C, L = contracts.lrn_backward(DEVICE, x, y, s, grad_y, size, alpha, beta)
     dx = memory.empty(x.shape, x.dtype, "the LRN gradient")
     if dx.size:
         _lrn_bwd[grid1d(dx.size)](flat(x), flat(grad_y), flat(y), flat(s), C, L, int(size),

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from numba import cuda, float32
 
-from .runtime import flat, grid1d, kmath as math, scalar
+from .. import contracts
+from .runtime import DEVICE, flat, grid1d, kmath as math, scalar
 
 
 @cuda.jit(fastmath=True)
@@ -48,6 +49,7 @@ def _adam(p, g, m, v, lr, b1, b2, eps, weight_decay, decoupled, step_size, bc2_s
 
 def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
     """One SGD update of p in place; buf is the momentum buffer (same shape)."""
+    contracts.sgd_step(DEVICE, p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first)
     fp = flat(p)
     if not fp.size:
         return
@@ -58,6 +60,7 @@ def sgd_step(p, g, buf, lr, momentum, dampening, nesterov, weight_decay, first):
 
 def adam_step(p, g, m, v, lr, betas, eps, weight_decay, decoupled, step):
     """One Adam (decoupled=False) or AdamW (decoupled=True) update; step counts from 1."""
+    contracts.adam_step(DEVICE, p, g, m, v, lr, betas, eps, weight_decay, decoupled, step)
     fp = flat(p)
     if not fp.size:
         return

@@ -6,17 +6,20 @@ gathers, one thread per input element summing the windows that contain it, so no
 threads write one element (race-free and deterministic). Max-pool backward only gets
 the recorded winners (the CPU signature carries no window geometry), so it scatters
 them with atomic adds into a zeroed dx: race-free, and deterministic whenever windows
-do not overlap.
+do not overlap. A winner outside its input plane is skipped (the CPU set raises; here
+that would cost a device-to-host copy per call), so no caller can make it write
+outside dx.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import cuda, float32
 
+from .. import contracts
 from . import memory
 from .activation import relu_backward
-from .conv import conv_output_size
-from .runtime import flat, grid1d
+from .runtime import DEVICE, flat, grid1d
+from .tensor import fill
 
 
 @cuda.jit(fastmath=True)
@@ -49,7 +52,7 @@ def _max_bwd(g, idx, HW, HoWo, total, dx):
     start, step = cuda.grid(1), cuda.gridsize(1)
     for o in range(start, total, step):
         a = idx[o]
-        if a >= 0:
+        if a >= 0 and a < HW:
             cuda.atomic.add(dx, (o // HoWo) * HW + a, g[o])
 
 
@@ -144,25 +147,19 @@ def _adaptive_bwd(g, H, W, Ho, Wo, total, dx):
         dx[e] = acc
 
 
-def _out(x, kernel, stride, padding):
-    N, C, H, W = (int(s) for s in x.shape)
-    return (N, C, conv_output_size(H, kernel[0], stride[0], padding[0]),
-            conv_output_size(W, kernel[1], stride[1], padding[1]))
-
-
-def _geom(shape, kernel, stride, padding):
-    return (int(shape[1]), int(shape[2]), int(shape[3]), int(kernel[0]), int(kernel[1]),
-            int(stride[0]), int(stride[1]), int(padding[0]), int(padding[1]))
+def _geom(shape, win):
+    """The kernels' (C, H, W, kh, kw, sh, sw, ph, pw) of x's shape and a checked window."""
+    return (int(shape[1]), int(shape[2]), int(shape[3])) + win
 
 
 def maxpool2d_forward(x, kernel, stride, padding):
     """Max over each window (padding never wins). Returns (y, argmax) with argmax the
     flat h*W + w index of the winner in its plane, int32 (N, C, Ho, Wo), on the device."""
-    shape = _out(x, kernel, stride, padding)
+    shape, win = contracts.maxpool2d_forward(DEVICE, x, kernel, stride, padding)
     y = memory.empty(shape, x.dtype, "the max-pool output")
     idx = memory.empty(shape, np.int32, "the max-pool argmax")
     if y.size:
-        _max_fwd[grid1d(y.size)](flat(x), *_geom(x.shape, kernel, stride, padding), shape[2], shape[3],
+        _max_fwd[grid1d(y.size)](flat(x), *_geom(x.shape, win), shape[2], shape[3],
                                  y.size, flat(y), flat(idx))
     return y, idx
 
@@ -171,8 +168,7 @@ def maxpool2d_backward(grad_y, argmax, x_shape, y=None):
     """dx[winner] += grad_y for every window (atomic adds into a zeroed dx). Returns dx;
     with y (the pool's output over a ReLU's output) that ReLU's backward as well: windows
     with y <= 0 pass nothing."""
-    from .tensor import fill
-    x_shape = tuple(int(s) for s in x_shape)
+    x_shape = contracts.maxpool2d_backward(DEVICE, grad_y, argmax, x_shape, y)
     dx = memory.empty(x_shape, grad_y.dtype, "the max-pool gradient")
     fill(dx, 0)
     if y is not None:
@@ -186,20 +182,21 @@ def maxpool2d_backward(grad_y, argmax, x_shape, y=None):
 
 def avgpool2d_forward(x, kernel, stride, padding, count_include_pad=True):
     """Mean over each window; the divisor counts padding when count_include_pad."""
-    shape = _out(x, kernel, stride, padding)
+    shape, win = contracts.avgpool2d_forward(DEVICE, x, kernel, stride, padding, count_include_pad)
     y = memory.empty(shape, x.dtype, "the avg-pool output")
     if y.size:
-        _avg_fwd[grid1d(y.size)](flat(x), *_geom(x.shape, kernel, stride, padding), shape[2], shape[3],
+        _avg_fwd[grid1d(y.size)](flat(x), *_geom(x.shape, win), shape[2], shape[3],
                                  bool(count_include_pad), y.size, flat(y))
     return y
 
 
 def avgpool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_pad=True):
     """Spreads grad_y / count evenly over each window (gathered per input)."""
-    x_shape = tuple(int(s) for s in x_shape)
+    x_shape, win = contracts.avgpool2d_backward(DEVICE, grad_y, x_shape, kernel, stride, padding,
+                                                count_include_pad)
     dx = memory.empty(x_shape, grad_y.dtype, "the avg-pool gradient")
     if dx.size:
-        _avg_bwd[grid1d(dx.size)](flat(grad_y), *_geom(x_shape, kernel, stride, padding),
+        _avg_bwd[grid1d(dx.size)](flat(grad_y), *_geom(x_shape, win),
                                   int(grad_y.shape[2]), int(grad_y.shape[3]), bool(count_include_pad),
                                   dx.size, flat(dx))
     return dx
@@ -207,8 +204,8 @@ def avgpool2d_backward(grad_y, x_shape, kernel, stride, padding, count_include_p
 
 def adaptive_avgpool2d_forward(x, output_size):
     """Window i spans [floor(i*H/Ho), ceil((i+1)*H/Ho)), as in torch."""
-    N, C, H, W = (int(s) for s in x.shape)
-    Ho, Wo = (int(s) for s in output_size)
+    N, C, Ho, Wo = contracts.adaptive_avgpool2d_forward(DEVICE, x, output_size)
+    H, W = int(x.shape[2]), int(x.shape[3])
     y = memory.empty((N, C, Ho, Wo), x.dtype, "the adaptive-pool output")
     if y.size:
         _adaptive_fwd[grid1d(y.size)](flat(x), H, W, Ho, Wo, y.size, flat(y))
@@ -216,7 +213,7 @@ def adaptive_avgpool2d_forward(x, output_size):
 
 
 def adaptive_avgpool2d_backward(grad_y, x_shape):
-    x_shape = tuple(int(s) for s in x_shape)
+    x_shape = contracts.adaptive_avgpool2d_backward(DEVICE, grad_y, x_shape)
     dx = memory.empty(x_shape, grad_y.dtype, "the adaptive-pool gradient")
     if dx.size:
         _adaptive_bwd[grid1d(dx.size)](flat(grad_y), x_shape[2], x_shape[3], int(grad_y.shape[2]),

@@ -15,6 +15,8 @@ import numpy as np
 from numba import cuda
 from numba.core import config
 
+from ..checks import Arrays
+
 # numba.cuda chose the simulator or the driver when it was first imported
 SIM = "simulator" in getattr(cuda.device_array, "__module__", "")
 
@@ -42,6 +44,19 @@ def grid1d(n: int) -> tuple[int, int]:
 def is_device_array(a) -> bool:
     """True for a numba.cuda device array (or the simulator's stand-in)."""
     return not isinstance(a, np.ndarray) and hasattr(a, "copy_to_host")
+
+
+_DEVICE_ARRAY = getattr(cuda.cudadrv.devicearray, "DeviceNDArrayBase", None) or \
+    cuda.cudadrv.devicearray.FakeCUDAArray  # the simulator's stand-in
+
+
+def _owns(a) -> bool:
+    return isinstance(a, _DEVICE_ARRAY) and a.is_c_contiguous()
+
+
+DEVICE = Arrays("CUDA device array", (_DEVICE_ARRAY, np.ndarray), _owns)
+"""The CUDA kernel set's arrays: device arrays; a numpy array passed where a kernel only
+reads is uploaded (``flat``); arrays written in place must be C-contiguous device arrays."""
 
 
 def flat(a):

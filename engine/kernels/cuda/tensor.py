@@ -10,9 +10,10 @@ from __future__ import annotations
 import numpy as np
 from numba import cuda
 
+from .. import contracts
 from . import memory
 from .activation import relu_forward
-from .runtime import flat, grid1d, is_device_array, scalar
+from .runtime import DEVICE, flat, grid1d, is_device_array, scalar
 
 
 # --- kernels ---------------------------------------------------------------------------
@@ -64,10 +65,10 @@ def asarray(a, dtype=None):
     """A device array holding ``a`` (uploaded from the host; a device array of the right
     dtype is returned as is)."""
     if is_device_array(a):
-        if dtype is None or np.dtype(dtype) == a.dtype:
+        if dtype is None or contracts.dtype_arg("asarray", dtype) == a.dtype:
             return a
         a = a.copy_to_host()
-    return memory.to_device(np.ascontiguousarray(a, dtype=dtype), "an upload")
+    return memory.to_device(contracts.asarray(a, dtype), "an upload")
 
 
 def to_host(a):
@@ -82,16 +83,18 @@ def empty(shape, dtype=np.float32):
 
 
 def zeros(shape, dtype=np.float32):
-    a = memory.empty(shape, dtype)
+    a = memory.empty(contracts.zeros(DEVICE, shape, dtype), dtype)
     fill(a, 0)
     return a
 
 
 def zeros_like(a):
+    contracts.zeros_like(DEVICE, a)
     return zeros(a.shape, a.dtype)
 
 
 def fill(a, value):
+    contracts.fill(DEVICE, a, value)
     if isinstance(a, np.ndarray):  # a host array (e.g. an integer counter buffer)
         a.fill(value)
         return
@@ -101,21 +104,24 @@ def fill(a, value):
 
 
 def copy_into(dst, src):
-    """dst[...] = src (same shape; src on the device or the host; dst normally on the device)."""
+    """dst[...] = src (same shape, src's dtype converting to dst's; src on the device or
+    the host; dst normally on the device)."""
+    contracts.copy_into(DEVICE, dst, src)
     if isinstance(dst, np.ndarray):
         np.copyto(dst, to_host(src))
         return
-    if is_device_array(src):
+    if is_device_array(src) and src.dtype == dst.dtype:
         if src.size:
             flat(dst).copy_to_device(flat(src))
     else:
-        host = np.ascontiguousarray(src, dtype=dst.dtype)
+        host = np.ascontiguousarray(to_host(src), dtype=dst.dtype)
         if host.size:
             flat(dst).copy_to_device(host.reshape(-1))
 
 
 def add(a, b, relu=False):
     """a + b, same shapes (the residual join); max(a + b, 0) with relu."""
+    contracts.add(DEVICE, a, b, relu)
     out = memory.empty(a.shape, a.dtype, "an add")
     if out.size:
         _add[grid1d(out.size)](flat(a), flat(b), flat(out))
@@ -126,21 +132,16 @@ def add(a, b, relu=False):
 
 def add_(a, b):
     """a += b in place (gradient accumulation)."""
+    contracts.add_(DEVICE, a, b)
     fa = flat(a)
     if fa.size:
         _add[grid1d(fa.size)](fa, flat(b), fa)
 
 
-def _ncl_shape(shape):
-    L = 1
-    for s in shape[2:]:
-        L *= int(s)
-    return int(shape[0]), int(shape[1]), L
-
-
 def concat_channels(xs):
     """Joins (N, C_i, H, W) device arrays along channels."""
-    N, _, L = _ncl_shape(xs[0].shape)
+    contracts.concat_channels(DEVICE, xs)
+    N, _, L = contracts.ncl(xs[0].shape)
     Cd = sum(int(x.shape[1]) for x in xs)
     out = memory.empty((N, Cd) + tuple(xs[0].shape[2:]), xs[0].dtype, "a channel concat")
     fo, offset = flat(out), 0
@@ -154,7 +155,8 @@ def concat_channels(xs):
 
 def split_channels(g, sizes):
     """Inverse of concat_channels: contiguous (N, C_i, H, W) slices of g."""
-    N, Cd, L = _ncl_shape(g.shape)
+    contracts.split_channels(DEVICE, g, sizes)
+    N, Cd, L = contracts.ncl(g.shape)
     fg, out, offset = flat(g), [], 0
     for Cs in sizes:
         Cs = int(Cs)
@@ -169,8 +171,9 @@ def split_channels(g, sizes):
 def argmax_rows(logits):
     """Row-wise argmax of (N, K) logits, computed on the device; returns a HOST numpy
     int64 array (N,) -- the only transfer accuracy needs."""
+    contracts.argmax_rows(DEVICE, logits)
     if not is_device_array(logits):
-        return np.asarray(logits).argmax(axis=1)
+        return logits.argmax(axis=1)
     N, K = int(logits.shape[0]), int(logits.shape[1])
     out = memory.empty((N,), np.int64, "argmax")
     if N:
