@@ -80,6 +80,24 @@ class Add(Function):
         return unbroadcast(g, sa), unbroadcast(g, sb)
 
 
+class AddSameShape(Function):
+    """a + b of two arrays of one shape and dtype, by the device's kernel (parallel on the
+    CPU, on the device under CUDA; the residual join); ``relu`` gives max(a + b, 0)."""
+
+    @staticmethod
+    def forward(ctx, a, b, relu=False):
+        y = kernels.ops(kernels.device_of(a)).add(a, b, relu=relu)
+        ctx.save_for_backward(y if relu else None)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        y, = ctx.saved_tensors
+        if y is not None:
+            g = kernels.ops(kernels.device_of(g)).relu_backward(y, g)
+        return g, g
+
+
 class Sub(Function):
     @staticmethod
     @host

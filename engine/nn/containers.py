@@ -2,16 +2,14 @@
 (ResNet's skip connection) and Concat (Inception's join).
 
 They only compose their children's forwards; autograd differentiates the result (a
-branch point sums its branches' gradients by itself). Sequential runs fusable neighbours
-as one step (see :mod:`.fusion`).
+branch point sums its branches' gradients by itself), and neighbours fuse by themselves
+(see :mod:`.functional`).
 """
 from __future__ import annotations
 
 from collections import OrderedDict
 
 from . import functional as F
-from . import fusion
-from .layers.activation import ReLU
 from .module import Module, ShapeError
 
 
@@ -51,12 +49,8 @@ class Sequential(_Container):
         return self
 
     def forward(self, x):
-        mods = list(self._modules.values())
-        i = 0
-        while i < len(mods):
-            n = fusion.run_length(mods[i:i + 4])
-            x = fusion.fused_forward(mods[i:i + n], x) if n > 1 else mods[i](x)
-            i += n
+        for m in self._modules.values():
+            x = m(x)
         return x
 
     def trace(self, shape, prefix, rows):
@@ -155,20 +149,13 @@ class Residual(_Container):
         self.body = body
         self.shortcut = shortcut
 
-    def forward(self, x, relu=False):
-        """body(x) + shortcut(x); max(that, 0) with relu (a ReLU fused in, see .fusion)."""
+    def forward(self, x):
         y = self.body(x)
         s = x if self.shortcut is None else self.shortcut(x)
         if y.shape != s.shape:
             raise ShapeError(f"Residual body gives {tuple(y.shape[1:])} but the shortcut gives "
                              f"{tuple(s.shape[1:])}; add a projection shortcut")
-        return F.add_relu(y, s) if relu else y + s
-
-    def fusion_length(self, following):
-        return int(fusion.plain(self, Residual) and bool(following) and fusion.plain(following[0], ReLU))
-
-    def forward_fused(self, following, x):
-        return self.forward(x, relu=True)
+        return y + s
 
     def trace(self, shape, prefix, rows):
         p = f"{prefix}." if prefix else ""

@@ -3,10 +3,23 @@
 its input's device (:mod:`engine.kernels`): the forward kernel runs now, the backward
 kernel when ``loss.backward()`` reaches it, with what this call saved.
 
-Layers call these; so can any ``forward`` a user writes. A few fused forms serve the
-layers' fusion (see :mod:`.fusion`): ``conv2d(..., relu=True)`` (the ReLU inside the
-convolution's output loop), ``conv2d_relu_max_pool2x2`` (a convolution that writes only
-the pooled maps), ``batch_norm(..., relu=True)`` and ``add_relu`` (the residual join).
+Fusion. Inside a module call (any forward, the zoo's Sequentials and a user's modules
+alike) a few outputs are deferred (:mod:`engine.autograd.deferred`) so that what follows
+can join them in one kernel:
+
+- ``conv2d`` -> ``relu``: the ReLU runs in the loop that writes the convolution's output;
+  -> ``max_pool2d(2)`` after them: one convolution writes only the pooled maps and the
+  winners (the convolution's full output is never stored; the pool's backward masks by its
+  own output, max(relu(v)) > 0 exactly where the winner's ReLU passed).
+- ``batch_norm`` (training) -> ``relu``, and the sum of two tensors of one shape (the
+  residual join) -> ``relu``: the ReLU in the output loop, its mask in the backward.
+- ``conv2d`` -> ``batch_norm`` in eval mode without a graph (``no_grad``,
+  ``inference_mode``): the batch norm folds into the convolution's weights and bias,
+  s = gamma / sqrt(running_var + eps), w' = w * s[o], b' = (b - running_mean) * s + beta.
+
+Anything else computes the deferred output as recorded, so results and gradients are
+those of the unfused operations. A module with a forward hook hands its hook a computed
+output (nothing fuses across a hook).
 """
 from __future__ import annotations
 
@@ -15,7 +28,8 @@ import numpy as np
 from .. import kernels
 from ..autograd import Function, Tensor
 from ..autograd import ops as tops
-from ..autograd import random
+from ..autograd import deferred, random
+from ..autograd.grad_mode import is_grad_enabled
 from ..errors import ShapeError
 
 _ARGUMENT_HINT = "numbacnn supports only the default"
@@ -108,17 +122,22 @@ def _conv_args(input, weight, stride, padding, dilation, groups):
     return x, stride, _pair(padding)
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, relu=False):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
     """x (N, C, H, W), weight (O, C, kh, kw), bias (O,) -> (N, O, Ho, Wo) with
-    Ho = (H + 2*padding - kh) // stride + 1; with relu, max(that, 0) in one pass."""
+    Ho = (H + 2*padding - kh) // stride + 1 (deferred inside a module call: see Fusion)."""
     x, stride, padding = _conv_args(input, weight, stride, padding, dilation, groups)
-    return _Conv2d.apply(x, weight, bias, stride, padding, relu)
+    return _conv(x, weight, bias, stride, padding, False)
 
 
-def conv2d_relu_max_pool2x2(input, weight, bias=None, stride=1, padding=0):
-    """max_pool2d(relu(conv2d(...)), 2) as one convolution that writes only the pooled maps."""
-    x, stride, padding = _conv_args(input, weight, stride, padding, 1, 1)
-    return _Conv2dReLUMaxPool2x2.apply(x, weight, bias, stride, padding)
+def _conv(x, w, b, stride, padding, relu: bool) -> Tensor:
+    """The convolution (with relu, max(., 0) in its output loop): pending in a module call."""
+    if not deferred.active():
+        return _Conv2d.apply(x, w, b, stride, padding, relu)
+    h = kernels.conv_output_size(x.shape[2], w.shape[2], stride[0], padding[0])
+    v = kernels.conv_output_size(x.shape[3], w.shape[3], stride[1], padding[1])
+    return deferred.Deferred("conv_relu" if relu else "conv", (x, w, b, stride, padding),
+                             lambda spare: _Conv2d.apply(x, w, b, stride, padding, relu),
+                             (x.shape[0], w.shape[0], h, v), x.dtype, x.device.type)
 
 
 class _Linear(Function):
@@ -201,8 +220,17 @@ def _contiguous(x) -> Tensor:
 
 
 def relu(input, inplace: bool = False) -> Tensor:
-    """max(x, 0). ``inplace`` is accepted and ignored (the result is always a new tensor)."""
-    return _ReLU.apply(_contiguous(input))
+    """max(x, 0). ``inplace`` is accepted and ignored (the result is always a new tensor).
+    A pending convolution, training batch norm or sum takes it into its own pass."""
+    x = _tensor(input)
+    if isinstance(x, deferred.Deferred):
+        if x.takes("conv"):
+            return _conv(*x.consume(), relu=True)
+        if x.takes("bn"):
+            return _BatchNorm.apply(*x.consume(), True)
+        if x.takes("add"):
+            return tops.AddSameShape.apply(*x.consume(), relu=True)
+    return _ReLU.apply(x.contiguous())
 
 
 def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Tensor:
@@ -324,6 +352,11 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     _only("dilation", _pair(dilation), (1, 1))
     _only("ceil_mode", ceil_mode, False)
     _only("return_indices", return_indices, False)
+    k = _pair(kernel_size)
+    if (isinstance(input, deferred.Deferred) and input.takes("conv_relu") and k == (2, 2)
+            and (stride is None or _pair(stride) == (2, 2)) and _pair(padding) == (0, 0)
+            and min(input.shape[2:]) >= 2):
+        return _Conv2dReLUMaxPool2x2.apply(*input.consume())
     x, k, s, p = _pool_args(input, kernel_size, stride, padding, "max_pool2d")
     return _MaxPool2d.apply(x, k, s, p)
 
@@ -371,15 +404,21 @@ class _BatchNorm(Function):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-               eps=1e-5, relu=False) -> Tensor:
+               eps=1e-5) -> Tensor:
     """Per-channel (axis 1) normalisation; in training with the batch's statistics (and
     running = (1 - momentum) running + momentum batch, unbiased variance, updated in place),
-    else with the running ones. With relu, max(that, 0) in one pass."""
-    x = _contiguous(input)
+    else with the running ones. See Fusion for what a module call defers."""
+    x = _tensor(input)
     C = x.shape[1] if x.ndim > 1 else 0
-    ops = _ops(x.array)
+    ops = kernels.ops(x.device.type)
     weight = weight if weight is not None else Tensor(ops.asarray(np.ones(C, x.dtype)))
     bias = bias if bias is not None else Tensor(ops.asarray(np.zeros(C, x.dtype)))
+    if (isinstance(x, deferred.Deferred) and x.takes("conv") and not training and not is_grad_enabled()
+            and running_mean is not None and running_var is not None and x.shape[1] == C):
+        cx, w, b, stride, padding = x.consume()
+        w2, b2 = _fold_batch_norm(w, b, weight, bias, _array(running_mean), _array(running_var), eps)
+        return _conv(cx, w2, b2, stride, padding, False)
+    x = x.contiguous()
     if running_mean is None or running_var is None:
         if not training:
             raise ValueError("batch_norm without running statistics needs training=True")
@@ -390,8 +429,27 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          f"shape {x.shape} (use a batch > 1, or eval())")
     if momentum is None:
         raise NotImplementedError("momentum=None (a cumulative average) is not supported; give a number")
-    return _BatchNorm.apply(x, weight, bias, _array(running_mean), _array(running_var), bool(training),
-                            float(momentum), float(eps), bool(relu))
+    args = (x, weight, bias, _array(running_mean), _array(running_var), bool(training), float(momentum),
+            float(eps))
+    if not (training and deferred.active()):
+        return _BatchNorm.apply(*args, False)
+
+    def make(spare):   # taken in by a fusion already: its statistics were updated then
+        rm, rv = (ops.zeros_like(args[3]), ops.zeros_like(args[4])) if spare else args[3:5]
+        return _BatchNorm.apply(*args[:3], rm, rv, *args[5:], False)
+    return deferred.Deferred("bn", args, make, x.shape, x.dtype, x.device.type, pure=False)
+
+
+def _fold_batch_norm(w, b, gamma, beta, mean, var, eps):
+    """(w', b') of a convolution (w, b) followed by an eval-mode batch norm (see Fusion)."""
+    ops = kernels.ops(kernels.device_of(_array(w)))
+    h = {k: np.asarray(ops.to_host(_array(v))) for k, v in
+         (("w", w), ("g", gamma), ("beta", beta), ("m", mean), ("v", var))}
+    bias = np.asarray(ops.to_host(_array(b))) if b is not None else np.zeros_like(h["m"])
+    scale = h["g"] / np.sqrt(h["v"] + h["v"].dtype.type(eps))
+    w2 = (h["w"] * scale[:, None, None, None]).astype(h["w"].dtype)
+    b2 = ((bias - h["m"]) * scale + h["beta"]).astype(h["w"].dtype)
+    return Tensor(ops.asarray(w2, dtype=w2.dtype)), Tensor(ops.asarray(b2, dtype=b2.dtype))
 
 
 class _LocalResponseNorm(Function):
@@ -460,24 +518,6 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
 
 
 # --- joins -------------------------------------------------------------------------------------
-class _AddReLU(Function):
-    @staticmethod
-    def forward(ctx, a, b):
-        y = _ops(a).add(a, b, relu=True)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        g = _ops(g).relu_backward(ctx.saved_tensors[0], g)
-        return g, g
-
-
-def add_relu(a, b) -> Tensor:
-    """max(a + b, 0) of two tensors of one shape in one pass (the residual join)."""
-    return _AddReLU.apply(_contiguous(a), _contiguous(b))
-
-
 class _ConcatChannels(Function):
     @staticmethod
     def forward(ctx, *xs):

@@ -10,14 +10,13 @@ ShapeError or DeviceMemoryError raised inside it ("layer 'features.3': ...").
 """
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from typing import Iterator
 
 import numpy as np
 
 from .. import kernels
-from ..autograd import Tensor, clear_grad, device_type
+from ..autograd import Tensor, clear_grad, deferred, device_type
 from ..errors import ShapeError
 from ..kernels import DeviceMemoryError
 
@@ -39,9 +38,6 @@ class Parameter(Tensor):
 
     def __repr__(self) -> str:
         return "Parameter containing:\n" + super().__repr__()
-
-
-_calls = threading.local()   # depth of nested module calls on this thread
 
 
 def _named_error(e, root: "Module", batch):
@@ -137,10 +133,13 @@ class Module:
             r = hook(self, args)
             if r is not None:
                 args = r if isinstance(r, tuple) else (r,)
-        depth = getattr(_calls, "depth", 0)
-        _calls.depth = depth + 1
+        depth = deferred.enter()
+        failed = True
         try:
             out = self.forward(*args, **kwargs)
+            if self._forward_hooks and isinstance(out, deferred.Deferred):
+                out.resolve()
+            failed = False
         except (ShapeError, DeviceMemoryError) as e:
             if getattr(e, "module", None) is None:
                 e.module = self
@@ -149,7 +148,7 @@ class Module:
             batch = args[0].shape[0] if args and isinstance(args[0], Tensor) and args[0].ndim else None
             raise _named_error(e, self, batch) from None
         finally:
-            _calls.depth = depth
+            deferred.leave(depth, failed)
         for hook in self._forward_hooks.values():
             r = hook(self, args, out)
             if r is not None:
@@ -158,26 +157,13 @@ class Module:
 
     def register_forward_hook(self, hook) -> "RemovableHandle":
         """``hook(module, inputs, output)`` runs after every forward (its non-None return
-        replaces the output). Modules with hooks are never fused with their neighbours."""
+        replaces the output). A hooked module's output is computed before the hook sees it,
+        so nothing after it fuses into it."""
         return RemovableHandle(self._forward_hooks, hook)
 
     def register_forward_pre_hook(self, hook) -> "RemovableHandle":
         """``hook(module, inputs)`` runs before every forward (a non-None return replaces the inputs)."""
         return RemovableHandle(self._forward_pre_hooks, hook)
-
-    def fusion_length(self, following) -> int:
-        """How many of the ``following`` modules (its next neighbours in a Sequential) this
-        layer runs inside its own step; 0 by default (see :mod:`.fusion`)."""
-        return 0
-
-    def forward_fused(self, following, x):
-        """This layer's output followed by ``following[:fusion_length]`` on x, in one step."""
-        raise NotImplementedError(f"{type(self).__name__} fuses nothing")
-
-    @property
-    def hooked(self) -> bool:
-        """Whether forward hooks are registered (fusion leaves such a module alone)."""
-        return bool(self._forward_hooks or self._forward_pre_hooks)
 
     def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
         """Shape of one sample's output for one sample's input ``shape`` (no batch axis).

@@ -1,7 +1,8 @@
-"""Layer fusion in Sequential. inference_mode(): Conv2d[-BatchNorm2d][-ReLU] runs fused into
-one convolution and gives the unfused eval output; nothing is kept for backward. Training:
-Conv2d/BatchNorm2d/Residual -> ReLU and Conv2d -> ReLU -> MaxPool2d(2) fuse, and
-loss.backward() gives the unfused gradients. Modules with forward hooks never fuse."""
+"""Layer fusion inside module calls (deferred outputs, engine.nn.functional). Without a
+graph: Conv2d[-BatchNorm2d eval][-ReLU[-MaxPool2d(2)]] runs as one convolution and gives the
+unfused eval output; nothing is kept for backward. Training: Conv2d/BatchNorm2d/residual
+sum -> ReLU and Conv2d -> ReLU -> MaxPool2d(2) fuse, and loss.backward() gives the unfused
+gradients. Nothing fuses across a forward hook; custom modules fuse like Sequentials."""
 import threading
 
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 
 from engine import autograd, nn
 from engine.autograd import Tensor
-from engine.nn import fusion
+from engine.autograd import ops as tops
+from engine.nn import functional as F
 
 
 def _net(bias):
@@ -34,13 +36,24 @@ def _trained_stats(model, x):
 
 
 def _count_fused(monkeypatch):
+    """The kernels the forwards run, in order: "conv", "conv+relu", "conv+relu+pool", "bn",
+    "bn+relu", "relu", "pool", "add", "add+relu" (linear layers are left out)."""
     calls = []
-    orig = fusion.fused_forward
 
-    def counting(modules, x):
-        calls.append([type(m).__name__ for m in modules])
-        return orig(modules, x)
-    monkeypatch.setattr(fusion, "fused_forward", counting)
+    def log(cls, name_of):
+        orig = cls.forward
+
+        def counting(ctx, *args, **kwargs):
+            calls.append(name_of(*args, **kwargs))
+            return orig(ctx, *args, **kwargs)
+        monkeypatch.setattr(cls, "forward", staticmethod(counting))
+
+    log(F._Conv2d, lambda x, w, b, stride, padding, relu: "conv+relu" if relu else "conv")
+    log(F._Conv2dReLUMaxPool2x2, lambda *a: "conv+relu+pool")
+    log(F._BatchNorm, lambda *a: "bn+relu" if a[-1] else "bn")
+    log(F._ReLU, lambda x: "relu")
+    log(F._MaxPool2d, lambda *a: "pool")
+    log(tops.AddSameShape, lambda a, b, relu=False: "add+relu" if relu else "add")
     return calls
 
 
@@ -66,8 +79,7 @@ def test_fused_eval_matches_unfused(bias, monkeypatch):
     calls = _count_fused(monkeypatch)
     with nn.inference_mode():
         fused = model(x)
-    assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU"],
-                     ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"], ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]]
+    assert calls == ["conv+relu", "conv+relu", "conv", "add+relu", "conv+relu", "conv+relu+pool"]
     assert fused.grad_fn is None and not fused.requires_grad  # nothing kept for backward
     np.testing.assert_allclose(fused.numpy(), plain.numpy(), rtol=1e-4, atol=1e-5)
 
@@ -93,22 +105,21 @@ def test_no_fusion_in_train_mode_or_for_hooked_layers(monkeypatch):
     with nn.inference_mode():
         model.train()
         model(x)  # train-mode batch norms use the batch: never folded, but take the ReLU
-        assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"],
-                         ["BatchNorm2d", "ReLU"]]
+        assert calls == ["conv+relu", "conv", "bn+relu", "conv", "bn", "add+relu", "conv+relu", "conv", "bn+relu",
+                         "pool"]
         calls.clear()
         model.eval()
         seen = []
         bn = model[2].body[1]
         handle = bn.register_forward_hook(lambda m, inputs, out: seen.append(out.shape))
-        model(x)  # the hooked batch norm and its conv run on their own
+        model(x)  # the hooked batch norm (folded into its conv) hands its hook a computed output
         assert seen == [(2, 8, 16, 16)]
-        assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["Conv2d", "BatchNorm2d"], ["Conv2d", "ReLU"],
-                         ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]]
+        assert calls == ["conv+relu", "conv", "relu", "conv", "add+relu", "conv+relu", "conv+relu+pool"]
         calls.clear()
-        handle.remove()  # without its hook it folds into its conv again
+        handle.remove()  # without its hook the ReLU joins the convolution again
         model(x)
         assert seen == [(2, 8, 16, 16)]
-        assert calls[2] == ["Conv2d", "BatchNorm2d", "ReLU"]
+        assert calls[1] == "conv+relu"
 
 
 def test_inference_mode_is_per_thread_and_restores():
@@ -128,12 +139,11 @@ def test_inference_mode_is_per_thread_and_restores():
 
 
 def _unfused_copy(model):
-    # the same model with a forward hook on every leaf: nothing fuses
+    # the same model with a forward hook on every module: nothing fuses
     twin = nn.from_spec(model.spec())
     twin.load_state_dict(model.state_dict())
     for m in twin.modules():
-        if not m._modules:
-            m.register_forward_hook(lambda m, inputs, out: None)
+        m.register_forward_hook(lambda m, inputs, out: None)
     return twin
 
 
@@ -162,10 +172,10 @@ def test_training_fusion_leaves_outputs_and_gradients_unchanged(monkeypatch):
     x = rng.standard_normal((3, 3, 16, 16)).astype(np.float32)
     calls = _count_fused(monkeypatch)
     names = [n.name() for n in _graph(_same_gradients(model, twin, x, rng))]
-    assert calls == [["Conv2d", "ReLU"], ["Residual", "ReLU"], ["BatchNorm2d", "ReLU"], ["Conv2d", "ReLU"],
-                     ["BatchNorm2d", "ReLU"]]  # twin (hooked): none
+    fused = ["conv+relu", "conv", "bn+relu", "conv", "bn", "add+relu", "conv+relu", "conv", "bn+relu", "pool"]
+    assert calls[:len(fused)] == fused and "relu" in calls[len(fused):]  # the twin (hooked) fuses nothing
     # every ReLU's mask runs inside the backward of the layer it fused into
-    assert "_ReLUBackward" not in names and names.count("_AddReLUBackward") == 1
+    assert "_ReLUBackward" not in names and names.count("AddSameShapeBackward") == 1
     y_ref = twin(Tensor(x, requires_grad=True))
     assert [n.name() for n in _graph(y_ref)].count("_ReLUBackward") == 5
 
@@ -184,7 +194,7 @@ def test_conv_relu_maxpool_training_fusion(size, wide, monkeypatch):
     calls = _count_fused(monkeypatch)
     x = rng.standard_normal((3, 3, size, size)).astype(np.float32)
     y = _same_gradients(model, twin, x, rng)
-    assert calls == [["Conv2d", "ReLU", "MaxPool2d"]] * 2  # the second pool runs alone
+    assert calls[:3] == ["conv+relu+pool", "conv+relu+pool", "pool"]  # the second pool runs alone
     nodes = _graph(y)
     fused = [n for n in nodes if n.name() == "_Conv2dReLUMaxPool2x2Backward"]
     assert len(fused) == 2 and "_ReLUBackward" not in [n.name() for n in nodes]
@@ -196,3 +206,80 @@ def test_conv_relu_maxpool_training_fusion(size, wide, monkeypatch):
     y = model(Tensor(x, requires_grad=True))
     saved = [tuple(a.shape) for n in _graph(y) for a in n.saved if a is not None]
     assert pooled in saved and full not in saved
+
+
+class _CourseNet(nn.Module):
+    """The CIFAR-10 tutorial's network, as a user writes it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.pool, self.conv2 = nn.Conv2d(3, 6, 5), nn.MaxPool2d(2, 2), nn.Conv2d(6, 16, 5)
+        self.fc1, self.fc2 = nn.Linear(16 * 5 * 5, 120), nn.Linear(120, 10)
+        self.kept = None
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
+class _ResidualBlock(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+        self.conv2, self.bn2 = nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += x
+        return F.relu(out)
+
+
+def test_custom_modules_fuse_like_sequentials(monkeypatch):
+    rng = np.random.default_rng(5)
+    calls = _count_fused(monkeypatch)
+    net = _CourseNet()
+    y = net(rng.standard_normal((2, 3, 32, 32)).astype(np.float32))
+    assert calls == ["conv+relu+pool", "conv+relu+pool", "relu"]
+    assert "_ReLUBackward" in [n.name() for n in _graph(y)]  # fc1's ReLU: linear does not fuse
+    calls.clear()
+    block = _ResidualBlock()
+    y = block(rng.standard_normal((2, 4, 8, 8)).astype(np.float32))
+    assert calls == ["conv", "bn+relu", "conv", "bn", "add+relu"]
+    assert "_ReLUBackward" not in [n.name() for n in _graph(y)]
+
+
+def test_a_kept_intermediate_is_computed_before_the_call_returns(monkeypatch):
+    # a user's forward that keeps the conv's output (to look at it later) gets its value as
+    # computed when the forward ran, even after the weights change
+    class Keeps(_CourseNet):
+        def forward(self, x):
+            self.kept = self.conv1(x)
+            return self.pool(F.relu(self.kept))
+
+    rng = np.random.default_rng(6)
+    net = Keeps()
+    x = rng.standard_normal((2, 3, 32, 32)).astype(np.float32)
+    y = net(x)
+    want = F.conv2d(Tensor(x), net.conv1.weight, net.conv1.bias).numpy()
+    net.conv1.weight.data.fill_(0)
+    np.testing.assert_allclose(net.kept.numpy(), want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y.numpy(), F.max_pool2d(F.relu(Tensor(want)), 2).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_an_unused_training_batch_norm_still_updates_its_statistics():
+    bn = nn.BatchNorm2d(3)
+
+    class Discards(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.bn = bn
+
+        def forward(self, x):
+            self.bn(x)  # as torch: the running statistics move even if the output is unused
+            return x
+
+    x = np.random.default_rng(7).standard_normal((4, 3, 5, 5)).astype(np.float32)
+    Discards()(x)
+    np.testing.assert_allclose(bn.running_mean, 0.1 * x.mean(axis=(0, 2, 3)), rtol=1e-5, atol=1e-7)

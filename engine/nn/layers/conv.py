@@ -7,20 +7,15 @@ from __future__ import annotations
 import numpy as np
 
 from ... import kernels
-from ...autograd import is_inference_mode
 from .. import functional as F
 from .. import init
-from ..fusion import plain
 from ..module import Module, Parameter, ShapeError
 from ._args import pair, positive_int, short, torch_default
-from .activation import ReLU
-from .normalization import BatchNorm2d
-from .pooling import MaxPool2d
 
 
 class Conv2d(Module):
-    """x (N, C_in, H, W) -> y (N, C_out, Ho, Wo). Fuses a following ReLU (and MaxPool2d(2)),
-    and under inference_mode a BatchNorm2d in eval mode (see nn.fusion)."""
+    """x (N, C_in, H, W) -> y (N, C_out, Ho, Wo). A ReLU (and a MaxPool2d(2)) after it, and
+    without a graph a BatchNorm2d in eval mode, fuse into it (see nn.functional)."""
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
                  bias=True, padding_mode="zeros", device=None, dtype=None):
@@ -73,32 +68,3 @@ class Conv2d(Module):
     def forward(self, x):
         self.output_shape(x.shape[1:])
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding)
-
-    # --- fusion (see nn.fusion) ------------------------------------------------------
-    def fusion_length(self, following):
-        if not plain(self, Conv2d):
-            return 0
-        n = 0
-        if (following and is_inference_mode() and plain(following[0], BatchNorm2d)
-                and not following[0].training and following[0].num_features == self.out_channels):
-            n = 1
-        if len(following) > n and plain(following[n], ReLU):
-            n += 1
-            nxt = following[n] if len(following) > n else None
-            if nxt is not None and plain(nxt, MaxPool2d) and (nxt.kernel_size, nxt.stride, nxt.padding) == \
-                    ((2, 2), (2, 2), (0, 0)):
-                n += 1
-        return n
-
-    def forward_fused(self, following, x):
-        shape = self.output_shape(x.shape[1:])
-        run = following[:self.fusion_length(following)]
-        w, b = self.weight, self.bias
-        if run and isinstance(run[0], BatchNorm2d):
-            w, b = run[0].fold_into(w, b)
-            run = run[1:]
-        if len(run) == 2:
-            run[1].output_shape(shape)
-            return F.conv2d_relu_max_pool2x2(x, w, b, self.stride, self.padding)
-        return F.conv2d(x, w, b, self.stride, self.padding, relu=bool(run))
-

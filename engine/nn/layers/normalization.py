@@ -3,13 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ... import kernels
-from ...autograd import Tensor
 from .. import functional as F
-from ..fusion import plain
 from ..module import Module, Parameter, ShapeError
 from ._args import positive_int, torch_default
-from .activation import ReLU
 
 
 class _BatchNorm(Module):
@@ -52,33 +48,12 @@ class _BatchNorm(Module):
     def config(self):
         return dict(num_features=self.num_features, eps=self.eps, momentum=self.momentum)
 
-    def forward(self, x, relu=False):
-        """The normalised x; with relu, max(that, 0) (a ReLU fused in, see nn.fusion)."""
+    def forward(self, x):
         self.output_shape(x.shape[1:])
         if self.training:
             self.num_batches_tracked += 1
         return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias, self.training,
-                            self.momentum, self.eps, relu=relu)
-
-    def fusion_length(self, following):
-        return int(self.training and plain(self, type(self)) and bool(following) and plain(following[0], ReLU))
-
-    def forward_fused(self, following, x):
-        return self.forward(x, relu=True)
-
-    def fold_into(self, weight, bias):
-        """The (weight, bias) of a convolution followed by this norm in eval mode, as one
-        convolution: w' = w * s[o], b' = (b - running_mean) * s + beta with
-        s = gamma / sqrt(running_var + eps). For inference (no graph)."""
-        ops = kernels.ops(self.device)
-        host = {k: np.asarray(ops.to_host(v)) for k, v in
-                (("w", weight.array), ("g", self.weight.array), ("beta", self.bias.array),
-                 ("m", self.running_mean), ("v", self.running_var))}
-        b = np.asarray(ops.to_host(bias.array)) if bias is not None else np.zeros_like(host["m"])
-        s = host["g"] / np.sqrt(host["v"] + host["v"].dtype.type(self.eps))
-        w2 = host["w"] * s[:, None, None, None]
-        b2 = (b - host["m"]) * s + host["beta"]
-        return (Tensor(ops.asarray(w2, dtype=w2.dtype)), Tensor(ops.asarray(b2, dtype=b2.dtype)))
+                            self.momentum, self.eps)
 
 
 class BatchNorm2d(_BatchNorm):
