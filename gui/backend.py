@@ -448,7 +448,7 @@ def forward_eval(model, x: np.ndarray) -> np.ndarray:
         with inference_mode():
             out = model(ops.asarray(np.ascontiguousarray(x, np.float32)) if model.device != "cpu"
                         else np.ascontiguousarray(x, np.float32))
-        return np.asarray(ops.to_host(out))
+        return np.asarray(ops.to_host(out.array))
     finally:
         model.train(was)
 
