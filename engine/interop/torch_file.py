@@ -147,8 +147,13 @@ class _Stream(Source):
     def load_object(self):
         f = io.BytesIO(self.data)
         self.pickle_name = "its header"
-        if self.load(f) != LEGACY_MAGIC or self.load(f) != LEGACY_PROTOCOL or not isinstance(self.load(f), dict):
+        magic = self.load(f)
+        if not (type(magic) is int and magic == LEGACY_MAGIC):
             raise WeightsError(f"{self.path} is a pickle but not a PyTorch checkpoint (no torch.save header)")
+        protocol, info = self.load(f), self.load(f)
+        if not (type(protocol) is int and protocol == LEGACY_PROTOCOL and isinstance(info, dict)):
+            raise WeightsError(f"{self.path}: its torch.save header is not protocol {LEGACY_PROTOCOL} followed by "
+                               "the system information")
         self.pickle_name = "the pickle"
         obj = self.load(f)
         self.pickle_name = "its list of storages"

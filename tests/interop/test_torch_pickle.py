@@ -297,7 +297,8 @@ def test_broken_legacy_streams(tmp_path):
     storages = [s]
     cases = [
         (dict(header=(1, 1001, {})), "not a PyTorch checkpoint"),
-        (dict(header=(LEGACY_HEADER[0], 1000, {})), "not a PyTorch checkpoint"),
+        (dict(header=(LEGACY_HEADER[0], 1000, {})), "not protocol 1001"),
+        (dict(header=(LEGACY_HEADER[0], 1001, [])), "not protocol 1001 followed by the system information"),
         (dict(keys=[]), "which the file does not hold"),
         (dict(keys=["7", "7"]), "not a list of distinct names"),
         (dict(storages=[s, Storage(b"\0" * 4, key="8")], keys=["7", "8"]), "which no tensor declares"),
