@@ -86,10 +86,8 @@ def _child(path: str, name: str) -> str:
 
 def _sequential(lw, m, path, x, shape):
     for name, child in m.named_children():
-        p = _child(path, name)
-        x_next = lw.module(child, p, x, shape)
+        x = lw.module(child, _child(path, name), x, shape)
         shape = tuple(child.output_shape(shape))
-        x = x_next
     return x
 
 
