@@ -62,6 +62,14 @@ def assert_close(ours, ref, rtol=1e-5, atol=1e-5, what=""):
                                err_msg=what)
 
 
+def copy_weights(module, twin):
+    """Loads ``module``'s parameters and buffers into its torch ``twin`` by state_dict name
+    (the same keys in both); returns the twin."""
+    import torch
+    twin.load_state_dict({k: torch.tensor(np.array(v)) for k, v in module.state_dict().items()})
+    return twin
+
+
 def _first(out):
     """The differentiable output of a case (values of a (values, indices) pair)."""
     return out[0] if isinstance(out, tuple) else out
