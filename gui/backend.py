@@ -488,6 +488,7 @@ def evaluate(model, bundle, which: str = "test", max_gallery: int = 32, loss=Non
     conf = np.zeros((k, k), np.int64)
     preds, probs_true, top5, losses, n = [], [], 0, 0.0, 0
     for x, y in loader:
+        y = np.asarray(y)                      # the loader yields tensors
         logits = forward_eval(model, x)
         p = softmax(logits.astype(np.float64))
         pred = p.argmax(1)

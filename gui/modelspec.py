@@ -42,7 +42,7 @@ def format_value(v) -> str:
         return repr(v)
     if isinstance(v, (list, tuple)):
         return "(" + ", ".join(format_value(x) for x in v) + ("," if len(v) == 1 else "") + ")"
-    return json.dumps(v) if v is None else repr(v)
+    return repr(v)  # None too: parse_value reads 'None' back as None
 
 
 def format_args(layer: dict) -> str:
