@@ -9,22 +9,24 @@ from conftest import wait_until
 
 @pytest.fixture
 def failing_model(monkeypatch):
-    """mnist_cnn whose last layer raises in its 25th backward pass (training step 25)."""
+    """mnist_cnn whose last layer raises in its 25th backward pass (training step 25): a
+    forward hook puts a gradient hook on every training output of the last Linear."""
     from gui import backend
     real = backend.build_model
     calls = {"n": 0}
 
+    def failing(grad):
+        calls["n"] += 1
+        if calls["n"] == 25:
+            raise RuntimeError("injected failure in the last Linear layer")
+
+    def hook(layer, inputs, out):
+        if out.requires_grad:
+            out.register_hook(failing)
+
     def build(model, shape, num_classes):
         m = real(model, shape, num_classes)
-        last = m[len(m) - 1]
-        backward = last.backward
-
-        def failing(grad):
-            calls["n"] += 1
-            if calls["n"] == 25:
-                raise RuntimeError("injected failure in the last Linear layer")
-            return backward(grad)
-        object.__setattr__(last, "backward", failing)
+        m[len(m) - 1].register_forward_hook(hook)
         return m
     monkeypatch.setattr(backend, "build_model", build)
     return calls
