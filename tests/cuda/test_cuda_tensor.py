@@ -81,7 +81,7 @@ def test_device_memory_error_is_clear_and_names_layer_and_batch(gpu, monkeypatch
 
     monkeypatch.setattr(memory.cuda, "device_array", device_array)
     with pytest.raises(DeviceMemoryError) as info:
-        model.forward(x)
+        model(x)
     e = info.value
     assert isinstance(e, MemoryError)
     assert e.path == ("0", "1") and e.layer == "Linear" and e.batch_size == 4
