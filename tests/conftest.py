@@ -1,4 +1,5 @@
 """Shared test settings: where the real data lives, and a headless Qt."""
+import importlib.util
 import os
 from pathlib import Path
 
@@ -35,3 +36,14 @@ def no_gpu(monkeypatch):
         return real(device)
     monkeypatch.setattr(kernels, "ops", ops)
     return NO_GPU
+
+
+@pytest.fixture(scope="session")
+def dataset_files():
+    """tests/datasets/dataset_files.py (writers of small files in the official dataset
+    layouts), loaded by path for tests outside tests/datasets."""
+    path = Path(__file__).resolve().parent / "datasets" / "dataset_files.py"
+    spec = importlib.util.spec_from_file_location("shared_dataset_files", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

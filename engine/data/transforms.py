@@ -9,7 +9,8 @@ Usage reads like torchvision::
 
 Every transform here works on a batch (``apply_batch``, or the DataLoader's
 fast path) and also on one sample (``t(img)``: uint8 (H, W[, C]) image, PIL
-image, or float (C, H, W) tensor). Random parameters are drawn per sample,
+image, or float (C, H, W) array or Tensor; a result in the tensor domain is a
+float32 (C, H, W) :class:`~engine.autograd.Tensor`, as torchvision's ToTensor gives). Random parameters are drawn per sample,
 for the whole batch at once, from a numpy Generator: the DataLoader's, seeded
 per batch from (seed, epoch, batch index), so results do not depend on
 ``num_workers``. Outside a loader a single-sample call draws from a fresh
@@ -28,6 +29,7 @@ import threading
 
 import numpy as np
 
+from ..autograd import Tensor
 from . import kernels
 from .batch import Batch
 
@@ -157,14 +159,14 @@ def apply_batch(transform, x, rng=None, index=None):
 
 
 def _apply_one(steps, img):
-    """Single-sample path: a batch of one through ``steps``; an image in
-    (H, W) comes back as (H, W) while it stays an image."""
+    """Single-sample path: a batch of one through ``steps``. An image stays a uint8
+    array ((H, W) in, (H, W) out); a tensor-domain result is a float32 (C, H, W) Tensor."""
     x = np.array(img)  # a writable copy: PIL images convert read-only (another kernel specialization)
     gray = x.dtype == np.uint8 and x.ndim == 2
     out = run(steps, Batch(x[None], owned=True), None)[0]
-    if gray and out.dtype == np.uint8 and out.shape[-1] == 1:
-        out = out[..., 0]
-    return out
+    if out.dtype != np.uint8:
+        return Tensor(out)
+    return out[..., 0] if gray and out.shape[-1] == 1 else out
 
 
 def _pair(value, name):
@@ -296,12 +298,16 @@ class ColorJitter(BatchTransform):
     Each argument is ``v`` (factor uniform in [max(0, 1 - v), 1 + v]) or a
     (min, max) range; formulas in ``kernels.color_jitter`` (torchvision's).
     Works on uint8 images (rounded back to uint8 after each operation) and
-    on [0, 1] tensors (so place it before Normalize); 1 or 3 channels.
+    on [0, 1] tensors (so place it before Normalize); 1 or 3 channels. ``hue``
+    (torchvision's fourth argument) must be 0: hue shifts are not implemented.
     """
 
     random = True
 
-    def __init__(self, brightness=0, contrast=0, saturation=0):
+    def __init__(self, brightness=0, contrast=0, saturation=0, hue=0):
+        if hue not in (0, (0, 0)):
+            raise NotImplementedError(f"ColorJitter(hue={hue!r}): hue jitter is not supported; use brightness, "
+                                      "contrast and saturation")
         self.brightness = _jitter_range(brightness, "brightness")
         self.contrast = _jitter_range(contrast, "contrast")
         self.saturation = _jitter_range(saturation, "saturation")
@@ -364,12 +370,13 @@ class RandomErasing(BatchTransform):
     Up to 10 tries per sample: area ``A = H W U(scale)``, aspect
     ``r = exp(U(log ratio))``, ``h = round(sqrt(A r))``, ``w = round(sqrt(A / r))``;
     the first try with h < H and w < W is placed uniformly. value: a number,
-    one per channel, or "random" (standard normal noise).
+    one per channel, or "random" (standard normal noise). inplace: accepted for
+    torchvision's signature; the input is never modified either way.
     """
 
     random = True
 
-    def __init__(self, p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0):
+    def __init__(self, p=0.5, scale=(0.02, 0.33), ratio=(0.3, 3.3), value=0, inplace=False):
         if not (0 < scale[0] <= scale[1] and 0 < ratio[0] <= ratio[1]):
             raise ValueError(f"scale and ratio must be increasing positive ranges; got {scale!r}, {ratio!r}")
         if isinstance(value, str) and value != "random":
@@ -378,6 +385,7 @@ class RandomErasing(BatchTransform):
         self.scale = tuple(scale)
         self.ratio = tuple(ratio)
         self.value = value
+        self.inplace = inplace
 
     def draw(self, rng, batch):
         """boxes int64 (N, 4) as (i, j, h, w), h = w = 0 where nothing is
