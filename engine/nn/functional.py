@@ -56,8 +56,9 @@ def _pair(v):
 
 
 def _only(name: str, value, default) -> None:
-    """Refuses a torch argument value we don't implement, naming it."""
-    if value != default:
+    """Refuses a torch argument value we don't implement, naming it (a default of None
+    is compared by identity: the value may be a tensor)."""
+    if (value is not None) if default is None else (value != default):
         raise NotImplementedError(f"{name}={value!r} is not supported; {_ARGUMENT_HINT} {name}={default!r}")
 
 
@@ -119,7 +120,15 @@ def _conv_args(input, weight, stride, padding, dilation, groups):
         raise ShapeError(f"conv2d got input of shape {x.shape} and weight of shape {weight.shape}; it needs "
                          f"input (N, {weight.shape[1] if weight.ndim == 4 else 'C'}, H, W) and weight "
                          "(out_channels, in_channels, kh, kw)")
-    return x, stride, _pair(padding)
+    if x.dtype != weight.dtype or x.dtype.kind != "f":
+        raise ShapeError(f"conv2d got input of dtype {x.dtype} and weight of dtype {weight.dtype}; they must be "
+                         "one floating point dtype (.float() the input, or .double() the module)")
+    padding = _pair(padding)
+    out = [kernels.conv_output_size(n, k, s, p) for n, k, s, p in zip(x.shape[2:], weight.shape[2:], stride, padding)]
+    if min(out) < 1:
+        raise ShapeError(f"conv2d with kernel {tuple(weight.shape[2:])} and padding {padding} does not fit an "
+                         f"input of {x.shape[2]}x{x.shape[3]}")
+    return x, stride, padding
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> Tensor:
@@ -413,6 +422,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     ops = kernels.ops(x.device.type)
     weight = weight if weight is not None else Tensor(ops.asarray(np.ones(C, x.dtype)))
     bias = bias if bias is not None else Tensor(ops.asarray(np.zeros(C, x.dtype)))
+    for name, t in (("weight", weight), ("bias", bias), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if t is not None and (tuple(t.shape) != (C,) or np.dtype(t.dtype) != x.dtype or x.dtype.kind != "f"):
+            raise ShapeError(f"batch_norm got {name} of shape {tuple(t.shape)} and dtype {np.dtype(t.dtype)} for "
+                             f"an input of shape {x.shape} and dtype {x.dtype}; it needs ({C},) and one floating "
+                             "point dtype")
     if (isinstance(x, deferred.Deferred) and x.takes("conv") and not training and not is_grad_enabled()
             and running_mean is not None and running_var is not None and x.shape[1] == C):
         cx, w, b, stride, padding = x.consume()
@@ -618,6 +633,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
                   label_smoothing: float = 0.0) -> Tensor:
     """Log-softmax + negative log-likelihood of logits (N, K) for class indices (N,)."""
     _only("weight", weight, None)
+    _only("ignore_index", ignore_index, -100)
     reduction = _reduction(reduction)
     if not 0 <= label_smoothing < 1:
         raise ValueError(f"label_smoothing must be in [0, 1), got {label_smoothing!r}")
@@ -653,6 +669,7 @@ class _NLL(Function):
 def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: str = "mean") -> Tensor:
     """Negative log-likelihood of log-probabilities (N, K) for class indices (N,)."""
     _only("weight", weight, None)
+    _only("ignore_index", ignore_index, -100)
     z = _tensor(input)
     if z.ndim != 2:
         raise ShapeError(f"nll_loss got input of shape {z.shape}; it needs (N, classes)")

@@ -24,6 +24,7 @@ class CrossEntropyLoss(_Loss):
                  label_smoothing: float = 0.0):
         super().__init__(reduction)
         torch_default("CrossEntropyLoss", "weight", weight, None)
+        torch_default("CrossEntropyLoss", "ignore_index", ignore_index, -100)
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"CrossEntropyLoss: label_smoothing must be in [0, 1), got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
@@ -41,6 +42,7 @@ class NLLLoss(_Loss):
     def __init__(self, weight=None, ignore_index: int = -100, reduction: str = "mean"):
         super().__init__(reduction)
         torch_default("NLLLoss", "weight", weight, None)
+        torch_default("NLLLoss", "ignore_index", ignore_index, -100)
 
     def forward(self, input, target):
         return F.nll_loss(input, target, reduction=self.reduction)

@@ -29,8 +29,9 @@ def short(v: tuple[int, int]):
 
 def torch_default(layer: str, name: str, value, default, normalise=None) -> None:
     """Accepts a torch argument we implement only at its default value, refusing any other
-    value with the argument's name (e.g. Conv2d's groups)."""
+    value with the argument's name (e.g. Conv2d's groups). A default of None is compared
+    by identity (the value may be a tensor, e.g. a loss's class weights)."""
     v = normalise(name, value, layer) if normalise is not None else value
-    if v != default:
+    if (v is not None) if default is None else (v != default):
         raise NotImplementedError(f"{layer}: {name}={value!r} is not supported; numbacnn implements only "
                                   f"{name}={default!r}")
