@@ -13,7 +13,10 @@ How it measures (all in one run, every process with the same settings):
   (its kernel thread pool; OpenBLAS on one thread), torch through ``torch.set_num_threads``;
   OMP/MKL/OPENBLAS_NUM_THREADS are set to it for both.
 * The two workers get the same model (torch's is built from our JSON spec and loads our
-  weights), the same random batch, cross-entropy and SGD(lr=0.01, momentum=0.9).
+  weights), the same random batch (a tensor that does not require grad), cross-entropy and
+  SGD(lr=0.01, momentum=0.9), and run the same user-level step, each in its own API:
+  ``loss = crit(model(x), y); opt.zero_grad(); loss.backward(); opt.step()`` for training
+  and ``with inference_mode(): model(x)`` (after ``model.eval()``) for inference.
 * Throughput: after warm-up, timed windows (about ``--window`` seconds each) alternate
   between the two workers, ours then torch then torch then ours ..., so both see the same
   machine load; the table gives the median window and the ratio ours / torch of the
@@ -84,17 +87,15 @@ class OursRunner:
     def __init__(self, name, batch, threads, tmpdir):
         import numpy as np
         sys.path.insert(0, ROOT)
-        from engine import manual_seed, models, nn, optim
+        from engine import from_numpy, inference_mode, manual_seed, models, nn, optim
         from engine.train.threads import set_threads
         set_threads(threads)
-        self.inference_mode = nn.inference_mode
+        self.inference_mode = inference_mode
         self.base_rss = _current_rss_mib()
         manual_seed(0)
         self.model = models.get(name)
-        # the input is data: like torch (whose input does not require grad), skip the first
-        # layer's input gradient
-        self.model.set_needs_input_grad(False)
-        self.x, self.y = _batch(MODELS[name][1], batch)
+        x, y = _batch(MODELS[name][1], batch)
+        self.x, self.y = from_numpy(x), from_numpy(y)
         self.crit = nn.CrossEntropyLoss()
         self.opt = optim.SGD(self.model.parameters(), lr=LR, momentum=MOMENTUM)
         s = nn.summary(self.model, MODELS[name][1])
@@ -108,17 +109,16 @@ class OursRunner:
         m = self.model
         if not m.training:
             m.train()
-        out = m.forward(self.x)
-        self.crit(out, self.y)
-        m.backward(self.crit.backward())
-        self.opt.step()
+        loss = self.crit(m(self.x), self.y)
         self.opt.zero_grad()
+        loss.backward()
+        self.opt.step()
 
     def infer(self):
         if self.model.training:
             self.model.eval()
         with self.inference_mode():  # as torch.inference_mode() for torch
-            self.model.forward(self.x)
+            self.model(self.x)
 
 
 class TorchRunner:
@@ -144,8 +144,9 @@ class TorchRunner:
         m = self.model
         if not m.training:
             m.train()
+        loss = self.crit(m(self.x), self.y)
         self.opt.zero_grad()
-        self.crit(m(self.x), self.y).backward()
+        loss.backward()
         self.opt.step()
 
     def infer(self):

@@ -3,15 +3,21 @@
     python benchmarks/profile_layers.py [--model mnist_cnn,cifar_cnn,resnet20,vgg16]
                                         [--batch-size B] [--threads 2] [--steps 20]
 
-For each model it runs ``--steps`` training steps (forward, cross-entropy, backward,
-SGD-momentum update, zero_grad; the same step as ``bench_vs_torch.py``) after warm-up:
-first as they are, timing every call into the CPU kernel set (``engine.kernels.cpu``,
-where the layers look their kernels up), grouped by kernel and its first argument's
-shape, so the layer fusion of ``engine.nn.fusion`` stays on; then with ``perf_counter``
-around every leaf layer's forward and backward call (which turns the fusion off: wrapped
-layers run on their own), printing per layer the median milliseconds of each pass and
-its share of the median step, then the step's remainder (loss, optimizer, containers'
-own work, Python between calls).
+For each model it runs ``--steps`` training steps after warm-up, each exactly what a
+user's script does (and ``bench_vs_torch.py`` times): ``loss = crit(model(x), y);
+opt.zero_grad(); loss.backward(); opt.step()`` with cross-entropy and SGD-momentum.
+First as they are, timing every call into the CPU kernel set (``engine.kernels.cpu``,
+where the operations look their kernels up), grouped by kernel and its first argument's
+shape, so the layer fusion stays on. Then with forward hooks on every leaf layer (which
+turns the fusion off: nothing fuses across a hook): a layer's forward is the time between
+its forward pre-hook and its forward hook; its backward is the time from the moment the
+gradient of its output arrives (a gradient hook on the output, run just before the
+output's backward) to the moment the next layer's does, or to the end of
+``loss.backward()`` for the last one, so every step of the backward pass (parameter
+gradients accumulated, a residual's sum, a concatenation's split) counts for the layer
+that runs it or just ran before it. Per layer it prints the median milliseconds of each
+pass and its share of the median step, then the step's remainder (loss, optimizer,
+Python between calls).
 Read the numbers only from an idle machine: other work on the cores changes them.
 """
 from __future__ import annotations
@@ -29,7 +35,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import engine.kernels.cpu as cpu_kernels  # noqa: E402
-from engine import manual_seed, models, nn, optim  # noqa: E402
+from engine import from_numpy, manual_seed, models, nn, optim  # noqa: E402
 from engine.train.threads import set_threads  # noqa: E402
 
 DEFAULT_BATCH = {"mnist_cnn": 64, "cifar_cnn": 64, "resnet20": 128, "vgg16": 128}
@@ -40,24 +46,28 @@ def _input_shape(name):
 
 
 def _instrument(model):
-    """Wraps every leaf module's forward and backward; returns {layer name: [fwd list, bwd list]}."""
-    times = {}
+    """Forward hooks on every leaf module. Returns ({layer name: forward seconds per call},
+    marks): during a backward pass ``marks`` gets (time, layer name) when the gradient of
+    that layer's output arrives."""
+    forward, marks = {}, []
     for name, m in model.named_modules():
         if m._modules:
             continue
-        rec = times.setdefault(name or type(m).__name__, ([], []))
+        name = name or type(m).__name__
+        calls = forward.setdefault(name, [])
+        started = []
 
-        def timed(fn, out):
-            def call(arg):
-                t0 = time.perf_counter()
-                r = fn(arg)
-                out.append(time.perf_counter() - t0)
-                return r
-            return call
+        def before(module, inputs, _started=started):
+            _started.append(time.perf_counter())
 
-        object.__setattr__(m, "forward", timed(m.forward, rec[0]))
-        object.__setattr__(m, "backward", timed(m.backward, rec[1]))
-    return times
+        def after(module, inputs, out, _name=name, _calls=calls, _started=started):
+            _calls.append(time.perf_counter() - _started.pop())
+            if out.requires_grad:
+                out.register_hook(lambda grad: marks.append((time.perf_counter(), _name)))
+
+        m.register_forward_pre_hook(before)
+        m.register_forward_hook(after)
+    return forward, marks
 
 
 def _instrument_kernels():
@@ -83,21 +93,22 @@ def _instrument_kernels():
 def profile(name, batch, steps):
     manual_seed(0)
     model = models.get(name)
-    model.set_needs_input_grad(False)
     rng = np.random.default_rng(1234)
-    x = rng.standard_normal((batch,) + _input_shape(name)).astype(np.float32)
-    y = rng.integers(0, 10, batch).astype(np.int64)
+    x = from_numpy(rng.standard_normal((batch,) + _input_shape(name)).astype(np.float32))
+    y = from_numpy(rng.integers(0, 10, batch).astype(np.int64))
     crit = nn.CrossEntropyLoss()
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
     kinds = {n or type(m).__name__: f"{type(m).__name__}({m.extra_repr()})"
              for n, m in model.named_modules() if not m._modules}
 
     def step():
-        out = model.forward(x)
-        crit(out, y)
-        model.backward(crit.backward())
-        opt.step()
+        """One training step; returns the time at which loss.backward() returned."""
+        loss = crit(model(x), y)
         opt.zero_grad()
+        loss.backward()
+        done = time.perf_counter()
+        opt.step()
+        return done
 
     for _ in range(3):
         step()
@@ -124,20 +135,29 @@ def profile(name, batch, steps):
         total += ms
         print(f"| {kname} | {shape} | {ms:.3f} | {len(ts) / steps:g} | {100 * ms / kmed:.1f}% |")
     print(f"| (rest) | Python between kernel calls | {kmed - total:.3f} | | {100 * (kmed - total) / kmed:.1f}% |")
-    times = _instrument(model)
+    forward, marks = _instrument(model)
+    backward = {lname: [] for lname in forward}
     step_times = []
-    for _ in range(steps):
+    for k in range(steps + 1):          # the first, untimed, compiles whatever the unfused layers need
+        for calls in forward.values():
+            calls.clear()
+        marks.clear()
         t0 = time.perf_counter()
-        step()
+        done = step()
         step_times.append(time.perf_counter() - t0)
-    med = statistics.median(step_times) * 1e3
+        spent = dict.fromkeys(forward, 0.0)
+        for (t, lname), (t_next, _) in zip(marks, marks[1:] + [(done, None)]):
+            spent[lname] += t_next - t
+        for lname, seconds in spent.items():
+            backward[lname].append(seconds)
+    med = statistics.median(step_times[1:]) * 1e3
     print(f"\nLayer by layer (fusion off): median step {med:.2f} ms ({batch / med * 1e3:.0f} img/s)\n")
     print("| layer | kind | forward ms | backward ms | share of step |")
     print("|---|---|---|---|---|")
     layered = 0.0
-    for lname, (fw, bw) in times.items():
+    for lname, fw in forward.items():
         f = statistics.median(fw) * 1e3 if fw else 0.0
-        b = statistics.median(bw) * 1e3 if bw else 0.0
+        b = statistics.median(backward[lname][1:]) * 1e3
         layered += f + b
         print(f"| {lname} | {kinds[lname]} | {f:.3f} | {b:.3f} | {100 * (f + b) / med:.1f}% |")
     print(f"| (rest) | loss, optimizer, Python between layers | | | {100 * (med - layered) / med:.1f}% "
