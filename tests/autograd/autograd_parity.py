@@ -70,6 +70,39 @@ def copy_weights(module, twin):
     return twin
 
 
+def module_parity(make, *arrays, rtol=1e-4, atol=1e-5, train=True, seed=0):
+    """Builds ``make(ns)`` in numbacnn and in torch (the twin gets our weights and buffers),
+    runs both on float32 copies of ``arrays`` (in train or eval mode) and backpropagates
+    one random output gradient; compares the output, the input gradients, every
+    parameter's gradient and every buffer afterwards (BatchNorm's running statistics).
+    Returns (our module, the twin)."""
+    import torch
+    ours = make(OURS)
+    twin = copy_weights(ours, make(torch_ns()))
+    ours.train(train)
+    twin.train(train)
+    xs = [engine.tensor(np.asarray(a, np.float32), requires_grad=True) for a in arrays]
+    txs = [torch.tensor(np.asarray(a, np.float32), requires_grad=True) for a in arrays]
+    y, ty = _first(ours(*xs)), _first(twin(*txs))
+    assert_close(y, ty, rtol, atol, "forward")
+    g = np.random.default_rng(seed).standard_normal(y.shape).astype(np.float32)
+    y.backward(engine.tensor(g))
+    ty.backward(torch.tensor(g))
+    for i, (x, tx) in enumerate(zip(xs, txs)):
+        assert_close(x.grad, tx.grad, rtol, atol, f"gradient of input {i}")
+    tparams = dict(twin.named_parameters())
+    assert [n for n, _ in ours.named_parameters()] == list(tparams), "parameter names differ from torch's"
+    for name, p in ours.named_parameters():
+        assert (p.grad is None) == (tparams[name].grad is None), f"{name}: grad {p.grad}, torch's {tparams[name].grad}"
+        if p.grad is not None:
+            assert_close(p.grad, tparams[name].grad, rtol, atol, f"gradient of {name}")
+    tstate = twin.state_dict()
+    assert list(ours.state_dict()) == list(tstate), "state_dict keys differ from torch's"
+    for name, b in ours.named_buffers():
+        assert_close(np.asarray(b), tstate[name], rtol, atol, f"buffer {name}")
+    return ours, twin
+
+
 def _first(out):
     """The differentiable output of a case (values of a (values, indices) pair)."""
     return out[0] if isinstance(out, tuple) else out
