@@ -10,6 +10,8 @@ unchanged under PyTorch, which keeps them honest PyTorch code.
   the stand-in in ``display/``, which checks every image the script shows.
 - ``mnist_fc_vs_cnn.py``: a fully connected network vs a CNN of about the same size on
   MNIST, then both on a fixed pixel permutation.
+
+The README's "Coming from PyTorch" example runs too.
 """
 import importlib.util
 import os
@@ -167,3 +169,17 @@ def test_mnist_fc_vs_cnn_on_pytorch(mnist_root, tmp_path):
     done = _run([str(HERE / "mnist_fc_vs_cnn.py"), *MNIST_ARGS], cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     _check_mnist_output(done.stdout)
+
+
+# --- the README's example ----------------------------------------------------------------------
+def test_readme_example_runs(mnist_root, tmp_path):
+    readme = (HERE.parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Coming from PyTorch", 1)[1].split("\n## ", 1)[0]
+    example = section.split("```python\n", 1)[1].split("```", 1)[0]
+    cwd = _workdir(tmp_path, mnist_root)
+    (cwd / "example.py").write_text(example, encoding="utf-8")
+    done = _run(["example.py"], cwd)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    state = engine.load(cwd / "net.pth")
+    assert {k: tuple(v.shape) for k, v in state.items()} == {"conv.weight": (8, 1, 5, 5), "conv.bias": (8,),
+                                                            "fc.weight": (10, 1152), "fc.bias": (10,)}
