@@ -1,5 +1,6 @@
 """Whole models on "cuda": training steps equal to the CPU's, device moves, gradcheck,
 and the no-GPU message."""
+import importlib.util
 import os
 import subprocess
 import sys
@@ -10,7 +11,11 @@ from cuda_helpers import SIM, big
 
 import engine
 from engine import kernels, models, nn, optim
+from engine.data import DataLoader
+from engine.data import transforms as T
 from engine.kernels import cuda as GPU
+from engine.nn.gradcheck import gradcheck
+from engine.train import BatchEnd, Trainer
 
 
 def _train(model, device, x, y, steps, opt_cls=optim.SGD, **opt_kw):
@@ -77,7 +82,7 @@ def test_to_cuda_and_back_keeps_weights_and_buffers():
     m = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2))
     before = m.state_dict()
     m.to("cuda")
-    assert m.device == "cuda" and kernels.device_of(m[0].weight.data) == "cuda"
+    assert m.device == "cuda" and kernels.device_of(m[0].weight.array) == "cuda"
     assert kernels.device_of(m[1].running_mean) == "cuda"
     assert isinstance(m[1].num_batches_tracked, np.ndarray)  # integer counters stay on the host
     after = m.to("cpu").state_dict()
@@ -86,7 +91,6 @@ def test_to_cuda_and_back_keeps_weights_and_buffers():
 
 
 def test_gradcheck_on_cuda_in_float64():
-    from engine.nn.gradcheck import gradcheck
     engine.manual_seed(2)
     net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
                         nn.Flatten(), nn.Linear(12, 2)).double().to("cuda")
@@ -112,7 +116,6 @@ def test_asking_for_cuda_without_a_gpu_says_what_is_missing():
 
 
 def test_unusable_reason_names_a_missing_numba_cuda(monkeypatch):
-    import importlib.util
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda n, *a: None if n == "numba_cuda" else real(n, *a))
     assert "numba-cuda is not installed" in GPU.unusable_reason()
@@ -141,9 +144,6 @@ class _Blobs:
 def test_trainer_on_cuda_matches_cpu():
     """Trainer(..., device="cuda"): the same batch losses, accuracies and validation as on
     the CPU (batches stay on the device; only loss, argmax and snapshots come back)."""
-    from engine.data import DataLoader
-    from engine.data import transforms as T
-    from engine.train import BatchEnd, Trainer
     runs = {}
     for device in ("cpu", "cuda"):
         engine.manual_seed(0)
