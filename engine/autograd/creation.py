@@ -3,8 +3,8 @@
 ``randperm``, ``from_numpy``, ``*_like``, ``cat``, ``stack``, and the functional forms of
 a few methods (``max``, ``argmax``, ``flatten``...).
 
-Floating point data becomes float32 (torch's default dtype) unless a dtype is given;
-``from_numpy`` keeps the array and its dtype, sharing memory.
+Python floats become float32 (torch's default dtype) unless a dtype is given; numpy arrays
+and tensors keep their dtype, as in torch; ``from_numpy`` also shares the array's memory.
 """
 from __future__ import annotations
 
@@ -36,14 +36,21 @@ def _make(a, dtype, device, requires_grad):
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
-    """A new tensor holding a copy of ``data`` (numbers, nested lists, arrays, tensors)."""
+    """A new tensor holding a copy of ``data`` (numbers, nested lists, arrays, tensors);
+    an array's or tensor's dtype is kept, Python floats give float32."""
+    if isinstance(data, (Tensor, np.ndarray, np.generic)) and dtype is None:
+        dtype = data.dtype
     a = np.array(data.numpy() if isinstance(data, Tensor) else data)
     return _make(a, dtype, device, requires_grad)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
+    """``data`` as a tensor without a copy where it can (a tensor or an array of the
+    dtype and device asked for, whose dtype is kept, as in torch)."""
     if isinstance(data, Tensor):
         return data.to(device=device, dtype=dtype) if (device or dtype) else data
+    if isinstance(data, np.ndarray) and dtype is None:
+        dtype = data.dtype
     return _make(np.asarray(data), dtype, device, False)
 
 

@@ -506,7 +506,8 @@ class Tensor:
 
     # --- arithmetic ---------------------------------------------------------------------------
     def __add__(self, other):
-        if isinstance(other, Tensor) and other.shape == self.shape and other.dtype == self.dtype:
+        if (isinstance(other, Tensor) and other.shape == self.shape and other.dtype == self.dtype
+                and self.dtype.kind == "f"):   # the kernel adds floats; numpy the rest
             _operand(other, self)
             return deferred.add(self, other)
         return ops.Add.apply(self, _operand(other, self))
