@@ -1,10 +1,14 @@
 """On-disk cache of decoded datasets: ``.npz`` files (no pickle) under
 ``$NUMBACNN_CACHE``, else ``~/.cache/numbacnn/``, never beside the source
 (which may be read-only). Keyed by the source's path, size and mtime (every
-file's, for a folder) and the decoding parameters; written atomically
-(temporary file + rename); an unreadable cache file counts as absent."""
+image file's, for a folder) and the decoding parameters; written atomically
+(temporary file + rename). Each array is checked against the CRC-32 the
+``.npz`` (a zip) records for it when the cache is opened: a cache file that
+is unreadable, damaged or fails a checksum counts as absent, so the caller
+rebuilds it from the source and its contents are never served."""
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -13,11 +17,16 @@ import struct
 import tempfile
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
 
+from .archive import folder_images
+from .files import open_regular
+
 FORMAT = 1  # bump when the cached layout changes
+_MAX_NPY_HEADER = 10_000 + 12  # numpy's own limit on a .npy header, plus its preamble
 
 
 def cache_dir():
@@ -27,15 +36,13 @@ def cache_dir():
 
 def _signature(source):
     """What identifies this version of ``source``: size and mtime of the
-    file, or of every file under the folder."""
+    file, or of every image file under the folder (``folder_images``)."""
     st = source.stat()
     if not source.is_dir():
         return [st.st_size, st.st_mtime_ns]
     digest = hashlib.sha256()
-    for folder, _, names in sorted(os.walk(source)):
-        for name in sorted(names):
-            s = os.stat(os.path.join(folder, name))
-            digest.update(f"{os.path.join(folder, name)}\0{s.st_size}\0{s.st_mtime_ns}\n".encode())
+    for name, _, s in folder_images(source):
+        digest.update(f"{name}\0{s.st_size}\0{s.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 
 
@@ -49,34 +56,40 @@ def cache_path(kind, source, **params):
 
 
 def load(path):
-    """{name: array} from a cache file, or None if it is missing or unreadable.
+    """{name: array} from a cache file, or None if it is missing, unreadable,
+    damaged or fails a checksum.
 
-    Arrays are read straight from the uncompressed zip members with
-    ``np.fromfile`` (a plain ``np.load`` of an npz copies in small chunks and
-    CRCs everything, several times slower for the 150 MB of CIFAR-10)."""
+    Each ``.npy`` member is read whole into one buffer, checked against the
+    zip's CRC-32 and its array viewed in place (a plain ``np.load`` of an npz copies in
+    small chunks, several times slower for the 150 MB of CIFAR-10)."""
     try:
         out = {}
-        with zipfile.ZipFile(path) as zf, open(path, "rb") as f:
+        f, size = open_regular(path, limit=None)  # our own file, as large as the data it caches
+        with f, zipfile.ZipFile(f) as zf:
             for info in zf.infolist():
-                if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy"):
+                if (info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(".npy")
+                        or info.compress_size != info.file_size):
                     return None
                 f.seek(info.header_offset)
                 local = f.read(30)
                 if local[:4] != b"PK\x03\x04":
                     return None
                 name_len, extra_len = struct.unpack("<HH", local[26:30])
-                f.seek(info.header_offset + 30 + name_len + extra_len)
-                version = np.lib.format.read_magic(f)
+                start = info.header_offset + 30 + name_len + extra_len
+                if start + info.file_size > size:
+                    return None
+                f.seek(start)
+                member = np.empty(info.file_size, np.uint8)  # not zero-filled: read straight in
+                if f.readinto(member) != info.file_size or zlib.crc32(member) != info.CRC:
+                    return None
+                head = io.BytesIO(member[:_MAX_NPY_HEADER].tobytes())
+                version = np.lib.format.read_magic(head)
                 read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
                     np.lib.format.read_array_header_2_0
-                shape, fortran, dtype = read_header(f)
-                count = math.prod(shape)
-                if dtype.hasobject or fortran:
+                shape, fortran, dtype = read_header(head)
+                if dtype.hasobject or fortran or head.tell() + math.prod(shape) * dtype.itemsize != info.file_size:
                     return None
-                array = np.fromfile(f, dtype=dtype, count=count)
-                if array.size != count:
-                    return None
-                out[info.filename[:-4]] = array.reshape(shape)
+                out[info.filename[:-4]] = member[head.tell():].view(dtype).reshape(shape)
         return out
     except Exception:  # a truncated or corrupt cache is just a miss
         return None

@@ -1,17 +1,24 @@
 """CIFAR-10 from the official python layout: ``cifar-10-batches-py/`` or its
 ``cifar-10-python.tar.gz``."""
 
-import tarfile
+import pickle
 import warnings
-import zlib
 
 import numpy as np
 
 from . import safepickle
+from .archive import open_tar, read_member
 from .base import VisionDataset, check_labels
 from .download import fetch_missing, md5_bytes, md5_file
 from .errors import ChecksumWarning, DatasetError
+from .files import read_file
 from .root import default_root
+
+N_CLASSES = 10
+BATCH_ROWS = 10_000  # images in an official batch file, the most one may hold
+IMAGE_BYTES = 3 * 32 * 32
+# a batch file may be at most four times its array (protocol 0 writes a byte as up to 4 characters) + 1 MiB
+MAX_PICKLE_BYTES = 4 * BATCH_ROWS * IMAGE_BYTES + (1 << 20)
 
 
 class CIFAR10(VisionDataset):
@@ -21,7 +28,11 @@ class CIFAR10(VisionDataset):
     for train, ``test_batch`` for test, ``batches.meta`` for the class names:
     pickles with bytes keys) or, failing that, the same files inside
     ``root/cifar-10-python.tar.gz``. The pickles go through a restricted
-    unpickler (``datasets.safepickle``), so a crafted file cannot run code.
+    unpickler (``datasets.safepickle``), so a crafted file cannot run code
+    or build anything but plain data. A batch holds ``data``, a uint8
+    (n, 3072) array with n <= 10,000 (n = ``num_cases_per_batch`` of
+    batches.meta where it says), and ``labels``, a list of n ints in 0..9;
+    batches.meta names exactly 10 classes.
     data: uint8 (N, 32, 32, 3); targets: int64 (N,).
 
     download=True fetches ``cifar-10-python.tar.gz`` into ``root`` (read in
@@ -61,7 +72,7 @@ class CIFAR10(VisionDataset):
         else:
             differing = [where for (where, blob), (_, md5) in zip(files, wanted) if md5_bytes(blob) != md5]
         classes, per_batch = _meta(*files[0])
-        data, labels = zip(*(_batch(*f, len(classes), per_batch) for f in files[1:]))
+        data, labels = zip(*(_batch(*f, len(classes), per_batch, files[0][0]) for f in files[1:]))
         if differing:
             warnings.warn(f"{', '.join(differing)} differ from the official CIFAR-10 files (MD5); loading them anyway",
                           ChecksumWarning, stacklevel=2)
@@ -86,36 +97,27 @@ class CIFAR10(VisionDataset):
 def _read_files(source, base_folder, names):
     """[(display path, bytes)] of ``names`` from a folder or the tar.gz."""
     if source.is_dir():
+        return [(str(source / name), read_file(source / name, MAX_PICKLE_BYTES)) for name in names]
+    tar, members = open_tar(read_file(source), source)
+    with tar:
+        found = {m.name: m for m in members if m.isfile()}
         out = []
         for name in names:
-            path = source / name
-            try:
-                out.append((str(path), path.read_bytes()))
-            except OSError as e:
-                raise DatasetError(f"{path}: cannot be read ({e.strerror or e})") from None
+            where = f"{source}:{base_folder}/{name}"
+            member = found.get(f"{base_folder}/{name}")
+            if member is None:
+                raise DatasetError(f"{where}: missing from the archive")
+            if member.size > MAX_PICKLE_BYTES:
+                raise DatasetError(f"{where}: {member.size:,} bytes, more than a CIFAR-10 batch file can be")
+            out.append((where, read_member(tar, member, source)))
         return out
-    try:
-        with tarfile.open(source, "r:*") as tar:
-            out = []
-            for name in names:
-                where = f"{source}:{base_folder}/{name}"
-                try:
-                    member = tar.extractfile(f"{base_folder}/{name}")
-                except KeyError:
-                    member = None
-                if member is None:
-                    raise DatasetError(f"{where}: missing from the archive")
-                out.append((where, member.read()))
-            return out
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise DatasetError(f"{source}: not a readable tar.gz archive ({e})") from None
 
 
 def _unpickle(where, blob):
     try:
         entry = safepickle.loads(blob)
-    except Exception as e:  # a malformed pickle can raise nearly anything; all of it means "broken file"
-        raise DatasetError(f"{where}: not a valid CIFAR-10 pickle ({type(e).__name__}: {e})") from None
+    except pickle.UnpicklingError as e:
+        raise DatasetError(f"{where}: not a valid CIFAR-10 pickle ({e})") from None
     if not isinstance(entry, dict):
         raise DatasetError(f"{where}: the pickle holds a {type(entry).__name__}, not a dict")
     return {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in entry.items()}
@@ -127,31 +129,36 @@ def _meta(where, blob):
     names = meta.get("label_names")
     if not isinstance(names, list) or not names or not all(isinstance(n, (bytes, str)) for n in names):
         raise DatasetError(f"{where}: the pickle lacks a 'label_names' list of class names")
+    if len(names) != N_CLASSES:
+        raise DatasetError(f"{where}: 'label_names' lists {len(names)} classes where CIFAR-10 has {N_CLASSES}")
     per_batch = meta.get("num_cases_per_batch")
-    return [n.decode("latin1") if isinstance(n, bytes) else n for n in names], \
-        per_batch if isinstance(per_batch, int) else None
+    if per_batch is not None and not (type(per_batch) is int and 1 <= per_batch <= BATCH_ROWS):
+        raise DatasetError(f"{where}: 'num_cases_per_batch' is not a count of images from 1 to {BATCH_ROWS:,}")
+    return [n.decode("latin1") if isinstance(n, bytes) else n for n in names], per_batch
 
 
-def _batch(where, blob, n_classes, per_batch):
+def _batch(where, blob, n_classes, per_batch, meta_where):
     """(data uint8 (n, 3072), labels int64 (n,)) of one batch file, which
-    must hold ``per_batch`` images when batches.meta says how many."""
+    must hold ``per_batch`` images when batches.meta (at ``meta_where``) says how many."""
     entry = _unpickle(where, blob)
     missing = [k for k in ("data", "labels") if k not in entry]
     if missing:
         raise DatasetError(f"{where}: the pickle lacks the key(s) {', '.join(missing)}")
-    data = entry["data"]
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
+    data, labels = entry["data"], entry["labels"]
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != IMAGE_BYTES:
         what = f"{data.dtype} {data.shape}" if isinstance(data, np.ndarray) else type(data).__name__
-        raise DatasetError(f"{where}: 'data' is {what}, not uint8 N x 3072")
-    try:
-        labels = np.asarray(entry["labels"])
-    except ValueError:
-        labels = np.asarray([], object)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise DatasetError(f"{where}: 'data' is {what}, not uint8 N x {IMAGE_BYTES}")
+    if len(data) > BATCH_ROWS:
+        raise DatasetError(f"{where}: {len(data):,} images, more than the {BATCH_ROWS:,} of a CIFAR-10 batch")
+    if isinstance(labels, np.ndarray):
+        integers = labels.ndim == 1 and labels.dtype.kind in "iu"
+    else:  # checked item by item: np.asarray of a nested list could ask for gigabytes
+        integers = isinstance(labels, list) and all(type(x) is int for x in labels)
+    if not integers:
         raise DatasetError(f"{where}: 'labels' is not a list of integers")
     if len(labels) != len(data):
         raise DatasetError(f"{where}: {len(data)} images but {len(labels)} labels")
     if per_batch is not None and len(data) != per_batch:
-        raise DatasetError(f"{where}: {len(data)} images where batches.meta says {per_batch} per batch")
+        raise DatasetError(f"{where}: {len(data)} images where {meta_where} says {per_batch} per batch")
     check_labels(labels, n_classes, where)
-    return data, labels.astype(np.int64)
+    return data, np.asarray(labels, dtype=np.int64)

@@ -6,12 +6,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import cache
-from .archive import is_archive, read_images
+from . import cache, limits
+from .archive import ImageFiles, is_archive
 from .base import VisionDataset
 from .errors import DatasetError
 
 GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
+# the decoders a file may pick (by its bytes, whatever its name): no EPS (which runs Ghostscript) or other rarities
+FORMATS = ("PNG", "JPEG", "BMP", "GIF", "PPM", "TIFF", "WEBP")
 
 
 class ImageFolder(VisionDataset):
@@ -29,6 +31,14 @@ class ImageFolder(VisionDataset):
     samples: [(relative path, target)]. Decoding happens once: the arrays
     are cached (see ``datasets.cache``) keyed by the source's size and mtime,
     so later opens only read the cache.
+
+    Damaged sources raise DatasetError naming the file, never load in part:
+    an image that does not decode (truncated, garbage, an unknown format),
+    one larger than ``limits.MAX_IMAGE_PIXELS`` (a decompression bomb), more
+    decoded images than ``limits.decoded_budget()`` bytes, a damaged or
+    truncated archive (see ``datasets.archive``), a broken link or a
+    non-UTF-8 name among the images. Hidden files and folders, non-image
+    files and what is not a regular file (FIFOs, devices) are skipped.
     """
 
     def __init__(self, root, transform=None, size=None, grayscale=None, target_transform=None):
@@ -64,21 +74,23 @@ def _valid(arrays):
 
 
 def _decode_tree(root, size, grayscale):
-    files = read_images(root)
-    parts = [name.split("/") for name, _ in files]
-    strip = 0
-    if is_archive(root):
-        while parts and all(len(p) - strip >= 3 for p in parts) and len({p[strip] for p in parts}) == 1:
-            strip += 1
-    files = [f for f, p in zip(files, parts) if len(p) - strip >= 2]
-    if not files:
-        raise DatasetError(f"{root}: no images in class sub-folders "
-                           f"(expected <class>/<image>.png|jpg|bmp|gif|... files)")
-    names = [name for name, _ in files]
-    labels = [name.split("/")[strip] for name in names]
+    with ImageFiles(root) as files:
+        parts = [name.split("/") for name in files.names]
+        strip = 0
+        if is_archive(root):
+            while parts and all(len(p) - strip >= 3 for p in parts) and len({p[strip] for p in parts}) == 1:
+                strip += 1
+        names = [name for name, p in zip(files.names, parts) if len(p) - strip >= 2]
+        if not names:
+            raise DatasetError(f"{root}: no images in class sub-folders "
+                               f"(expected <class>/<image>.png|jpg|bmp|gif|... files)")
+        labels = [name.split("/")[strip] for name in names]
+        budget, images = limits.decoded_budget(), []
+        for name in names:
+            images.append(_decode(root, name, files.read(name), size, grayscale, budget))
+            budget -= images[-1].nbytes
     classes = sorted(set(labels))
     lookup = {c: i for i, c in enumerate(classes)}
-    images = [_decode(root, name, blob, size, grayscale) for name, blob in files]
     shapes = {im.shape[:2] for im in images}
     if len(shapes) > 1:
         first = images[0].shape[:2]
@@ -91,16 +103,34 @@ def _decode_tree(root, size, grayscale):
             "classes": np.array(classes, dtype=str), "names": np.array(names, dtype=str)}
 
 
-def _decode(root, name, blob, size, grayscale):
-    """uint8 (H, W) or (H, W, 3) of one image file."""
+def _decode(root, name, blob, size, grayscale, budget):
+    """uint8 (H, W) or (H, W, 3) of one image file, refused before decoding
+    when it has more than ``limits.MAX_IMAGE_PIXELS`` pixels or would take
+    more than ``budget`` bytes."""
     try:
-        with Image.open(io.BytesIO(blob)) as img:
-            gray = img.mode in GRAY_MODES if grayscale is None else grayscale
+        img = Image.open(io.BytesIO(blob), formats=FORMATS)
+    except Exception as e:  # PIL signals a broken file with many exception types
+        raise _unreadable(root, name, e) from None
+    with img:
+        width, height = img.size
+        if width * height > limits.MAX_IMAGE_PIXELS:
+            raise DatasetError(f"{root}: {name} is {width}x{height} pixels, more than the "
+                               f"{limits.MAX_IMAGE_PIXELS:,} an image may have (a decompression bomb?)")
+        gray = img.mode in GRAY_MODES if grayscale is None else grayscale
+        out_h, out_w = (height, width) if size is None else size
+        if out_h * out_w * (1 if gray else 3) > budget:
+            raise DatasetError(f"{root}: the decoded images would take more than {limits.decoded_budget():,} "
+                               f"bytes (a quarter of this machine's memory) at {name}; pass a smaller size=(h, w)")
+        try:
             mode = "L" if gray else "RGB"
             if img.mode != mode:
                 img = img.convert(mode)
             if size is not None:
                 img = img.resize((size[1], size[0]), Image.Resampling.BILINEAR)
             return np.asarray(img)
-    except Exception as e:  # PIL signals a broken file with many exception types
-        raise DatasetError(f"{root}: {name} is not a readable image ({type(e).__name__}: {e})") from None
+        except Exception as e:
+            raise _unreadable(root, name, e) from None
+
+
+def _unreadable(root, name, error):
+    return DatasetError(f"{root}: {name} is not a readable image ({type(error).__name__}: {error})")

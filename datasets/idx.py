@@ -2,36 +2,43 @@
 ndim big-endian uint32 sizes, then the values. Only unsigned bytes (type
 0x08) are used by these datasets."""
 
-import gzip
 import math
 import struct
-import zlib
 
 import numpy as np
 
+from . import limits
 from .errors import DatasetError
+from .files import GZIP_MAGIC, gunzip, read_file
 
 UBYTE = 0x08
 
 
-def read_bytes(path):
-    """(file bytes, uncompressed bytes) of a file that may be gzipped."""
-    try:
-        blob = path.read_bytes()
-    except OSError as e:
-        raise DatasetError(f"{path}: cannot be read ({e.strerror or e})") from None
-    if blob[:2] != b"\x1f\x8b":
-        return blob, blob
-    try:
-        return blob, gzip.decompress(blob)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DatasetError(f"{path}: broken gzip stream ({e})") from None
+def read_idx(path, ndim, check_dims=None):
+    """(array, file bytes, IDX bytes) of the IDX file ``path``, gzipped or not.
+
+    The header is read first: ``check_dims(dims)`` may refuse the sizes it
+    declares (raising DatasetError), and a gzip stream is inflated only up
+    to the declared size -- at most ``limits.inflate_limit`` of the file's
+    size -- so a small file cannot inflate to gigabytes.
+    """
+    blob = read_file(path)
+    gz = blob[:2] == GZIP_MAGIC
+    header = 4 + 4 * ndim
+    dims = parse_header(gunzip(blob, path, header, head=True) if gz else blob[:header], path, ndim)
+    if check_dims is not None:
+        check_dims(dims)
+    declared = header + math.prod(dims)
+    if gz and declared > limits.inflate_limit(len(blob)):
+        raise DatasetError(f"{path}: the header declares {' x '.join(map(str, dims))} = {declared - header:,} bytes, "
+                           f"more than a {len(blob):,}-byte gzip file can plausibly hold")
+    raw = gunzip(blob, path, declared) if gz else blob
+    return parse_idx(raw, path, ndim), blob, raw
 
 
-def parse_idx(raw, path, ndim):
-    """The uint8 array of shape (d1, ..., d_ndim) that IDX bytes ``raw`` hold;
-    DatasetError naming ``path`` for a bad magic, type, rank, truncation,
-    trailing bytes or an empty array."""
+def parse_header(raw, path, ndim):
+    """The ``ndim`` sizes an IDX header (the start of ``raw``) declares;
+    DatasetError naming ``path`` for a bad magic, type, rank or truncation."""
     if len(raw) < 4:
         raise DatasetError(f"{path}: {len(raw)} bytes is too short for an IDX header")
     if raw[0] or raw[1]:
@@ -43,7 +50,15 @@ def parse_idx(raw, path, ndim):
     header = 4 + 4 * ndim
     if len(raw) < header:
         raise DatasetError(f"{path}: truncated IDX header ({len(raw)} of {header} bytes)")
-    dims = struct.unpack(f">{ndim}I", raw[4:header])
+    return struct.unpack(f">{ndim}I", raw[4:header])
+
+
+def parse_idx(raw, path, ndim):
+    """The uint8 array of shape (d1, ..., d_ndim) that IDX bytes ``raw`` hold;
+    DatasetError naming ``path`` for a bad header (``parse_header``),
+    truncation, trailing bytes or an empty array."""
+    dims = parse_header(raw, path, ndim)
+    header = 4 + 4 * ndim
     shape = " x ".join(map(str, dims))
     expected, held = math.prod(dims), len(raw) - header
     if held < expected:

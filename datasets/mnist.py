@@ -6,7 +6,7 @@ from pathlib import Path
 from .base import VisionDataset, check_labels
 from .download import fetch_missing, md5_bytes
 from .errors import ChecksumWarning, DatasetError
-from .idx import parse_idx, read_bytes
+from .idx import read_idx
 from .root import default_root
 
 
@@ -21,7 +21,9 @@ class MNIST(VisionDataset):
     download=True fetches the missing files of the split from ``mirrors``
     into ``root/mnist/``. A file whose MD5 (of the gzip file, or of its
     uncompressed bytes) is not the official one loads with a ChecksumWarning;
-    a structurally broken one raises DatasetError.
+    a structurally broken one raises DatasetError, as do images that are not
+    28 x 28 and counts that disagree, checked on the headers before the data
+    is inflated.
     """
 
     folders = ("mnist", "MNIST/raw")
@@ -58,11 +60,16 @@ class MNIST(VisionDataset):
                 f"{candidates[0].resolve()}/ (also looked in {', '.join(str(d) for d in candidates[1:])}), "
                 f"or pass download=True")
         images_path, labels_path = _locate(folder, stems[0]), _locate(folder, stems[1])
-        images, images_ok = self._read(images_path, stems[0], 3)
         labels, labels_ok = self._read(labels_path, stems[1], 1)
-        if len(images) != len(labels):
-            raise DatasetError(f"{images_path} holds {len(images)} images but {labels_path} "
-                               f"holds {len(labels)} labels")
+
+        def check_images(dims):
+            if dims[1:] != (28, 28):
+                raise DatasetError(f"{images_path}: images are {dims[1]} x {dims[2]}, not the 28 x 28 of {name}")
+            if dims[0] != len(labels):
+                raise DatasetError(f"{images_path} holds {dims[0]} images but {labels_path} "
+                                   f"holds {len(labels)} labels")
+
+        images, images_ok = self._read(images_path, stems[0], 3, check_images)
         check_labels(labels, len(self.classes), labels_path)
         differing = [str(p) for p, ok in ((images_path, images_ok), (labels_path, labels_ok)) if not ok]
         if differing:
@@ -72,10 +79,9 @@ class MNIST(VisionDataset):
                          split_note=f"official {split} split, {len(images):,} images")
         self.train = train
 
-    def _read(self, path, stem, ndim):
-        """(array, whether the file is the official one)."""
-        blob, raw = read_bytes(path)
-        array = parse_idx(raw, path, ndim)
+    def _read(self, path, stem, ndim, check_dims=None):
+        """(array, whether the file is the official one); see ``idx.read_idx``."""
+        array, blob, raw = read_idx(path, ndim, check_dims)
         official_gz = dict(self.resources).get(stem + ".gz")
         ok = (blob is not raw and md5_bytes(blob) == official_gz) or md5_bytes(raw) == self.raw_md5.get(stem)
         return array, ok

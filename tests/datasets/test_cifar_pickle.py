@@ -114,7 +114,7 @@ def _batch_with(**changes):
     (_batch_with(labels=None), "lacks the key.*labels"),
     (_batch_with(data=None), "lacks the key.*data"),
     (_batch_with(labels=[1, 2, 3]), "4 images but 3 labels"),
-    (pickle.dumps(cifar_batch(3, 1), protocol=2), "3 images where batches.meta says 4 per batch"),
+    (pickle.dumps(cifar_batch(3, 1), protocol=2), "3 images where .*batches.meta says 4 per batch"),
     (_batch_with(labels=[1, 2, 10, 3]), "label 10 at index 2"),
     (_batch_with(labels=[1, 2, -1, 3]), "label -1 at index 2"),
     (_batch_with(labels=["a", "b", "c", "d"]), "not a list of integers"),
@@ -162,13 +162,13 @@ def test_archive_missing_member(tmp_path):
 def test_truncated_archive(tmp_path):
     path = write_cifar_tar(tmp_path, cifar_files())
     path.write_bytes(path.read_bytes()[:200])
-    with pytest.raises(datasets.DatasetError, match="cifar-10-python.tar.gz: not a readable"):
+    with pytest.raises(datasets.DatasetError, match="cifar-10-python.tar.gz: broken gzip stream"):
         datasets.CIFAR10(tmp_path)
 
 
 def test_not_an_archive(tmp_path):
     (tmp_path / "cifar-10-python.tar.gz").write_bytes(b"hello")
-    with pytest.raises(datasets.DatasetError, match="not a readable tar.gz"):
+    with pytest.raises(datasets.DatasetError, match="cifar-10-python.tar.gz: not a readable tar archive"):
         datasets.CIFAR10(tmp_path)
 
 

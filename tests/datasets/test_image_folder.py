@@ -1,29 +1,15 @@
 """ImageFolder: folders and archives of class folders, decoding rules, and the decode cache."""
 
-import io
 import os
-import tarfile
 import time
 import zipfile
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import datasets
+from dataset_files import encode, tar_bytes, write_tree, zip_bytes
 from datasets import folder as folder_module
-
-
-def _png(array):
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _encode(array, fmt):
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format=fmt)
-    return buf.getvalue()
 
 
 def _tree(rgb=True, size=(6, 5)):
@@ -34,31 +20,25 @@ def _tree(rgb=True, size=(6, 5)):
     for cls, fmts in (("cat", ["PNG", "BMP", "PNG"]), ("dog", ["PNG", "PNG"])):
         for k, fmt in enumerate(fmts):
             a = rng.integers(0, 256, shape, dtype=np.uint8)
-            files[f"{cls}/{k:02d}.{fmt.lower()}"] = (_encode(a, fmt), a)
+            files[f"{cls}/{k:02d}.{fmt.lower()}"] = (encode(a, fmt), a)
     return files
 
 
+def _blobs(files):
+    return {rel: blob for rel, (blob, _) in files.items()}
+
+
 def _write_dir(root, files):
-    for rel, (blob, _) in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(blob)
-    return root
+    return write_tree(root, _blobs(files))
 
 
-def _write_tar(path, files, prefix="", mode="w:gz"):
-    with tarfile.open(path, mode) as tar:
-        for rel, (blob, _) in files.items():
-            info = tarfile.TarInfo(prefix + rel)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
+def _write_tar(path, files, prefix="", gz=True):
+    path.write_bytes(tar_bytes(_blobs(files), prefix, gz))
     return path
 
 
 def _write_zip(path, files, prefix=""):
-    with zipfile.ZipFile(path, "w") as zf:
-        for rel, (blob, _) in files.items():
-            zf.writestr(prefix + rel, blob)
+    path.write_bytes(zip_bytes(_blobs(files), prefix))
     return path
 
 
@@ -88,7 +68,7 @@ def test_archives_with_or_without_wrapping_folders(tmp_path, cache_dir, kind, pr
     if kind == "zip":
         _write_zip(path, files, prefix)
     else:
-        _write_tar(path, files, prefix, "w" if kind == "tar" else "w:gz")
+        _write_tar(path, files, prefix, gz=kind != "tar")
     _check(datasets.ImageFolder(path), files)
 
 
@@ -101,7 +81,7 @@ def test_grayscale_inferred_forced_and_mixed(tmp_path, cache_dir):
     rgb = datasets.ImageFolder(_write_dir(tmp_path / "rgb", _tree()), grayscale=True)
     assert rgb.data.shape == (5, 6, 5)
     mixed = dict(gray)
-    mixed["dog/rgb.png"] = (_png(np.full((6, 5, 3), 9, np.uint8)), None)
+    mixed["dog/rgb.png"] = (encode(np.full((6, 5, 3), 9, np.uint8)), None)
     ds = datasets.ImageFolder(_write_dir(tmp_path / "mixed", mixed))
     assert ds.data.shape == (6, 6, 5, 3)
     first = gray["cat/00.png"][1]
@@ -111,8 +91,8 @@ def test_grayscale_inferred_forced_and_mixed(tmp_path, cache_dir):
 def test_jpeg_and_gif_decode(tmp_path, cache_dir):
     y, x = np.mgrid[0:8, 0:8]
     a = np.stack([y * 30, x * 30, np.full((8, 8), 128)], axis=2).astype(np.uint8)  # smooth: JPEG keeps it close
-    files = {"a/x.jpg": (_encode(a, "JPEG"), None), "b/y.gif": (_encode(a, "GIF"), None),
-             "b/z.jpeg": (_encode(a, "JPEG"), None)}
+    files = {"a/x.jpg": (encode(a, "JPEG"), None), "b/y.gif": (encode(a, "GIF"), None),
+             "b/z.jpeg": (encode(a, "JPEG"), None)}
     ds = datasets.ImageFolder(_write_dir(tmp_path / "t", files))
     assert ds.data.shape == (3, 8, 8, 3) and ds.classes == ["a", "b"]
     assert np.abs(ds.data[0].astype(int) - a).mean() < 8
@@ -120,7 +100,7 @@ def test_jpeg_and_gif_decode(tmp_path, cache_dir):
 
 def test_size_mismatch_and_resize(tmp_path, cache_dir):
     files = _tree()
-    files["dog/big.png"] = (_png(np.zeros((10, 12, 3), np.uint8)), None)
+    files["dog/big.png"] = (encode(np.zeros((10, 12, 3), np.uint8)), None)
     root = _write_dir(tmp_path / "t", files)
     with pytest.raises(datasets.DatasetError, match=r"images differ in size.*dog/big.png is 10x12.*size="):
         datasets.ImageFolder(root)
@@ -156,7 +136,7 @@ def test_no_images_or_unreadable_sources(tmp_path, cache_dir, make):
         path.mkdir()
     elif make == "no_class_dirs":
         path.mkdir()
-        (path / "a.png").write_bytes(_png(np.zeros((2, 2), np.uint8)))
+        (path / "a.png").write_bytes(encode(np.zeros((2, 2), np.uint8)))
     elif make == "bad_archive":
         path = tmp_path / "x.tar.gz"
         path.write_bytes(b"\x1f\x8bnot really")
@@ -193,7 +173,7 @@ def test_cache_is_keyed_by_mtime_and_parameters(tmp_path, cache_dir):
     path = _write_tar(tmp_path / "t.tar.gz", files)
     datasets.ImageFolder(path)
     datasets.ImageFolder(path, size=3)
-    files["cat/00.png"] = (_png(np.zeros((6, 5, 3), np.uint8)), None)
+    files["cat/00.png"] = (encode(np.zeros((6, 5, 3), np.uint8)), None)
     _write_tar(path, files)
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
     ds = datasets.ImageFolder(path)
