@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shlex
 import signal
 import sys
 import time
+import warnings
 
 PROG = "numbacnn"
 
@@ -378,14 +380,20 @@ def _summary(model, shape, name):
 
 
 def _parse_schedule(text):
+    """(kind, values) of a --schedule; every value a finite number (EPOCHS and PATIENCE
+    whole numbers); the ranges are the schedulers' own checks (_make_scheduler)."""
     parts = str(text).strip().lower().split(":")
     kind, rest = parts[0], parts[1:]
 
-    def num(s, what):
+    def num(s, what, whole=False):
         try:
-            return float(s)
+            v = float(s)
         except ValueError:
             raise UserError(f"--schedule {text}: {what} must be a number, got {s!r}") from None
+        if not math.isfinite(v) or (whole and (v != int(v) or v < 0)):
+            raise UserError(f"--schedule {text}: {what} must be a {'whole number >= 0' if whole else 'finite number'}, "
+                            f"got {s!r}")
+        return int(v) if whole else v
     known = {"none": 0, "step": 2, "multistep": 2, "exp": 1, "cosine": 1, "onecycle": 1, "plateau": 2}
     if kind not in known:
         raise UserError(f"unknown --schedule {text!r}; use one of: {SCHEDULES}")
@@ -400,7 +408,12 @@ def _parse_schedule(text):
             miles = [int(m) for m in rest[0].split(",")]
         except ValueError:
             raise UserError(f"--schedule {text}: milestones must be whole epochs") from None
+        if min(miles) < 1:
+            raise UserError(f"--schedule {text}: milestones must be epochs >= 1")
         return kind, [miles] + [num(r, "gamma") for r in rest[1:]]
+    if kind in ("step", "plateau") and rest:
+        first = num(rest[0], "EPOCHS" if kind == "step" else "PATIENCE", whole=True)
+        return kind, [first] + [num(r, "value") for r in rest[1:]]
     return kind, [num(r, "value") for r in rest]
 
 
@@ -412,7 +425,7 @@ def _make_scheduler(kind, values, opt, epochs, spe, warmup, lr):
     if kind == "plateau":
         if warmup:
             raise UserError("--warmup cannot be combined with --schedule plateau")
-        patience = int(values[0]) if values else 3
+        patience = values[0] if values else 3
         factor = values[1] if len(values) > 1 else 0.1
         if not 0 < factor < 1:
             raise UserError(f"--schedule plateau: factor must be in (0, 1), got {factor}")
@@ -428,9 +441,9 @@ def _make_scheduler(kind, values, opt, epochs, spe, warmup, lr):
         raise UserError(f"--warmup {warmup} leaves no epochs for the schedule (--epochs {epochs})")
     after = None
     if kind == "step":
-        if values[0] < 1 or values[0] != int(values[0]):
+        if values[0] < 1:
             raise UserError("--schedule step: EPOCHS must be a whole number >= 1")
-        after = optim.StepLR(opt, step_size=int(values[0]) * spe, gamma=values[1] if len(values) > 1 else 0.1)
+        after = optim.StepLR(opt, step_size=values[0] * spe, gamma=values[1] if len(values) > 1 else 0.1)
     elif kind == "multistep":
         miles = [max(0, m * spe - w) for m in values[0]]
         after = optim.MultiStepLR(opt, milestones=miles, gamma=values[1] if len(values) > 1 else 0.1)
@@ -471,6 +484,152 @@ def _split_name(ds):
     return "held-out validation" if "hold-out" in str(getattr(ds, "split_note", "")) else "test"
 
 
+# --- resume ------------------------------------------------------------------------------------
+RUN_FILES = ("best.npz", "last.npz", "metrics.csv", "metrics.jsonl", "summary.txt")
+
+# How each train option may change on --resume (the rest come from the checkpoint):
+SPLIT_OPTIONS = ("dataset", "val_split", "train_size", "seed", "image_size")  # refused: they change the images
+#                                                                  a run trains and validates on
+STATE_OPTIONS = ("model", "optimizer", "schedule", "warmup", "batch_size")     # refused: the saved optimizer,
+#                                                     schedule and data-order state cannot follow them
+RECIPE_OPTIONS = ("lr", "momentum", "weight_decay", "nesterov", "label_smoothing", "augment", "patience")
+#                 honoured from the resumed step on, with a printed line; epochs, data_root, workers: honoured
+
+
+def _saved_args(ckpt) -> dict:
+    """The train options a checkpoint records (metadata.args), read back through the train
+    command's own parser, so each has the type and range a command line gives it."""
+    from .train.checkpoint import damaged
+    saved = {k: v for k, v in (ckpt.metadata.get("args") or {}).items() if k in TRAIN_DEFAULTS}
+    argv = ["train"]
+    for k, v in saved.items():
+        flag = "--" + k.replace("_", "-")
+        if v is None and TRAIN_DEFAULTS[k] is None:
+            continue
+        if k == "nesterov" and isinstance(v, bool):
+            argv += [flag] if v else []
+        elif k == "image_size" and isinstance(v, list):
+            argv.append(f"{flag}={'x'.join(map(str, v))}")
+        elif isinstance(v, (str, int, float)) and not isinstance(v, bool):
+            argv.append(f"{flag}={v}")
+        else:
+            raise damaged(ckpt.path, f"metadata.args.{k} is {v!r}, not an option value")
+    try:
+        parsed = vars(build_parser().parse_args(argv))
+        _parse_schedule(parsed.get("schedule", "none"))
+        _augmentations(parsed.get("augment", ""), (1, 32, 32))
+    except UserError as e:
+        raise damaged(ckpt.path, f"metadata.args: {e}") from None
+    return {k: parsed.get(k, v) for k, v in saved.items()}
+
+
+def _same(key, a, b) -> bool:
+    if key == "dataset":
+        def norm(v):
+            return os.path.abspath(v) if _dataset_key(v) not in NORMALIZE and os.path.exists(v) else _dataset_key(v)
+        return norm(str(a)) == norm(str(b))
+    return a == b
+
+
+def _resume_changes(given, saved, path) -> list:
+    """[(option, run's value, new value)] of the options given with --resume that differ
+    from the run's and may (RECIPE_OPTIONS); one UserError for any that may not."""
+    changes = []
+    for k in TRAIN_DEFAULTS:
+        if k not in given or k not in saved or _same(k, given[k], saved[k]):
+            continue
+        flag, old, new = "--" + k.replace("_", "-"), "none" if saved[k] is None else saved[k], given[k]
+        if k in SPLIT_OPTIONS:
+            raise UserError(f"{flag} {new} differs from the run's {old}: it changes the images the run trains and "
+                            f"validates on (validation images could leak into training); resume {path} without "
+                            f"{flag}, or start a new run")
+        if k == "model":
+            raise UserError(f"--model {new} is a different architecture than the run's {old}; resume {path} without "
+                            "--model, or start a new run")
+        if k in STATE_OPTIONS:
+            raise UserError(f"{flag} {new} differs from the run's {old}: the saved optimizer, schedule and data order "
+                            f"cannot follow it; resume {path} without {flag}, or start a new run")
+        scheduled = saved.get("schedule", "none") != "none" or saved.get("warmup", 0)
+        if k == "lr" and scheduled:
+            raise UserError(f"--lr cannot change when resuming a run with --schedule {saved.get('schedule')}"
+                            f"{' and --warmup' if saved.get('warmup') else ''}: its rates were planned from the run's "
+                            f"lr {old}; resume {path} without --lr, or start a new run")
+        if k == "momentum" and str(saved.get("schedule", "")).startswith("onecycle"):
+            raise UserError(f"--momentum cannot change when resuming a run with --schedule onecycle, which cycles the "
+                            f"momentum itself; resume {path} without --momentum")
+        changes.append((k, old, new))
+    return changes
+
+
+def _apply_changes(opt, changes, a) -> None:
+    """Sets the optimizer settings of ``changes`` (after the restore loaded the run's) and
+    prints one line per change."""
+    for k, old, new in changes:
+        for g in opt.param_groups:
+            if k == "lr":
+                g["lr"] = a.lr
+            elif k == "weight_decay":
+                g["weight_decay"] = a.weight_decay
+            elif k in ("momentum", "nesterov") and "momentum" in g:
+                g["momentum"], g["nesterov"] = a.momentum, a.nesterov and a.momentum > 0
+        print(f"resuming with --{k.replace('_', '-')} {new} (the run had {old})")
+
+
+def _run_files(folder) -> list:
+    return [f for f in RUN_FILES if os.path.exists(os.path.join(folder, f))]
+
+
+def _resume_folder(ckpt, out) -> tuple:
+    """(folder, files to copy there) for a resumed run: the checkpoint's own folder, unless
+    ``out`` names another, which must hold no run; then the run's checkpoints are to be
+    copied there (:func:`_copy_run`; the original folder is not touched). Refuses to resume,
+    in place, from a checkpoint that a later last.npz beside it has moved past (that would
+    overwrite it and its metrics)."""
+    from .train.checkpoint import CheckpointError, read_progress
+    src = os.path.dirname(os.path.abspath(ckpt.path))
+    epoch, step = ckpt.progress
+    here = out is None or os.path.realpath(out) == os.path.realpath(src)
+    last = os.path.join(src, "last.npz")
+    if here:
+        if os.path.isfile(last) and os.path.realpath(last) != os.path.realpath(ckpt.path):
+            try:
+                later = read_progress(last)
+            except CheckpointError as e:
+                raise UserError(f"{_first_line(e)}; resuming {ckpt.path} here would overwrite it: pass --out "
+                                "NEW_FOLDER to continue elsewhere") from None
+            if later[1] > step:
+                raise UserError(f"{ckpt.path} is at epoch {epoch} (step {step}) but {last} goes on to epoch {later[0]} "
+                                f"(step {later[1]}); resuming here would overwrite it and its metrics: resume from "
+                                f"{last}, or pass --out NEW_FOLDER to branch from {os.path.basename(ckpt.path)}")
+        return src, []
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise UserError(f"--out {out} is a file, not a folder")
+    if _run_files(out):
+        raise UserError(f"--out {out} already holds a run ({', '.join(_run_files(out))}); give an empty or new "
+                        f"folder, or leave out --out to continue in {src}")
+    copies = [ckpt.path]
+    best = os.path.join(src, "best.npz")
+    if os.path.realpath(ckpt.path) == os.path.realpath(last) and os.path.isfile(best):
+        try:
+            if read_progress(best)[1] <= step:
+                copies.append(best)
+        except CheckpointError:
+            pass                                   # a damaged best.npz stays behind
+    return out, copies
+
+
+def _copy_run(copies, out) -> None:
+    """Copies a resumed run's checkpoints into its new folder (each atomically)."""
+    from .train.checkpoint import atomic_copy
+    try:
+        for f in copies:
+            atomic_copy(f, os.path.join(out, os.path.basename(f)))
+    except OSError as e:
+        raise UserError(f"cannot copy the run into --out {out}: {e.strerror or e}") from None
+    print(f"continuing {copies[0]} in {out} (copied {', '.join(os.path.basename(f) for f in copies)}; "
+          f"{os.path.dirname(os.path.abspath(copies[0]))} is left as it is)")
+
+
 # --- train -------------------------------------------------------------------------------------
 def cmd_train(args) -> int:
     import numpy as np
@@ -481,23 +640,25 @@ def cmd_train(args) -> int:
     from .data import transforms as T
     from .train import (CheckpointError, CSVLogger, EarlyStopping, JSONLogger, ModelCheckpoint, ProgressBar,
                         Trainer, load_checkpoint)
+    from .train.checkpoint import remove_temporaries
 
     given = {k: v for k, v in vars(args).items()}
-    ckpt = None
+    ckpt, changes = None, []
     if args.resume:
         try:
             ckpt = load_checkpoint(args.resume)
+            saved = _saved_args(ckpt)
         except CheckpointError as e:
             raise UserError(f"--resume: {e}") from None
-        saved = ckpt.metadata.get("args", {})
+        changes = _resume_changes(given, saved, args.resume)
         for k, v in saved.items():
-            if k in TRAIN_DEFAULTS and k not in given:
-                given[k] = v
+            if v is not None:
+                given.setdefault(k, v)
     for k, v in TRAIN_DEFAULTS.items():
         given.setdefault(k, v)
     a = argparse.Namespace(**given)
     if ckpt is not None:
-        planned = ckpt.metadata.get("args", {}).get("epochs")
+        planned = saved.get("epochs")
         kind0 = str(a.schedule).split(":")[0].lower()
         if planned and a.epochs != planned and kind0 in ("onecycle", "cosine"):
             raise UserError(f"--schedule {kind0} of {args.resume} was planned for {planned} epochs; resume with "
@@ -517,13 +678,16 @@ def cmd_train(args) -> int:
         raise UserError(f"unknown model {a.model!r}; the zoo has: {', '.join(zoo.names())}")
     _augmentations(a.augment, (1, 32, 32))         # unknown names fail before any data is read
     out = args.out
-    if out is None:
-        out = os.path.dirname(os.path.abspath(args.resume)) if args.resume else os.path.join(
-            "runs", f"{os.path.basename(str(a.model)).replace('.json', '')}-"
-                    f"{os.path.basename(os.path.normpath(str(a.dataset))).split('.')[0]}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if not args.resume and os.path.exists(os.path.join(out, "last.npz")):
-        raise UserError(f"{out} already holds a run (last.npz); continue it with --resume "
-                        f"{os.path.join(out, 'last.npz')} or choose another --out")
+    if out is None and not args.resume:
+        out = os.path.join("runs", f"{os.path.basename(str(a.model)).replace('.json', '')}-"
+                                   f"{os.path.basename(os.path.normpath(str(a.dataset))).split('.')[0]}-"
+                                   f"{time.strftime('%Y%m%d-%H%M%S')}")
+    copies = []
+    if args.resume:
+        out, copies = _resume_folder(ckpt, out)
+    elif _run_files(out):
+        hint = f"continue it with --resume {os.path.join(out, 'last.npz')} or " if "last.npz" in _run_files(out) else ""
+        raise UserError(f"{out} already holds a run ({', '.join(_run_files(out))}); {hint}choose another --out")
     _check_device(args.device)
     _set_threads(args.threads)
 
@@ -564,7 +728,13 @@ def cmd_train(args) -> int:
     spe = len(train_loader)
 
     # model, loss, optimizer, schedule
-    model = _build_model(a.model, shape, len(classes))
+    if ckpt is None:
+        model = _build_model(a.model, shape, len(classes))
+    else:           # the run's own spec, whatever its --model names now
+        try:
+            model = ckpt.build_model()
+        except CheckpointError as e:
+            raise UserError(f"--resume: {e}") from None
     summ = _summary(model, shape, a.model)
     crit = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
     params = list(model.parameters())
@@ -575,13 +745,17 @@ def cmd_train(args) -> int:
         opt = optim.Adam(params, lr=a.lr, weight_decay=a.weight_decay)
     else:
         opt = optim.AdamW(params, lr=a.lr, weight_decay=a.weight_decay)
-    sched = _make_scheduler(kind, values, opt, a.epochs, spe, a.warmup, a.lr)
+    try:
+        sched = _make_scheduler(kind, values, opt, a.epochs, spe, a.warmup, a.lr)
+    except ValueError as e:       # a value out of the scheduler's range
+        raise UserError(f"--schedule {a.schedule}: {_first_line(e)}") from None
 
-    # run folder
+    # run folder (temporaries of writes a killed run left are removed; the callbacks remove theirs)
     try:
         os.makedirs(out, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create the run folder {out!r}: {e.strerror}") from None
+    remove_temporaries(os.path.join(out, "summary.txt"))
 
     saved_args = {k: getattr(a, k) for k in TRAIN_DEFAULTS}
     metadata = {"dataset": key if key in NORMALIZE else str(a.dataset), "data_root": a.data_root,
@@ -610,6 +784,9 @@ def cmd_train(args) -> int:
         if trainer.epoch >= a.epochs and trainer.batch_in_epoch == 0:
             raise UserError(f"{args.resume} already holds {trainer.epoch} trained epochs; pass --epochs N with N "
                             f"> {trainer.epoch} to train more")
+        _apply_changes(opt, changes, a)
+        if copies:
+            _copy_run(copies, out)
 
     header = [f"model {a.model} on {a.dataset}: {len(train_set):,} training images of {_fmt_shape(shape)}, "
               f"{len(classes)} classes", val_note or "no validation set",
@@ -759,38 +936,75 @@ def _num_outputs(model, shape):
 
 
 # --- predict -----------------------------------------------------------------------------------
-def cmd_predict(args) -> int:
+PREDICT_MAX_PIXELS = 1 << 26   # an image predict decodes (8192 x 8192); more is refused as a decompression bomb
+PREDICT_BATCH = 64             # images per forward pass
+
+
+def _memory_budget() -> int:
+    """Bytes a forward pass may take: half the machine's physical memory (8 GiB if unknown)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (AttributeError, ValueError, OSError):
+        return 8 << 30
+
+
+def _read_image(path, ch, h, w):
+    """uint8 (h, w, ch) of the image at ``path``, resized; one UserError for anything else,
+    including an image whose header declares more than PREDICT_MAX_PIXELS (checked before
+    its pixels are decoded)."""
     import numpy as np
     from PIL import Image, UnidentifiedImageError
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                if im.size[0] * im.size[1] > PREDICT_MAX_PIXELS:
+                    raise UserError(f"{path} is {im.size[0]}x{im.size[1]} pixels, more than predict decodes "
+                                    f"({PREDICT_MAX_PIXELS:,}); it may be a decompression bomb")
+                im = im.convert("L" if ch == 1 else "RGB")
+                if im.size != (w, h):
+                    im = im.resize((w, h), Image.BILINEAR)
+                a = np.asarray(im, dtype=np.uint8)
+    except FileNotFoundError:
+        raise UserError(f"no such image: {path}") from None
+    except IsADirectoryError:
+        raise UserError(f"{path} is a folder, not an image") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise UserError(f"{path} is refused as a decompression bomb ({_first_line(e)})") from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as e:
+        raise UserError(f"{path} is not a readable image ({_first_line(e) or type(e).__name__})") from None
+    return a if a.ndim == 3 else a[..., None]
+
+
+def cmd_predict(args) -> int:
+    import numpy as np
 
     from . import kernels
+    from .nn import summary
     _check_device(args.device)
     c, model = _load_ckpt(args.checkpoint)
     shape = c.input_shape or tuple(c.metadata.get("input_shape") or ())
     if not shape:
         raise UserError(f"{args.checkpoint} does not record its input shape")
     ch, h, w = shape
-    imgs = []
-    for path in args.images:
-        try:
-            with Image.open(path) as im:
-                im = im.convert("L" if ch == 1 else "RGB")
-                if im.size != (w, h):
-                    im = im.resize((w, h), Image.BILINEAR)
-                a = np.asarray(im, dtype=np.uint8)
-        except FileNotFoundError:
-            raise UserError(f"no such image: {path}") from None
-        except IsADirectoryError:
-            raise UserError(f"{path} is a folder, not an image") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise UserError(f"{path} is not a readable image ({_first_line(e) or type(e).__name__})") from None
-        imgs.append(a if a.ndim == 3 else a[..., None])
+    if ch not in (1, 3):
+        raise UserError(f"{args.checkpoint} takes {ch}-channel images; predict reads grayscale (1) or RGB (3) images")
+    need = summary(model, shape).activation_bytes * min(len(args.images), PREDICT_BATCH)
+    if need > _memory_budget():
+        raise UserError(f"{args.checkpoint}'s model needs {need / 2**30:.1f} GiB for {_fmt_shape(shape)} images, "
+                        f"more than half this machine's memory")
+    imgs = [_read_image(path, ch, h, w) for path in args.images]
     x = _eval_transform(c)
+    from .autograd import no_grad
     from .data.transforms import apply_batch
-    batch = np.ascontiguousarray(apply_batch(x, np.stack(imgs)), dtype=np.float32)
     model.to(args.device)
     ops = kernels.ops(args.device)
-    logits = np.asarray(ops.to_host(model(ops.asarray(batch))), dtype=np.float64)
+    parts = []
+    for i in range(0, len(imgs), PREDICT_BATCH):
+        batch = np.ascontiguousarray(apply_batch(x, np.stack(imgs[i:i + PREDICT_BATCH])), dtype=np.float32)
+        with no_grad():
+            parts.append(np.asarray(ops.to_host(model(ops.asarray(batch)).array), dtype=np.float64))
+    logits = np.concatenate(parts)
     z = logits - logits.max(axis=1, keepdims=True)
     p = np.exp(z)
     p /= p.sum(axis=1, keepdims=True)

@@ -59,6 +59,22 @@ def _flag(who: str, key: str, value) -> bool:
     return value
 
 
+def _plain(v):
+    return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+
+
+def _mismatch(sched, state) -> str | None:
+    """The first setting (an entry that is not one of ``sched._counters``) in ``state`` that
+    differs from ``sched``'s own, as "name saved (this run's: value)"; None if none does."""
+    own = sched.state_dict()
+    for k, v in state.items():
+        if k in sched._counters or k in ("type", "schedulers") or k not in own:
+            continue
+        if _plain(v) != _plain(own[k]):
+            return f"{k} {v!r} (this run's: {own[k]!r})"
+    return None
+
+
 def _checked_state(sched, state, rules: dict, who: str = "") -> dict:
     """``state`` less its "type", after checking the type and each entry with ``rules``
     (key -> check(who, key, value)); unknown entries are refused."""
@@ -84,6 +100,7 @@ class LRScheduler:
 
     interval = "epoch"
     _state_keys: tuple = ()
+    _counters = ("last_epoch", "_last_lr")     # state that advances; the rest are the schedule's settings
 
     def __init__(self, optimizer, last_epoch: int = -1):
         _check_optimizer(optimizer, type(self).__name__)
@@ -140,6 +157,11 @@ class LRScheduler:
     def check_state_dict(self, state: dict) -> None:
         """Raises the ValueError :meth:`load_state_dict` would raise; changes nothing."""
         self._checked(state)
+
+    def mismatch(self, state: dict) -> str | None:
+        """What setting of a saved ``state`` differs from this scheduler's (its counters
+        aside), or None: a run continues only under the schedule it was planned with."""
+        return _mismatch(self, state)
 
     def load_state_dict(self, state: dict) -> None:
         """Restores ``state_dict()``'s output; nothing changes unless every entry fits."""
@@ -326,6 +348,14 @@ class SequentialLR(LRScheduler):
             s._set(cs)
         super()._set(entries)
 
+    def mismatch(self, state):
+        children = state.get("schedulers") if isinstance(state, dict) else None
+        if isinstance(children, list) and len(children) == len(self.schedulers):
+            for s, cs in zip(self.schedulers, children):
+                if isinstance(cs, dict) and s.mismatch(cs):
+                    return f"{type(s).__name__} {s.mismatch(cs)}"
+        return _mismatch(self, state)
+
     def __repr__(self):
         return f"SequentialLR({self.schedulers!r}, milestones={self.milestones})"
 
@@ -462,6 +492,7 @@ class ReduceLROnPlateau:
     interval = "epoch"
     _state_keys = ("mode", "factor", "patience", "threshold", "threshold_mode", "cooldown", "min_lrs", "eps",
                    "best", "num_bad_epochs", "cooldown_counter", "last_epoch", "_last_lr")
+    _counters = ("best", "num_bad_epochs", "cooldown_counter", "last_epoch", "_last_lr")
 
     def __init__(self, optimizer, mode: str = "min", factor: float = 0.1, patience: int = 10,
                  threshold: float = 1e-4, threshold_mode: str = "rel", cooldown: int = 0, min_lr=0.0,
@@ -538,6 +569,11 @@ class ReduceLROnPlateau:
     def check_state_dict(self, state: dict) -> None:
         """Raises the ValueError :meth:`load_state_dict` would raise; changes nothing."""
         _checked_state(self, state, self._rules())
+
+    def mismatch(self, state: dict) -> str | None:
+        """What setting of a saved ``state`` differs from this scheduler's (its counters
+        aside), or None."""
+        return _mismatch(self, state)
 
     def load_state_dict(self, state):
         """Restores ``state_dict()``'s output; nothing changes unless every entry fits."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..autograd import no_grad
 from ..nn import from_spec, summary
 
 FORMAT = "numbacnn-checkpoint"
@@ -47,6 +48,7 @@ MAX_SIDE = 16384
 MAX_INPUT_ELEMENTS = 2**26       # C * H * W of one input image (256 MiB as float32)
 MAX_LAYER_SIZE = 2**28           # product of one layer's integer arguments (in*out*k... weights)
 MAX_COUNT = 2**53                # epochs, steps, seeds: exact in a float, far beyond any run
+MAX_TRIAL_BYTES = 2**26          # build_model runs one zero image through a model whose activations fit this
 
 _DTYPES = {np.dtype(t).str[1:] for t in ("?", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "f2", "f4", "f8")}
 
@@ -234,12 +236,17 @@ def _read_member(z: zipfile.ZipFile, info: zipfile.ZipInfo, key: str) -> np.ndar
     its header (numeric dtype; declared size = the member's size) and its CRC."""
     with z.open(info) as f:
         version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise Bad(f"array {key!r} has an .npy header of unknown version {version}")
+        try:           # numpy parses the header text with Python's tokenizer: any error means damaged
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise Bad(f"array {key!r} has an .npy header of unknown version {version}")
+        except (Bad, zipfile.BadZipFile):
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise Bad(f"array {key!r} has an unreadable .npy header ({type(e).__name__})") from None
         if any(s < 0 for s in shape):
             raise Bad(f"array {key!r} declares a negative size {shape}")
         wanted = "U" if key == META_KEY else None
@@ -579,7 +586,9 @@ class Checkpoint:
 
     def build_model(self):
         """The model, rebuilt from its spec (no Python from whoever saved it), with its
-        weights; its output count is checked against the class names."""
+        weights, in eval mode; with an input shape on record it must take that shape, give
+        one output per class name, and run one (zero) image (if that needs at most
+        MAX_TRIAL_BYTES of activations)."""
         python_class = self.spec.get("python_class")
         if python_class is not None:
             raise CheckpointError(
@@ -588,7 +597,7 @@ class Checkpoint:
                 f"in Python and load the weights with model.load_state_dict(engine.load({self.path!r}))")
         try:
             model = from_spec(self.spec)
-        except ValueError as e:
+        except (ValueError, TypeError) as e:
             raise damaged(self.path, f"its model spec does not build: {_first_line(e)}") from None
         except MemoryError:
             raise damaged(self.path, "its model spec declares layers too large to build") from None
@@ -596,17 +605,20 @@ class Checkpoint:
             model.load_state_dict(self.model_state)
         except (KeyError, ValueError) as e:
             raise damaged(self.path, f"its weights do not fit its model spec: {_first_line(e)}") from None
+        model.eval()
         shape = self.input_shape or (self.metadata.get("input_shape") and tuple(self.metadata["input_shape"]))
         if shape:
             try:
-                out = summary(model, shape).output_shape
+                summ = summary(model, shape)
+                if summ.activation_bytes <= MAX_TRIAL_BYTES:
+                    with no_grad():
+                        model(np.zeros((1, *shape), np.float32))
             except ValueError as e:
-                raise damaged(self.path, f"its model does not take its own input shape "
+                raise damaged(self.path, f"its model does not run on its own input shape "
                                          f"{'x'.join(map(str, shape))}: {e}") from None
-            names = self.class_names
+            names, out = self.class_names, summ.output_shape
             if names and len(out) == 1 and out[0] != len(names):
                 raise damaged(self.path, f"it names {len(names)} classes but its model predicts {out[0]}")
-        model.eval()
         return model
 
 

@@ -248,3 +248,105 @@ def test_image_size_on_a_named_dataset(capsys, shared_data, tmp_path):
     rc, out, err = run_cli(capsys, "train", "--dataset", "mnist", "--data-root", shared_data, "--image-size", "32",
                            "--out", tmp_path / "x")
     assert_one_line_error(rc, err, "--image-size")
+
+
+# --- schedules, bench, predict's limits (issue 14) ---------------------------------------------------
+@pytest.mark.parametrize("schedule,needles", [
+    ("step:nan", ["--schedule step:nan", "EPOCHS must be a whole number"]),
+    ("step:1:nan", ["--schedule step:1:nan", "value must be a finite number"]),
+    ("plateau:-3", ["--schedule plateau:-3", "PATIENCE must be a whole number >= 0"]),
+    ("plateau:2.5", ["PATIENCE must be a whole number"]),
+    ("exp:inf", ["--schedule exp:inf", "finite number"]),
+    ("multistep:0,2", ["milestones must be epochs >= 1"]),
+])
+def test_schedule_values_are_checked_before_any_data_is_read(capsys, tmp_path, schedule, needles):
+    rc, out, err = run_cli(capsys, "train", "--schedule", schedule, "--data-root", tmp_path / "nothing-here")
+    assert_one_line_error(rc, err, *needles)
+
+
+@pytest.mark.parametrize("schedule,needles", [
+    ("step:1:-0.5", ["--schedule step:1:-0.5", "gamma must be a finite number >= 0"]),
+    ("plateau:2:1.5", ["--schedule plateau", "factor must be in (0, 1)"]),
+])
+def test_schedule_values_out_of_range(capsys, folders, schedule, needles):
+    rc, out, err = run_cli(capsys, "train", "--dataset", folders["rgb"], "--image-size", "28", "--batch-size", "2",
+                           "--schedule", schedule, "--out", folders["base"] / "sched")
+    assert_one_line_error(rc, err, *needles)
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--batch-size", "0"], ["--batch-size", "at least 1"]),
+    (["--repeats", "0"], ["--repeats", "at least 1"]),
+    (["--steps", "-1"], ["--steps"]),
+    (["--warmup", "x"], ["--warmup", "whole number"]),
+])
+def test_bench_argument_errors(capsys, argv, needles):
+    rc, out, err = run_cli(capsys, "bench", *argv)
+    assert_one_line_error(rc, err, *needles)
+
+
+def test_bench_json_that_cannot_be_written_is_refused_before_running(capsys, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for target, needle in ((blocker / "out.json", "is a file, not a folder"), (tmp_path, "is a folder")):
+        rc, out, err = run_cli(capsys, "bench", "--ops", "relu", "--device", "cpu", "--json", target)
+        assert_one_line_error(rc, err, f"--json {target}", needle)
+        assert out == ""                                       # nothing was benchmarked
+
+
+def _png(path, width, height):
+    """A PNG whose header declares width x height (its pixel data is not there: only the
+    header is read before the size is checked)."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("size,needle", [
+    ((9000, 8000), "more than predict decodes"),                # our limit, below Pillow's warning
+    ((10000, 10000), "refused as a decompression bomb"),        # Pillow's warning, made an error
+    ((40000, 40000), "refused as a decompression bomb"),        # Pillow's error
+])
+def test_predict_refuses_decompression_bombs(capsys, tiny_ckpt, tmp_path, size, needle):
+    bomb = _png(tmp_path / "bomb.png", *size)
+    rc, out, err = run_cli(capsys, "predict", tiny_ckpt, bomb)
+    assert_one_line_error(rc, err, str(bomb), needle)
+
+
+def test_predict_refuses_a_checkpoint_of_implausible_input_size(capsys, tmp_path):
+    engine.manual_seed(0)
+    p = tmp_path / "huge.npz"
+    save_checkpoint(p, engine.models.get("mnist_cnn"), {"input_shape": [1, 100000, 100000]})
+    img = tmp_path / "x.png"
+    Image.fromarray(np.zeros((28, 28), np.uint8)).save(img)
+    rc, out, err = run_cli(capsys, "predict", p, img)
+    assert_one_line_error(rc, err, f"checkpoint {p} is damaged: input_shape 1x100000x100000 is beyond")
+
+
+def test_predict_refuses_a_model_too_big_for_memory(capsys, tmp_path, monkeypatch):
+    from engine import nn
+    engine.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 2))
+    p = tmp_path / "wide.npz"
+    save_checkpoint(p, model, {"input_shape": [1, 8192, 8192]})
+    monkeypatch.setattr(cli, "_memory_budget", lambda: 1 << 30)
+    img = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(img)
+    rc, out, err = run_cli(capsys, "predict", p, img)
+    assert_one_line_error(rc, err, "needs 16.0 GiB for 1x8192x8192 images")
+
+
+def test_predict_refuses_a_four_channel_model(capsys, tmp_path):
+    from engine import nn
+    engine.manual_seed(0)
+    p = tmp_path / "rgba.npz"
+    save_checkpoint(p, nn.Sequential(nn.Conv2d(4, 2, 3), nn.Flatten(), nn.Linear(72, 2)), {"input_shape": [4, 8, 8]})
+    img = tmp_path / "x.png"
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(img)
+    rc, out, err = run_cli(capsys, "predict", p, img)
+    assert_one_line_error(rc, err, "takes 4-channel images")
