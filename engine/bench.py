@@ -49,17 +49,20 @@ JSON (``--json PATH``, read by the GUI's bench tab)::
 """
 from __future__ import annotations
 
-import argparse
 import datetime as _dt
 import json
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from .cli import UserError, _nonneg_int, _Parser, _positive_int
+from .train.checkpoint import atomic_write_bytes
 
 OPS = ("conv", "conv1x1", "pool", "avgpool", "linear", "bn", "softmax", "relu", "dropout", "add",
        "lrn", "sgd", "adam")
@@ -407,17 +410,18 @@ def format_table(result: dict) -> str:
 
 # --- CLI -------------------------------------------------------------------------------
 def _parser():
-    p = argparse.ArgumentParser(prog="python -m engine bench",
-                                description="Benchmark the engine's kernels and models on the CPU and the GPU.")
+    p = _Parser(prog="numbacnn bench", description="Benchmark the engine's kernels and models on the CPU and the GPU.")
     p.add_argument("--device", default=None,
                    help="comma-separated devices (cpu,cuda); default: cpu, plus cuda when a GPU is usable")
     p.add_argument("--ops", default=None, help=f"comma-separated kernel ops or 'all' or 'none' ({','.join(OPS)})")
     p.add_argument("--model", default=None, help="comma-separated zoo models to time whole training steps")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--repeats", type=int, default=None, help="timed runs per kernel (median); default 5")
-    p.add_argument("--warmup", type=int, default=None, help="untimed runs first (the first compiles); default 2")
-    p.add_argument("--steps", type=int, default=None, help="timed training steps per model on the GPU; default 10")
-    p.add_argument("--cpu-steps", type=int, default=None, help="timed training steps per model on the CPU; default 2")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--repeats", type=_positive_int, default=None, help="timed runs per kernel (median); default 5")
+    p.add_argument("--warmup", type=_nonneg_int, default=None, help="untimed runs first (the first compiles); default 2")
+    p.add_argument("--steps", type=_positive_int, default=None, help="timed training steps per model on the GPU; "
+                                                                     "default 10")
+    p.add_argument("--cpu-steps", type=_positive_int, default=None, help="timed training steps per model on the CPU; "
+                                                                         "default 2")
     p.add_argument("--size", choices=("tiny", "default"), default=None,
                    help="problem sizes; tiny is automatic under the CUDA simulator")
     p.add_argument("--torch", action="store_true", help="also time PyTorch's twin of each model on its CUDA device")
@@ -441,8 +445,36 @@ def _device_names(devices) -> dict:
     return names
 
 
+def _check_json_path(path) -> None:
+    """Refuses, before any benchmark runs, a --json path where the results cannot be
+    written: a folder, or a folder where no file can be created (its folders are created
+    and a probe file is made there and removed)."""
+    target = os.path.abspath(path)
+    if os.path.isdir(target):
+        raise UserError(f"--json {path} is a folder; give a file name")
+    folder = os.path.dirname(target)
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    if not os.path.isdir(folder):
+        raise UserError(f"--json {path} cannot be written: {folder} is a file, not a folder")
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".bench-probe-", dir=os.path.dirname(target))
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise UserError(f"--json {path} cannot be written: {e.strerror or e}") from None
+
+
 def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+    """The bench command; a usage mistake ends in one line on stderr and exit status 2."""
+    try:
+        args = _parser().parse_args(argv)
+        if args.json:
+            _check_json_path(args.json)
+    except UserError as e:
+        print(f"numbacnn: error: {e}", file=sys.stderr)
+        return 2
     from .kernels import cuda as cuda_kernels
     if args.device is None:
         devices = ["cpu"] + (["cuda"] if cuda_kernels.available() else [])
@@ -518,10 +550,8 @@ def main(argv=None) -> int:
     result["speedups"] = speedups(result["kernels"], result["models"])
     print(format_table(result))
     if args.json:
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result, indent=2))
-        print(f"wrote {path}")
+        atomic_write_bytes(args.json, json.dumps(result, indent=2).encode())
+        print(f"wrote {args.json}")
     return 0
 
 

@@ -39,6 +39,10 @@ _HOOKS = {TrainStart: "on_train_start", BatchEnd: "on_batch_end", EpochEnd: "on_
 
 METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top5", "lr")
 
+# the loss guard stops a run whose loss exceeds this many times its reference (see Trainer)
+DIVERGENCE = 1e4
+
+
 
 class Trainer:
     """Trains ``model`` with ``optimizer`` on ``loss`` over ``train_loader`` batches (x, y).
@@ -53,7 +57,13 @@ class Trainer:
     snapshot_every: take a feature-map Snapshot every N optimizer steps (0: only on request).
     probe: the (C, H, W) image snapshots show (default: the first training image seen).
     input_shape: (C, H, W) for the model summary (default: read off the dataset).
-    nan_guard: stop with reason "nan" at the first non-finite loss, before its update.
+    nan_guard: stop with reason "nan" at the first loss that is not finite or has diverged,
+      before its update (and at such a validation loss). Diverged: more than DIVERGENCE
+      (1e4) times the run's reference loss, which is the loss of its first batch but at
+      least ln K for a model of K outputs (the cross-entropy of a uniform guess) and at
+      least 1. A cross-entropy that high means logits thousands apart, far past where
+      softmax saturates in float32 (about 104): the updates carry no signal any more,
+      while the spikes of healthy runs with high learning rates stay within ~100x.
     metadata: JSON-able dict stored in checkpoints (dataset name, class names, normalisation).
     """
 
@@ -92,6 +102,7 @@ class Trainer:
         self.history: list[dict] = []
         self._running = {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0}
         self._loader_state = None      # train loader position after the last trained batch
+        self._loss_reference = None    # the loss guard's reference (see nan_guard)
         self._batch_lr = None
         # control (any thread)
         self._listeners: list = []
@@ -307,11 +318,12 @@ class Trainer:
             xb = ops.asarray(x, dtype=np.float32)
             logits = model(xb)
             loss = float(crit(logits, y_host))
-            if self.nan_guard and not math.isfinite(loss):
-                msg = (f"the loss became {loss} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
-                       f"{self.batch_in_epoch + 1}); training stopped before that update — lower the learning "
-                       "rate; the last good checkpoint is kept")
-                return "nan", msg
+            if self.nan_guard:
+                bad = self._loss_fault(loss, logits)
+                if bad:
+                    return "nan", (f"the loss became {bad} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
+                                   f"{self.batch_in_epoch + 1}); training stopped before that update — lower the "
+                                   f"learning rate; {self._kept()}")
             model.zero_grad()
             model.backward(crit.backward())
             opt.step()
@@ -364,6 +376,24 @@ class Trainer:
             return self._stop_reason or "stopped", self._stop_message
         return None
 
+    def _loss_fault(self, loss, outputs):
+        """None for a healthy loss; else what is wrong with it ("nan", "1e+26, more than
+        ..."). The first finite loss of the run sets the reference (see nan_guard)."""
+        if not math.isfinite(loss):
+            return f"{loss}"
+        if self._loss_reference is None:
+            shape = () if outputs is None else tuple(outputs.shape)
+            k = int(shape[-1]) if len(shape) >= 2 else 1
+            self._loss_reference = max(loss, math.log(k), 1.0)
+        if loss > DIVERGENCE * self._loss_reference:
+            return (f"{loss:.3g}, more than {DIVERGENCE:,.0f} times the run's reference loss "
+                    f"{self._loss_reference:.3g} (it has diverged)")
+        return None
+
+    def _kept(self) -> str:
+        files = [cb.kept_checkpoint for cb in self.callbacks if cb.kept_checkpoint]
+        return f"the last good checkpoint {files[-1]} is kept" if files else "no checkpoint had been saved"
+
     def _end_epoch(self):
         t0 = time.perf_counter()
         r = self._running
@@ -376,9 +406,10 @@ class Trainer:
             val = self.evaluate(self.val_loader, _interruptible=True)
             if val is None:    # stopped during validation: the epoch's weights are trained, validation is not
                 return self._stop_reason or "stopped", self._stop_message or f"stopped during validation of epoch {self.epoch + 1}"
-            if self.nan_guard and not math.isfinite(val.loss):
-                return "nan", (f"the validation loss became {val.loss} after epoch {self.epoch + 1} (step {self.step}); "
-                               "training stopped — lower the learning rate; the last good checkpoint is kept")
+            bad = self._loss_fault(val.loss, None) if self.nan_guard else None
+            if bad:
+                return "nan", (f"the validation loss became {bad} after epoch {self.epoch + 1} (step {self.step}); "
+                               f"training stopped — lower the learning rate; {self._kept()}")
             row.update(val_loss=val.loss, val_accuracy=val.accuracy, val_top5=val.top5)
         row["seconds"] = r["seconds"] + (time.perf_counter() - t0)
         # scheduler at epoch end
@@ -484,7 +515,7 @@ class Trainer:
             "scheduler_interval": self._interval(),
             "rng": rng,
             "trainer": {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
-                        "running": dict(self._running)},
+                        "running": dict(self._running), "loss_reference": self._loss_reference},
             "history": [dict(h) for h in self.history],
             "callbacks": cbs,
             "metadata": self.metadata,
@@ -507,55 +538,105 @@ class Trainer:
 
     def restore(self, path_or_checkpoint) -> "Trainer":
         """Continues the run a checkpoint holds: weights, optimizer and scheduler state, RNG
-        and loader positions, counters and history. The checkpoint must come from the same
-        architecture (CheckpointError otherwise)."""
+        and loader positions, counters and history. Every part is checked against this
+        trainer first (architecture, optimizer and schedule types, each state's shapes,
+        dtypes and ranges) and nothing changes unless all of it fits: CheckpointError
+        otherwise ("checkpoint FILE is damaged: ..." for a state that cannot be right)."""
         c = path_or_checkpoint if isinstance(path_or_checkpoint, ckpt.Checkpoint) else ckpt.load_checkpoint(path_or_checkpoint)
+        self._check_restore(c)
+        self._apply_restore(c)
+        return self
+
+    def _check_restore(self, c) -> None:
+        """Raises CheckpointError unless checkpoint ``c`` fits this trainer; changes nothing."""
         meta = c.meta
-        mine, theirs = _canon(self.model.spec()), _canon(c.spec)
-        if mine != theirs:
-            raise ckpt.CheckpointError(f"{c.path} was saved from a different architecture than this model "
-                                       f"({_describe(c.spec)} vs {_describe(self.model.spec())})")
+        if _canon(self.model.spec()) != _canon(c.spec):
+            raise ckpt.CheckpointError(f"checkpoint {c.path} was saved from a different architecture than this "
+                                       f"model ({_describe(c.spec)} vs {_describe(self.model.spec())})")
+        o, s = meta.get("optimizer"), meta.get("scheduler")
+        if o is not None and o["type"] != type(self.optimizer).__name__:
+            raise ckpt.CheckpointError(f"checkpoint {c.path} holds {o['type']} optimizer state; this run uses "
+                                       f"{type(self.optimizer).__name__}")
+        if s is not None and self.scheduler is not None and s["type"] != type(self.scheduler).__name__:
+            raise ckpt.CheckpointError(f"checkpoint {c.path} holds a {s['type']} schedule; this run uses "
+                                       f"{type(self.scheduler).__name__}")
+        rng, t = meta.get("rng") or {}, meta.get("trainer") or {}
+        names = {id(p): n for n, p in self.model.named_parameters()}
+        checks = []
+        if o is not None:
+            param_names = [names.get(id(p), f"#{i}") for i, p in
+                           enumerate(p for g in self.optimizer.param_groups for p in g["params"])]
+            checks.append(("optimizer state", lambda: self.optimizer.check_state_dict(o["state_dict"], param_names)))
+        if s is not None and self.scheduler is not None:
+            checks.append(("scheduler state", lambda: self.scheduler.check_state_dict(s["state"])))
+        if rng.get("init") is not None:
+            checks.append(("rng.init", lambda: setattr(type(nn_init.generator().bit_generator)(), "state", rng["init"])))
+        if rng.get("numpy_global") is not None:
+            checks.append(("rng.numpy_global", lambda: np.random.RandomState().set_state(tuple(rng["numpy_global"]))))
+        cbs = meta.get("callbacks") or {}
+        for key, cb in self._callback_keys():
+            if key in cbs:
+                checks.append((f"callbacks.{key}", lambda cb=cb, st=cbs[key]: cb.check_state_dict(st)))
+        for part, check in checks:
+            try:
+                check()
+            except (ValueError, TypeError, KeyError, OverflowError) as e:
+                raise ckpt.damaged(c.path, f"{part}: {_first(e)}") from None
+        if s is not None and self.scheduler is not None:
+            self._same_schedule(c, s["state"])
+        spe = self._steps_per_epoch()
+        history, epoch, batch = meta.get("history") or [], t.get("epoch", 0), t.get("batch_in_epoch", 0)
+        probe = meta.get("probe")
+        if len(history) != epoch:
+            raise ckpt.damaged(c.path, f"its history has {len(history)} epoch rows for {epoch} trained epochs")
+        if spe and batch > spe:
+            raise ckpt.damaged(c.path, f"it is {batch} batches into an epoch of {spe}")
+        if probe is not None and self.input_shape is not None and tuple(probe.shape) != self.input_shape:
+            raise ckpt.damaged(c.path, f"its probe image has shape {probe.shape}, not {self.input_shape}")
+
+    def _same_schedule(self, c, state) -> None:
+        """A run continues only under the schedule it was planned with (OneCycleLR's
+        total_steps, StepLR's gamma, ...): CheckpointError naming the first difference."""
+        diff = self.scheduler.mismatch(state)
+        if diff:
+            raise ckpt.CheckpointError(f"checkpoint {c.path} holds a {type(self.scheduler).__name__} schedule with "
+                                       f"{diff}; build this run's scheduler with the run's settings")
+
+    def _apply_restore(self, c) -> None:
+        """Loads checkpoint ``c``, which :meth:`_check_restore` accepted, into this trainer."""
+        meta = c.meta
         try:
             self.model.load_state_dict(c.model_state)
         except (KeyError, ValueError) as e:
-            raise ckpt.CheckpointError(f"{c.path}: weights do not fit the model: {e}") from None
-        o = meta.get("optimizer")
+            raise ckpt.damaged(c.path, f"its weights do not fit its model spec: {_first(e)}") from None
+        o, s = meta.get("optimizer"), meta.get("scheduler")
         if o is not None:
-            if o["type"] != type(self.optimizer).__name__:
-                raise ckpt.CheckpointError(f"{c.path} holds {o['type']} optimizer state; this run uses "
-                                           f"{type(self.optimizer).__name__}")
-            try:
-                self.optimizer.load_state_dict(o["state_dict"])
-            except (ValueError, KeyError) as e:
-                raise ckpt.CheckpointError(f"{c.path}: optimizer state does not fit: {e}") from None
-        s = meta.get("scheduler")
+            self.optimizer.load_state_dict(o["state_dict"])
         if s is not None and self.scheduler is not None:
-            if s["type"] != type(self.scheduler).__name__:
-                raise ckpt.CheckpointError(f"{c.path} holds a {s['type']} schedule; this run uses "
-                                           f"{type(self.scheduler).__name__}")
             self.scheduler.load_state_dict(s["state"])
         elif s is not None and self.scheduler is None:
             warnings.warn(f"{c.path} holds a {s['type']} schedule but this trainer has no scheduler; "
-                          "continuing at the saved learning rate", stacklevel=2)
-        rng = meta.get("rng", {})
-        if "init" in rng:
+                          "continuing at the saved learning rate", stacklevel=3)
+        rng = meta.get("rng") or {}
+        if rng.get("init") is not None:
             nn_init.generator().bit_generator.state = rng["init"]
-        if "numpy_global" in rng:
+        if rng.get("numpy_global") is not None:
             np.random.set_state(tuple(rng["numpy_global"]))
         mods = dict(self.model.named_modules())
-        for name, st in rng.get("dropout", {}).items():
+        for name, st in (rng.get("dropout") or {}).items():
             if name in mods and hasattr(mods[name], "set_rng_state"):
                 mods[name].set_rng_state(st)
-        t = meta.get("trainer", {})
+        t = meta.get("trainer") or {}
         self.epoch = int(t.get("epoch", 0))
         self.step = int(t.get("step", 0))
         self.batch_in_epoch = int(t.get("batch_in_epoch", 0))
         self._running = dict(t.get("running") or {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0})
-        self.history = [dict(h) for h in meta.get("history", [])]
-        if "train_loader" in rng and hasattr(self.train_loader, "load_state_dict"):
+        self._loss_reference = t.get("loss_reference")
+        self.history = [dict(h) for h in meta.get("history") or []]
+        if rng.get("train_loader") is not None and hasattr(self.train_loader, "load_state_dict"):
             self._loader_state = rng["train_loader"]
             self.train_loader.load_state_dict(rng["train_loader"])
-        cbs = meta.get("callbacks", {})
+        cbs = meta.get("callbacks") or {}
         for key, cb in self._callback_keys():
             if key in cbs:
                 cb.load_state_dict(cbs[key])
@@ -565,7 +646,6 @@ class Trainer:
             self.input_shape = tuple(meta["input_shape"])
         for k, v in (meta.get("metadata") or {}).items():
             self.metadata.setdefault(k, v)
-        return self
 
     load_checkpoint = restore
 
