@@ -201,6 +201,27 @@ def clamp(t: Tensor, min=None, max=None) -> Tensor:
     return t.clamp(min, max)
 
 
+def relu(t: Tensor) -> Tensor:
+    """max(t, 0) (the method engine.nn.functional gives Tensor)."""
+    return t.relu()
+
+
+def sigmoid(t: Tensor) -> Tensor:
+    return t.sigmoid()
+
+
+def tanh(t: Tensor) -> Tensor:
+    return t.tanh()
+
+
+def softmax(t: Tensor, dim: int, dtype=None) -> Tensor:
+    return t.softmax(dim, dtype)
+
+
+def log_softmax(t: Tensor, dim: int, dtype=None) -> Tensor:
+    return t.log_softmax(dim, dtype)
+
+
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 

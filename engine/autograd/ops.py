@@ -14,6 +14,7 @@ import functools
 import numpy as np
 
 from .. import kernels
+from ..errors import ShapeError
 from .function import Function
 
 
@@ -377,22 +378,26 @@ class Reshape(Function):
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
+        shape = _resolve(shape, a.size, a.shape)
         if isinstance(a, np.ndarray):
             return np.ascontiguousarray(a).reshape(shape)
-        return a.reshape(_resolve(shape, a.size))  # device arrays: C-contiguous, no -1
+        return a.reshape(shape)  # device arrays are C-contiguous
 
     @staticmethod
     def backward(ctx, g):
         return g.reshape(ctx.shape)
 
 
-def _resolve(shape, size):
-    """``shape`` with its one -1 replaced by what makes ``size`` elements."""
+def _resolve(shape, size, old_shape):
+    """``shape`` with its one -1 replaced by what makes ``size`` elements; a ShapeError
+    when no such shape holds ``size`` elements (those of a tensor of ``old_shape``)."""
     shape = tuple(int(s) for s in shape)
-    if -1 in shape:
-        known = int(np.prod([s for s in shape if s != -1]))
-        shape = tuple(size // known if s == -1 and known else s for s in shape)
-    return shape
+    free = shape.count(-1)
+    known = int(np.prod([s for s in shape if s != -1]))
+    if free > 1 or min(shape, default=0) < -1 or (known != size if not free else (known == 0 or size % known)):
+        raise ShapeError(f"cannot view or reshape a tensor of shape {tuple(old_shape)} ({size} elements) as "
+                         f"{shape}")
+    return tuple(size // known if s == -1 else s for s in shape)
 
 
 class Permute(Function):
