@@ -685,8 +685,8 @@ class Tensor:
 
     # --- reductions -------------------------------------------------------------------------------
     def sum(self, dim=None, keepdim=False, dtype=None):
-        out = ops.Sum.apply(self, dim=dim, keepdim=keepdim)
-        return out if dtype is None else out.to(dtype)
+        """With ``dtype``, the elements are cast first and summed in it (as torch)."""
+        return ops.Sum.apply(self if dtype is None else self.to(dtype), dim=dim, keepdim=keepdim)
 
     def mean(self, dim=None, keepdim=False):
         return ops.Mean.apply(self, dim=dim, keepdim=keepdim)

@@ -7,6 +7,8 @@ import pytest
 
 from autograd_parity import distinct, gradchecks, parity
 
+from engine.autograd import Tensor
+
 # (id, fn(ns, *tensors), input shapes, positive inputs?)
 CASES = [
     # arithmetic, broadcasting either operand to the other
@@ -131,3 +133,14 @@ def test_matches_torch(name, fn, shapes, positive, rng):
 @pytest.mark.parametrize("name, fn, shapes, positive", CASES, ids=[c[0] for c in CASES])
 def test_gradcheck(name, fn, shapes, positive, rng):
     gradchecks(fn, *_inputs(rng, shapes, positive))
+
+
+def test_sum_with_dtype_sums_in_that_dtype():
+    """sum(dtype=float64) of float32 casts first, as torch: 2**24 + 1 + 1 is exact in
+    float64, while a float32 sum rounds each partial sum back to 2**24."""
+    a = Tensor(np.array([2.0 ** 24, 1.0, 1.0], np.float32), requires_grad=True)
+    total = a.sum(dtype=np.float64)
+    assert total.dtype == np.float64 and total.item() == 2.0 ** 24 + 2
+    assert a.sum().item() == 2.0 ** 24
+    total.backward()
+    assert a.grad.dtype == np.float32 and np.array_equal(a.grad.numpy(), np.ones(3, np.float32))
