@@ -95,9 +95,9 @@ def floats(arrays: Arrays, fn: str, dtype=None, empty: str = BATCH, full: tuple 
         if not isinstance(a, types):
             arrays.refuse(fn, name, a)
         dt = a.dtype
+        if dt not in FLOATS:
+            fail(fn, f"{name} has dtype {dt}; it must be float32 (or float64, for gradient checks)")
         if dtype is None:
-            if dt not in FLOATS:
-                fail(fn, f"{name} has dtype {dt}; it must be float32 (or float64, for gradient checks)")
             dtype = dt
         elif dt != dtype:
             fail(fn, f"{name} has dtype {dt} but the other arrays of this call have {dtype}; "
