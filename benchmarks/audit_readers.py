@@ -42,8 +42,6 @@ import sys
 import tarfile
 import tempfile
 import time
-import zipfile
-import zlib
 from collections import defaultdict
 from pathlib import Path
 
@@ -51,106 +49,15 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-CIFAR_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+sys.path.insert(0, str(ROOT / "tests" / "datasets"))
+import dataset_files as df  # noqa: E402 - the small valid files, bombs and crafted pickles the tests build
+
+TRAIN = [f"data_batch_{k}" for k in range(1, 6)]
 ADDRESS_SPACE = 3 << 30
 RSS_GROWTH_MB = 256
 
 
-# -- small valid files ------------------------------------------------------------
-
-def idx(array):
-    array = np.asarray(array, np.uint8)
-    return bytes([0, 0, 8, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
-
-
-def py2_pickle(value):
-    """``value`` as Python 2's cPickle wrote the official CIFAR files (protocol 2)."""
-    out = [b"\x80\x02"]
-
-    def emit(v):
-        if isinstance(v, bytes):
-            out.append((b"U" + bytes([len(v)]) if len(v) < 256 else b"T" + struct.pack("<I", len(v))) + v)
-        elif isinstance(v, int):
-            out.append(b"K" + bytes([v]) if 0 <= v < 256 else b"J" + struct.pack("<i", v))
-        elif isinstance(v, list):
-            out.append(b"](")
-            for item in v:
-                emit(item)
-            out.append(b"e")
-        elif isinstance(v, dict):
-            out.append(b"}(")
-            for key, item in v.items():
-                emit(key)
-                emit(item)
-            out.append(b"u")
-        else:  # a 2-D uint8 array
-            out.append(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R(K\x01")
-            emit(v.shape[0])
-            emit(v.shape[1])
-            out.append(b"\x86cnumpy\ndtype\nU\x02u1K\x00K\x01\x87R(K\x03U\x01|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb\x89")
-            emit(v.tobytes())
-            out.append(b"tb")
-
-    emit(value)
-    return b"".join(out) + b"."
-
-
-def cifar_batch(n, seed):
-    rng = np.random.default_rng(seed)
-    return {b"batch_label": b"training batch", b"labels": rng.integers(0, 10, n).tolist(),
-            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"filenames": [b"img_%d.png" % i for i in range(n)]}
-
-
-def cifar_files(dump, n=3):
-    files = {f"data_batch_{k}": dump(cifar_batch(n, k)) for k in range(1, 6)}
-    files["test_batch"] = dump(cifar_batch(n, 99))
-    files["batches.meta"] = dump({b"num_cases_per_batch": n, b"label_names": [c.encode() for c in CIFAR_CLASSES],
-                                  b"num_vis": 3072})
-    return files
-
-
-def cifar_expected(n=3):
-    batches = [cifar_batch(n, k) for k in range(1, 6)]
-    data = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return data, np.concatenate([b[b"labels"] for b in batches])
-
-
-def encode(array, fmt):
-    buf = io.BytesIO()
-    Image.fromarray(array).save(buf, format=fmt)
-    return buf.getvalue()
-
-
-def tree():
-    """({relative path: PNG bytes}, expected (data, targets, names)) of a 2-class image folder."""
-    rng = np.random.default_rng(1)
-    files, arrays = {}, {}
-    for cls, n in (("cat", 3), ("dog", 2)):
-        for k in range(n):
-            arrays[f"{cls}/{k}.png"] = a = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
-            files[f"{cls}/{k}.png"] = encode(a, "PNG")
-    names = sorted(files)
-    return files, (np.stack([arrays[n] for n in names]), np.array([n.startswith("dog") for n in names]), names)
-
-
-def tar_bytes(files, prefix="", gz=False):
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w:gz" if gz else "w") as tar:
-        for name, blob in files.items():
-            info = tarfile.TarInfo(prefix + name)
-            info.size = len(blob)
-            tar.addfile(info, io.BytesIO(blob))
-    return buf.getvalue()
-
-
-def zip_bytes(files, prefix=""):
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for name, blob in files.items():
-            zf.writestr(prefix + name, blob)
-    return buf.getvalue()
-
+# -- outcomes and damage ---------------------------------------------------------------
 
 def digest(data, targets, names=()):
     h = hashlib.sha1(np.ascontiguousarray(data).tobytes())
@@ -203,8 +110,8 @@ class Corpus:
 
     # MNIST / IDX
     def mnist(self):
-        rng = np.random.default_rng(2)
-        images, labels = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), rng.integers(0, 10, 12, dtype=np.uint8)
+        images, labels = df.mnist_arrays(12)
+        idx = df.idx_bytes
         good = digest(images, labels)
         whole = "complete=(12, 28, 28)"
         seeds = {"images.gz": ("train-images-idx3-ubyte.gz", gzip.compress(idx(images)), "identical=" + good),
@@ -227,23 +134,20 @@ class Corpus:
         for _ in range(self.n(30)):
             case("random bytes", "images", "train-images-idx3-ubyte", random_bytes(self.rng, b"\0\0\x08\x03"), whole)
             case("random bytes", "images.gz", "train-images-idx3-ubyte.gz", random_bytes(self.rng, b"\x1f\x8b"), whole)
-        zeros = gzip.compress(bytes(16 << 20))  # concatenated gzip members: one stream
-        header = idx(images)[:16]
         case("bombs", "gzip inflating to 1 GB after a 12-image header", "train-images-idx3-ubyte.gz",
-             gzip.compress(header) + zeros * 64, "error")
-        case("bombs", "gzip declaring 1,000,000 images in 1 MB", "train-images-idx3-ubyte.gz",
-             gzip.compress(idx(np.zeros((1, 28, 28)))[:4] + struct.pack(">III", 1_000_000, 28, 28)) + zeros * 4,
-             "error")
+             gzip.compress(idx(images)[:16]) + df.gzip_of_zeros(1024), "error")
+        case("bombs", "gzip declaring 100,000,000 labels in 1 KB", "train-labels-idx1-ubyte.gz",
+             gzip.compress(bytes([0, 0, 8, 1]) + struct.pack(">I", 100_000_000)) + df.gzip_of_zeros(1), "error")
         big = np.zeros((12, 32, 32), np.uint8)
         case("valid files", "32 x 32 images (not MNIST)", "train-images-idx3-ubyte.gz", gzip.compress(idx(big)), "error")
 
     # CIFAR-10 pickles
     def cifar(self):
-        data, labels = cifar_expected()
+        seeds = {"py2 cPickle p2": df.py2_cifar_files(3), "py3 p2": df.cifar_files(3, protocol=2),
+                 "py3 p5": df.cifar_files(3, protocol=5)}
+        data, labels = df.expected_cifar(seeds["py3 p2"], TRAIN)
         good, valid = "identical=" + digest(data, labels), "load=" + digest(data, labels)
         whole = f"complete={data.shape}"
-        seeds = {"py2 cPickle p2": cifar_files(py2_pickle), "py3 p2": cifar_files(lambda v: pickle.dumps(v, 2)),
-                 "py3 p5": cifar_files(lambda v: pickle.dumps(v, 5))}
         for key, files in seeds.items():
             self.add("valid files", f"cifar {key}", "cifar", _cifar_tree(files), valid)
             for which in ("data_batch_2", "batches.meta"):
@@ -253,7 +157,7 @@ class Corpus:
                 for _ in range(self.n(60)):
                     self.add("bit flips", f"cifar {key} {which}", "cifar",
                              _cifar_tree(files, {which: flip(files[which], self.rng)}), whole)
-        tgz = tar_bytes({f"cifar-10-batches-py/{k}": v for k, v in seeds["py2 cPickle p2"].items()}, gz=True)
+        tgz = df.tar_bytes({f"cifar-10-batches-py/{k}": v for k, v in seeds["py2 cPickle p2"].items()}, gz=True)
         self.add("valid files", "cifar tar.gz", "cifar", {"cifar-10-python.tar.gz": tgz}, valid)
         for _ in range(self.n(20)):
             self.add("truncations", "cifar tar.gz", "cifar", {"cifar-10-python.tar.gz": truncate(tgz, self.rng)}, whole)
@@ -265,19 +169,20 @@ class Corpus:
         files = seeds["py2 cPickle p2"]
         for label, blob in hostile_pickles():
             self.add("hostile pickles", label, "cifar", _cifar_tree(files, {"data_batch_1": blob}), "marker")
-        empty = cifar_batch(3, 1)
+        empty = df.cifar_batch(3, 1)
         empty[b"batch_label"] = b""
         self.add("valid files", "py3 p2 pickle holding b''", "cifar",
                  _cifar_tree(seeds["py3 p2"], {"data_batch_1": pickle.dumps(empty, 2)}), valid)
         for protocol in range(6):
             self.add("valid files", f"py3 protocol {protocol}", "cifar",
-                     _cifar_tree(cifar_files(lambda v, p=protocol: pickle.dumps(v, p))), valid)
+                     _cifar_tree(df.cifar_files(3, protocol=protocol)), valid)
 
     # ImageFolder: archives
     def archives(self):
-        files, (data, targets, names) = tree()
+        files, data, targets = df.png_tree()
+        names = sorted(files)
         for kind, prefix in (("tar", "train/"), ("tar.gz", ""), ("zip", "train/")):
-            blob = zip_bytes(files, prefix) if kind == "zip" else tar_bytes(files, prefix, kind == "tar.gz")
+            blob = df.zip_bytes(files, prefix) if kind == "zip" else df.tar_bytes(files, prefix, kind == "tar.gz")
             good = "identical=" + digest(data, targets, [prefix + n for n in names])
             name = f"images.{kind}"
             self.add("valid files", kind, "imagefolder:" + name, {name: blob}, "load=" + good[10:])
@@ -290,8 +195,10 @@ class Corpus:
                 self.add("random bytes", kind, "imagefolder:" + name, {name: random_bytes(self.rng, magic)}, "error")
         for label, name, blob, oracle in crafted_archives(files, good_digest=digest(data, targets, names)):
             self.add("crafted archives", label, "imagefolder:" + name, {name: blob}, oracle)
-        self.add("bombs", "tar.gz: a 1 GB member in 1 MB", "imagefolder:b.tar.gz", {"b.tar.gz": tar_gz_bomb()}, "error")
-        self.add("bombs", "zip: a 1 GB member in 1 MB", "imagefolder:b.zip", {"b.zip": zip_bomb()}, "error")
+        self.add("bombs", "tar.gz: a 1 GB member in 1 MB", "imagefolder:b.tar.gz",
+                 {"b.tar.gz": df.tar_gz_bomb("cat/0.png", 1024)}, "error")
+        self.add("bombs", "zip: a 1 GB member in 1 MB", "imagefolder:b.zip", {"b.zip": df.zip_bomb("cat/0.png", 1024)},
+                 "error")
 
     # ImageFolder: single images
     def images(self):
@@ -299,7 +206,7 @@ class Corpus:
         smooth = np.stack(np.mgrid[0:16, 0:16], 2).sum(2, keepdims=True).repeat(3, 2).astype(np.uint8) * 7
         for fmt, ext in (("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("BMP", "bmp"), ("WEBP", "webp")):
             a = smooth if fmt == "JPEG" else rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
-            blob = encode(a, fmt)
+            blob = df.encode(a, fmt)
             exact = fmt == "PNG"
             good = digest(np.asarray(Image.open(io.BytesIO(blob)).convert("RGB"))[None], [0], [f"cat/x.{ext}"])
             oracle = "identical=" + good if exact else "complete=(1,"
@@ -312,17 +219,17 @@ class Corpus:
             for _ in range(self.n(8)):
                 self.add("random bytes", f"{fmt} image", "imagefolder", {f"cat/x.{ext}": random_bytes(self.rng)},
                          "complete=(1,")
-        self.add("bombs", "PNG declaring 9000 x 9000 pixels", "imagefolder", {"cat/x.png": png_header(9000, 9000)},
+        self.add("bombs", "PNG declaring 9000 x 9000 pixels", "imagefolder", {"cat/x.png": df.png_declaring(9000, 9000)},
                  "error")
         self.add("bombs", "PNG declaring 30000 x 30000 pixels", "imagefolder",
-                 {"cat/x.png": png_header(30000, 30000)}, "error")
+                 {"cat/x.png": df.png_declaring(30000, 30000)}, "error")
         eps = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 8 8\nshowpage\n"
         self.add("crafted archives", "PostScript named x.png", "imagefolder", {"cat/x.png": eps}, "error")
 
     # special files in folders
     def specials(self):
-        files, (data, targets, names) = tree()
-        good = "load=" + digest(data, targets, names)
+        files, data, targets = df.png_tree()
+        good = "load=" + digest(data, targets, sorted(files))
         link, fifo, mkdir = _link, _fifo, _mkdir
         cases = [
             ("FIFO named cat/x.png", [fifo("cat/x.png")], good),
@@ -337,7 +244,7 @@ class Corpus:
             self.add("special files", label, "imagefolder", files, oracle, makes)
         self.add("special files", "non-UTF-8 file name", "imagefolder", files, "error",
                  [lambda d: (Path(os.fsdecode(bytes(d) + b"/cat/\xff\xfe.png"))).write_bytes(files["cat/0.png"])])
-        batches = cifar_files(py2_pickle)
+        batches = df.py2_cifar_files(3)
         for label, make in (("FIFO as data_batch_1", fifo("cifar-10-batches-py/data_batch_1")),
                             ("/dev/zero as data_batch_1", link("cifar-10-batches-py/data_batch_1", "/dev/zero")),
                             ("broken link as data_batch_1", link("cifar-10-batches-py/data_batch_1", "nowhere"))):
@@ -350,8 +257,8 @@ class Corpus:
 
     # the ImageFolder decode cache
     def cache(self):
-        files, (data, targets, names) = tree()
-        good = "load=" + digest(data, targets, names)
+        files, data, targets = df.png_tree()
+        good = "load=" + digest(data, targets, sorted(files))
         for _ in range(self.n(40)):
             self.add("damaged caches", "truncated", f"cache:truncate:{self.rng.random()}", files, good)
         for _ in range(self.n(250)):
@@ -377,13 +284,6 @@ def _cifar_tree(files, replace=None):
     for k, v in (replace or {}).items():
         out[f"cifar-10-batches-py/{k}"] = v
     return out
-
-
-def png_header(width, height):
-    def chunk(kind, body):
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b""))
 
 
 MARKER = "PWNED"
@@ -423,10 +323,8 @@ def hostile_pickles():
         ("STACK_GLOBAL posix.system", b"\x80\x04\x8c\x05posix\x8c\x06system\x93\x8c" + bytes([len(t)]) + t + b"\x85R."),
         ("GLOBAL numpy.load", b"cnumpy\nload\n(S'x.npy'\ntR."),
         ("GLOBAL numpy.ndarray called", b"\x80\x02cnumpy\nndarray\nK\x05\x85R."),
-        ("BUILD on a dtype: flags of an object dtype", _dtype_flags_pickle()),
-        ("BUILD on a dtype: flags of an object dtype, as 'data'",
-         b"\x80\x02}(C\x04data" + _dtype_flags_pickle()[2:-1] + b"C\x06labels](K\x00K\x01eu."),
-        ("object-dtype array with pointer bytes (_reconstruct)", _object_array_pickle()),
+        ("BUILD on a dtype: uint8 given an object dtype's flags", df.forged_flags_pickle()),
+        ("object-dtype array with forged pointers (_reconstruct)", df.object_array_pickle()),
         ("object-dtype array (numpy, protocol 2)", pickle.dumps(np.array([1, "x"], dtype=object), 2)),
         ("object-dtype array (numpy, protocol 5)", pickle.dumps(np.array([1, "x"], dtype=object), 5)),
         ("structured dtype with an object field", pickle.dumps(np.zeros(2, [("a", "O"), ("b", "u1")]), 2)),
@@ -443,77 +341,17 @@ def hostile_pickles():
          b"\x80\x02c__builtin__\nbytes\n\x8a\x05" + (10**10).to_bytes(5, "little") + b"\x85R."),
         ("_codecs.encode with the zlib codec", b"\x80\x02c_codecs\nencode\nC\x01x\x8c\x04zlib\x86R."),
         ("numpy.dtype('V1000000000')", b"\x80\x02cnumpy\ndtype\nX\x0b\x00\x00\x00V1000000000\x85R."),
-        ("77 bytes: _reconstruct of 300,000 images, no data", _huge_reconstruct_pickle()),
-        ("nested list of 10**9 labels (6 KB of opcodes)", _nested_labels_pickle()),
-        ("labels nested 100,000 lists deep", _deep_labels_pickle()),
-        ("trailing bytes after STOP", pickle.dumps(cifar_batch(3, 1), 2) + b"junk"),
+        ("77 bytes: _reconstruct of 300,000 images, no data", df.unfinished_array_pickle()),
+        ("nested list of 10**9 labels (6 KB of opcodes)", df.nested_labels_pickle()),
+        ("labels nested 100,000 lists deep", df.labels_pickle(b"]" * 100_000 + b"a" * 99_999)),
+        ("trailing bytes after STOP", pickle.dumps(df.cifar_batch(3, 1), 2) + b"junk"),
     ]
     return out
 
 
-def _dtype_flags_pickle():
-    return (b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01K\x02\x85"
-            b"cnumpy\ndtype\nX\x02\x00\x00\x00u8K\x00K\x01\x87R(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff"
-            b"\xff\xff\xffK?tb\x89C\x10AAAAAAAABBBBBBBBtb.")
-
-
-def _object_array_pickle():
-    state = b"(K\x01K\x02\x85cnumpy\ndtype\nX\x02\x00\x00\x00O8K\x00K\x01\x87R(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff" \
-            b"\xff\xffJ\xff\xff\xff\xffK?tb\x89C\x10" + struct.pack("<QQ", 0x4141414141414141, 0x10) + b"tb"
-    array = b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R" + state
-    return b"\x80\x02}(C\x04dataq\x00" + array + b"C\x06labels](K\x00K\x01eu."
-
-
-def _huge_reconstruct_pickle():
-    return (b"\x80\x02}(C\x04datacnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\n"
-            b"J\xe0\x93\x04\x00M\x00\x0c\x86C\x01B\x87RC\x06labels]u.")
-
-
-def _batch_with_labels(labels_ops):
-    """A protocol-2 batch: 3 zero images, then 'labels' built by the pickle opcodes ``labels_ops``."""
-    data = py2_pickle({b"data": np.zeros((3, 3072), np.uint8)})[2:-2]  # '}(' + the data entry, no 'u.'
-    return b"\x80\x02" + data + b"U\x06labels" + labels_ops + b"u."
-
-
-def _nested_labels_pickle():
-    # memo 0: 1000 zeros; memo 1: 1000 references to it (each memoized, then popped); the labels:
-    # 1000 references to memo 1
-    return _batch_with_labels(b"](" + b"K\x00" * 1000 + b"eq\x000" + b"](" + b"h\x00" * 1000 + b"eq\x010"
-                              + b"](" + b"h\x01" * 1000 + b"e")
-
-
-def _deep_labels_pickle():
-    # ']' pushes an empty list, 'a' appends the top one to the one below it
-    return _batch_with_labels(b"]" * 100_000 + b"a" * 99_999)
-
-
-def tar_gz_bomb():
-    """A .tar.gz (concatenated gzip members, one stream) of one 1 GB member of zeros: about 1 MB."""
-    header = tarfile.TarInfo("cat/0.png")
-    header.size = 1 << 30
-    zeros = gzip.compress(bytes(16 << 20))
-    return gzip.compress(header.tobuf()) + zeros * 64 + gzip.compress(bytes(10240))
-
-
-def zip_bomb():
-    """A .zip of one 1 GB deflated member of zeros: about 1 MB (identical deflate blocks after full flushes)."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
-    block = compressor.compress(bytes(16 << 20)) + compressor.flush(zlib.Z_FULL_FLUSH)
-    data = block * 64 + b"\x03\x00"  # an empty final block
-    crc = 0
-    for _ in range(64):
-        crc = zlib.crc32(bytes(16 << 20), crc)
-    name, size = b"cat/0.png", 1 << 30
-    local = struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 8, 0, 0x21, crc, len(data), size, len(name), 0) + name
-    central = struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 8, 0, 0x21, crc, len(data), size, len(name),
-                          0, 0, 0, 0, 0, 0) + name
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, 1, 1, len(central), len(local) + len(data), 0)
-    return local + data + central + end
-
-
 def crafted_archives(files, good_digest):
     out = []
-    plain = zip_bytes(files)
+    plain = df.zip_bytes(files)
     enc = bytearray(plain)
     for sig, flag_at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
         pos = enc.find(sig)
@@ -544,7 +382,7 @@ def crafted_archives(files, good_digest):
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
     out.append(("tar member with a non-UTF-8 name", "u.tar", buf.getvalue(), "error"))
-    whole = tar_bytes(files)
+    whole = df.tar_bytes(files)
     member_end = len(whole.rstrip(b"\0")) + (-len(whole.rstrip(b"\0"))) % 512  # the last member's padded end
     out.append(("tar cut at a member boundary (no end marker)", "c.tar", whole[:member_end], "error"))
     out.append(("tar with a symlink member named x.png", "s.tar", _tar_with_symlink(files), "load=" + good_digest))
@@ -595,7 +433,7 @@ def _run(datasets, reader, folder):
         return digest(ds.data, ds.targets)
     if reader == "cifar":
         ds = datasets.CIFAR10(folder)  # a flipped class name is just another name: not checked
-        if len(ds.classes) != 10 or ds.targets.min() < 0 or ds.targets.max() > 9:
+        if len(ds.classes) != len(df.CIFAR_CLASSES) or ds.targets.min() < 0 or ds.targets.max() > 9:
             return "wrong number of classes or labels out of range"
         return digest(ds.data, ds.targets)
     if reader.startswith("imagefolder"):

@@ -225,3 +225,59 @@ def png_declaring(width, height):
         return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(bytes(1000))) + chunk(b"IEND", b""))
+
+
+def tar_gz_bomb(name, megabytes):
+    """A .tar.gz (concatenated gzip members: one stream) of one member ``name`` of ``megabytes`` MiB of zeros."""
+    header = tarfile.TarInfo(name)
+    header.size = megabytes << 20
+    return gzip.compress(header.tobuf()) + gzip_of_zeros(megabytes) + gzip.compress(bytes(10240))
+
+
+# -- crafted pickles ------------------------------------------------------------------
+
+def _batch_around(data_ops, labels_ops=b"](K\x00K\x01e"):
+    """A protocol-2 batch dict whose 'data' and 'labels' values are the pickle opcodes given."""
+    return b"\x80\x02}(C\x04data" + data_ops + b"C\x06labels" + labels_ops + b"u."
+
+
+def _array_ops(dtype_ops, shape_ops, raw_ops):
+    """The opcodes of numpy's protocol-2 recipe: _reconstruct(ndarray, (0,), b'b') then a BUILD."""
+    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01" + shape_ops
+            + dtype_ops + b"\x89" + raw_ops + b"tb")
+
+
+def _dtype_ops(code, flags):
+    return (b"cnumpy\ndtype\nX\x02\x00\x00\x00" + code + b"K\x00K\x01\x87R(K\x03X\x01\x00\x00\x00|NNN"
+            b"J\xff\xff\xff\xffJ\xff\xff\xff\xffK" + bytes([flags]) + b"tb")
+
+
+def object_array_pickle():
+    """A batch whose 'data' is an object array holding two forged object pointers."""
+    raw = struct.pack("<QQ", 0x4141414141414141, 0x10)
+    return _batch_around(_array_ops(_dtype_ops(b"O8", 63), b"K\x02\x85", b"C\x10" + raw))
+
+
+def forged_flags_pickle():
+    """A batch whose 'data' dtype is uint8 given an object dtype's flags by a BUILD."""
+    return _batch_around(_array_ops(_dtype_ops(b"u1", 63), b"K\x02M\x00\x0c\x86", b"B\x00\x18\x00\x00" + b"A" * 6144))
+
+
+def unfinished_array_pickle():
+    """77 bytes: 'data' is _reconstruct(ndarray, (300000, 3072), b'B') and never given its state
+    (numpy's own _reconstruct allocates the 921 MB at once)."""
+    return _batch_around(b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nJ\xe0\x93\x04\x00M\x00\x0c"
+                         b"\x86C\x01B\x87R", b"]")
+
+
+def labels_pickle(labels_ops):
+    """A batch of 3 zero images whose 'labels' the pickle opcodes ``labels_ops`` build."""
+    body = py2_pickle({b"data": np.zeros((3, 3072), np.uint8)})[2:-2]  # '}(' and the data entry
+    return b"\x80\x02" + body + b"U\x06labels" + labels_ops + b"u."
+
+
+def nested_labels_pickle():
+    """A batch whose labels are 1000 references to 1000 references to a list of 1000 zeros:
+    10**9 labels from 6 KB of opcodes (np.asarray of them asks for 8 GB)."""
+    return labels_pickle(b"](" + b"K\x00" * 1000 + b"eq\x000" + b"](" + b"h\x00" * 1000 + b"eq\x010"
+                         + b"](" + b"h\x01" * 1000 + b"e")

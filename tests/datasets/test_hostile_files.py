@@ -21,8 +21,9 @@ import numpy as np
 import pytest
 
 import datasets
-from dataset_files import (CIFAR_CLASSES, cifar_batch, cifar_files, encode, expected_cifar, gzip_of_zeros,
-                           idx_bytes, mnist_arrays, png_declaring, png_tree, py2_cifar_files, py2_pickle, tar_bytes,
+from dataset_files import (CIFAR_CLASSES, cifar_batch, cifar_files, encode, expected_cifar, forged_flags_pickle,
+                           gzip_of_zeros, idx_bytes, mnist_arrays, nested_labels_pickle, object_array_pickle,
+                           png_declaring, png_tree, py2_cifar_files, tar_bytes, tar_gz_bomb, unfinished_array_pickle,
                            write_bytes, write_cifar_folder, write_cifar_tar, write_tree, zip_bomb, zip_bytes)
 from datasets import folder as folder_module
 from datasets import limits, safepickle
@@ -46,26 +47,9 @@ def run_python(code, timeout=120, address_space=None):
 
 # -- 1. pickles that reached numpy with attacker-chosen state -------------------------
 
-def _object_array_with_pointers():
-    """A batch whose 'data' is an object array holding two forged object pointers."""
-    dtype = (b"cnumpy\ndtype\nX\x02\x00\x00\x00O8K\x00K\x01\x87R(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xff"
-             b"J\xff\xff\xff\xffK?tb")
-    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01K\x02\x85" + dtype
-             + b"\x89C\x10" + struct.pack("<QQ", 0x4141414141414141, 0x10) + b"tb")
-    return b"\x80\x02}(C\x04data" + array + b"C\x06labels](K\x00K\x01eu."
-
-
-def _uint8_dtype_with_object_flags():
-    """A batch whose 'data' dtype is uint8 given an object dtype's flags by a BUILD."""
-    dtype = b"cnumpy\ndtype\nX\x02\x00\x00\x00u1K\x00K\x01\x87R(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK?tb"
-    array = (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R(K\x01K\x02M\x00\x0c\x86"
-             + dtype + b"\x89B\x00\x18\x00\x00" + b"A" * 6144 + b"tb")
-    return b"\x80\x02}(C\x04data" + array + b"C\x06labels](K\x00K\x01eu."
-
-
 UNSAFE_ARRAYS = {
-    "object array with forged pointers": _object_array_with_pointers(),
-    "uint8 dtype given object flags": _uint8_dtype_with_object_flags(),
+    "object array with forged pointers": object_array_pickle(),
+    "uint8 dtype given object flags": forged_flags_pickle(),
     "numpy object array, protocol 2": pickle.dumps({b"data": np.array([1, "x"], object), b"labels": [0, 1]}, 2),
     "numpy object array, protocol 5": pickle.dumps({b"data": np.array([1, "x"], object), b"labels": [0, 1]}, 5),
     "structured array with an object field": pickle.dumps({b"data": np.zeros(2, [("a", "O"), ("b", "u1")]),
@@ -234,14 +218,12 @@ def test_small_files_that_ask_for_gigabytes_are_refused_without_allocating(tmp_p
         "mnist declared": ("mnist", {"mnist/train-images-idx3-ubyte": idx_bytes(images),
                                      "mnist/train-labels-idx1-ubyte.gz": gzip.compress(labels_header)
                                      + gzip_of_zeros(1)}),
-        "tar.gz": ("folder:b.tar.gz", {"b.tar.gz": _tar_gz_of_one_member_of_zeros(256)}),
+        "tar.gz": ("folder:b.tar.gz", {"b.tar.gz": tar_gz_bomb("cat/0.png", 256)}),
         "zip": ("folder:b.zip", {"b.zip": zip_bomb("cat/0.png", 256)}),
         "pixels": ("folder", {"cat/x.png": png_declaring(9000, 9000), "cat/y.png": encode(np.zeros((2, 2), np.uint8))}),
         "memo": ("cifar", {"cifar-10-batches-py/data_batch_1": b"\x80\x02Nr" + struct.pack("<I", 1 << 29) + b"."}),
-        "nested labels": ("cifar", {"cifar-10-batches-py/data_batch_1": _nested_labels()}),
-        "300,000 images": ("cifar", {"cifar-10-batches-py/data_batch_1": b"\x80\x02}(C\x04datacnumpy.core.multiarray"
-                                     b"\n_reconstruct\ncnumpy\nndarray\nJ\xe0\x93\x04\x00M\x00\x0c\x86C\x01B\x87R"
-                                     b"C\x06labels]u."}),
+        "nested labels": ("cifar", {"cifar-10-batches-py/data_batch_1": nested_labels_pickle()}),
+        "300,000 images": ("cifar", {"cifar-10-batches-py/data_batch_1": unfinished_array_pickle()}),
     }
     roots = {}
     for name, (reader, files) in cases.items():
@@ -276,21 +258,6 @@ def test_small_files_that_ask_for_gigabytes_are_refused_without_allocating(tmp_p
     for name, message in expected.items():
         assert message in results[name] and roots[name][1] in results[name], (name, results[name])
     assert int(out.splitlines()[-1].split()[1]) < 200
-
-
-def _tar_gz_of_one_member_of_zeros(megabytes):
-    header = tarfile.TarInfo("cat/0.png")
-    header.size = megabytes << 20
-    return gzip.compress(header.tobuf()) + gzip_of_zeros(megabytes) + gzip.compress(bytes(10240))
-
-
-def _nested_labels():
-    """A batch of 3 zero images whose labels are 1000 references to 1000 references to a list of
-    1000 zeros: 10**9 labels from 6 KB of opcodes (np.asarray of it asks for 8 GB)."""
-    body = py2_pickle({b"data": np.zeros((3, 3072), np.uint8)})[2:-2]
-    labels = (b"](" + b"K\x00" * 1000 + b"eq\x000" + b"](" + b"h\x00" * 1000 + b"eq\x010"
-              + b"](" + b"h\x01" * 1000 + b"e")
-    return b"\x80\x02" + body + b"U\x06labels" + labels + b"u."
 
 
 def test_batch_layout_limits(tmp_path, monkeypatch):
