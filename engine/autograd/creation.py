@@ -31,8 +31,14 @@ def _default(a: np.ndarray, dtype) -> np.ndarray:
     return a.astype(np.float32) if a.dtype == np.float64 else a
 
 
+def _numeric(a: np.ndarray) -> np.ndarray:
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"tensor data must be numbers or booleans; got data of numpy dtype {a.dtype}")
+    return a
+
+
 def _make(a, dtype, device, requires_grad):
-    return Tensor(_default(np.asarray(a), dtype), requires_grad=requires_grad, device=device)
+    return Tensor(_numeric(_default(np.asarray(a), dtype)), requires_grad=requires_grad, device=device)
 
 
 def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor:
@@ -40,7 +46,11 @@ def tensor(data, dtype=None, device=None, requires_grad: bool = False) -> Tensor
     an array's or tensor's dtype is kept, Python floats give float32."""
     if isinstance(data, (Tensor, np.ndarray, np.generic)) and dtype is None:
         dtype = data.dtype
-    a = np.array(data.numpy() if isinstance(data, Tensor) else data)
+    try:
+        a = np.array(data.numpy() if isinstance(data, Tensor) else data)
+    except ValueError:
+        raise ValueError("tensor data must be a number or a rectangular nested list of numbers (every row of "
+                         "one length)") from None
     return _make(a, dtype, device, requires_grad)
 
 
@@ -58,7 +68,7 @@ def from_numpy(a: np.ndarray) -> Tensor:
     """A tensor sharing ``a``'s memory and dtype."""
     if not isinstance(a, np.ndarray):
         raise TypeError(f"from_numpy expects a numpy array, got {type(a).__name__}")
-    return Tensor(a)
+    return Tensor(_numeric(a))
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False) -> Tensor:

@@ -51,6 +51,26 @@ def unbroadcast(g, shape):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def dim_index(dim, ndim: int, what: str = "dim", new: bool = False) -> int:
+    """``dim`` (negative counts from the end) as an axis in [0, ndim), or in [0, ndim] for
+    a ``new`` axis (unsqueeze, stack); an IndexError naming it when out of range (numpy
+    would wrap or refuse in its own words). A 0-d tensor takes dim 0 or -1, as in torch."""
+    n = max(ndim + new, 1)
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or not -n <= dim < n:
+        where = f"a new axis of a tensor of {ndim} dimensions" if new else f"a tensor of {ndim} dimensions"
+        raise IndexError(f"{what}={dim!r} is out of range for {where} (expected an int in [{-n}, {n - 1}])")
+    return int(dim) % n
+
+
+def broadcast_shape(name: str, a, b) -> tuple:
+    """The shape ``a`` and ``b`` broadcast to; a ShapeError naming the operation if none."""
+    try:
+        return np.broadcast_shapes(np.shape(a), np.shape(b))
+    except ValueError:
+        raise ShapeError(f"{name}: shapes {np.shape(a)} and {np.shape(b)} cannot be broadcast together (from "
+                         "the last axis on, each pair of sizes must be equal or one of them 1)") from None
+
+
 def _promote(out, *inputs) -> np.ndarray:
     """numpy's result ``out`` of ``inputs`` in torch's dtype. A floating point result takes
     the widest floating dtype among the input tensors (tensors with dimensions rank above
@@ -71,6 +91,7 @@ class Add(Function):
     @staticmethod
     @host
     def forward(ctx, a, b):
+        broadcast_shape("add", a, b)
         ctx.shapes = (np.shape(a), np.shape(b))
         return _promote(np.add(a, b), a, b)
 
@@ -103,6 +124,7 @@ class Sub(Function):
     @staticmethod
     @host
     def forward(ctx, a, b):
+        broadcast_shape("sub", a, b)
         ctx.shapes = (np.shape(a), np.shape(b))
         return _promote(np.subtract(a, b), a, b)
 
@@ -117,6 +139,7 @@ class Mul(Function):
     @staticmethod
     @host
     def forward(ctx, a, b):
+        broadcast_shape("mul", a, b)
         ctx.save_for_backward(a, b)
         return _promote(np.multiply(a, b), a, b)
 
@@ -133,6 +156,7 @@ class Div(Function):
     @staticmethod
     @host
     def forward(ctx, a, b):
+        broadcast_shape("div", a, b)
         ctx.save_for_backward(a, b)
         return _promote(np.true_divide(a, b), a, b)
 
@@ -151,6 +175,7 @@ class Pow(Function):
     @staticmethod
     @host
     def forward(ctx, a, b):
+        broadcast_shape("pow", a, b)
         y = _promote(np.power(a, b), a, b)
         ctx.save_for_backward(a, b, y)
         return y
@@ -255,7 +280,11 @@ class MatMul(Function):
         if np.ndim(a) == 0 or np.ndim(b) == 0:
             raise ValueError("matmul needs tensors of at least one dimension; use * for scalars")
         ctx.save_for_backward(a, b)
-        return np.asarray(np.matmul(a, b))
+        try:
+            return np.asarray(np.matmul(a, b))
+        except ValueError:
+            raise ShapeError(f"matmul got shapes {np.shape(a)} and {np.shape(b)}; it needs (..., n, k) @ (..., k, m) "
+                             "with one k and leading axes that broadcast") from None
 
     @staticmethod
     @host
@@ -277,7 +306,8 @@ def _axes(dim, ndim):
     if dim is None:
         return None
     dims = dim if isinstance(dim, (tuple, list)) else (dim,)
-    return tuple(d % ndim if ndim else 0 for d in dims)
+    axes = tuple(dim_index(d, ndim) for d in dims)
+    return axes if ndim else ()
 
 
 def _expand(g, shape, axes, keepdim):
@@ -333,7 +363,7 @@ class MaxMin(Function):
             i = int(arg(a))
             ctx.index = i
             return np.asarray(a.reshape(-1)[i])
-        d = dim % a.ndim if a.ndim else 0
+        d = dim_index(dim, a.ndim)
         ctx.dim = d
         idx = np.asarray(arg(a, axis=d), dtype=np.int64)
         vals = np.take_along_axis(a, np.expand_dims(idx, d), d)
@@ -437,7 +467,11 @@ class Expand(Function):
     @host
     def forward(ctx, a, shape):
         ctx.shape = a.shape
-        return np.broadcast_to(a, shape)
+        try:
+            return np.broadcast_to(a, shape)
+        except ValueError:
+            raise ShapeError(f"expand of a tensor of shape {a.shape} to {tuple(shape)}: each size must equal the "
+                             "tensor's or stretch a size of 1 (new axes go in front)") from None
 
     @staticmethod
     @host
@@ -449,8 +483,12 @@ class Cat(Function):
     @staticmethod
     @host
     def forward(ctx, *arrays, dim=0):
-        d = dim % arrays[0].ndim
-        ctx.dim, ctx.sizes = d, [a.shape[d] for a in arrays]
+        d = dim_index(dim, arrays[0].ndim)
+        shapes = [a.shape for a in arrays]
+        if any(len(s) != len(shapes[0]) or s[:d] + s[d + 1:] != shapes[0][:d] + shapes[0][d + 1:] for s in shapes):
+            raise ShapeError(f"cat along dim {dim} got tensors of shapes {shapes}; they must match except along "
+                             "that dim")
+        ctx.dim, ctx.sizes = d, [s[d] for s in shapes]
         return np.concatenate(arrays, axis=d)
 
     @staticmethod
@@ -464,7 +502,9 @@ class Stack(Function):
     @staticmethod
     @host
     def forward(ctx, *arrays, dim=0):
-        ctx.dim = dim % (arrays[0].ndim + 1)
+        ctx.dim = dim_index(dim, arrays[0].ndim, new=True)
+        if len({a.shape for a in arrays}) != 1:
+            raise ShapeError(f"stack needs tensors of one shape, got {[a.shape for a in arrays]}")
         return np.stack(arrays, axis=ctx.dim)
 
     @staticmethod

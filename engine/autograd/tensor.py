@@ -154,7 +154,7 @@ class Tensor:
         return self.grad_fn is None
 
     def size(self, dim: int | None = None):
-        return self.shape if dim is None else self.shape[dim]
+        return self.shape if dim is None else self.shape[ops.dim_index(dim, self.ndim)]
 
     def dim(self) -> int:
         return self.ndim
@@ -444,19 +444,26 @@ class Tensor:
         shape = self.shape
         if not shape:
             return self.reshape(1)
-        s, e = start_dim % len(shape), end_dim % len(shape)
+        s, e = ops.dim_index(start_dim, len(shape), "start_dim"), ops.dim_index(end_dim, len(shape), "end_dim")
+        if s > e:
+            raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
         return self.reshape(shape[:s] + (int(np.prod(shape[s:e + 1])),) + shape[e + 1:])
 
     def unflatten(self, dim: int, sizes) -> "Tensor":
-        d = dim % self.ndim
+        d = ops.dim_index(dim, self.ndim)
         return self.reshape(self.shape[:d] + tuple(sizes) + self.shape[d + 1:])
 
     def permute(self, *dims) -> "Tensor":
         dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
-        return ops.Permute.apply(self, tuple(d % self.ndim for d in dims))
+        axes = tuple(ops.dim_index(d, self.ndim) for d in dims)
+        if sorted(axes) != list(range(self.ndim)):
+            raise ValueError(f"permute{tuple(dims)} is not an order of the {self.ndim} dimensions of a tensor of "
+                             f"shape {self.shape}")
+        return ops.Permute.apply(self, axes)
 
     def transpose(self, dim0: int, dim1: int) -> "Tensor":
         dims = list(range(self.ndim))
+        dim0, dim1 = ops.dim_index(dim0, self.ndim, "dim0"), ops.dim_index(dim1, self.ndim, "dim1")
         dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
         return ops.Permute.apply(self, tuple(dims))
 
@@ -472,13 +479,13 @@ class Tensor:
     def squeeze(self, dim: int | None = None) -> "Tensor":
         if dim is None:
             return self.reshape(tuple(s for s in self.shape if s != 1))
-        d = dim % max(self.ndim, 1)
+        d = ops.dim_index(dim, self.ndim)
         if not self.shape or self.shape[d] != 1:
             return self
         return self.reshape(self.shape[:d] + self.shape[d + 1:])
 
     def unsqueeze(self, dim: int) -> "Tensor":
-        d = dim % (self.ndim + 1)
+        d = ops.dim_index(dim, self.ndim, new=True)
         return self.reshape(self.shape[:d] + (1,) + self.shape[d:])
 
     def expand(self, *sizes) -> "Tensor":

@@ -55,6 +55,14 @@ def _pair(v):
     return tuple(v) if isinstance(v, (tuple, list)) else (int(v), int(v))
 
 
+def _one_float(name: str, x: Tensor, weight) -> None:
+    """A ShapeError unless input and weight have one floating point dtype (checked before
+    a deferred kernel would find it, so a module call names the layer)."""
+    if x.dtype != weight.dtype or x.dtype.kind != "f":
+        raise ShapeError(f"{name} got input of dtype {x.dtype} and weight of dtype {weight.dtype}; they must be "
+                         "one floating point dtype (.float() the input, or .double() the module)")
+
+
 def _only(name: str, value, default) -> None:
     """Refuses a torch argument value we don't implement, naming it (a default of None
     is compared by identity: the value may be a tensor)."""
@@ -120,9 +128,7 @@ def _conv_args(input, weight, stride, padding, dilation, groups):
         raise ShapeError(f"conv2d got input of shape {x.shape} and weight of shape {weight.shape}; it needs "
                          f"input (N, {weight.shape[1] if weight.ndim == 4 else 'C'}, H, W) and weight "
                          "(out_channels, in_channels, kh, kw)")
-    if x.dtype != weight.dtype or x.dtype.kind != "f":
-        raise ShapeError(f"conv2d got input of dtype {x.dtype} and weight of dtype {weight.dtype}; they must be "
-                         "one floating point dtype (.float() the input, or .double() the module)")
+    _one_float("conv2d", x, weight)
     padding = _pair(padding)
     out = [kernels.conv_output_size(n, k, s, p) for n, k, s, p in zip(x.shape[2:], weight.shape[2:], stride, padding)]
     if min(out) < 1:
@@ -169,6 +175,7 @@ def linear(input, weight, bias=None):
     x = _tensor(input)
     if x.ndim < 1 or x.shape[-1] != weight.shape[1]:
         raise ShapeError(f"linear got input of shape {x.shape}; it needs (..., {weight.shape[1]})")
+    _one_float("linear", x, weight)
     if x.ndim == 2:
         return _Linear.apply(x, weight, bias)
     lead = x.shape[:-1]
@@ -291,7 +298,7 @@ class _Softmax(Function):
 def _softmax_dim(dim, ndim):
     if dim is None:  # torch's legacy choice: 1 for 2-D and up
         return 0 if ndim in (0, 1, 3) else 1
-    return dim % max(ndim, 1)
+    return tops.dim_index(dim, ndim)
 
 
 def softmax(input, dim=None, dtype=None) -> Tensor:
