@@ -466,7 +466,8 @@ class OneCycleLR(LRScheduler):
                 "anneal_strategy": lambda w, k, v: _choice(w, k, v, ("cos", "linear")),
                 "div_factor": lambda w, k, v: check_range(w, k, v, low_open=True),
                 "final_div_factor": lambda w, k, v: check_range(w, k, v, low_open=True),
-                "three_phase": _flag, "cycle_momentum": _flag, "base_momentum": check_range, "max_momentum": check_range,
+                "three_phase": _flag, "cycle_momentum": _flag, "base_momentum": check_range,
+                "max_momentum": check_range,
                 "max_lrs": lambda w, k, v: _rates(w, k, v, n)}
 
     def _checked(self, state):

@@ -30,7 +30,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..autograd import no_grad
 from ..nn import from_spec, summary
 
 FORMAT = "numbacnn-checkpoint"
@@ -610,9 +609,8 @@ class Checkpoint:
         if shape:
             try:
                 summ = summary(model, shape)
-                if summ.activation_bytes <= MAX_TRIAL_BYTES:
-                    with no_grad():
-                        model(np.zeros((1, *shape), np.float32))
+                if summ.activation_bytes <= MAX_TRIAL_BYTES:     # the checked (not the folded) path
+                    model(np.zeros((1, *shape), np.float32))
             except ValueError as e:
                 raise damaged(self.path, f"its model does not run on its own input shape "
                                          f"{'x'.join(map(str, shape))}: {e}") from None

@@ -121,7 +121,8 @@ def test_a_new_run_never_reuses_a_run_folder(capsys, run, tmp_path, setup):
 
 # --- what options a resumed run takes ---------------------------------------------------------------
 @pytest.mark.parametrize("argv,needles", [
-    (["--val-split", "0.3"], ["--val-split 0.3 differs from the run's 0.0", "the images the run trains and validates on"]),
+    (["--val-split", "0.3"], ["--val-split 0.3 differs from the run's 0.0",
+                              "the images the run trains and validates on"]),
     (["--seed", "5"], ["--seed 5 differs from the run's 0"]),
     (["--train-size", "8"], ["--train-size 8 differs"]),
     (["--model", "mnist_cnn"], ["--model mnist_cnn is a different architecture"]),

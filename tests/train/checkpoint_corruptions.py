@@ -10,14 +10,16 @@ and runs its model, restores it into a trainer of the same recipe and trains one
 epoch; the documented endings are a correct run or one CheckpointError whose one line
 starts "checkpoint FILE".
 
-Run as a script it is the worker of the subprocess tests: it reads "PATH OPT" lines on
-stdin and prints "START PATH" then a JSON [path, outcome, message] line for each, so a
-crash (a signal) is pinned to the case that caused it.
+Run as a script it is the worker of the subprocess tests and the audit: it reads "PATH
+OPT" lines on stdin and prints "START PATH" then a JSON [path, outcome, message, MB] line
+for each (MB: how much the worker's peak resident memory grew), so a crash (a signal) is
+pinned to the case that caused it.
 """
 import copy
 import io
 import json
 import os
+import resource
 import sys
 import tempfile
 import zipfile
@@ -143,10 +145,10 @@ def byte_edit(data: bytes, flips=(), cut=None) -> bytes:
     return bytes(b[:cut] if cut is not None else b)
 
 
-def documented(e: CheckpointError) -> bool:
-    """A CheckpointError as documented: one line naming the checkpoint."""
+def documented(e: CheckpointError, path) -> bool:
+    """A CheckpointError as documented: one line, "checkpoint FILE ..."."""
     text = str(e)
-    return "\n" not in text and text.startswith("checkpoint ")
+    return "\n" not in text and text.startswith(f"checkpoint {path} ")
 
 
 def exercise(path, opt="adam"):
@@ -162,14 +164,20 @@ def exercise(path, opt="adam"):
             t.restore(c)
             done = t.fit(2)
     except CheckpointError as e:
-        return ("refused", str(e)) if documented(e) else ("wrong", f"CheckpointError: {e}")
+        return ("refused", str(e)) if documented(e, path) else ("wrong", f"CheckpointError: {e}")
     except Exception as e:  # noqa: BLE001 - anything else is what the corpus looks for
         return "wrong", f"{type(e).__name__}: {str(e)[:300]}"
     return "ok", done.reason
+
+
+def _peak_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 if __name__ == "__main__":
     for line in sys.stdin:
         path, opt = line.split()
         print("START", path, flush=True)
-        print(json.dumps([path, *exercise(path, opt)]), flush=True)
+        before = _peak_mb()
+        outcome = exercise(path, opt)
+        print(json.dumps([path, *outcome, round(_peak_mb() - before)]), flush=True)

@@ -36,7 +36,7 @@ def _load_and_build(path):
     try:
         load_checkpoint(path).build_model()
     except CheckpointError as e:
-        assert documented(e), str(e)
+        assert documented(e, path), str(e)
         return str(e)
     return None
 
@@ -66,7 +66,7 @@ def _run_worker(lines):
                        capture_output=True, text=True, cwd=ROOT, timeout=600)
     started = [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith("START ")]
     assert r.returncode == 0, f"the worker died (status {r.returncode}) on {started[-1:]}: {r.stderr[-2000:]}"
-    return {p: (o, m) for p, o, m in (json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("["))}
+    return {p: (o, m) for p, o, m, _ in (json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("["))}
 
 
 def test_restoring_and_training_on_damaged_checkpoints_never_crashes(base):
