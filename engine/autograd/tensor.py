@@ -87,6 +87,9 @@ class Tensor:
     __array_priority__ = 1000  # numpy defers to our operators: ndarray * Tensor is a Tensor
 
     def __init__(self, data, requires_grad: bool = False, device=None):
+        if not isinstance(requires_grad, (bool, np.bool_)):   # torch.Tensor(2, 3) means a shape there
+            raise TypeError(f"Tensor(data, requires_grad=False, device=None) got requires_grad={requires_grad!r}; "
+                            "to make a tensor of a shape use engine.zeros(2, 3) or engine.empty(2, 3)")
         a = data.array if isinstance(data, Tensor) else data
         if not (isinstance(a, np.ndarray) or hasattr(a, "copy_to_host")):
             a = np.asarray(a)

@@ -18,6 +18,18 @@ class _Container(Module):
         return self.trace(shape, "", [])
 
 
+def _replace(container: Module, index, module) -> None:
+    """``container[index] = module`` (as torch): the child at that position (negative from
+    the end) is replaced under its name, so state_dict keys stay."""
+    who = type(container).__name__
+    if not isinstance(module, Module):
+        raise TypeError(f"{who}[{index!r}] = ... needs a Module, got {type(module).__name__}")
+    names = list(container._modules)
+    if isinstance(index, bool) or not isinstance(index, int) or not -len(names) <= index < len(names):
+        raise IndexError(f"{who} index {index!r} is out of range for its {len(names)} modules")
+    setattr(container, names[index], module)
+
+
 class Sequential(_Container):
     """Runs its modules in order; children are named "0", "1", ... as in torch (or by the
     keys of an OrderedDict given as the one argument)."""
@@ -43,6 +55,9 @@ class Sequential(_Container):
         if isinstance(i, slice):
             return Sequential(OrderedDict(list(self._modules.items())[i]))
         return list(self._modules.values())[i]
+
+    def __setitem__(self, i: int, module: Module) -> None:
+        _replace(self, i, module)
 
     def append(self, module: Module) -> "Sequential":
         self.add_module(str(len(self)), module)
@@ -91,6 +106,9 @@ class ModuleList(Module):
         if isinstance(i, slice):
             return ModuleList(list(self._modules.values())[i])
         return list(self._modules.values())[i]
+
+    def __setitem__(self, i: int, module: Module) -> None:
+        _replace(self, i, module)
 
 
 class ModuleDict(Module):

@@ -5,7 +5,8 @@ and built by both libraries from the same initial weights (copied by state_dict 
   and identity shortcuts);
 - a weight-shared layer (one module called several times in a forward);
 - a branching forward (Inception-style branches joined by ``cat``, a tensor feeding two heads);
-- 20 SGD-with-momentum steps of a custom CNN on the same batches give torch's losses.
+- 20 SGD-with-momentum steps of a custom CNN on the same batches give torch's losses, and
+  the evaluation loop after them (no_grad and inference_mode) torch's predictions.
 """
 import numpy as np
 import pytest
@@ -150,6 +151,22 @@ def _train(ns, model, batches, steps):
     return losses
 
 
+def _evaluate(ns, model, batches, mode):
+    """The course's evaluation loop under ``mode`` (no_grad or inference_mode): outputs,
+    predictions and the accuracy count."""
+    model.eval()
+    correct, total, outputs = 0, 0, []
+    with mode():
+        for images, labels in batches:
+            images, labels = ns.torch.tensor(images), ns.torch.tensor(labels)
+            out = model(images)
+            _, predicted = ns.torch.max(out.data, 1)
+            total += labels.size(0)
+            correct += (predicted == labels).sum().item()
+            outputs.append(out.numpy())
+    return np.concatenate(outputs), correct, total
+
+
 def test_twenty_sgd_momentum_steps_give_torchs_losses():
     """Same initial weights, same 20 batches: the loss curves agree step by step.
 
@@ -163,7 +180,7 @@ def test_twenty_sgd_momentum_steps_give_torchs_losses():
     wrong gradient gives (the loss moves by ~1e-2 per step). The weights after 20 steps
     (measured: <= 2e-7 of their scale apart) are held to 1e-4.
     """
-    pytest.importorskip("torch")
+    torch = pytest.importorskip("torch")
     tns = torch_ns()
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((4, 1, 12, 12)).astype(np.float32)
@@ -185,3 +202,8 @@ def test_twenty_sgd_momentum_steps_give_torchs_losses():
     tstate = twin.state_dict()
     for name, value in ours.state_dict().items():
         assert_close(value, tstate[name], rtol=1e-4, atol=1e-4, what=f"{name} after 20 steps")
+    ref, t_correct, t_total = _evaluate(tns, twin, batches, torch.no_grad)
+    for mode in (engine.no_grad, engine.inference_mode):      # inference_mode folds bn1 into conv1
+        out, correct, total = _evaluate(OURS, ours, batches, mode)
+        assert_close(out, ref, rtol=1e-4, atol=1e-4, what=f"evaluation outputs under {mode.__name__}")
+        assert (correct, total) == (t_correct, t_total)

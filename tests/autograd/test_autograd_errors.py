@@ -194,6 +194,7 @@ OPERATIONS = [
     (TypeError, "numbers or booleans", lambda t: engine.tensor(["a", "b"])),
     (ValueError, "rectangular", lambda t: engine.tensor([[1, 2], [3]])),
     (ValueError, "cannot be converted to a Python number", lambda t: t.item()),
+    (TypeError, "engine.zeros(2, 3)", lambda t: engine.Tensor(2, 3)),
 ]
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import engine
-from autograd_parity import OURS, distinct, module_parity, torch_ns
+from autograd_parity import OURS, copy_weights, distinct, module_parity, torch_ns
 from engine import nn
 from engine.nn import functional as F
 
@@ -160,6 +160,44 @@ def test_softmax_modules_and_identity():
     np.testing.assert_allclose(nn.Softmax(dim=1)(x).sum(1).numpy(), [1.0, 1.0], rtol=1e-6)
     np.testing.assert_allclose(nn.LogSoftmax(dim=1)(x).exp().numpy(), nn.Softmax(dim=1)(x).numpy(), rtol=1e-6)
     assert nn.Identity(3, unused="yes")(x) is x
+
+
+def test_replacing_a_layer_by_index_keeps_the_keys_and_trains_only_what_is_unfrozen(rng):
+    """Transfer learning as the course writes it: freeze, replace the last layer by index,
+    optimise the parameters that still require grad."""
+    pytest.importorskip("torch")
+    tns = torch_ns()
+    ours, head = make_sequential(OURS), nn.Linear(6, 4)
+    twin, t_head = copy_weights(ours, make_sequential(tns)), copy_weights(head, tns.nn.Linear(6, 4))
+    x = distinct(rng, X).astype(np.float32)
+    results = []
+    for ns, model, new in ((OURS, ours, head), (tns, twin, t_head)):
+        for p in model.parameters():
+            p.requires_grad = False
+        model[9] = new
+        frozen = model[0].weight.detach().clone()
+        opt = ns.torch.optim.SGD(filter(lambda p: p.requires_grad, model.parameters()), lr=0.1, momentum=0.9)
+        model.eval()
+        loss = ns.F.nll_loss(model(ns.torch.tensor(x)), ns.torch.tensor([0, 2]))
+        loss.backward()
+        opt.step()
+        assert model[0].weight.grad is None and np.array_equal(model[0].weight.detach().numpy(), frozen.numpy())
+        results.append((list(model.state_dict()), loss.item(), model[9].weight.detach().numpy().copy()))
+    (keys, loss, w), (t_keys, t_loss, t_w) = results
+    assert keys == t_keys
+    np.testing.assert_allclose(loss, t_loss, rtol=1e-5)
+    np.testing.assert_allclose(w, t_w, rtol=1e-5, atol=1e-7)
+    blocks = nn.ModuleList([nn.Identity(), nn.Tanh()])
+    blocks[-1] = nn.Sigmoid()
+    assert isinstance(blocks[1], nn.Sigmoid) and list(blocks._modules) == ["0", "1"]
+
+
+def test_setitem_refuses_what_is_not_a_module_or_out_of_range():
+    seq = nn.Sequential(nn.ReLU(), nn.Tanh())
+    with pytest.raises(TypeError, match="needs a Module"):
+        seq[0] = "relu"
+    with pytest.raises(IndexError, match="out of range for its 2 modules"):
+        seq[2] = nn.ReLU()
 
 
 # --- devices ------------------------------------------------------------------------------------------
