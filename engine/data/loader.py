@@ -44,18 +44,26 @@ class DataLoader:
     calling thread); drop_last: drop a final short batch; seed: int for
     reproducible shuffling and augmentation (None: a fresh random seed);
     transform: a batch transform (or Compose, or a callable taking the
-    stacked batch) applied after the dataset's own ``transform``.
+    stacked batch) applied after the dataset's own ``transform``;
+    sampler: what orders the samples instead of ``shuffle`` (an iterable of
+    dataset indices with ``len``, e.g. a DistributedSampler, whose ``rank``,
+    when not 0, is also mixed into the random transforms' seeds so that ranks
+    augment differently); ``set_epoch`` and ``load_state_dict`` pass the
+    epoch on to a sampler that has ``set_epoch``.
 
     Each ``iter()`` runs the next epoch (starting at 0); ``set_epoch(e)``
     picks it explicitly.
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, num_workers=0, drop_last=False, seed=None,
-                 transform=None):
+                 transform=None, sampler=None):
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
         if int(num_workers) != num_workers or num_workers < 0:
             raise ValueError(f"num_workers must be a non-negative int; got {num_workers!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("sampler and shuffle=True are mutually exclusive: the sampler orders the samples")
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -72,7 +80,7 @@ class DataLoader:
 
     # -- size and state -------------------------------------------------------
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     @property
@@ -83,6 +91,7 @@ class DataLoader:
     def set_epoch(self, epoch):
         """Make the next ``iter()`` run ``epoch`` from its first batch."""
         self._epoch, self._start, self._position = int(epoch), 0, None
+        self._sampler_epoch()
 
     def state_dict(self):
         """``{"seed", "epoch", "batch"}``: where the batches handed out so far
@@ -99,6 +108,11 @@ class DataLoader:
         """Resume: the next ``iter()`` continues exactly from ``state``."""
         self.seed = _check_seed(state["seed"])
         self._epoch, self._start, self._position = int(state["epoch"]), int(state.get("batch", 0)), None
+        self._sampler_epoch()
+
+    def _sampler_epoch(self):
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(self._epoch)
 
     # -- iteration ------------------------------------------------------------
     def __iter__(self):
@@ -139,12 +153,20 @@ class DataLoader:
 
     def _order(self, epoch):
         n = len(self.dataset)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64)
+            if len(order) and (order.min() < 0 or order.max() >= n):
+                bad = order[(order < 0) | (order >= n)][0]
+                raise IndexError(f"the DataLoader's sampler gave index {bad}, outside the dataset's {n} samples")
+            return order
         if not self.shuffle:
             return np.arange(n, dtype=np.int64)
-        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(epoch, 0))).permutation(n)
+        return shuffle_order(self.seed, epoch, n)
 
     def _rng(self, epoch, b):
-        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(epoch, b + 1)))
+        rank = getattr(self.sampler, "rank", 0)
+        key = (epoch, b + 1, rank) if rank else (epoch, b + 1)
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=key))
 
     def _plan(self):
         """The fast path for the dataset and transforms as they are now
@@ -178,6 +200,11 @@ class DataLoader:
         if np.asarray(x).dtype == np.uint8:
             x = run([], Batch(x, owned=True), None, to_tensor=True)
         return np.ascontiguousarray(x, dtype=np.float32), y
+
+
+def shuffle_order(seed, epoch, n):
+    """The shuffled order (int64) of ``n`` samples in ``epoch``: a pure function of (seed, epoch)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(epoch, 0))).permutation(n)
 
 
 def _check_seed(seed):
