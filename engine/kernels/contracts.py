@@ -503,5 +503,5 @@ def copy_into(A: Arrays, dst, src) -> None:
     _destination(A, fn, dst)
     array(A, fn, "src", src)
     shape(fn, "src", src, dst.shape, "(the shape of dst)")
-    if not np.can_cast(src.dtype, dst.dtype, "same_kind"):
+    if src.dtype != dst.dtype and not np.can_cast(src.dtype, dst.dtype, "same_kind"):
         fail(fn, f"src has dtype {src.dtype}, which does not convert to dst's {dst.dtype}")

@@ -12,6 +12,8 @@ import textwrap
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from engine import kernels
 from engine.errors import ShapeError
@@ -414,6 +416,23 @@ def test_max_pool_backward_never_writes_outside_its_planes(K, winner):
         for n, c in np.ndindex(N, C):
             np.add.at(want[n, c], idx[n, c][ok[n, c]], g[n, c][ok[n, c]])
         np.testing.assert_allclose(dx, want.reshape(N, C, H, W), rtol=1e-6)
+
+
+# --- random geometry: the convolution backward takes exactly its gradient's shape -------------------
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(1, 3), c=st.integers(1, 4), h=st.integers(1, 9), w=st.integers(1, 9), o=st.integers(1, 4),
+       k=st.integers(1, 4), s=st.integers(1, 3), p=st.integers(0, 2), dh=st.integers(-1, 1), dw=st.integers(-1, 1))
+def test_conv_backward_takes_exactly_its_gradient_shape(n, c, h, w, o, k, s, p, dh, dw):
+    """On the CPU set (direct and GEMM paths alike): a ShapeError exactly when the geometry does
+    not fit or grad_y is not (N, O, Ho, Wo); otherwise the gradients of those shapes."""
+    x, wt = randn(n, c, h, w), randn(o, c, k, k)
+    Ho, Wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    g = randn(n, o, max(Ho + dh, 1), max(Wo + dw, 1))
+    if Ho < 1 or Wo < 1 or g.shape != (n, o, Ho, Wo):
+        refused(CPU.conv2d_backward, x, wt, g, (s, s), (p, p))
+    else:
+        dx, dwt, db = CPU.conv2d_backward(x, wt, g, (s, s), (p, p))
+        assert dx.shape == x.shape and dwt.shape == wt.shape and db.shape == (o,)
 
 
 # --- in a child process: what used to crash ends in the sentence, not a signal ---------------------
