@@ -3,11 +3,11 @@
 folder in torchvision's layout; and, where torch and torchvision import, the same scripts
 unchanged under PyTorch, which keeps them honest PyTorch code.
 
-- ``cifar10_tutorial.py``: PyTorch's "Training a Classifier" tutorial
-  (beginner_source/blitz/cifar10_tutorial.py of the pytorch/tutorials repository, BSD 3-Clause
-  License, Copyright (c) 2017-2022 PyTorch contributors) as published, on 500 training and
-  100 test images of real CIFAR-10. matplotlib is not a test dependency: its ``pyplot`` is
-  the stand-in in ``display/``, which checks every image the script shows.
+- ``cifar10_classifier.py``: the course's CIFAR-10 exercise as PyTorch code in the style of
+  PyTorch's "Training a classifier" tutorial (CIFAR10 with ToTensor + Normalize, DataLoader
+  with workers, a 2-conv 3-fc network, SGD with momentum, torch.save/torch.load of the
+  state_dict, torch.max predictions, overall and per-class accuracy), on 500 training and
+  100 test images of real CIFAR-10.
 - ``mnist_fc_vs_cnn.py``: a fully connected network vs a CNN of about the same size on
   MNIST, then both on a fixed pixel permutation.
 
@@ -32,8 +32,8 @@ CLASSES = ("plane", "car", "bird", "cat", "deer", "dog", "frog", "horse", "ship"
 
 
 def _run(argv, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(HERE / "display"),
-                                                                     os.environ.get("PYTHONPATH")])))
+    """The script as a user runs it on this machine: without the test suite's CUDA simulator."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_ENABLE_CUDASIM"}
     return subprocess.run([sys.executable, *argv], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=TIMEOUT, stdin=subprocess.DEVNULL)
 
@@ -93,7 +93,7 @@ def test_rename_refuses_an_import_it_cannot_rename():
         rename_line("import torch.nn")
 
 
-@pytest.mark.parametrize("script", ["cifar10_tutorial.py", "mnist_fc_vs_cnn.py"])
+@pytest.mark.parametrize("script", ["cifar10_classifier.py", "mnist_fc_vs_cnn.py"])
 def test_only_import_lines_change(script):
     before = (HERE / script).read_text(encoding="utf-8").splitlines()
     after = rename_imports("\n".join(before)).splitlines()
@@ -103,41 +103,40 @@ def test_only_import_lines_change(script):
     assert not any(re.match(r"\s*(import|from) torch", b) for b in after)
 
 
-# --- the CIFAR-10 tutorial ---------------------------------------------------------------------
-def _check_tutorial_output(out: str) -> None:
+# --- the CIFAR-10 classifier ---------------------------------------------------------------------
+def _check_classifier_output(out: str) -> None:
     lines = out.splitlines()
-    assert "Finished Training" in lines
-    assert any(len(line.split()) == 4 and set(line.split()) <= set(CLASSES) for line in lines)  # a batch's labels
-    assert re.search(r"^GroundTruth:  plane car   bird  cat  $", out, re.M)   # the test batch order
-    assert re.search(r"^Predicted:  (\w+\s*){4}$", out, re.M)
-    overall = re.search(r"^Accuracy of the network on the 10000 test images: (\d+) %$", out, re.M)
-    assert overall and 0 <= int(overall.group(1)) <= 100
-    per_class = re.findall(r"^Accuracy for class: (\w+)\s+is (\d+\.\d) %$", out, re.M)
+    assert "training done" in lines
+    batch = re.search(r"^a training batch: (\w+) (\w+) (\w+) (\w+) \| grid \(3, 36, 138\)$", out, re.M)
+    assert batch and set(batch.groups()) <= set(CLASSES)
+    assert len(re.findall(r"^epoch [12], batch +\d+: mean loss \d+\.\d{3}$", out, re.M)) == 4  # 125 batches
+    overall = re.search(r"^test accuracy: (\d+\.\d) % of 100 images$", out, re.M)
+    assert overall and 0 <= float(overall.group(1)) <= 100
+    per_class = re.findall(r"^  (\w+)\s+(\d+\.\d) %$", out, re.M)
     assert [c for c, _ in per_class] == list(CLASSES)
-    assert all(0 <= float(a) <= 100 for _, a in per_class)
     # 100 test images, 10 per class: the overall figure is the mean of the per-class ones
-    assert int(overall.group(1)) == int(sum(float(a) for _, a in per_class) // 10)
+    assert abs(float(overall.group(1)) - sum(float(a) for _, a in per_class) / 10) < 0.051
     assert lines[-1] in ("cpu", "cuda:0")
 
 
-def test_cifar10_tutorial_on_numbacnn(cifar_root, tmp_path):
+def test_cifar10_classifier_on_numbacnn(cifar_root, tmp_path):
     cwd = _workdir(tmp_path, cifar_root)
-    _check_tutorial_output(_on_numbacnn("cifar10_tutorial.py", cwd))
+    _check_classifier_output(_on_numbacnn("cifar10_classifier.py", cwd))
     state = engine.load(cwd / "cifar_net.pth")
     assert {k: tuple(v.shape) for k, v in state.items()} == {
-        "conv1.weight": (6, 3, 5, 5), "conv1.bias": (6,), "conv2.weight": (16, 6, 5, 5), "conv2.bias": (16,),
-        "fc1.weight": (120, 400), "fc1.bias": (120,), "fc2.weight": (84, 120), "fc2.bias": (84,),
-        "fc3.weight": (10, 84), "fc3.bias": (10,)}
+        "features.0.weight": (6, 3, 5, 5), "features.0.bias": (6,), "features.3.weight": (16, 6, 5, 5),
+        "features.3.bias": (16,), "fc1.weight": (120, 400), "fc1.bias": (120,), "fc2.weight": (84, 120),
+        "fc2.bias": (84,), "fc3.weight": (10, 84), "fc3.bias": (10,)}
     assert all(np.isfinite(v.numpy()).all() for v in state.values())
 
 
-def test_cifar10_tutorial_on_pytorch(cifar_root, tmp_path):
+def test_cifar10_classifier_on_pytorch(cifar_root, tmp_path):
     _torch_ready()
     # the small batch files cannot have the official MD5s, which torchvision's download=True
     # checks before it would download: that check alone is switched off
     runner = ("import runpy, torchvision.datasets as d; d.CIFAR10._check_integrity = lambda self: True; "
-              f"runpy.run_path({str(HERE / 'cifar10_tutorial.py')!r}, run_name='__main__')")
-    _check_tutorial_output(_on_torch(runner, _workdir(tmp_path, cifar_root)))
+              f"runpy.run_path({str(HERE / 'cifar10_classifier.py')!r}, run_name='__main__')")
+    _check_classifier_output(_on_torch(runner, _workdir(tmp_path, cifar_root)))
 
 
 # --- the MNIST comparison ----------------------------------------------------------------------
