@@ -583,24 +583,28 @@ def _resume_folder(ckpt, out) -> tuple:
     """(folder, files to copy there) for a resumed run: the checkpoint's own folder, unless
     ``out`` names another, which must hold no run; then the run's checkpoints are to be
     copied there (:func:`_copy_run`; the original folder is not touched). Refuses to resume,
-    in place, from a checkpoint that a later last.npz beside it has moved past (that would
-    overwrite it and its metrics)."""
-    from .train.checkpoint import CheckpointError, read_progress
+    in place, beside a last.npz that a run would overwrite: a later state of this run (its
+    metrics too), or another run (its history is not the start of this checkpoint's)."""
+    from .train.checkpoint import CheckpointError, load_checkpoint, read_progress
     src = os.path.dirname(os.path.abspath(ckpt.path))
     epoch, step = ckpt.progress
     here = out is None or os.path.realpath(out) == os.path.realpath(src)
     last = os.path.join(src, "last.npz")
     if here:
         if os.path.isfile(last) and os.path.realpath(last) != os.path.realpath(ckpt.path):
+            elsewhere = f"pass --out NEW_FOLDER to branch from {os.path.basename(ckpt.path)}"
             try:
-                later = read_progress(last)
+                beside = load_checkpoint(last)
             except CheckpointError as e:
-                raise UserError(f"{_first_line(e)}; resuming {ckpt.path} here would overwrite it: pass --out "
-                                "NEW_FOLDER to continue elsewhere") from None
-            if later[1] > step:
-                raise UserError(f"{ckpt.path} is at epoch {epoch} (step {step}) but {last} goes on to epoch {later[0]} "
-                                f"(step {later[1]}); resuming here would overwrite it and its metrics: resume from "
-                                f"{last}, or pass --out NEW_FOLDER to branch from {os.path.basename(ckpt.path)}")
+                raise UserError(f"{_first_line(e)}; resuming {ckpt.path} here would overwrite it: "
+                                f"{elsewhere}") from None
+            if beside.progress[1] > step:
+                raise UserError(f"{ckpt.path} is at epoch {epoch} (step {step}) but {last} goes on to epoch "
+                                f"{beside.progress[0]} (step {beside.progress[1]}); resuming here would overwrite it "
+                                f"and its metrics: resume from {last}, or {elsewhere}")
+            if beside.history != ckpt.history[:len(beside.history)]:
+                raise UserError(f"{last} beside {ckpt.path} is another run's; resuming here would overwrite it: "
+                                f"{elsewhere}")
         return src, []
     if os.path.exists(out) and not os.path.isdir(out):
         raise UserError(f"--out {out} is a file, not a folder")
@@ -644,6 +648,8 @@ def cmd_train(args) -> int:
 
     given = {k: v for k, v in vars(args).items()}
     ckpt, changes = None, []
+    if args.resume and os.path.isfile(os.path.join(args.resume, "last.npz")):
+        args.resume = os.path.join(args.resume, "last.npz")          # a run folder: continue its latest state
     if args.resume:
         try:
             ckpt = load_checkpoint(args.resume)

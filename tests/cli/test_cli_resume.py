@@ -223,3 +223,21 @@ def test_an_exploding_learning_rate_is_stopped_and_says_what_is_kept(capsys, set
     assert "no checkpoint had been saved" in line or "the last good checkpoint" in line
     if "no checkpoint had been saved" in line:
         assert not (tmp_path / "x" / "last.npz").exists()
+
+
+def test_resume_beside_another_runs_last_is_refused(capsys, run, setup, tmp_path):
+    """A checkpoint saved elsewhere (GUI "Save checkpoint...") dropped into a folder that holds
+    another run: resuming it there would overwrite that run's last.npz."""
+    shutil.copy(setup["runs"]["stepped"] / "last.npz", tmp_path / "mine.npz")
+    before = snapshot(run)
+    shutil.copy(tmp_path / "mine.npz", run / "mine.npz")
+    before["mine.npz"] = (run / "mine.npz").read_bytes()
+    rc, out, err = run_cli(capsys, "train", "--resume", run / "mine.npz", "--epochs", "3")
+    one_line(rc, err, f"{run / 'last.npz'} beside {run / 'mine.npz'} is another run's")
+    assert snapshot(run) == before
+
+
+def test_resume_of_a_run_folder_continues_its_last_checkpoint(capsys, run):
+    rc, out, err = run_cli(capsys, "train", "--resume", run, "--epochs", "3")
+    assert rc == 0, err
+    assert load_checkpoint(run / "last.npz").progress[0] == 3
