@@ -28,7 +28,10 @@ def _add(a, b):
 def _cast(g, dtype):
     """Gradient ``g`` in ``dtype``, the dtype of the tensor it is for (an op of mixed
     dtypes hands back wider ones, e.g. ``float32 * int64`` gives ``g * int64``, float64;
-    torch casts every gradient to its input's dtype, and our kernels take one dtype)."""
+    torch casts every gradient to its input's dtype, and our kernels take one dtype). A
+    numpy scalar (what numpy's arithmetic on 0-d arrays returns) becomes a 0-d array."""
+    if isinstance(g, np.generic):
+        g = np.asarray(g)
     if g is None or np.dtype(g.dtype) == dtype:
         return g
     if isinstance(g, np.ndarray):

@@ -51,6 +51,12 @@ def unbroadcast(g, shape):
     return g.sum(axis=axes, keepdims=True) if axes else g
 
 
+def c_order(a) -> np.ndarray:
+    """``a`` as a C-contiguous array, copied only when it is not one (numpy's
+    ``ascontiguousarray`` would turn a 0-d array into shape (1,))."""
+    return np.asarray(a, order="C")
+
+
 def dim_index(dim, ndim: int, what: str = "dim", new: bool = False) -> int:
     """``dim`` (negative counts from the end) as an axis in [0, ndim), or in [0, ndim] for
     a ``new`` axis (unsqueeze, stack); an IndexError naming it when out of range (numpy
@@ -328,7 +334,7 @@ class Sum(Function):
     @staticmethod
     @host
     def backward(ctx, g):
-        return np.ascontiguousarray(_expand(g, ctx.shape, ctx.axes, ctx.keepdim))
+        return c_order(_expand(g, ctx.shape, ctx.axes, ctx.keepdim))
 
 
 class Mean(Function):
@@ -345,7 +351,7 @@ class Mean(Function):
     @staticmethod
     @host
     def backward(ctx, g):
-        return np.ascontiguousarray(_expand(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim))
+        return c_order(_expand(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim))
 
 
 class MaxMin(Function):
@@ -370,8 +376,8 @@ class MaxMin(Function):
         ctx.idx = idx
         if not keepdim:
             vals = vals.squeeze(d)
-            return np.ascontiguousarray(vals), idx
-        return np.ascontiguousarray(vals), np.expand_dims(idx, d)
+            return c_order(vals), idx
+        return c_order(vals), np.expand_dims(idx, d)
 
     @staticmethod
     @host
@@ -410,7 +416,7 @@ class Reshape(Function):
         ctx.shape = a.shape
         shape = _resolve(shape, a.size, a.shape)
         if isinstance(a, np.ndarray):
-            return np.ascontiguousarray(a).reshape(shape)
+            return c_order(a).reshape(shape)
         return a.reshape(shape)  # device arrays are C-contiguous
 
     @staticmethod
@@ -495,7 +501,7 @@ class Cat(Function):
     @host
     def backward(ctx, g):
         cuts = np.cumsum(ctx.sizes)[:-1]
-        return tuple(np.ascontiguousarray(p) for p in np.split(g, cuts, axis=ctx.dim))
+        return tuple(c_order(p) for p in np.split(g, cuts, axis=ctx.dim))
 
 
 class Stack(Function):
@@ -510,7 +516,7 @@ class Stack(Function):
     @staticmethod
     @host
     def backward(ctx, g):
-        return tuple(np.ascontiguousarray(np.take(g, i, axis=ctx.dim)) for i in range(g.shape[ctx.dim]))
+        return tuple(c_order(np.take(g, i, axis=ctx.dim)) for i in range(g.shape[ctx.dim]))
 
 
 class Pad(Function):
@@ -528,7 +534,7 @@ class Pad(Function):
     @staticmethod
     @host
     def backward(ctx, g):
-        return np.ascontiguousarray(g[ctx.slices])
+        return c_order(g[ctx.slices])
 
 
 class Cast(Function):

@@ -4,6 +4,9 @@ differences (float64, engine.nn.gradcheck). Each case is written once and run by
 libraries (see autograd_parity)."""
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from autograd_parity import distinct, gradchecks, parity
 
@@ -117,6 +120,14 @@ CASES = [
     # chains: a tensor used twice, sums of its uses' gradients
     ("reuse", lambda ns, a: a * a + a.exp() * a, [(3, 4)], False),
     ("softmax_by_hand", lambda ns, a: a.exp() / a.exp().sum(1, keepdim=True), [(3, 4)], False),
+    # 0-d tensors (numpy gives scalars for their arithmetic)
+    ("zero_d_chain", lambda ns, a, b: (a.exp() * b + a.abs() / b).sqrt() ** 3 + a.unsqueeze(0) @ b.expand(1),
+     [(), ()], True),
+    ("zero_d_stack", lambda ns, a, b: ns.torch.stack([a, b * a, b]) * ns.torch.cat([a.view(1), b.view(-1)])[0],
+     [(), ()], False),
+    ("max_dim_of_vector", lambda ns, a: a.max(0)[0] * a.min(-1).values + a.sum(0) * a.mean(0), [(5,)], False),
+    ("zero_d_reductions", lambda ns, a: a.sum() * a.mean() + a.max() - a.clamp(0, 1) * a.reshape(1, 1).sum(),
+     [()], False),
 ]
 
 
@@ -144,3 +155,19 @@ def test_sum_with_dtype_sums_in_that_dtype():
     assert a.sum().item() == 2.0 ** 24
     total.backward()
     assert a.grad.dtype == np.float32 and np.array_equal(a.grad.numpy(), np.ones(3, np.float32))
+
+
+BINARY = {"add": lambda ns, a, b: a + b, "sub": lambda ns, a, b: a - b, "mul": lambda ns, a, b: a * b,
+          "div": lambda ns, a, b: a / b, "pow": lambda ns, a, b: a ** b}
+
+
+@settings(max_examples=60, deadline=None)
+@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=3),
+       op=st.sampled_from(sorted(BINARY)), seed=st.integers(0, 2**16))
+def test_broadcasting_either_way_matches_torch(shapes, op, seed):
+    """Any two broadcastable shapes (either operand stretched, 0-d included): the result
+    and both gradients (summed back over the stretched axes) are torch's."""
+    pytest.importorskip("torch")
+    rng = np.random.default_rng(seed)
+    a, b = (distinct(rng, s, positive=op in ("div", "pow")) for s in shapes.input_shapes)
+    parity(BINARY[op], a, b, rtol=1e-5)
