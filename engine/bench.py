@@ -75,9 +75,7 @@ def _ops(device):
 
 
 def _sync(device):
-    if device == "cuda":
-        from .kernels.cuda import synchronize
-        synchronize()
+    _ops(device).synchronize()
 
 
 def _time(device, fn, repeats, warmup) -> float:
@@ -252,9 +250,8 @@ def bench_model(name, device, batch, steps, warmup, size="default") -> dict:
 
     def step():
         opt.zero_grad()
-        out = model.forward(xd)
-        crit(out, y)  # host labels, as the Trainer passes them; the loss scalar comes back
-        model.backward(crit.backward())
+        loss = crit(model(xd), y)  # host labels, as the Trainer passes them
+        loss.backward()
         opt.step()
 
     for _ in range(warmup):
@@ -417,7 +414,8 @@ def _parser():
     p.add_argument("--model", default=None, help="comma-separated zoo models to time whole training steps")
     p.add_argument("--batch-size", type=_positive_int, default=64)
     p.add_argument("--repeats", type=_positive_int, default=None, help="timed runs per kernel (median); default 5")
-    p.add_argument("--warmup", type=_nonneg_int, default=None, help="untimed runs first (the first compiles); default 2")
+    p.add_argument("--warmup", type=_nonneg_int, default=None,
+                   help="untimed runs first (the first compiles); default 2")
     p.add_argument("--steps", type=_positive_int, default=None, help="timed training steps per model on the GPU; "
                                                                      "default 10")
     p.add_argument("--cpu-steps", type=_positive_int, default=None, help="timed training steps per model on the CPU; "
@@ -535,7 +533,7 @@ def main(argv=None) -> int:
             except MemoryError as e:
                 row = dict(model=name, device=device, batch_size=batch, error=str(e))
                 if device == "cuda":
-                    cuda_kernels.release()
+                    _ops(device).release()
             result["models"].append(row)
             log(f"  {name} on {device}: " + (row.get("error") or f"{row['images_per_sec']:.1f} images/s"))
         if args.torch and "cuda" in devices and not sim:

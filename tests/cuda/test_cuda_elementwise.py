@@ -41,9 +41,9 @@ def test_dropout_draws_exactly_the_cpu_mask(gpu, cpu, rng, p):
 
 def test_dropout_threshold_matches_the_float_test():
     """bits >= ceil(p * 2^53)  <=>  bits * 2^-53 >= p, at and around the boundary."""
-    from engine.kernels.cuda.dropout import threshold53
+    from engine.kernels.cuda.dropout import _threshold53
     for p in (0.0, 0.1, 0.3, 0.5, 1 / 3, 0.999, 1.0):
-        t = threshold53(p)
+        t = _threshold53(p)
         for b in (t - 2, t - 1, t, t + 1):
             if 0 <= b < 2**53:
                 assert (b >= t) == (b * (1.0 / 9007199254740992.0) >= p)

@@ -75,10 +75,10 @@ def path(request, monkeypatch):
     """Forces one implementation: im2col+GEMM on the whole batch, im2col+GEMM one
     sample per block (tiny workspace), or the direct kernel wherever it allows
     (stride 1, padding < kernel; im2col elsewhere)."""
-    monkeypatch.setattr(conv, "use_direct", lambda *a: False)
+    monkeypatch.setattr(conv, "_use_direct", lambda *a: False)
     if request.param == "direct":
         monkeypatch.setattr(conv_direct, "MAX_TAPS", 10**9)
-        monkeypatch.setattr(conv, "use_direct", conv_direct.suitable)
+        monkeypatch.setattr(conv, "_use_direct", conv_direct.suitable)
     if request.param == "gemm-blocks":
         monkeypatch.setattr(conv, "WORKSPACE_BYTES", 1)
     return request.param
@@ -176,7 +176,7 @@ def test_gemm_path_from_concurrent_threads(monkeypatch):
     # the GUI, loaders and trainer call kernels from threads of their own: each thread's
     # im2col workspaces are its own, so concurrent calls give the serial results
     import threading
-    monkeypatch.setattr(conv, "use_direct", lambda *a: False)
+    monkeypatch.setattr(conv, "_use_direct", lambda *a: False)
     monkeypatch.setattr(conv, "WORKSPACE_BYTES", 4096)  # several blocks per call
     cases = [_data(shape, np.float32, seed=s) for s, shape in enumerate([SHAPES[0], SHAPES[5], SHAPES[7]])]
     want = [(conv.conv2d_forward(x, w, b, st, pd),) + conv.conv2d_backward(x, w, g, st, pd)

@@ -27,7 +27,7 @@ def test_serial_and_parallel_kernels_agree(monkeypatch, min_size):
     np.testing.assert_allclose(cpu.linear_forward(xf, w, np.ones(4, np.float32)), xf @ w.T + 1, rtol=1e-5)
     # each block indexes from its own start: the dropout hash must still see global indices
     yd, mask = cpu.dropout_forward(x, 0.5, 7)
-    keep = np.array([dropout.uniform(7, i) >= 0.5 for i in range(x.size)]).reshape(x.shape)
+    keep = np.array([dropout._uniform(7, i) >= 0.5 for i in range(x.size)]).reshape(x.shape)
     np.testing.assert_array_equal(mask, np.where(keep, np.float32(2), np.float32(0)))
     np.testing.assert_array_equal(yd, x * mask)
     p_, buf = x.copy(), np.zeros_like(x)

@@ -26,8 +26,28 @@ from .optim import adam_step, sgd_step
 from .pool import (adaptive_avgpool2d_backward, adaptive_avgpool2d_forward, avgpool2d_backward,
                    avgpool2d_forward, maxpool2d_backward, maxpool2d_forward)
 from .tensor import (add, add_, argmax_rows, asarray, concat_channels, copy_into, fill,
-                     split_channels, to_host, zeros, zeros_like)
+                     split_channels, synchronize, to_host, zeros, zeros_like)
+from .workspace import release
 
 DEVICE = "cpu"
+
+__all__ = [
+    "leaky_relu_backward", "leaky_relu_forward", "relu_backward", "relu_forward",
+    "sigmoid_backward", "sigmoid_forward", "tanh_backward", "tanh_forward",
+    "batchnorm_backward", "batchnorm_forward_eval", "batchnorm_forward_train",
+    "conv2d_backward", "conv2d_forward", "conv2d_relu_maxpool2x2", "conv_output_size",
+    "dropout_backward", "dropout_forward",
+    "linear_backward", "linear_forward",
+    "cross_entropy_backward", "cross_entropy_forward", "mse_backward", "mse_forward",
+    "lrn_backward", "lrn_forward",
+    "adam_step", "sgd_step",
+    "adaptive_avgpool2d_backward", "adaptive_avgpool2d_forward", "avgpool2d_backward",
+    "avgpool2d_forward", "maxpool2d_backward", "maxpool2d_forward",
+    "add", "add_", "argmax_rows", "asarray", "concat_channels", "copy_into", "fill",
+    "split_channels", "to_host", "zeros", "zeros_like",
+    "synchronize", "release",
+]
+"""Every kernel-set function; :mod:`engine.kernels.cuda` exposes the same names (the
+contract test checks both directions)."""
 
 _install_allocator()

@@ -237,7 +237,7 @@ def _backward_samples(x, wt, g3, kh, kw, sh, sw, ph, pw, Ho, Wo, dx, sums, nb, m
     sums.append((np.zeros((K, O), dt) if dwt is None else dwt, db))
 
 
-def use_direct(C, O, kh, kw, sh, sw, ph, pw) -> bool:
+def _use_direct(C, O, kh, kw, sh, sw, ph, pw) -> bool:
     """Whether :mod:`.conv_direct` runs this layer."""
     return conv_direct.suitable(C, O, kh, kw, sh, sw, ph, pw)
 
@@ -250,7 +250,7 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
     if b is None:
         b = np.zeros(O, x.dtype)
     y = np.empty((N, O, Ho, Wo), x.dtype)
-    if use_direct(C, O, kh, kw, sh, sw, ph, pw):
+    if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         return conv_direct.forward(x, w, b, (sh, sw), (ph, pw), y, relu=relu)
     K, P = C * kh * kw, Ho * Wo
     _over_samples(_forward_samples, x, K, P, np.ascontiguousarray(w.reshape(O, K)), b, relu,
@@ -263,7 +263,7 @@ def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
     kernels run the layer (the convolution's output is never stored): (y (N, O, Ho//2,
     Wo//2), argmax int32 as y, flat index in the (Ho, Wo) plane)."""
     N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_relu_maxpool2x2(NUMPY, x, w, b, stride, padding)
-    if not use_direct(C, O, kh, kw, sh, sw, ph, pw):
+    if not _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         return maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (2, 2), (2, 2), (0, 0))
     y = np.empty((N, O, Ho // 2, Wo // 2), x.dtype)
     argmax = np.empty(y.shape, np.int32)
@@ -280,7 +280,7 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     grad_y = np.ascontiguousarray(grad_y)
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
-    if use_direct(C, O, kh, kw, sh, sw, ph, pw):
+    if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         dw, db = np.empty(w.shape, dt), np.zeros(O, dt)
         conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), dw, db)
         dx = conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None

@@ -15,7 +15,7 @@ from .parallel import kernel, parallel_for
 
 
 @njit(inline="always", cache=True)
-def uniform(seed, i):
+def _uniform(seed, i):
     """u in [0, 1) from splitmix64 of seed*2^32 + i."""
     z = (uint64(seed) << uint64(32)) + uint64(i) + uint64(0x9E3779B97F4A7C15)
     z = (z ^ (z >> uint64(30))) * uint64(0xBF58476D1CE4E5B9)
@@ -30,7 +30,7 @@ def _dropout(x, p, scale, seed, y, mask, lo, hi):
     x, y, mask = x[lo:hi], y[lo:hi], mask[lo:hi]
     zero = y.dtype.type(0)
     for i in range(x.size):
-        keep = uniform(seed, lo + i) >= p
+        keep = _uniform(seed, lo + i) >= p
         m = scale if keep else zero
         mask[i] = m
         y[i] = x[i] * m

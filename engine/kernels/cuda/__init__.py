@@ -25,25 +25,13 @@ from __future__ import annotations
 
 import importlib.util
 
+from ..cpu import __all__ as _NAMES  # the two sets expose one list of names
+
 DEVICE = "cuda"
 
 _IMPORT_ERROR: BaseException | None = None
 
-_NAMES = [
-    "leaky_relu_backward", "leaky_relu_forward", "relu_backward", "relu_forward",
-    "sigmoid_backward", "sigmoid_forward", "tanh_backward", "tanh_forward",
-    "batchnorm_backward", "batchnorm_forward_eval", "batchnorm_forward_train",
-    "conv2d_backward", "conv2d_forward", "conv2d_relu_maxpool2x2", "conv_output_size",
-    "dropout_backward", "dropout_forward",
-    "linear_backward", "linear_forward",
-    "cross_entropy_backward", "cross_entropy_forward", "mse_backward", "mse_forward",
-    "lrn_backward", "lrn_forward",
-    "adam_step", "sgd_step",
-    "adaptive_avgpool2d_backward", "adaptive_avgpool2d_forward", "avgpool2d_backward",
-    "avgpool2d_forward", "maxpool2d_backward", "maxpool2d_forward",
-    "add", "add_", "argmax_rows", "asarray", "concat_channels", "copy_into", "fill",
-    "split_channels", "to_host", "zeros", "zeros_like",
-]
+__all__ = list(_NAMES)
 
 try:
     from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
@@ -69,7 +57,7 @@ except Exception as _e:  # numba-cuda missing or broken: keep the names, fail in
         require()
         raise RuntimeError("CUDA kernels are unavailable")  # pragma: no cover
 
-    for _name in _NAMES + ["release", "synchronize"]:
+    for _name in _NAMES:
         globals()[_name] = _unavailable
 
 

@@ -32,7 +32,7 @@ if SIM:
 else:
     @inline_device
     def bits53(seed, i):
-        """The top 53 bits of splitmix64(seed*2^32 + i), as in cpu/dropout.uniform."""
+        """The top 53 bits of splitmix64(seed*2^32 + i), as in cpu/dropout._uniform."""
         z = (uint64(seed) << uint64(32)) + uint64(i) + uint64(0x9E3779B97F4A7C15)
         z = (z ^ (z >> uint64(30))) * uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> uint64(27))) * uint64(0x94D049BB133111EB)
@@ -57,7 +57,7 @@ def _mul(a, b, out):
         out[i] = a[i] * b[i]
 
 
-def threshold53(p: float) -> int:
+def _threshold53(p: float) -> int:
     """The integer t with (bits >= t) <=> (bits * 2^-53 >= p) for every 53-bit integer."""
     return int(math.ceil(float(p) * 2.0**53))
 
@@ -69,7 +69,7 @@ def dropout_forward(x, p, seed):
     mask = memory.empty(x.shape, x.dtype, "dropout mask")
     scale = scalar(x, 1.0 / (1.0 - p)) if p < 1 else scalar(x, 0)
     if y.size:
-        _dropout[grid1d(y.size)](flat(x), np.uint64(threshold53(p)), scale, np.uint64(seed),
+        _dropout[grid1d(y.size)](flat(x), np.uint64(_threshold53(p)), scale, np.uint64(seed),
                                  flat(y), flat(mask))
     return y, mask
 

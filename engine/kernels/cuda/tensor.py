@@ -78,10 +78,6 @@ def to_host(a):
     return np.asarray(a)
 
 
-def empty(shape, dtype=np.float32):
-    return memory.empty(shape, dtype)
-
-
 def zeros(shape, dtype=np.float32):
     a = memory.empty(contracts.zeros(DEVICE, shape, dtype), dtype)
     fill(a, 0)
