@@ -25,7 +25,8 @@ def _is_device(a) -> bool:
 def _to_device(out):
     if isinstance(out, tuple):
         return tuple(_to_device(o) for o in out)
-    if isinstance(out, np.ndarray):
+    if isinstance(out, (np.ndarray, np.generic)):   # numpy's arithmetic on 0-d arrays gives scalars
+        out = np.asarray(out)
         return kernels.ops("cuda").asarray(out, dtype=out.dtype)
     return out
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import engine
-from autograd_parity import OURS, copy_weights, distinct, module_parity, torch_ns
+from autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
 from engine import nn
 from engine.nn import functional as F
 
@@ -95,6 +95,26 @@ def test_module_matches_torch(make, train, rng):
     pytest.importorskip("torch")
     module_parity(lambda ns: _deterministic(make(ns), ns) if train else make(ns),
                   distinct(rng, X, spacing=0.01), train=train)
+
+
+@pytest.mark.parametrize("mode", ["no_grad", "inference_mode"])
+def test_training_mode_forward_without_a_graph_updates_running_stats_as_torch(mode, rng):
+    """BatchNorm in training mode under no_grad / inference_mode: batch statistics used,
+    running statistics updated, nothing recorded; as torch."""
+    pytest.importorskip("torch")
+    tns = torch_ns()
+    ours = make_custom(OURS)
+    twin = copy_weights(ours, make_custom(tns))
+    x = distinct(rng, X, spacing=0.01).astype(np.float32)
+    with getattr(engine, mode)():
+        y = ours(engine.tensor(x))
+    with getattr(tns.torch, mode)():
+        ty = twin(tns.torch.tensor(x))
+    assert not y.requires_grad
+    assert_close(y, ty, rtol=1e-4, what="output")
+    tstate = twin.state_dict()
+    for name, value in ours.state_dict().items():
+        assert_close(np.asarray(value), tstate[name], rtol=1e-4, what=name)
 
 
 def test_state_dict_keys_match_torch():

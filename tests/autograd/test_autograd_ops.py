@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+import engine
 from autograd_parity import distinct, gradchecks, parity
-
 from engine.autograd import Tensor
 
 # (id, fn(ns, *tensors), input shapes, positive inputs?)
@@ -171,3 +171,34 @@ def test_broadcasting_either_way_matches_torch(shapes, op, seed):
     rng = np.random.default_rng(seed)
     a, b = (distinct(rng, s, positive=op in ("div", "pow")) for s in shapes.input_shapes)
     parity(BINARY[op], a, b, rtol=1e-5)
+
+
+def test_tensor_ops_on_cuda_match_the_cpu():
+    """Under Numba's CUDA simulator (or a GPU): the numpy-written ops run on host copies
+    of device arrays and hand results back on the device, 0-d ones included; values,
+    gradients, hooks, dtypes and shapes equal the CPU's."""
+    if not engine.cuda.is_available():
+        pytest.skip(f"CUDA: {engine.cuda.unavailable_reason()}")
+
+    def f(x, w, m):
+        y = (x * m + x.exp() / 3) @ w
+        z = engine.cat([y, y[:, :1] * 2], 1)
+        picked = x.permute(1, 0).reshape(-1)[2] + engine.stack([x[0, 0], x[1, 1]]).sum() * x.var()
+        return z.max(1)[0].sum() + z.mean() + (x[x > 0] ** 2).sum() + picked
+
+    results = []
+    for device in ("cpu", "cuda"):
+        x = engine.tensor(np.linspace(-1, 1, 12, dtype=np.float32).reshape(3, 4)).to(device).requires_grad_()
+        w = engine.tensor(np.linspace(0, 1, 8, dtype=np.float32).reshape(4, 2)).to(device).requires_grad_()
+        m = engine.tensor(np.array([1, 0, 2, 1])).to(device)
+        seen = []
+        x.register_hook(lambda g: seen.append(g.cpu().numpy()))
+        out = f(x, w, m)
+        out.backward()
+        assert out.device.type == device and x.grad.device.type == device
+        results.append([(out.shape, out.dtype, x.grad.dtype), out.item(), x.grad.cpu().numpy(),
+                        w.grad.cpu().numpy(), seen[0]])
+    (meta, *values), (t_meta, *t_values) = results
+    assert meta == t_meta
+    for ours, ref in zip(values, t_values):
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-6)

@@ -90,7 +90,7 @@ def empty(shape, dtype=np.float32, what: str = ""):
 
 def to_device(host: np.ndarray, what: str = ""):
     """A device copy of a host array (C-contiguous)."""
-    host = np.ascontiguousarray(host)
+    host = np.asarray(host, order="C")  # np.ascontiguousarray would make a 0-d array (1,)
     d = empty(host.shape, host.dtype, what)
     if host.size:
         d.copy_to_device(host)
