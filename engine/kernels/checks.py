@@ -86,24 +86,25 @@ def array(arrays: Arrays, fn: str, name: str, a) -> None:
         arrays.refuse(fn, name, a)
 
 
-def floats(arrays: Arrays, fn: str, dtype=None, empty: str = BATCH, full: tuple = (), **named) -> np.dtype:
-    """Each named array is one ``arrays`` takes, float32 or float64, all of one dtype (of
-    ``dtype`` when given), and empty only as ``empty`` allows (those named in ``full``:
-    never). Returns the dtype."""
+def floats(arrays: Arrays, fn: str, *named, dtype=None, empty: str = BATCH, full: tuple = ()) -> np.dtype:
+    """``named`` alternates argument names and arrays: each array is one ``arrays`` takes,
+    float32 or float64, all of one dtype (of ``dtype`` when given), and empty only as
+    ``empty`` allows (those named in ``full``: never). Returns the dtype."""
     types = arrays.types
-    for name, a in named.items():
+    for i in range(0, len(named), 2):
+        a = named[i + 1]
         if not isinstance(a, types):
-            arrays.refuse(fn, name, a)
+            arrays.refuse(fn, named[i], a)
         dt = a.dtype
         if dt not in FLOATS:
-            fail(fn, f"{name} has dtype {dt}; it must be float32 (or float64, for gradient checks)")
+            fail(fn, f"{named[i]} has dtype {dt}; it must be float32 (or float64, for gradient checks)")
         if dtype is None:
             dtype = dt
         elif dt != dtype:
-            fail(fn, f"{name} has dtype {dt} but the other arrays of this call have {dtype}; "
+            fail(fn, f"{named[i]} has dtype {dt} but the other arrays of this call have {dtype}; "
                      "one call takes one float dtype")
         if a.size == 0 and empty != ANY:
-            _empty(fn, name, tuple(a.shape), FULL if name in full else empty)
+            _empty(fn, named[i], tuple(a.shape), FULL if named[i] in full else empty)
     return dtype
 
 

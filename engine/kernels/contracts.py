@@ -56,9 +56,9 @@ def _conv(A: Arrays, fn: str, x, w, b, stride, padding) -> tuple:
     geometry that gives an output of at least 1x1. Returns the convolution's geometry
     (N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo)."""
     if b is None:
-        floats(A, fn, full=_PARAMS, x=x, w=w)
+        floats(A, fn, "x", x, "w", w, full=_PARAMS)
     else:
-        floats(A, fn, full=_PARAMS, x=x, w=w, b=b)
+        floats(A, fn, "x", x, "w", w, "b", b, full=_PARAMS)
     ndim(fn, "x", x, 4, NCHW)
     ndim(fn, "w", w, 4, "(O, C, kh, kw)")
     N, C, H, W = x.shape
@@ -97,7 +97,7 @@ def conv2d_backward(A: Arrays, x, w, grad_y, stride, padding, need_input_grad) -
     """Returns the geometry (N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo)."""
     fn = "conv2d_backward"
     g = _conv(A, fn, x, w, None, stride, padding)
-    floats(A, fn, x.dtype, grad_y=grad_y)
+    floats(A, fn, "grad_y", grad_y, dtype=x.dtype)
     shape(fn, "grad_y", grad_y, (g[0], g[4], g[11], g[12]), "for this x, w, stride and padding")
     flag(fn, "need_input_grad", need_input_grad)
     return g
@@ -105,7 +105,7 @@ def conv2d_backward(A: Arrays, x, w, grad_y, stride, padding, need_input_grad) -
 
 # --- linear ----------------------------------------------------------------------------------
 def _linear(A: Arrays, fn: str, x, w) -> None:
-    floats(A, fn, full=_PARAMS, x=x, w=w)
+    floats(A, fn, "x", x, "w", w, full=_PARAMS)
     ndim(fn, "x", x, 2, "(N, in_features)")
     ndim(fn, "w", w, 2, "(out_features, in_features)")
     if x.shape[1] != w.shape[1]:
@@ -117,14 +117,14 @@ def linear_forward(A: Arrays, x, w, b) -> None:
     fn = "linear_forward"
     _linear(A, fn, x, w)
     if b is not None:
-        floats(A, fn, x.dtype, full=_PARAMS, b=b)
+        floats(A, fn, "b", b, dtype=x.dtype, full=_PARAMS)
         shape(fn, "b", b, (w.shape[0],), "(one value per output feature of w)")
 
 
 def linear_backward(A: Arrays, x, w, grad_y, need_input_grad) -> None:
     fn = "linear_backward"
     _linear(A, fn, x, w)
-    floats(A, fn, x.dtype, grad_y=grad_y)
+    floats(A, fn, "grad_y", grad_y, dtype=x.dtype)
     shape(fn, "grad_y", grad_y, (x.shape[0], w.shape[0]), "for this x and w")
     flag(fn, "need_input_grad", need_input_grad)
 
@@ -132,12 +132,12 @@ def linear_backward(A: Arrays, x, w, grad_y, need_input_grad) -> None:
 # --- element-wise ----------------------------------------------------------------------------
 def unary(A: Arrays, fn: str, x) -> None:
     """A float array of any shape (the activations' forward)."""
-    floats(A, fn, x=x)
+    floats(A, fn, "x", x)
 
 
 def unary_backward(A: Arrays, fn: str, saved_name: str, saved, grad_y) -> None:
     """``saved`` (the forward's x, y or mask) and grad_y: one shape and float dtype."""
-    floats(A, fn, **{saved_name: saved, "grad_y": grad_y})
+    floats(A, fn, saved_name, saved, "grad_y", grad_y)
     shape(fn, "grad_y", grad_y, saved.shape, f"(the shape of {saved_name})")
 
 
@@ -147,7 +147,7 @@ def leaky_relu(A: Arrays, fn: str, negative_slope) -> None:
 
 def dropout_forward(A: Arrays, x, p, seed) -> None:
     fn = "dropout_forward"
-    floats(A, fn, x=x)
+    floats(A, fn, "x", x)
     real(fn, "p", p, 0, 1)
     integer(fn, "seed", seed, 0, 2**32)
 
@@ -175,7 +175,7 @@ def _pooled(fn: str, x_shape: tuple, win: tuple) -> tuple:
 
 
 def _pool_forward(A: Arrays, fn: str, x, kernel, stride, padding) -> tuple:
-    floats(A, fn, x=x)
+    floats(A, fn, "x", x)
     ndim(fn, "x", x, 4, NCHW)
     win = _window(fn, kernel, stride, padding)
     return _pooled(fn, tuple(x.shape), win), win
@@ -195,7 +195,7 @@ def avgpool2d_forward(A: Arrays, x, kernel, stride, padding, count_include_pad) 
 
 def _x_shape(A: Arrays, fn: str, grad_y, x_shape) -> tuple:
     """grad_y (N, C, Ho, Wo) and x_shape (N, C, H, W) with the same N and C; returns x_shape."""
-    floats(A, fn, grad_y=grad_y)
+    floats(A, fn, "grad_y", grad_y)
     ndim(fn, "grad_y", grad_y, 4, "(N, C, Ho, Wo)")
     xs = shape_arg(fn, "x_shape", x_shape, 4)
     if xs[:2] != tuple(grad_y.shape[:2]):
@@ -211,7 +211,7 @@ def maxpool2d_backward(A: Arrays, grad_y, argmax, x_shape, y) -> tuple:
     xs = _x_shape(A, fn, grad_y, x_shape)
     indices(A, fn, "argmax", argmax, _INT32, grad_y.shape)
     if y is not None:
-        floats(A, fn, grad_y.dtype, y=y)
+        floats(A, fn, "y", y, dtype=grad_y.dtype)
         shape(fn, "y", y, grad_y.shape, "(the shape of grad_y)")
     return xs
 
@@ -229,7 +229,7 @@ def avgpool2d_backward(A: Arrays, grad_y, x_shape, kernel, stride, padding, coun
 def adaptive_avgpool2d_forward(A: Arrays, x, output_size) -> tuple:
     """Returns (N, C, Ho, Wo)."""
     fn = "adaptive_avgpool2d_forward"
-    floats(A, fn, x=x)
+    floats(A, fn, "x", x)
     ndim(fn, "x", x, 4, NCHW)
     Ho, Wo = pair(fn, "output_size", output_size, 1)
     return int(x.shape[0]), int(x.shape[1]), Ho, Wo
@@ -249,7 +249,7 @@ def ncl(shape: tuple) -> tuple:
 def _channels(A: Arrays, fn: str, name: str, x, empty: str, **per_channel) -> tuple:
     """x (N, C, ...) (called ``name``, empty as ``empty`` allows) and non-empty arrays of
     shape (C,) of its dtype. Returns x's (N, C, L)."""
-    floats(A, fn, empty=empty, full=_PARAMS, **{name: x}, **per_channel)
+    floats(A, fn, name, x, *[v for item in per_channel.items() for v in item], empty=empty, full=_PARAMS)
     ndim(fn, name, x, 2, "(N, C, ...)", at_least=True)
     C = (x.shape[1],)
     for other, a in per_channel.items():
@@ -289,7 +289,7 @@ def batchnorm_backward(A: Arrays, grad_y, gamma, cache, relu_y) -> tuple:
         fail(fn, "cache is not what this kernel set's batchnorm forward returned")
     dims = _channels(A, fn, "grad_y", grad_y, SAMPLES if cache[2] else BATCH, gamma=gamma)
     if relu_y is not None:
-        floats(A, fn, grad_y.dtype, relu_y=relu_y)
+        floats(A, fn, "relu_y", relu_y, dtype=grad_y.dtype)
         shape(fn, "relu_y", relu_y, grad_y.shape, "(the shape of grad_y)")
     return dims
 
@@ -297,14 +297,14 @@ def batchnorm_backward(A: Arrays, grad_y, gamma, cache, relu_y) -> tuple:
 def cache_array(A: Arrays, name: str, a, want: tuple, dtype) -> None:
     """One array inside a batch-norm cache: ``want`` shape and ``dtype``."""
     fn = "batchnorm_backward"
-    floats(A, fn, dtype, ANY, **{name: a})
+    floats(A, fn, name, a, dtype=dtype, empty=ANY)
     shape(fn, name, a, want, "for this grad_y (was the cache made by another call?)")
 
 
 def lrn_forward(A: Arrays, x, size, alpha, beta, k) -> tuple:
     """Returns x's (N, C, L)."""
     fn = "lrn_forward"
-    floats(A, fn, x=x)
+    floats(A, fn, "x", x)
     ndim(fn, "x", x, 2, "(N, C, ...)", at_least=True)
     integer(fn, "size", size, 1)
     real(fn, "alpha", alpha)
@@ -316,7 +316,7 @@ def lrn_forward(A: Arrays, x, size, alpha, beta, k) -> tuple:
 def lrn_backward(A: Arrays, x, y, s, grad_y, size, alpha, beta) -> tuple:
     """Returns x's (N, C, L)."""
     fn = "lrn_backward"
-    floats(A, fn, x=x, y=y, s=s, grad_y=grad_y)
+    floats(A, fn, "x", x, "y", y, "s", s, "grad_y", grad_y)
     ndim(fn, "x", x, 2, "(N, C, ...)", at_least=True)
     for name, a in (("y", y), ("s", s), ("grad_y", grad_y)):
         shape(fn, name, a, x.shape, "(the shape of x)")
@@ -330,7 +330,7 @@ def lrn_backward(A: Arrays, x, y, s, grad_y, size, alpha, beta) -> tuple:
 def cross_entropy(A: Arrays, fn: str, name: str, z, targets, label_smoothing) -> None:
     """z (N, K) (logits or probs; N >= 1) and int64 targets (N,); their values are each
     set's to check (:func:`target_range`)."""
-    floats(A, fn, empty=SAMPLES, **{name: z})
+    floats(A, fn, name, z, empty=SAMPLES)
     ndim(fn, name, z, 2, "(N, classes)")
     indices(A, fn, "targets", targets, _INT64, (z.shape[0],))
     real(fn, "label_smoothing", label_smoothing, 0, 1, hi_open=True)
@@ -345,7 +345,7 @@ def target_range(fn: str, lo: int, hi: int, K: int) -> None:
 def mse(A: Arrays, fn: str, y, target) -> None:
     """y a non-empty float array; target an array of its shape and any real dtype (the
     kernel converts it to y's)."""
-    floats(A, fn, empty=SAMPLES, y=y)
+    floats(A, fn, "y", y, empty=SAMPLES)
     array(A, fn, "target", target)
     if target.dtype.kind not in "iuf":
         fail(fn, f"target has dtype {target.dtype}; it must hold real numbers")
@@ -356,7 +356,7 @@ def mse(A: Arrays, fn: str, y, target) -> None:
 def _state(A: Arrays, fn: str, p, g, **state) -> None:
     """p, g and the optimizer state: one shape and float dtype; p and the state are
     written in place."""
-    floats(A, fn, None, ANY, p=p, g=g, **state)
+    floats(A, fn, "p", p, "g", g, *[v for item in state.items() for v in item], empty=ANY)
     shape(fn, "g", g, p.shape, "(the shape of p)")
     writable(A, fn, "p", p)
     for name, a in state.items():
@@ -391,7 +391,7 @@ def adam_step(A: Arrays, p, g, m, v, lr, betas, eps, weight_decay, decoupled, st
 
 # --- plumbing --------------------------------------------------------------------------------
 def _summands(A: Arrays, fn: str, a, b) -> None:
-    floats(A, fn, None, ANY, a=a, b=b)
+    floats(A, fn, "a", a, "b", b, empty=ANY)
     shape(fn, "b", b, a.shape, "(the shape of a)")
 
 
@@ -412,7 +412,7 @@ def concat_channels(A: Arrays, xs) -> None:
     fn = "concat_channels"
     if not isinstance(xs, (list, tuple)) or not xs:
         fail(fn, f"xs is {show(xs)}; it must be a non-empty list of arrays")
-    floats(A, fn, None, ANY, **{f"xs[{i}]": x for i, x in enumerate(xs)})
+    floats(A, fn, *[v for i, x in enumerate(xs) for v in (f"xs[{i}]", x)], empty=ANY)
     first = xs[0]
     ndim(fn, "xs[0]", first, 2, "(N, C, ...)", at_least=True)
     for i, x in enumerate(xs[1:], 1):
@@ -424,7 +424,7 @@ def concat_channels(A: Arrays, xs) -> None:
 def split_channels(A: Arrays, g, sizes) -> None:
     """g (N, C, ...) and channel counts that add up to C."""
     fn = "split_channels"
-    floats(A, fn, None, ANY, g=g)
+    floats(A, fn, "g", g, empty=ANY)
     ndim(fn, "g", g, 2, "(N, C, ...)", at_least=True)
     if not isinstance(sizes, (list, tuple)):
         fail(fn, f"sizes is {show(sizes)}; it must be a list of channel counts")
@@ -437,7 +437,7 @@ def split_channels(A: Arrays, g, sizes) -> None:
 def argmax_rows(A: Arrays, logits) -> None:
     """(N, K) floats with K >= 1 (N may be 0)."""
     fn = "argmax_rows"
-    floats(A, fn, None, ANY, logits=logits)
+    floats(A, fn, "logits", logits, empty=ANY)
     ndim(fn, "logits", logits, 2, "(N, classes)")
     if logits.shape[1] < 1:
         fail(fn, f"logits has shape {tuple(logits.shape)}; it needs at least one class")
