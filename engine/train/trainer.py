@@ -570,7 +570,8 @@ class Trainer:
         if s is not None and self.scheduler is not None:
             checks.append(("scheduler state", lambda: self.scheduler.check_state_dict(s["state"])))
         if rng.get("init") is not None:
-            checks.append(("rng.init", lambda: setattr(type(nn_init.generator().bit_generator)(), "state", rng["init"])))
+            bits = type(nn_init.generator().bit_generator)
+            checks.append(("rng.init", lambda: setattr(bits(), "state", rng["init"])))
         if rng.get("numpy_global") is not None:
             checks.append(("rng.numpy_global", lambda: np.random.RandomState().set_state(tuple(rng["numpy_global"]))))
         cbs = meta.get("callbacks") or {}
@@ -587,7 +588,7 @@ class Trainer:
         spe = self._steps_per_epoch()
         history, epoch, batch = meta.get("history") or [], t.get("epoch", 0), t.get("batch_in_epoch", 0)
         probe = meta.get("probe")
-        if len(history) != epoch:
+        if "trainer" in meta and len(history) != epoch:
             raise ckpt.damaged(c.path, f"its history has {len(history)} epoch rows for {epoch} trained epochs")
         if spe and batch > spe:
             raise ckpt.damaged(c.path, f"it is {batch} batches into an epoch of {spe}")
