@@ -9,7 +9,8 @@ state; tests/train/checkpoint_corruptions.py): bit flips, truncations, every arr
 (shape, dtype, NaN/inf, layout, missing, extra) and every JSON entry deleted or replaced
 by garbage, deep nesting, implausible sizes. Each file is loaded, its model built and run,
 restored into a trainer of its recipe and trained one more epoch. Handled cleanly: one
-CheckpointError line "checkpoint FILE ..." or a run that ends normally.
+CheckpointError line that names the file (today: "checkpoint FILE ...", counted below the
+table when another wording is used) or a run that ends normally.
 
 Command line: hostile invocations of ``numbacnn`` (bad schedules and options, bench
 arguments and unwritable --json paths, resumes that would overwrite a run or change the
@@ -288,6 +289,7 @@ def main():
     if args.package_root:
         env["PYTHONPATH"] = os.path.abspath(args.package_root) + os.pathsep + env.get("PYTHONPATH", "")
     rows = defaultdict(lambda: {"tried": 0, "clean": 0, "wrong": []})
+    other_wording = 0
     with tempfile.TemporaryDirectory(prefix="numbacnn-audit-") as tmp:
         tmp = Path(tmp)
         (tmp / "ckpt").mkdir()
@@ -300,6 +302,7 @@ def main():
             row["tried"] += 1
             if outcome in ("ok", "refused") and (not mb or mb[0] <= MEMORY_MB):
                 row["clean"] += 1
+                other_wording += outcome == "refused" and not detail.startswith(f"checkpoint {path} ")
             else:
                 row["wrong"].append(f"{Path(path).name}: {outcome} {detail if outcome != 'refused' else ''}"
                                     f"{f' (+{mb[0]} MB)' if mb and mb[0] > MEMORY_MB else ''}"[:160])
@@ -337,6 +340,8 @@ def main():
         total[2] += len(wrong)
         print(f"| {category} | {row['tried']} | {row['clean']} | {len(wrong)} | {'; '.join(wrong[:3])} |")
     print(f"| **all** | {total[0]} | {total[1]} | {total[2]} | |")
+    print()
+    print(f"checkpoint refusals not worded \"checkpoint FILE ...\": {other_wording}")
 
 
 if __name__ == "__main__":

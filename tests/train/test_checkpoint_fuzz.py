@@ -86,6 +86,8 @@ def test_restoring_and_training_on_damaged_checkpoints_never_crashes(base):
     wrong = [(name, results[line.split()[0]][1]) for (name, *_), line in zip(picked, lines)
              if results[line.split()[0]][0] == "wrong"]
     assert not wrong, wrong[:5]
+    for path, (outcome, message) in results.items():
+        assert outcome == "ok" or message.startswith(f"checkpoint {path} "), message
 
 
 def test_adam_moment_of_the_wrong_shape_is_refused_naming_the_parameter(base):
