@@ -10,9 +10,9 @@ and built by both libraries from the same initial weights (copied by state_dict 
 """
 import numpy as np
 import pytest
+from autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
 
 import engine
-from autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
 
 
 def make_basic_block(ns, in_planes=4, planes=6, stride=2):

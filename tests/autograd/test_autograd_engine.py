@@ -4,9 +4,9 @@ no_grad / enable_grad / inference_mode / set_grad_enabled, requires_grad_, detac
 retain_graph, accumulation over backward calls, zero_grad, retain_grad, register_hook."""
 import numpy as np
 import pytest
+from autograd_parity import OURS, assert_close, copy_weights, distinct, torch_ns
 
 import engine
-from autograd_parity import OURS, assert_close, copy_weights, distinct, torch_ns
 from engine import nn, optim
 
 
@@ -36,7 +36,7 @@ def test_nodes_run_after_all_their_consumers_and_hooks_see_the_sum(rng):
             t.register_hook(lambda g, name=name: (order.append(name), seen.setdefault(name, g.clone()))[0])
         s.sum().backward()
         results.append((order, seen, x.grad))
-    (order, seen, grad), (t_order, t_seen, t_grad) = results
+    (order, seen, grad), (_, t_seen, t_grad) = results
     assert order[0] == "s" and order[-1] == "h" and sorted(order[1:3]) == ["p", "q"], order
     assert order.count("h") == 1
     assert_close(seen["h"], t_seen["h"], what="h's gradient (sum of both branches)")

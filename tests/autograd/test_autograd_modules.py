@@ -11,9 +11,9 @@ from collections import OrderedDict
 
 import numpy as np
 import pytest
+from autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
 
 import engine
-from autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
 from engine import nn
 from engine.nn import functional as F
 

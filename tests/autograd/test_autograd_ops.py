@@ -4,12 +4,12 @@ differences (float64, engine.nn.gradcheck). Each case is written once and run by
 libraries (see autograd_parity)."""
 import numpy as np
 import pytest
+from autograd_parity import distinct, gradchecks, parity
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import engine
-from autograd_parity import distinct, gradchecks, parity
 from engine.autograd import Tensor
 
 # (id, fn(ns, *tensors), input shapes, positive inputs?)

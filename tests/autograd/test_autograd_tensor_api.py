@@ -4,9 +4,9 @@ same Python types for item()/tolist()/size(), and torch's return conventions
 (``_, predicted = outputs.max(1)`` gives indices)."""
 import numpy as np
 import pytest
+from autograd_parity import OURS, torch_ns
 
 import engine
-from autograd_parity import OURS, torch_ns
 
 torch = pytest.importorskip("torch")
 TORCH = torch_ns()
@@ -39,6 +39,10 @@ def same(fn):
     _same(fn(OURS), fn(TORCH), "result")
 
 
+def _flatten_batch(x):
+    return x.view(x.size(0), -1)
+
+
 IDIOMS = {
     # shapes
     "shape": lambda ns: tuple(ns.torch.zeros(2, 3, 4).shape),
@@ -52,7 +56,7 @@ IDIOMS = {
     "nelement": lambda ns: ns.torch.zeros(2, 3, 4).nelement(),
     "len": lambda ns: len(ns.torch.zeros(2, 3, 4)),
     "view_flat": lambda ns: ns.torch.arange(24).view(2, -1),
-    "view_batch": lambda ns: (lambda x: x.view(x.size(0), -1))(ns.torch.arange(24.0).reshape(2, 3, 4)),
+    "view_batch": lambda ns: _flatten_batch(ns.torch.arange(24.0).reshape(2, 3, 4)),
     "reshape": lambda ns: ns.torch.arange(6).reshape(3, 2),
     "flatten": lambda ns: ns.torch.arange(24).reshape(2, 3, 4).flatten(1),
     "permute": lambda ns: ns.torch.arange(24).reshape(2, 3, 4).permute(2, 0, 1),
