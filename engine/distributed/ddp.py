@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import time
 
 import numpy as np
 
@@ -133,6 +134,22 @@ def _reachable_leaves(outputs) -> set:
     return leaves
 
 
+def plan_buckets(params, cap_bytes: float) -> list:
+    """Parameters (anything with ``numel()`` and ``dtype``) grouped into buckets: in
+    reverse order (the order backward reaches them), one dtype per bucket, a new bucket
+    whenever the next parameter would take the current one past ``cap_bytes`` (a bucket
+    holds at least one parameter)."""
+    done, open_ = [], {}                 # open_: dtype -> (params, bytes) of the bucket being filled
+    for p in reversed(list(params)):
+        nbytes = p.numel() * np.dtype(p.dtype).itemsize
+        group, size = open_.get(p.dtype, ([], 0))
+        if group and size + nbytes > cap_bytes:
+            done.append(group)
+            group, size = [], 0
+        open_[p.dtype] = (group + [p], size + nbytes)
+    return done + [group for group, _ in open_.values()]
+
+
 class _Bucket:
     """Gradients of a few parameters of one dtype in one host buffer: the gradient slots
     (views shaped like each parameter), then one usage flag per parameter."""
@@ -160,7 +177,9 @@ class Reducer:
     """Averages the gradients of ``named_params`` ((name, Parameter) pairs; those that do
     not require grad are left out) over the ranks of ``comm`` during each backward that
     follows a :meth:`prepare` (see the module docstring). Every rank must build it from
-    the same model."""
+    the same model. ``steps``, ``comm_seconds`` and ``exposed_seconds`` count the
+    synchronised backwards, the time spent in MPI calls, and the part of it spent after
+    a backward's last gradient had arrived (what the overlap did not hide)."""
 
     def __init__(self, named_params, comm: Communicator, bucket_cap_mb: float | None = None,
                  overlap: bool | None = None):
@@ -174,36 +193,29 @@ class Reducer:
         self.comm = comm.duplicate()
         self.world_size = comm.size
         self.names = {id(p): n for n, p in params}
-        self.buckets: list[_Bucket] = []
-        limit = cap * 2**20 if self.overlap else float("inf")
-        open_: dict = {}                       # dtype -> (params, bytes) of the bucket being filled
-        for _, p in reversed(params):
-            group, size = open_.get(p.dtype, ([], 0))
-            if group and size + p.numel() * p.dtype.itemsize > limit:
-                self.buckets.append(_Bucket(group, p.dtype))
-                group, size = [], 0
-            open_[p.dtype] = (group + [p], size + p.numel() * p.dtype.itemsize)
-        self.buckets += [_Bucket(group, dtype) for dtype, (group, _) in open_.items()]
+        plan = plan_buckets([p for _, p in params], cap * 2**20 if self.overlap else float("inf"))
+        self.buckets = [_Bucket(group, group[0].dtype) for group in plan]
         self.where = {id(p): (b, i) for b in self.buckets for i, p in enumerate(b.params)}
-        self.handles = [p.register_post_accumulate_grad_hook(self._ready) for _, p in params]
+        for _, p in params:
+            p.register_post_accumulate_grad_hook(self._ready)
         self.state = IDLE
         self.launched = 0
-
-    def remove(self) -> None:
-        """Takes the hooks off the parameters (the reducer does nothing after)."""
-        for h in self.handles:
-            h.remove()
-        self.handles = []
+        self.arrived = 0               # gradients of the armed backward so far
+        self.steps = 0                 # synchronised backwards so far
+        self.comm_seconds = 0.0        # time spent in MPI calls (starts, progress, waits)
+        self.exposed_seconds = 0.0     # of which, after the last gradient had arrived
 
     def prepare(self, outputs, sync: bool = True) -> None:
         """Called after a forward, before the backward of ``outputs``: finds the parameters
         that backward will reach and arms the hooks (with ``sync`` False, the backward only
         accumulates locally, as in torch's ``no_sync``)."""
         if self.state == ARMED:
-            missing = [self.names[id(p)] for b in self.buckets for p, e in zip(b.params, b.expected) if e]
-            raise RuntimeError(f"DistributedDataParallel: a forward ran before the backward of the previous one had "
-                               f"averaged the gradients ({', '.join(missing[:3])} got none); run one backward per "
-                               "forward, in which every parameter the forward used gets a gradient")
+            if self.arrived:
+                missing = [self.names[id(p)] for b in self.buckets for p, e in zip(b.params, b.expected) if e]
+                raise RuntimeError(f"DistributedDataParallel: a forward ran before the backward of the previous one "
+                                   f"had averaged the gradients ({', '.join(missing[:3])} got none); run one backward "
+                                   "per forward, in which every parameter the forward used gets a gradient")
+            self._drop()
         outs = _tensors(outputs)
         if not is_grad_enabled() or not any(t.requires_grad for t in outs):
             self.state = IDLE
@@ -223,8 +235,19 @@ class Reducer:
                 else:
                     self._hold(b, i, p)
         self.launched = 0
+        self.arrived = 0
         self.state = ARMED
         self._launch()
+
+    def _drop(self) -> None:
+        """The armed forward's backward never ran (e.g. its loss was refused): completes
+        the reductions prepare started (those of buckets no parameter of which was used)
+        and forgets the step; every rank drops it, as every rank skips that backward."""
+        if self.overlap:
+            self.comm.MPI.Request.Waitall([b.request for b in self.buckets[:self.launched]])
+        for b in self.buckets:
+            b.request = None
+        self.state = IDLE
 
     def _hold(self, b: _Bucket, i: int, p) -> None:
         """Slot i of bucket b takes p's gradient as it is now (zeros if it has none)."""
@@ -248,16 +271,20 @@ class Reducer:
             raise RuntimeError(f"DistributedDataParallel: parameter '{self.names[id(p)]}' got a gradient though the "
                                "forward's output does not depend on it")
         b.expected[i] = False
+        self.arrived += 1
         _ops(p.grad_array).copy_into(b.slots[i], p.grad_array)
         b.pending -= 1
         if b.pending == 0:
             self._launch()
         elif self.launched and self.overlap:
+            t = time.perf_counter()
             self.comm.MPI.Request.Testall([c.request for c in self.buckets[:self.launched]])
+            self.comm_seconds += time.perf_counter() - t
 
     def _launch(self) -> None:
         """Starts the reduction of every complete bucket whose predecessors have started
         (the same order on every rank); after the last, finishes the step."""
+        t = time.perf_counter()
         while self.launched < len(self.buckets) and self.buckets[self.launched].pending == 0:
             b = self.buckets[self.launched]
             if self.overlap:
@@ -266,11 +293,18 @@ class Reducer:
                 self.comm.allreduce_(b.buffer)
             self.launched += 1
         if self.launched == len(self.buckets):
+            if self.overlap:
+                self.comm.MPI.Request.Waitall([b.request for b in self.buckets])
+            spent = time.perf_counter() - t
+            self.comm_seconds += spent
+            self.exposed_seconds += spent
+            self.steps += 1
             self._finish()
+        else:
+            self.comm_seconds += time.perf_counter() - t
 
     def _finish(self) -> None:
-        if self.overlap:
-            self.comm.MPI.Request.Waitall([b.request for b in self.buckets])
+        """Every bucket is reduced: the averages go back into the parameters' gradients."""
         for b in self.buckets:
             b.request = None
             np.divide(b.grads, b.grads.dtype.type(self.world_size), out=b.grads)

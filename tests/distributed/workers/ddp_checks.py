@@ -55,7 +55,7 @@ def same_on_every_rank(comm, model, what):
     mine = np.concatenate([np.asarray(v, np.float64).ravel() for v in state(model).values()])
     root = comm.broadcast_(mine.copy())
     if comm.any(mine.view(np.uint64).tobytes() != root.view(np.uint64).tobytes()):
-        raise AssertionError(f"{what}: rank {comm.rank}'s weights differ from rank 0's")
+        raise AssertionError(f"{what}: the ranks' weights differ")
 
 
 def train_equivalence(comm, kind, overlap, bucket_mb):
@@ -153,7 +153,7 @@ def same_grads(comm, model, what):
                            if p.grad is not None])
     root = comm.broadcast_(mine.copy())
     if comm.any(not np.array_equal(mine, root)):
-        raise AssertionError(f"{what}: rank {comm.rank}'s gradients differ from rank 0's")
+        raise AssertionError(f"{what}: the ranks' gradients differ")
 
 
 def syncbn_gradients(comm):
@@ -196,7 +196,9 @@ def expect_error(kind, text, fn):
 
 
 def argument_errors(comm):
-    """Bad arguments are named; ranks whose models differ all raise (nothing hangs)."""
+    """Bad arguments are named; ranks whose models differ all raise (nothing hangs); a
+    backward that is not the wrapper's output's is refused; a forward whose backward never
+    ran is dropped, one whose backward reached only some parameters is an error."""
     model = build("tiny")
     expect_error(ValueError, "bucket_cap_mb must be a positive number, got 0",
                  lambda: dist.DistributedDataParallel(model, bucket_cap_mb=0))
@@ -213,6 +215,10 @@ def argument_errors(comm):
     expect_error(RuntimeError, "call the DistributedDataParallel module, not the module inside it",
                  lambda: ddp.module(x).sum().backward())
     ddp(x)
+    ddp(x).sum().backward()                       # a forward whose backward never ran is dropped
+    same_grads(comm, ddp.module, "a dropped forward")
+    ddp(x)
+    ddp.module[1](x.flatten(1)).sum().backward()  # a backward that reaches only part of the forward
     expect_error(RuntimeError, "run one backward per forward", lambda: ddp(x))
 
 
