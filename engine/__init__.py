@@ -12,10 +12,10 @@ from .autograd import (Function, Tensor, device, enable_grad, inference_mode, is
 from .autograd.creation import (abs, allclose, arange, argmax, argmin, as_tensor, bool, cat, clamp, concat,
                                 concatenate, double, empty, eq, equal, exp, eye, flatten, float, float32,
                                 float64, from_numpy, full, int, int32, int64, is_tensor, linspace, log,
-                                log_softmax, long, matmul, max, mean, min, mm, numel, ones, ones_like, permute,
-                                rand, rand_like, randint, randn, randn_like, randperm, relu, reshape, sigmoid,
-                                softmax, sqrt, squeeze, stack, sum, tanh, tensor, topk, transpose, uint8,
-                                unsqueeze, zeros, zeros_like)
+                                log_softmax, long, matmul, max, mean, min, mm, norm, numel, ones, ones_like,
+                                permute, pow, rand, rand_like, randint, randn, randn_like, randperm, relu, reshape,
+                                sigmoid, sign, softmax, sqrt, squeeze, stack, sum, tanh, tensor, topk, transpose, uint8,
+                                unsqueeze, where, zeros, zeros_like)
 from .autograd.random import manual_seed
 from .kernels.cpu import parallel as _parallel
 from .nn import summary

@@ -276,3 +276,25 @@ def allclose(a, b, rtol=1e-5, atol=1e-8) -> bool:
 
 
 builtins_bool = type(True)
+
+
+def where(condition, input, other) -> Tensor:
+    """``input`` where ``condition`` is true, else ``other`` (tensors or numbers, broadcast)."""
+    cond = condition if isinstance(condition, Tensor) else Tensor(np.asarray(condition, dtype=np.bool_))
+    like = input if isinstance(input, Tensor) else other if isinstance(other, Tensor) else cond
+    a = input if isinstance(input, Tensor) else Tensor(np.asarray(input, dtype=like.dtype if
+                                                                  like.dtype.kind == "f" else None))
+    b = other if isinstance(other, Tensor) else Tensor(np.asarray(other, dtype=a.dtype))
+    return ops.Where.apply(cond.detach(), a, b)
+
+
+def pow(input, exponent) -> Tensor:
+    return input ** exponent if isinstance(input, Tensor) else Tensor(np.asarray(input)) ** exponent
+
+
+def sign(t: Tensor) -> Tensor:
+    return t.sign()
+
+
+def norm(t: Tensor, p=2, dim=None, keepdim=False) -> Tensor:
+    return t.norm(p, dim, keepdim)

@@ -117,7 +117,7 @@ def _run(node, slot, retain_graph):
             shape, dtype, device = node.out_meta[i]
             g = kernels.ops(device).zeros(shape, dtype)
         slot[i] = g
-    grads_in = node.fn.backward(node, *slot)
+    grads_in = node.fn._backward(node, slot)
     if not isinstance(grads_in, tuple):
         grads_in = (grads_in,)
     n = len(node.next_edges)

@@ -1,9 +1,10 @@
-"""``Function``: an operation with a forward and a backward, as ``torch.autograd.Function``.
+"""Operations with a forward and a backward, as ``torch.autograd.Function``.
 
-A subclass writes two static methods over raw arrays (numpy on the CPU, device arrays
-on CUDA; the Tensors given to ``apply`` arrive unwrapped)::
+The engine's own operations subclass :class:`ArrayFunction`: two static methods over raw
+arrays (numpy on the CPU, device arrays on CUDA; the tensors given to ``apply`` arrive
+unwrapped), so no tensor is built inside a kernel call::
 
-    class Mul(Function):
+    class Mul(ArrayFunction):
         @staticmethod
         def forward(ctx, a, b):
             ctx.save_for_backward(a, b)
@@ -13,8 +14,9 @@ on CUDA; the Tensors given to ``apply`` arrive unwrapped)::
             a, b = ctx.saved_tensors
             return g * b, g * a          # one gradient (or None) per positional input
 
+A user's :class:`Function` is written the same way over tensors, as in PyTorch.
 ``Mul.apply(x, y)`` runs forward and, when grad mode is on and an input requires grad,
-returns Tensors whose ``grad_fn`` is the call's context: a :class:`Node` that keeps what
+returns tensors whose ``grad_fn`` is the call's context: a :class:`Node` that keeps what
 that one call saved (so a module used twice in one forward is differentiated right) and
 the edges to the nodes that made its inputs. ``ctx.needs_input_grad[i]`` tells backward
 which gradients are wanted; it may return None for the others.
@@ -70,8 +72,9 @@ _NODE_FIELDS = frozenset(("fn", "next_edges", "needs_input_grad", "saved", "out_
                           "released"))
 
 
-class Function:
-    """Subclass with ``forward(ctx, *args, **kwargs)`` and ``backward(ctx, *grads)``."""
+class ArrayFunction:
+    """An operation over raw arrays (the engine's own operations): ``forward(ctx, *args,
+    **kwargs)`` gets the tensors' arrays, ``backward(ctx, *grads)`` array gradients."""
 
     @staticmethod
     def forward(ctx, *args, **kwargs):
@@ -91,7 +94,7 @@ class Function:
         record = grad_mode.is_grad_enabled() and any(
             isinstance(a, Tensor) and a.requires_grad for a in args)
         if not record:
-            out = cls.forward(_Unrecorded(), *arrays, **kwargs)
+            out = cls._forward(_Unrecorded(), arrays, kwargs)
             if isinstance(out, tuple):
                 return tuple(Tensor._wrap(o) for o in out)
             return Tensor._wrap(out)
@@ -104,7 +107,7 @@ class Function:
                 edges.append(None)
                 needs.append(False)
         ctx = Node(cls, edges, tuple(needs))
-        out = cls.forward(ctx, *arrays, **kwargs)
+        out = cls._forward(ctx, arrays, kwargs)
         outs = out if isinstance(out, tuple) else (out,)
         ctx.out_meta = tuple((o.shape, o.dtype, kernels.device_of(o)) for o in outs)
         diff = cls.differentiable_outputs
@@ -112,6 +115,47 @@ class Function:
                         if diff is None or i in diff else Tensor._wrap(o)
                         for i, o in enumerate(outs))
         return wrapped if isinstance(out, tuple) else wrapped[0]
+
+
+    @classmethod
+    def _forward(cls, ctx, arrays, kwargs):
+        return cls.forward(ctx, *arrays, **kwargs)
+
+    @classmethod
+    def _backward(cls, ctx, grads):
+        """The input gradients for output gradients ``grads`` (what the backward pass calls)."""
+        return cls.backward(ctx, *grads)
+
+
+class Function(ArrayFunction):
+    """A user's operation, as ``torch.autograd.Function``: ``forward(ctx, *args)`` and
+    ``backward(ctx, *grads)`` see tensors and return tensors (or None for an input that
+    gets no gradient), run without recording a graph; ``ctx.save_for_backward(*tensors)``
+    and ``ctx.saved_tensors`` keep what backward needs. ``MyOp.apply(x, ...)`` runs it."""
+
+    @classmethod
+    def _forward(cls, ctx, arrays, kwargs):
+        wrap = tensor.Tensor._wrap
+        args = [wrap(a) if _is_array(a) else a for a in arrays]
+        with grad_mode.no_grad():
+            out = cls.forward(ctx, *args, **kwargs)
+        return tuple(_unwrap(o) for o in out) if isinstance(out, tuple) else _unwrap(out)
+
+    @classmethod
+    def _backward(cls, ctx, grads):
+        with grad_mode.no_grad():
+            out = cls.backward(ctx, *[tensor.Tensor._wrap(g) for g in grads])
+        return tuple(None if g is None else _unwrap(g) for g in (out if isinstance(out, tuple) else (out,)))
+
+
+def _is_array(a) -> bool:
+    return hasattr(a, "shape") and hasattr(a, "dtype") and not isinstance(a, tensor.Tensor)
+
+
+def _unwrap(t):
+    if isinstance(t, tensor.Tensor):
+        return t.array
+    raise TypeError(f"a Function's forward and backward return tensors, got {type(t).__name__}")
 
 
 class _Unrecorded:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .. import kernels
 from ..errors import ShapeError
-from .function import Function
+from .function import ArrayFunction
 
 
 def _is_device(a) -> bool:
@@ -94,7 +94,7 @@ def _promote(out, *inputs) -> np.ndarray:
 
 
 # --- elementwise ------------------------------------------------------------------------
-class Add(Function):
+class Add(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, b):
@@ -109,7 +109,7 @@ class Add(Function):
         return unbroadcast(g, sa), unbroadcast(g, sb)
 
 
-class AddSameShape(Function):
+class AddSameShape(ArrayFunction):
     """a + b of two arrays of one shape and dtype, by the device's kernel (parallel on the
     CPU, on the device under CUDA; the residual join); ``relu`` gives max(a + b, 0)."""
 
@@ -127,7 +127,7 @@ class AddSameShape(Function):
         return g, g
 
 
-class Sub(Function):
+class Sub(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, b):
@@ -142,7 +142,7 @@ class Sub(Function):
         return unbroadcast(g, sa), unbroadcast(-g, sb)
 
 
-class Mul(Function):
+class Mul(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, b):
@@ -159,7 +159,7 @@ class Mul(Function):
         return ga, gb
 
 
-class Div(Function):
+class Div(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, b):
@@ -176,7 +176,7 @@ class Div(Function):
         return ga, gb
 
 
-class Pow(Function):
+class Pow(ArrayFunction):
     """a ** b for a tensor a and a tensor or number b."""
 
     @staticmethod
@@ -198,7 +198,7 @@ class Pow(Function):
         return ga, gb
 
 
-class Neg(Function):
+class Neg(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a):
@@ -210,7 +210,7 @@ class Neg(Function):
         return -g
 
 
-class Exp(Function):
+class Exp(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a):
@@ -224,7 +224,7 @@ class Exp(Function):
         return g * ctx.saved_tensors[0]
 
 
-class Log(Function):
+class Log(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a):
@@ -237,7 +237,7 @@ class Log(Function):
         return g / ctx.saved_tensors[0]
 
 
-class Sqrt(Function):
+class Sqrt(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a):
@@ -251,7 +251,7 @@ class Sqrt(Function):
         return g / (2 * ctx.saved_tensors[0])
 
 
-class Abs(Function):
+class Abs(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a):
@@ -264,7 +264,26 @@ class Abs(Function):
         return g * np.sign(ctx.saved_tensors[0])
 
 
-class Clamp(Function):
+class Where(ArrayFunction):
+    """``a`` where ``cond`` is true, else ``b`` (all three broadcast together)."""
+
+    @staticmethod
+    @host
+    def forward(ctx, cond, a, b):
+        cond = np.asarray(cond, dtype=bool)
+        ctx.save_for_backward(cond)
+        ctx.shapes = (np.shape(a), np.shape(b))
+        return _promote(np.where(cond, a, b), a, b)
+
+    @staticmethod
+    @host
+    def backward(ctx, g):
+        cond, = ctx.saved_tensors
+        sa, sb = ctx.shapes
+        return None, unbroadcast(np.where(cond, g, 0), sa), unbroadcast(np.where(cond, 0, g), sb)
+
+
+class Clamp(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, min=None, max=None):
@@ -280,7 +299,7 @@ class Clamp(Function):
 
 
 # --- matmul -------------------------------------------------------------------------------
-class MatMul(Function):
+class MatMul(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, b):
@@ -324,7 +343,7 @@ def _expand(g, shape, axes, keepdim):
     return np.broadcast_to(g, shape)
 
 
-class Sum(Function):
+class Sum(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, dim=None, keepdim=False):
@@ -338,7 +357,7 @@ class Sum(Function):
         return c_order(_expand(g, ctx.shape, ctx.axes, ctx.keepdim))
 
 
-class Mean(Function):
+class Mean(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, dim=None, keepdim=False):
@@ -355,7 +374,7 @@ class Mean(Function):
         return c_order(_expand(g / ctx.count, ctx.shape, ctx.axes, ctx.keepdim))
 
 
-class MaxMin(Function):
+class MaxMin(ArrayFunction):
     """Values (and, along a dim, indices) of the max (``largest``) or min; the gradient
     goes to the first extreme element, as torch's."""
 
@@ -392,7 +411,7 @@ class MaxMin(Function):
         return out
 
 
-class Var(Function):
+class Var(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, dim=None, keepdim=False, correction=1):
@@ -411,7 +430,7 @@ class Var(Function):
 
 
 # --- shapes -------------------------------------------------------------------------------
-class Reshape(Function):
+class Reshape(ArrayFunction):
     @staticmethod
     def forward(ctx, a, shape):
         ctx.shape = a.shape
@@ -437,7 +456,7 @@ def _resolve(shape, size, old_shape):
     return tuple(size // known if s == -1 else s for s in shape)
 
 
-class Permute(Function):
+class Permute(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, dims):
@@ -450,7 +469,7 @@ class Permute(Function):
         return np.transpose(g, np.argsort(ctx.dims))
 
 
-class Index(Function):
+class Index(ArrayFunction):
     """a[key] for basic and advanced (integer / boolean array) indexing."""
 
     @staticmethod
@@ -469,7 +488,7 @@ class Index(Function):
         return out
 
 
-class Expand(Function):
+class Expand(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, a, shape):
@@ -486,7 +505,7 @@ class Expand(Function):
         return unbroadcast(g, ctx.shape)
 
 
-class Cat(Function):
+class Cat(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, *arrays, dim=0):
@@ -505,7 +524,7 @@ class Cat(Function):
         return tuple(c_order(p) for p in np.split(g, cuts, axis=ctx.dim))
 
 
-class Stack(Function):
+class Stack(ArrayFunction):
     @staticmethod
     @host
     def forward(ctx, *arrays, dim=0):
@@ -520,7 +539,7 @@ class Stack(Function):
         return tuple(c_order(np.take(g, i, axis=ctx.dim)) for i in range(g.shape[ctx.dim]))
 
 
-class Pad(Function):
+class Pad(ArrayFunction):
     """Constant padding, torch's (left, right, top, bottom, ...) order from the last axis."""
 
     @staticmethod
@@ -538,7 +557,7 @@ class Pad(Function):
         return c_order(g[ctx.slices])
 
 
-class Cast(Function):
+class Cast(ArrayFunction):
     """A copy in another dtype; gradients flow between floating point dtypes."""
 
     @staticmethod
@@ -553,7 +572,7 @@ class Cast(Function):
         return g.astype(ctx.dtype)
 
 
-class Clone(Function):
+class Clone(ArrayFunction):
     @staticmethod
     def forward(ctx, a):
         ops = kernels.ops(kernels.device_of(a))
@@ -566,7 +585,7 @@ class Clone(Function):
         return g
 
 
-class ToDevice(Function):
+class ToDevice(ArrayFunction):
     """A copy on another device ("cpu" or "cuda"); the gradient goes back."""
 
     @staticmethod

@@ -92,7 +92,7 @@ class Tensor:
                             "to make a tensor of a shape use engine.zeros(2, 3) or engine.empty(2, 3)")
         a = data.array if isinstance(data, Tensor) else data
         if not (isinstance(a, np.ndarray) or hasattr(a, "copy_to_host")):
-            a = np.asarray(a)
+            a = np.asarray(a, dtype=np.float32)   # torch.Tensor([1, 2]) is a float tensor
         if device is not None and device_type(device) != kernels.device_of(a):
             host_a = _host(a)
             a = kernels.ops(device_type(device)).asarray(host_a, dtype=host_a.dtype)
@@ -640,6 +640,38 @@ class Tensor:
         return ops.Clamp.apply(self, min=min, max=max)
 
     clip = clamp
+
+    def sign(self):
+        """-1, 0 or 1 per element (its gradient is zero: the result is outside the graph)."""
+        return Tensor._wrap(np.sign(_host(self.array)))
+
+    def norm(self, p=2, dim=None, keepdim=False):
+        """The p-norm over all elements or along ``dim`` (p = 2 by default, "fro" is 2)."""
+        p = 2 if p == "fro" else p
+        if p == 2:
+            return (self * self).sum(dim, keepdim).sqrt()
+        return (self.abs() ** p).sum(dim, keepdim) ** (1.0 / p)
+
+    def masked_fill(self, mask, value):
+        """A copy with ``value`` where ``mask`` is true (``mask`` broadcasts to this shape)."""
+        return ops.Where.apply(_operand(mask, self).detach(), _operand(value, self), self)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.kind == "f"
+
+    def new_zeros(self, *size, dtype=None):
+        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return Tensor(np.zeros(tuple(size), dtype or self.dtype), device=self.device)
+
+    def new_ones(self, *size, dtype=None):
+        size = size[0] if len(size) == 1 and isinstance(size[0], (tuple, list)) else size
+        return Tensor(np.ones(tuple(size), dtype or self.dtype), device=self.device)
+
+    def new_full(self, size, fill_value, dtype=None):
+        return Tensor(np.full(tuple(size), fill_value, dtype or self.dtype), device=self.device)
+
+    def new_tensor(self, data, dtype=None):
+        return Tensor(np.array(data, dtype=dtype or self.dtype), device=self.device)
 
     # --- in place (outside the graph) -------------------------------------------------------------
     def _check_inplace(self, what: str) -> None:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..autograd import Function
+from ..autograd import ArrayFunction
 from ..errors import ShapeError
 from ..nn import BatchNorm1d, BatchNorm2d, Module
 from ..nn import functional as F
@@ -40,7 +40,7 @@ def _ncl(a: np.ndarray) -> np.ndarray:
     return a.reshape(a.shape[0], a.shape[1], -1)
 
 
-class _SyncBatchNorm(Function):
+class _SyncBatchNorm(ArrayFunction):
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, momentum, eps, comm):
         ops = kernels.ops(kernels.device_of(x))

@@ -1,5 +1,5 @@
 """The layer engine, shaped like torch.nn."""
-from . import functional, init
+from . import functional, init, utils
 from .containers import Concat, Identity, ModuleDict, ModuleList, Residual, Sequential
 from .data_parallel import DataParallel
 from .layers import *  # noqa: F401,F403
@@ -12,4 +12,4 @@ from ..autograd import inference_mode
 
 __all__ = ["Module", "Parameter", "ShapeError", "Sequential", "ModuleList", "ModuleDict", "Identity",
            "Residual", "Concat", "DataParallel", "CrossEntropyLoss", "NLLLoss", "MSELoss", "inference_mode",
-           "from_spec", "layer_types", "summary", "Summary", "init", "functional", *_layers]
+           "from_spec", "layer_types", "summary", "Summary", "init", "functional", "utils", *_layers]

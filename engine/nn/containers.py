@@ -59,6 +59,16 @@ class Sequential(_Container):
     def __setitem__(self, i: int, module: Module) -> None:
         _replace(self, i, module)
 
+    def __delitem__(self, i):
+        """Removes child ``i`` (or a slice of them); the rest are renumbered "0", "1", ..."""
+        keys = list(self._modules)
+        doomed = set(keys[i]) if isinstance(i, slice) else {keys[i]}
+        kept = [m for k, m in self._modules.items() if k not in doomed]
+        for k in keys:
+            delattr(self, k)
+        for n, m in enumerate(kept):
+            self.add_module(str(n), m)
+
     def append(self, module: Module) -> "Sequential":
         self.add_module(str(len(self)), module)
         return self

@@ -1,5 +1,5 @@
 """``engine.nn.functional``: the network's operations as functions of tensors, shaped like
-``torch.nn.functional``, each a :class:`~engine.autograd.Function` over the kernel set of
+``torch.nn.functional``, each an :class:`~engine.autograd.ArrayFunction` over the kernel set of
 its input's device (:mod:`engine.kernels`): the forward kernel runs now, the backward
 kernel when ``loss.backward()`` reaches it, with what this call saved.
 
@@ -11,6 +11,9 @@ can join them in one kernel:
   -> ``max_pool2d(2)`` after them: one convolution writes only the pooled maps and the
   winners (the convolution's full output is never stored; the pool's backward masks by its
   own output, max(relu(v)) > 0 exactly where the winner's ReLU passed).
+- ``conv2d`` -> ``sigmoid`` or ``tanh`` -> ``avg_pool2d(2)`` (LeNet-5): one convolution
+  applies the activation to its output while it is in cache and writes the pooled maps and
+  the activation (for the backward, which is one pass too: act' times the spread gradient).
 - ``batch_norm`` (training) -> ``relu``, and the sum of two tensors of one shape (the
   residual join) -> ``relu``: the ReLU in the output loop, its mask in the backward.
 - ``conv2d`` -> ``batch_norm`` in eval mode without a graph (``no_grad``,
@@ -26,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
-from ..autograd import Function, Tensor
+from ..autograd import ArrayFunction, Tensor
 from ..autograd import ops as tops
 from ..autograd import deferred, random
 from ..autograd.grad_mode import is_grad_enabled
@@ -71,7 +74,7 @@ def _only(name: str, value, default) -> None:
 
 
 # --- convolution and linear ------------------------------------------------------------
-class _Conv2d(Function):
+class _Conv2d(ArrayFunction):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding, relu):
         y = _ops(x).conv2d_forward(x, w, b, stride, padding, relu=relu)
@@ -89,7 +92,7 @@ class _Conv2d(Function):
         return dx, dw, (db if ctx.has_bias else None)
 
 
-class _Conv2dReLUMaxPool2x2(Function):
+class _Conv2dReLUMaxPool2x2(ArrayFunction):
     @staticmethod
     def forward(ctx, x, w, b, stride, padding):
         y, argmax = _ops(x).conv2d_relu_maxpool2x2(x, w, b, stride, padding)
@@ -104,6 +107,23 @@ class _Conv2dReLUMaxPool2x2(Function):
         x, w, y, argmax = ctx.saved_tensors
         ops = _ops(g)
         gc = ops.maxpool2d_backward(g, argmax, ctx.conv_shape, y=y)
+        dx, dw, db = ops.conv2d_backward(x, w, gc, *ctx.geometry, need_input_grad=ctx.needs_input_grad[0])
+        return dx, dw, (db if ctx.has_bias else None)
+
+
+class _Conv2dActAvgPool2x2(ArrayFunction):
+    @staticmethod
+    def forward(ctx, x, w, b, stride, padding, act):
+        y, a = _ops(x).conv2d_act_avgpool2x2(x, w, b, stride, padding, act)
+        ctx.save_for_backward(x, w, a)
+        ctx.geometry, ctx.act, ctx.has_bias = (stride, padding), act, b is not None
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w, a = ctx.saved_tensors
+        ops = _ops(g)
+        gc = ops.act_avgpool2x2_backward(g, a, ctx.act)
         dx, dw, db = ops.conv2d_backward(x, w, gc, *ctx.geometry, need_input_grad=ctx.needs_input_grad[0])
         return dx, dw, (db if ctx.has_bias else None)
 
@@ -155,7 +175,7 @@ def _conv(x, w, b, stride, padding, relu: bool) -> Tensor:
                              (x.shape[0], w.shape[0], h, v), x.dtype, x.device.type)
 
 
-class _Linear(Function):
+class _Linear(ArrayFunction):
     @staticmethod
     def forward(ctx, x, w, b):
         ctx.save_for_backward(x, w)
@@ -183,7 +203,7 @@ def linear(input, weight, bias=None):
 
 
 # --- activations ---------------------------------------------------------------------------
-class _ReLU(Function):
+class _ReLU(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         y = _ops(x).relu_forward(x)
@@ -195,7 +215,7 @@ class _ReLU(Function):
         return _ops(g).relu_backward(ctx.saved_tensors[0], g)
 
 
-class _LeakyReLU(Function):
+class _LeakyReLU(ArrayFunction):
     @staticmethod
     def forward(ctx, x, slope):
         ctx.save_for_backward(x)
@@ -207,7 +227,7 @@ class _LeakyReLU(Function):
         return _ops(g).leaky_relu_backward(ctx.saved_tensors[0], g, ctx.slope)
 
 
-class _Sigmoid(Function):
+class _Sigmoid(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         y = _ops(x).sigmoid_forward(x)
@@ -219,7 +239,7 @@ class _Sigmoid(Function):
         return _ops(g).sigmoid_backward(ctx.saved_tensors[0], g)
 
 
-class _Tanh(Function):
+class _Tanh(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         y = _ops(x).tanh_forward(x)
@@ -253,15 +273,32 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False) -> Te
     return _LeakyReLU.apply(_contiguous(input), float(negative_slope))
 
 
+def _conv_then(x, act: str, fn) -> Tensor:
+    """A pending convolution followed by ``act`` ("sigmoid" or "tanh", applied by ``fn``):
+    pending as "conv_<act>", which ``avg_pool2d(2)`` takes into one kernel."""
+    cx, w, b, stride, padding = x.consume()
+    return deferred.Deferred("conv_" + act, (cx, w, b, stride, padding),
+                             lambda spare: fn.apply(_Conv2d.apply(cx, w, b, stride, padding, False)),
+                             x.shape, x.dtype, x.device.type)
+
+
 def sigmoid(input) -> Tensor:
-    return _Sigmoid.apply(_contiguous(input))
+    """1 / (1 + e^-x). A pending convolution stays pending with it (see Fusion)."""
+    x = _tensor(input)
+    if isinstance(x, deferred.Deferred) and x.takes("conv"):
+        return _conv_then(x, "sigmoid", _Sigmoid)
+    return _Sigmoid.apply(x.contiguous())
 
 
 def tanh(input) -> Tensor:
-    return _Tanh.apply(_contiguous(input))
+    """tanh(x). A pending convolution stays pending with it (see Fusion)."""
+    x = _tensor(input)
+    if isinstance(x, deferred.Deferred) and x.takes("conv"):
+        return _conv_then(x, "tanh", _Tanh)
+    return _Tanh.apply(x.contiguous())
 
 
-class _LogSoftmax(Function):
+class _LogSoftmax(ArrayFunction):
     @staticmethod
     @tops.host
     def forward(ctx, x, dim):
@@ -278,7 +315,7 @@ class _LogSoftmax(Function):
         return g - np.exp(y) * g.sum(axis=ctx.dim, keepdims=True)
 
 
-class _Softmax(Function):
+class _Softmax(ArrayFunction):
     @staticmethod
     @tops.host
     def forward(ctx, x, dim):
@@ -312,7 +349,7 @@ def log_softmax(input, dim=None, dtype=None) -> Tensor:
 
 
 # --- pooling -------------------------------------------------------------------------------
-class _MaxPool2d(Function):
+class _MaxPool2d(ArrayFunction):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding):
         y, argmax = _ops(x).maxpool2d_forward(x, kernel, stride, padding)
@@ -325,7 +362,7 @@ class _MaxPool2d(Function):
         return _ops(g).maxpool2d_backward(g, ctx.saved_tensors[0], ctx.x_shape)
 
 
-class _AvgPool2d(Function):
+class _AvgPool2d(ArrayFunction):
     @staticmethod
     def forward(ctx, x, kernel, stride, padding, count_include_pad):
         ctx.args, ctx.x_shape = (kernel, stride, padding, count_include_pad), x.shape
@@ -336,7 +373,7 @@ class _AvgPool2d(Function):
         return _ops(g).avgpool2d_backward(g, ctx.x_shape, *ctx.args)
 
 
-class _AdaptiveAvgPool2d(Function):
+class _AdaptiveAvgPool2d(ArrayFunction):
     @staticmethod
     def forward(ctx, x, output_size):
         ctx.x_shape = x.shape
@@ -381,6 +418,11 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                divisor_override=None) -> Tensor:
     _only("ceil_mode", ceil_mode, False)
     _only("divisor_override", divisor_override, None)
+    if isinstance(input, deferred.Deferred) and _pair(kernel_size) == (2, 2) and (
+            stride is None or _pair(stride) == (2, 2)) and _pair(padding) == (0, 0) and min(input.shape[2:]) >= 2:
+        for act in ("sigmoid", "tanh"):
+            if input.takes("conv_" + act):
+                return _Conv2dActAvgPool2x2.apply(*input.consume(), act)
     x, k, s, p = _pool_args(input, kernel_size, stride, padding, "avg_pool2d")
     return _AvgPool2d.apply(x, k, s, p, bool(count_include_pad))
 
@@ -399,7 +441,7 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
 
 
 # --- normalisation and dropout ------------------------------------------------------------
-class _BatchNorm(Function):
+class _BatchNorm(ArrayFunction):
     @staticmethod
     def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, relu):
         ops = _ops(x)
@@ -474,7 +516,7 @@ def _fold_batch_norm(w, b, gamma, beta, mean, var, eps):
     return Tensor(ops.asarray(w2, dtype=w2.dtype)), Tensor(ops.asarray(b2, dtype=b2.dtype))
 
 
-class _LocalResponseNorm(Function):
+class _LocalResponseNorm(ArrayFunction):
     @staticmethod
     def forward(ctx, x, size, alpha, beta, k):
         y, s = _ops(x).lrn_forward(x, size, alpha, beta, k)
@@ -495,7 +537,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0) -> Tensor:
     return _LocalResponseNorm.apply(x, int(size), float(alpha), float(beta), float(k))
 
 
-class _Dropout(Function):
+class _Dropout(ArrayFunction):
     @staticmethod
     def forward(ctx, x, p, seed):
         y, mask = _ops(x).dropout_forward(x, p, seed)
@@ -540,7 +582,7 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
 
 
 # --- joins -------------------------------------------------------------------------------------
-class _ConcatChannels(Function):
+class _ConcatChannels(ArrayFunction):
     @staticmethod
     def forward(ctx, *xs):
         ctx.sizes = [x.shape[1] for x in xs]
@@ -554,6 +596,18 @@ class _ConcatChannels(Function):
 def concat_channels(tensors) -> Tensor:
     """Joins (N, C_i, H, W) tensors along channels."""
     return _ConcatChannels.apply(*[_contiguous(t) for t in tensors])
+
+
+def one_hot(tensor, num_classes: int = -1) -> Tensor:
+    """int64 (..., num_classes) with a 1 at each class index of ``tensor`` (num_classes -1:
+    one more than the largest index)."""
+    t = np.asarray(_tensor(tensor, "tensor").numpy())
+    if t.dtype.kind not in "iu":
+        raise TypeError(f"one_hot needs an integer tensor of class indices, got {t.dtype}")
+    k = int(t.max()) + 1 if num_classes == -1 and t.size else int(num_classes)
+    if t.size and (t.min() < 0 or t.max() >= k):
+        raise ValueError(f"one_hot: class values must be in [0, {k}), got {t.min()} to {t.max()}")
+    return Tensor(np.eye(max(k, 0), dtype=np.int64)[t])
 
 
 def pad(input, pad, mode: str = "constant", value: float = 0.0) -> Tensor:
@@ -582,7 +636,7 @@ def _like(value, a):
     return _ops(a).asarray(np.asarray(value, dtype=a.dtype), dtype=a.dtype)
 
 
-class _CrossEntropy(Function):
+class _CrossEntropy(ArrayFunction):
     """Mean (or sum) of -sum_k q_k log softmax(z)_k with q = (1 - e) onehot + e/K."""
 
     @staticmethod
@@ -604,7 +658,7 @@ class _CrossEntropy(Function):
         return dz, None
 
 
-class _CrossEntropyRows(Function):
+class _CrossEntropyRows(ArrayFunction):
     """Per-sample cross entropy (reduction='none')."""
 
     @staticmethod
@@ -653,7 +707,7 @@ def cross_entropy(input, target, weight=None, ignore_index: int = -100, reductio
     return _CrossEntropy.apply(z.contiguous(), t, float(label_smoothing), reduction == "sum")
 
 
-class _NLL(Function):
+class _NLL(ArrayFunction):
     @staticmethod
     @tops.host
     def forward(ctx, logp, targets, reduction):
@@ -683,7 +737,7 @@ def nll_loss(input, target, weight=None, ignore_index: int = -100, reduction: st
     return _NLL.apply(z, _targets(target, z, "nll_loss"), _reduction(reduction))
 
 
-class _MSE(Function):
+class _MSE(ArrayFunction):
     @staticmethod
     def forward(ctx, y, t):
         ctx.save_for_backward(y, t)
