@@ -17,12 +17,11 @@ parameters from ``SeedSequence(seed, spawn_key=(e, b + 1))``. So any
 
 import collections
 import itertools
-import secrets
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from ..autograd import Tensor
+from ..autograd import Tensor, random
 from .batch import Batch
 from .subset import Subset
 from .transforms import batch_steps, random_context, run
@@ -42,7 +41,12 @@ class DataLoader:
     batch_size: samples per batch; shuffle: a new permutation every epoch;
     num_workers: background threads that prepare batches ahead (0: in the
     calling thread); drop_last: drop a final short batch; seed: int for
-    reproducible shuffling and augmentation (None: a fresh random seed);
+    reproducible shuffling and augmentation (None: drawn from the engine's
+    generator, so ``engine.manual_seed`` makes a run repeat);
+    collate_fn: a function of the list of samples that makes the batch (then
+    the loader yields what it returns); pin_memory, timeout,
+    persistent_workers and prefetch_factor are accepted (threads need none of
+    them); worker_init_fn and generator are refused;
     transform: a batch transform (or Compose, or a callable taking the
     stacked batch) applied after the dataset's own ``transform``;
     sampler: what orders the samples instead of ``shuffle`` (an iterable of
@@ -56,7 +60,12 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, num_workers=0, drop_last=False, seed=None,
-                 transform=None, sampler=None):
+                 transform=None, sampler=None, collate_fn=None, pin_memory=False, timeout=0,
+                 worker_init_fn=None, persistent_workers=False, prefetch_factor=None, generator=None):
+        for name, value in (("worker_init_fn", worker_init_fn), ("generator", generator)):
+            if value is not None:
+                raise NotImplementedError(f"DataLoader: {name} is not supported (the workers are threads of one "
+                                          "process, seeded per batch from seed= or engine.manual_seed)")
         if int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"batch_size must be a positive int; got {batch_size!r}")
         if int(num_workers) != num_workers or num_workers < 0:
@@ -70,7 +79,8 @@ class DataLoader:
         self.num_workers = int(num_workers)
         self.drop_last = bool(drop_last)
         self.transform = transform
-        self.seed = secrets.randbits(63) if seed is None else _check_seed(seed)
+        self.collate_fn = collate_fn
+        self.seed = int(random.generator().integers(0, 2**63)) if seed is None else _check_seed(seed)
         self._epoch = 0
         self._start = 0
         self._position = None
@@ -172,12 +182,12 @@ class DataLoader:
         """The fast path for the dataset and transforms as they are now
         (looked up every epoch, so a changed ``dataset.transform`` counts),
         or None for the per-sample path."""
-        return _fast_path(self.dataset, self.transform)
+        return None if self.collate_fn is not None else _fast_path(self.dataset, self.transform)
 
     def _make_batch(self, fast, epoch, b, order):
         """Batch ``b`` of ``epoch`` as two tensors: a pure function of (seed, epoch, b)."""
         x, y = self._make_arrays(fast, epoch, b, order)
-        return Tensor(x), Tensor(y)
+        return x if self.collate_fn is not None else (Tensor(x), Tensor(y))
 
     def _make_arrays(self, fast, epoch, b, order):
         positions = order[b * self.batch_size:(b + 1) * self.batch_size]
@@ -192,6 +202,8 @@ class DataLoader:
         rng = self._rng(epoch, b)
         with random_context(rng):
             samples = [self.dataset[int(i)] for i in positions]
+        if self.collate_fn is not None:
+            return self.collate_fn(samples), None
         x = np.stack([np.asarray(s[0]) for s in samples])
         y = _as_targets([s[1] for s in samples])
         if self.transform is not None:

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from engine.autograd import Tensor
+import engine
 from engine.data import DataLoader, Subset, random_split
 from engine.data import transforms as T
+from engine.utils.data import TensorDataset
 
 AUGMENT = T.Compose([T.RandomCrop(8, padding=2), T.RandomHorizontalFlip(), T.ToTensor(),
                      T.Normalize((0.5, 0.4, 0.3), (0.2, 0.25, 0.3))])
@@ -214,3 +216,17 @@ def test_worker_errors_propagate_and_early_break_is_clean(make_dataset):
         if k == 3:
             break
     assert loader.state_dict()["batch"] == 4
+
+
+def test_torch_loader_arguments_seeding_and_collate():
+    ds = TensorDataset(engine.arange(10).float().reshape(10, 1), engine.arange(10))
+    engine.manual_seed(3)
+    first = [y.tolist() for _, y in DataLoader(ds, batch_size=4, shuffle=True, pin_memory=True,
+                                                persistent_workers=False, timeout=0)]
+    engine.manual_seed(3)
+    again = [y.tolist() for _, y in DataLoader(ds, batch_size=4, shuffle=True)]
+    assert first == again and sorted(sum(first, [])) == list(range(10))   # manual_seed repeats the order
+    batches = list(DataLoader(ds, batch_size=3, collate_fn=lambda samples: [int(s[1]) for s in samples]))
+    assert batches == [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9]]
+    with pytest.raises(NotImplementedError, match="worker_init_fn"):
+        DataLoader(ds, worker_init_fn=lambda i: None)
