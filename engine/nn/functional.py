@@ -493,6 +493,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                          f"shape {x.shape} (use a batch > 1, or eval())")
     if momentum is None:
         raise NotImplementedError("momentum=None (a cumulative average) is not supported; give a number")
+    if not 0 < eps < float("inf"):
+        raise ValueError(f"batch_norm: eps must be a finite number > 0, got {eps!r}")
     args = (x, weight, bias, _array(running_mean), _array(running_var), bool(training), float(momentum),
             float(eps))
     if not (training and deferred.active()):

@@ -16,6 +16,13 @@ def pair(name: str, value, layer: str, minimum: int = 1) -> tuple[int, int]:
     return v
 
 
+def positive_number(name: str, value, layer: str) -> float:
+    """A finite number > 0 (e.g. a batch norm's eps)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+        raise ValueError(f"{layer}: {name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
 def probability(name: str, value, layer: str) -> float:
     if not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise ValueError(f"{layer}: {name} must be a probability in [0, 1], got {value!r}")

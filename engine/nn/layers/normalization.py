@@ -5,7 +5,7 @@ import numpy as np
 
 from .. import functional as F
 from ..module import Module, Parameter, ShapeError
-from ._args import positive_int, torch_default
+from ._args import positive_int, positive_number, torch_default
 
 
 class _BatchNorm(Module):
@@ -22,7 +22,7 @@ class _BatchNorm(Module):
         torch_default(name, "affine", affine, True)
         torch_default(name, "track_running_stats", track_running_stats, True)
         self.num_features = positive_int("num_features", num_features, name)
-        self.eps = float(eps)
+        self.eps = positive_number("eps", eps, name)
         if momentum is None:
             raise NotImplementedError(f"{name}: momentum=None (a cumulative average) is not supported; "
                                       "give a number such as 0.1")
