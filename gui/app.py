@@ -1,5 +1,5 @@
-"""The studio's main window: one tab per step (Data, Model, Train, Inside, Evaluate,
-Benchmark), menus for files, a status bar, drag-and-drop prediction, and a dialog for
+"""The studio's main window: one tab per step (Data, Model, Train, Inside, Explain,
+Evaluate, Benchmark), menus for files, a status bar, drag-and-drop prediction, and a dialog for
 any error — the app stays alive."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from . import state as S
 from .panels.bench import BenchPanel
 from .panels.data import DataPanel
 from .panels.evaluate import IMAGE_FILTER, EvaluatePanel
+from .panels.explainer import ExplainerPanel
 from .panels.inside import InsidePanel
 from .panels.model import ModelPanel
 from .panels.train import TrainPanel
@@ -35,10 +36,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.model_panel = ModelPanel(self.state, self.worker)
         self.train_panel = TrainPanel(self.state, self.worker)
         self.inside_panel = InsidePanel(self.state, self.worker)
+        self.explain_panel = ExplainerPanel(self.state, self.worker)
         self.evaluate_panel = EvaluatePanel(self.state, self.worker)
         self.bench_panel = BenchPanel(self.state, self.worker)
         for panel, name in ((self.data_panel, "Data"), (self.model_panel, "Model"), (self.train_panel, "Train"),
-                            (self.inside_panel, "Inside"), (self.evaluate_panel, "Evaluate"),
+                            (self.inside_panel, "Inside"), (self.explain_panel, "Explain"),
+                            (self.evaluate_panel, "Evaluate"),
                             (self.bench_panel, "Benchmark")):
             self.tabs.addTab(panel, name)
         self.setCentralWidget(self.tabs)
