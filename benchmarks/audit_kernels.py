@@ -46,7 +46,8 @@ BAD_DTYPES = ["int32", "int64", "uint8", "float16", "bool"]
 # array of shape value (flags "rangeK": its values index K elements), "t" an MSE target,
 # "pair" a geometry pair, "shape" an x_shape, "real"/"int"/"flag" scalars (value, lo, hi),
 # "list" a list of float arrays, "sizes" channel counts, "bncache" the set's batch-norm cache
-# for x of shape value, "dims"/"dtype" zeros' arguments, "data" asarray's input.
+# for x of shape value, "dims"/"dtype" zeros' arguments, "data" asarray's input, "choice" one
+# of a few words (value).
 # Flags: "inplace" written in place; "fixed" its whole shape is set by the other arguments;
 # "fixK" axis K is; "ndim" its number of dimensions is; "full" no dimension but the batch may
 # be 0; "param" none may; "b0" cut to 0 samples by the batch-of-0 case; "opt" may be None;
@@ -67,6 +68,10 @@ SPECS = {
     "conv2d_relu_maxpool2x2": [("f", X4, "ndim full"), ("f", (4, 3, 3, 3), "ndim param fix1 kernel"),
                                ("f", (4,), "fixed param opt"), ("pair", (1, 1), "stride"),
                                ("pair", (1, 1), "padding")],
+    "conv2d_act_avgpool2x2": [("f", X4, "ndim full"), ("f", (4, 3, 3, 3), "ndim param fix1 kernel"),
+                              ("f", (4,), "fixed param opt"), ("pair", (1, 1), "stride"),
+                              ("pair", (1, 1), "padding"), ("choice", "sigmoid", "")],
+    "act_avgpool2x2_backward": [("f", (2, 3, 3, 3), "fixed"), ("f", X4, "ndim full"), ("choice", "tanh", "")],
     "conv2d_backward": [("f", X4, "ndim full"), ("f", (4, 3, 3, 3), "ndim param fix1 kernel"),
                         ("f", (2, 4, 4, 4), "fixed"), ("pair", (1, 1), "stride"), ("pair", (0, 0), "padding"),
                         ("flag", True, "")],
@@ -182,7 +187,7 @@ def mutations(kernel):
                 out.append(f"{i}:above")
             if kind == "int":
                 out.append(f"{i}:float")
-        elif kind == "flag":
+        elif kind in ("flag", "choice"):
             out += [f"{i}:text", f"{i}:None"]
         elif kind == "betas":
             out += [f"{i}:one_number", f"{i}:above", f"{i}:None"]

@@ -93,6 +93,37 @@ def conv2d_relu_maxpool2x2(A: Arrays, x, w, b, stride, padding) -> tuple:
     return g
 
 
+POOLED_ACTIVATIONS = ("sigmoid", "tanh")
+"""The activations conv2d_act_avgpool2x2 applies before its average pool."""
+
+
+def _pooled_activation(fn: str, act) -> None:
+    if not (isinstance(act, str) and act in POOLED_ACTIVATIONS):
+        fail(fn, f"act is {show(act)}; it must be 'sigmoid' or 'tanh'")
+
+
+def conv2d_act_avgpool2x2(A: Arrays, x, w, b, stride, padding, act) -> tuple:
+    """Returns the convolution's geometry (N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo)."""
+    fn = "conv2d_act_avgpool2x2"
+    g = _conv(A, fn, x, w, b, stride, padding)
+    if g[11] < 2 or g[12] < 2:
+        fail(fn, f"the convolution gives {g[11]}x{g[12]} maps; a 2x2 pool needs at least 2x2")
+    _pooled_activation(fn, act)
+    return g
+
+
+def act_avgpool2x2_backward(A: Arrays, grad_y, a, act) -> None:
+    """a (N, C, H, W) of at least 2x2 and grad_y (N, C, H//2, W//2), one float dtype."""
+    fn = "act_avgpool2x2_backward"
+    floats(A, fn, "a", a, "grad_y", grad_y)
+    ndim(fn, "a", a, 4, NCHW)
+    N, C, H, W = a.shape
+    if H < 2 or W < 2:
+        fail(fn, f"a has shape {tuple(a.shape)}; a 2x2 pool needs maps of at least 2x2")
+    shape(fn, "grad_y", grad_y, (N, C, H // 2, W // 2), "(the 2x2 pooling of a)")
+    _pooled_activation(fn, act)
+
+
 def conv2d_backward(A: Arrays, x, w, grad_y, stride, padding, need_input_grad) -> tuple:
     """Returns the geometry (N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo)."""
     fn = "conv2d_backward"

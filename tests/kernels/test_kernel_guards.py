@@ -86,6 +86,8 @@ def good(K, name, dt=F32):
         "leaky_relu_forward": lambda: [x, 0.1], "leaky_relu_backward": lambda: [x, x, 0.1],
         "conv2d_forward": lambda: [x, w, b, (1, 1), (0, 0)],
         "conv2d_relu_maxpool2x2": lambda: [x, w, b, (1, 1), (1, 1)],
+        "conv2d_act_avgpool2x2": lambda: [x, w, b, (1, 1), (1, 1), "sigmoid"],
+        "act_avgpool2x2_backward": lambda: [pooled, x, "tanh"],
         "conv2d_backward": lambda: [x, w, randn(N, O, 4, 4, dtype=dt), (1, 1), (0, 0)],
         "linear_forward": lambda: [x2, w2, b2], "linear_backward": lambda: [x2, w2, randn(N, 4, dtype=dt)],
         "maxpool2d_forward": lambda: [x, (2, 2), (2, 2), (0, 0)],
@@ -120,7 +122,8 @@ def call(K, name, args):
 
 FLOAT_KERNELS = ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_backward", "tanh_forward",
                  "tanh_backward", "leaky_relu_forward", "leaky_relu_backward", "conv2d_forward",
-                 "conv2d_relu_maxpool2x2", "conv2d_backward", "linear_forward", "linear_backward",
+                 "conv2d_relu_maxpool2x2", "conv2d_act_avgpool2x2", "act_avgpool2x2_backward",
+                 "conv2d_backward", "linear_forward", "linear_backward",
                  "maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
                  "adaptive_avgpool2d_forward", "adaptive_avgpool2d_backward", "batchnorm_forward_train",
                  "batchnorm_forward_eval", "batchnorm_backward", "lrn_forward", "lrn_backward",
@@ -130,7 +133,8 @@ FLOAT_KERNELS = ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_ba
 
 # the float array that a second dtype is put in, for kernels that take more than one
 SECOND = {"relu_backward": 1, "sigmoid_backward": 1, "tanh_backward": 1, "leaky_relu_backward": 1,
-          "conv2d_forward": 1, "conv2d_relu_maxpool2x2": 2, "conv2d_backward": 2, "linear_forward": 2,
+          "conv2d_forward": 1, "conv2d_relu_maxpool2x2": 2, "conv2d_act_avgpool2x2": 2,
+          "act_avgpool2x2_backward": 1, "conv2d_backward": 2, "linear_forward": 2,
           "linear_backward": 1, "batchnorm_forward_train": 3, "batchnorm_forward_eval": 4,
           "batchnorm_backward": 1, "lrn_backward": 1, "dropout_backward": 1, "sgd_step": 2, "adam_step": 3,
           "add": 1, "add_": 1}
@@ -193,6 +197,10 @@ def test_the_cpu_set_refuses_device_arrays_with_advice():
     ("lrn_backward", {3: randn(N, C + 1, H, W)}, "grad_y has shape (2, 4, 6, 6)"),
     ("lrn_backward", {2: randn(N, C, H * W)}, "s has shape (2, 3, 36)"),
     ("avgpool2d_backward", {0: randn(N, C, 2, 2)}, "grad_y has shape (2, 3, 2, 2); it must be (2, 3, 3, 3)"),
+    ("act_avgpool2x2_backward", {0: randn(N, C, 3, 2)}, "grad_y has shape (2, 3, 3, 2); it must be (2, 3, 3, 3)"),
+    ("act_avgpool2x2_backward", {1: randn(N, C, 1, W)}, "a has shape (2, 3, 1, 6); a 2x2 pool needs maps"),
+    ("act_avgpool2x2_backward", {1: randn(C, H, W)}, "a has shape (3, 6, 6); it must be (N, C, H, W)"),
+    ("conv2d_act_avgpool2x2", {0: randn(N, C + 1, H, W)}, "x has 4 channels"),
     ("adaptive_avgpool2d_backward", {1: (N, C + 1, H, W)}, "x_shape is (2, 4, 6, 6)"),
     ("batchnorm_backward", {0: randn(N, C, H, W + 1)}, "has shape"),
     ("batchnorm_backward", {1: randn(C + 1)}, "gamma has shape (4,)"),
@@ -238,6 +246,9 @@ def test_shapes_that_do_not_fit_are_one_sentence(K, name, edit, match):
     ("conv2d_forward", {1: randn(O, C, 7, 3)}, "a 7x3 kernel with padding (0, 0) does not fit x of shape"),
     ("conv2d_backward", {4: (0, 2)}, "grad_y has shape (2, 4, 4, 4); it must be (2, 4, 4, 8)"),
     ("conv2d_relu_maxpool2x2", {0: randn(N, C, 1, 8)}, "the convolution gives 1x8 maps; a 2x2 pool needs"),
+    ("conv2d_act_avgpool2x2", {0: randn(N, C, 1, 8)}, "the convolution gives 1x8 maps; a 2x2 pool needs"),
+    ("conv2d_act_avgpool2x2", {5: "relu"}, "act is 'relu'; it must be 'sigmoid' or 'tanh'"),
+    ("act_avgpool2x2_backward", {2: None}, "act is None; it must be 'sigmoid' or 'tanh'"),
     ("maxpool2d_forward", {1: (0, 2)}, "kernel is (0, 2)"),
     ("maxpool2d_forward", {3: (2, 0)}, "padding (2, 0) is more than half the kernel (2, 2)"),
     ("maxpool2d_forward", {1: (7, 7)}, "a 7x7 window with padding (0, 0) does not fit"),
@@ -323,7 +334,8 @@ def test_non_contiguous_inputs_give_the_contiguous_result(K, name, index):
 
 # --- a batch of 0 ------------------------------------------------------------------------------
 EMPTY_RESULT = ["relu_forward", "relu_backward", "sigmoid_forward", "tanh_backward", "leaky_relu_backward",
-                "conv2d_forward", "conv2d_relu_maxpool2x2", "conv2d_backward", "linear_forward",
+                "conv2d_forward", "conv2d_relu_maxpool2x2", "conv2d_act_avgpool2x2", "act_avgpool2x2_backward",
+                "conv2d_backward", "linear_forward",
                 "linear_backward", "maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward",
                 "avgpool2d_backward", "adaptive_avgpool2d_forward", "adaptive_avgpool2d_backward",
                 "batchnorm_forward_eval", "lrn_forward", "lrn_backward", "dropout_forward", "dropout_backward",
@@ -335,7 +347,8 @@ EMPTY_REFUSED = ["batchnorm_forward_train", "cross_entropy_forward", "cross_entr
 def _batch0(K, name):
     """good(K, name) with every batch-carrying array cut to 0 samples (and x_shape's N 0)."""
     args = good(K, name)
-    weights = {"conv2d_forward": (1, 2), "conv2d_relu_maxpool2x2": (1, 2), "conv2d_backward": (1,),
+    weights = {"conv2d_forward": (1, 2), "conv2d_relu_maxpool2x2": (1, 2), "conv2d_act_avgpool2x2": (1, 2),
+               "conv2d_backward": (1,),
                "linear_forward": (1, 2), "linear_backward": (1,), "batchnorm_forward_train": (1, 2, 3, 4),
                "batchnorm_forward_eval": (1, 2, 3, 4)}.get(name, ())
     out = []

@@ -7,18 +7,13 @@ tanh: y = tanh(x);               dx = dy * (1 - y^2)
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from .. import contracts
 from ..checks import NUMPY
+from . import vmath
 from .parallel import kernel, parallel_for
-
-
-# fastmath without "nnan"/"ninf": a NaN must pass through ReLU (as in torch), or a diverged
-# run would look finite to the trainer's NaN guard.
-NAN_PRESERVING = {"nsz", "arcp", "contract", "afn", "reassoc"}
+from .vmath import NAN_PRESERVING
 
 
 # Every kernel first cuts its block [lo, hi) out of the flat arrays, then indexes from 0:
@@ -57,16 +52,11 @@ def _leaky_bwd(x, g, slope, dx, lo, hi):
         dx[i] = g[i] if x[i] > 0 else g[i] * slope
 
 
-@kernel
-def _sigmoid(x, y, lo, hi):
+@kernel(fastmath=NAN_PRESERVING)
+def _sigmoid(x, y, lo, hi):  # vectorised in float32 (vmath)
     x, y = x[lo:hi], y[lo:hi]
     for i in range(x.size):
-        v = x[i]
-        if v >= 0:
-            y[i] = 1 / (1 + math.exp(-v))
-        else:
-            e = math.exp(v)
-            y[i] = e / (1 + e)
+        y[i] = vmath.sigmoid(x[i])
 
 
 @kernel
@@ -76,11 +66,11 @@ def _sigmoid_bwd(y, g, dx, lo, hi):
         dx[i] = g[i] * y[i] * (1 - y[i])
 
 
-@kernel
+@kernel(fastmath=NAN_PRESERVING)
 def _tanh(x, y, lo, hi):
     x, y = x[lo:hi], y[lo:hi]
     for i in range(x.size):
-        y[i] = math.tanh(x[i])
+        y[i] = vmath.tanh(x[i])
 
 
 @kernel

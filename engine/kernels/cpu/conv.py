@@ -41,7 +41,8 @@ from ..checks import NUMPY
 from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
 from . import conv_direct
 from .parallel import gemm, get_num_threads, helper, kernel, parallel_for
-from .pool import maxpool2d_forward
+from .activation import sigmoid_forward, tanh_forward
+from .pool import avgpool2d_forward, maxpool2d_forward
 from .workspace import workspace
 
 WORKSPACE_BYTES = 8 * 2**20  # cols per block of samples and thread: 1-8 MB measured, 8 fastest
@@ -270,6 +271,23 @@ def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
     b = np.zeros(O, x.dtype) if b is None else b
     conv_direct.forward(np.ascontiguousarray(x), w, b, (sh, sw), (ph, pw), y, relu=True, argmax=argmax)
     return y, argmax
+
+
+def conv2d_act_avgpool2x2(x, w, b, stride, padding, act):
+    """a = act(conv(x, w) + b), act "sigmoid" or "tanh", and y = avgpool2d_forward(a, 2, 2, 0),
+    in one pass where the direct kernels run the layer (the activation runs on the
+    convolution's output while it is in cache): (y (N, O, Ho//2, Wo//2), a (N, O, Ho, Wo)),
+    a for the backward (act_avgpool2x2_backward)."""
+    N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_act_avgpool2x2(NUMPY, x, w, b, stride, padding,
+                                                                                    act)
+    if not _use_direct(C, O, kh, kw, sh, sw, ph, pw):
+        a = (sigmoid_forward if act == "sigmoid" else tanh_forward)(conv2d_forward(x, w, b, stride, padding))
+        return avgpool2d_forward(a, (2, 2), (2, 2), (0, 0)), a
+    y = np.empty((N, O, Ho // 2, Wo // 2), x.dtype)
+    a = np.empty((N, O, Ho, Wo), x.dtype)
+    b = np.zeros(O, x.dtype) if b is None else b
+    conv_direct.forward(np.ascontiguousarray(x), w, b, (sh, sw), (ph, pw), y, act=act, a=a)
+    return y, a
 
 
 def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):

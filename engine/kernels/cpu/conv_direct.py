@@ -39,6 +39,7 @@ import functools
 
 import numpy as np
 
+from . import vmath
 from .parallel import get_num_threads, helper, kernel, parallel_for
 from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, vsum, vzero
 
@@ -279,12 +280,46 @@ def _relu_pool2x2(yw, b, Qp, Wq, Wo, y, idx):
                 ir[c] = win
 
 
+@helper
+def _act_avgpool2x2(yw, b, sigmoid, Qp, Wq, a, y):
+    # a (O, Ho, Wo) = sigmoid (else tanh) of the wide output planes yw (O, Qp) + b, computed
+    # in place in yw over whole planes (long loops LLVM vectorises, vmath); y (O, Ho//2,
+    # Wo//2) = the mean of each 2x2 window of a (stride 2)
+    O, Ho, Wo = a.shape
+    Hp, Wp = y.shape[1], y.shape[2]
+    af = a.reshape(-1)
+    quarter = y.dtype.type(0.25)
+    for o in range(O):
+        bo = b[o]
+        plane = yw[o * Qp:o * Qp + Ho * Wq]
+        if sigmoid:
+            for t in range(plane.size):
+                plane[t] = vmath.sigmoid(plane[t] + bo)
+        else:
+            for t in range(plane.size):
+                plane[t] = vmath.tanh(plane[t] + bo)
+        for r in range(Ho):
+            _copy(plane, r * Wq, af, (o * Ho + r) * Wo, Wo)
+        for r in range(Hp):
+            yr = y[o, r]
+            for c in range(Wp):
+                j = 2 * r * Wq + 2 * c
+                yr[c] = (plane[j] + plane[j + 1] + plane[j + Wq] + plane[j + Wq + 1]) * quarter
+
+
+POOL_NONE, POOL_RELU_MAX, POOL_SIGMOID_AVG, POOL_TANH_AVG = 0, 1, 2, 3
+"""What :func:`_fwd` does after the convolution: store it (with ``relu``, max(., 0)), or
+an activation and a 2x2 pooling of stride 2: ReLU and max (the winners in ``idx``), or
+sigmoid / tanh and average (the activation, before pooling, in ``a``)."""
+
+
 @kernel
-def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, pool, idx, lo, hi):
+def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, pool, idx, a, lo, hi):
     # samples [lo, hi): the (Ho, Wo) output of conv(x[n]) + b (then max(., 0) if relu)
     # lands in y[n] (O, Hy, Wy) at rows r*dh + h0 and columns t*dw + w0 (1, 1, 0, 0 for a
     # plain forward; a stride phase of the input gradient otherwise), those outside y dropped;
-    # with pool, y[n] and idx[n] (O, Ho//2, Wo//2) get ReLU and 2x2 max pooling instead
+    # with a pool (POOL_*), y[n] (O, Ho//2, Wo//2) gets the pooled activation instead, and
+    # idx[n] (max) or a[n] (O, Ho, Wo) (average) what the backward needs
     N, C, H, W = x.shape
     O, Hy, Wy = y.shape[1], y.shape[2], y.shape[3]
     Op = wp.size // koff.size
@@ -301,8 +336,11 @@ def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h
             _fwd_tiles6(xq, wp, koff, Op, Qp, yw)
         else:
             _fwd_tiles(xq, wp, koff, Op, Qp, yw)
-        if pool:
+        if pool == POOL_RELU_MAX:
             _relu_pool2x2(yw, b, Qp, Wq, Wo, y[n], idx[n])
+            continue
+        if pool != POOL_NONE:
+            _act_avgpool2x2(yw, b, pool == POOL_SIGMOID_AVG, Qp, Wq, a[n], y[n])
             continue
         if dh == 1 and dw == 1 and h0 == 0 and w0 == 0:  # a plain forward
             _bias_rows(yw, Qp, Wq, b, relu, Ho, Wo, y[n].reshape(-1))
@@ -442,12 +480,13 @@ def _sum_blocks(acc, bacc, dw, db):
 _NO_INDEX = np.zeros((1, 1, 1, 1), np.int32)
 
 
-def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=None):
+def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=None, act=None, a=None):
     """y (N, O, Ho, Wo) = conv(x, w, stride, padding) + b, or max(that, 0) with relu. With
     ``place`` = (dh, dw, h0, w0), output (r, t) goes to y[:, :, r*dh + h0, t*dw + w0]
     instead (when inside y; no relu then). With ``argmax`` (int32, shaped as y), y is
     (N, O, Ho//2, Wo//2): ReLU, then 2x2 max pooling of stride 2, as maxpool2d_forward,
-    whose argmax it fills."""
+    whose argmax it fills. With ``act`` ("sigmoid" or "tanh") and ``a`` (N, O, Ho, Wo),
+    a = act(conv + b) and y (N, O, Ho//2, Wo//2) is its 2x2 average pooling of stride 2."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
@@ -458,8 +497,11 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=
     wp = np.zeros((K, Op), x.dtype)
     wp[:, :O] = w.reshape(O, K).T
     b = np.ascontiguousarray(b, x.dtype)
+    pool = (POOL_RELU_MAX if argmax is not None else POOL_NONE if act is None else
+            POOL_SIGMOID_AVG if act == "sigmoid" else POOL_TANH_AVG)
     parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
-                 argmax is not None, _NO_INDEX if argmax is None else argmax, work=N * O * Ho * Wo * K // MACS_PER_ELEMENT)
+                 pool, _NO_INDEX if argmax is None else argmax, y if a is None else a,
+                 work=N * O * Ho * Wo * K // MACS_PER_ELEMENT)
     return y
 
 

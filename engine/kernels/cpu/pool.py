@@ -163,6 +163,36 @@ def _avg_bwd(g, kh, kw, sh, sw, ph, pw, count_include_pad, dx, lo, hi):
                         row[j] += v
 
 
+@kernel
+def _act_avg2x2_bwd(g, a, sigmoid, dx, lo, hi):
+    # planes [lo, hi) of g (P, Hp, Wp), a and dx (P, H, W): dx = the derivative of the
+    # activation (sigmoid, else tanh) at a times g / 4 of the 2x2 window (stride 2) holding
+    # it, in avgpool2d_backward's and sigmoid/tanh_backward's order of operations; rows and
+    # columns no window covers (odd H, W) get 0
+    _, H, W = a.shape
+    _, Hp, Wp = g.shape
+    quarter = dx.dtype.type(0.25)
+    for p in range(lo, hi):
+        ap, gp, dp = a[p], g[p], dx[p]
+        for h in range(H):
+            dr = dp[h]
+            dr[:] = 0
+            if h >= 2 * Hp:
+                continue
+            ar = ap[h]
+            gr = gp[h // 2]
+            for c in range(Wp):
+                v = gr[c] * quarter
+                y0 = ar[2 * c]
+                y1 = ar[2 * c + 1]
+                if sigmoid:
+                    dr[2 * c] = v * y0 * (1 - y0)
+                    dr[2 * c + 1] = v * y1 * (1 - y1)
+                else:
+                    dr[2 * c] = v * (1 - y0 * y0)
+                    dr[2 * c + 1] = v * (1 - y1 * y1)
+
+
 @helper
 def _adaptive_span(o, size, out_size):
     """[floor(o*size/out), ceil((o+1)*size/out)), as torch."""
@@ -274,4 +304,14 @@ def adaptive_avgpool2d_forward(x, output_size):
 def adaptive_avgpool2d_backward(grad_y, x_shape):
     dx = np.empty(contracts.adaptive_avgpool2d_backward(NUMPY, grad_y, x_shape), grad_y.dtype)
     _over_planes(_adaptive_avg_bwd, dx, _planes(grad_y), _planes(dx))
+    return dx
+
+
+def act_avgpool2x2_backward(grad_y, a, act):
+    """The gradient of the convolution output z under a = act(z) ("sigmoid" or "tanh") and
+    y = avgpool2d_forward(a, 2, 2, 0): act'(z) (from a) times grad_y / 4 of each 2x2
+    window, in one pass. a (N, C, H, W), grad_y (N, C, H//2, W//2) -> (N, C, H, W)."""
+    contracts.act_avgpool2x2_backward(NUMPY, grad_y, a, act)
+    dx = np.empty(a.shape, a.dtype)
+    _over_planes(_act_avg2x2_bwd, dx, _planes(grad_y), _planes(a), act == "sigmoid", _planes(dx))
     return dx

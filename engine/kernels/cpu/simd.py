@@ -18,6 +18,8 @@ them into SSE pairs).
     v = vadd(x, y)          x + y, lane by lane
     v = vmax(x, y)          max(x, y), lane by lane
     s = vsum(v)             the sum of v's lanes
+    f = bits_float(i)       the float32 (float64) whose bits are the int32 (int64) i, a
+                            scalar that LLVM vectorises with the loop around it (vmath.py)
 
 The loads and stores do not check bounds: callers size their buffers for whole vectors.
 """
@@ -157,3 +159,14 @@ def vsum(typingctx, v):
             acc = builder.fadd(acc, builder.extract_element(args[0], ir.Constant(ir.IntType(32), i)))
         return acc
     return v.dtype(v), codegen
+
+
+@intrinsic
+def bits_float(typingctx, i):
+    if i not in (types.int32, types.int64):
+        return None
+    ft = types.float32 if i == types.int32 else types.float64
+
+    def codegen(context, builder, sig, args):
+        return builder.bitcast(args[0], context.get_value_type(ft))
+    return ft(i), codegen

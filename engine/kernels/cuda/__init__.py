@@ -37,15 +37,16 @@ try:
     from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                              sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
     from .batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train
-    from .conv import conv2d_backward, conv2d_forward, conv2d_relu_maxpool2x2, conv_output_size
+    from .conv import (conv2d_act_avgpool2x2, conv2d_backward, conv2d_forward, conv2d_relu_maxpool2x2,
+                       conv_output_size)
     from .dropout import dropout_backward, dropout_forward
     from .linear import linear_backward, linear_forward
     from .loss import cross_entropy_backward, cross_entropy_forward, mse_backward, mse_forward
     from .lrn import lrn_backward, lrn_forward
     from .memory import release
     from .optim import adam_step, sgd_step
-    from .pool import (adaptive_avgpool2d_backward, adaptive_avgpool2d_forward, avgpool2d_backward,
-                       avgpool2d_forward, maxpool2d_backward, maxpool2d_forward)
+    from .pool import (act_avgpool2x2_backward, adaptive_avgpool2d_backward, adaptive_avgpool2d_forward,
+                       avgpool2d_backward, avgpool2d_forward, maxpool2d_backward, maxpool2d_forward)
     from .runtime import SIM, synchronize
     from .tensor import (add, add_, argmax_rows, asarray, concat_channels, copy_into, fill,
                          split_channels, to_host, zeros, zeros_like)

@@ -19,9 +19,9 @@ from numba import cuda
 from .. import contracts
 from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
 from . import memory
-from .activation import relu_forward
+from .activation import relu_forward, sigmoid_forward, tanh_forward
 from .gemm import Mat, dense, dense_t, gemm, grouped
-from .pool import maxpool2d_forward
+from .pool import avgpool2d_forward, maxpool2d_forward
 from .reduce import channel_sum
 from .runtime import DEVICE, MAX_GRID_Y, flat, grid1d
 from .tensor import fill
@@ -118,6 +118,14 @@ def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
     one-pass kernel (composed here: the network fusion runs on the CPU only)."""
     contracts.conv2d_relu_maxpool2x2(DEVICE, x, w, b, stride, padding)
     return maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (2, 2), (2, 2), (0, 0))
+
+
+def conv2d_act_avgpool2x2(x, w, b, stride, padding, act):
+    """a = act(conv(x, w) + b), act "sigmoid" or "tanh", and y = avgpool2d_forward(a, 2, 2, 0):
+    (y, a), as the CPU set's one-pass kernel (composed here)."""
+    contracts.conv2d_act_avgpool2x2(DEVICE, x, w, b, stride, padding, act)
+    a = (sigmoid_forward if act == "sigmoid" else tanh_forward)(conv2d_forward(x, w, b, stride, padding))
+    return avgpool2d_forward(a, (2, 2), (2, 2), (0, 0)), a
 
 
 def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):

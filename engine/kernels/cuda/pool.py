@@ -17,7 +17,7 @@ from numba import cuda, float32
 
 from .. import contracts
 from . import memory
-from .activation import relu_backward
+from .activation import relu_backward, sigmoid_backward, tanh_backward
 from .runtime import DEVICE, flat, grid1d
 from .tensor import fill
 
@@ -219,3 +219,11 @@ def adaptive_avgpool2d_backward(grad_y, x_shape):
         _adaptive_bwd[grid1d(dx.size)](flat(grad_y), x_shape[2], x_shape[3], int(grad_y.shape[2]),
                                        int(grad_y.shape[3]), dx.size, flat(dx))
     return dx
+
+
+def act_avgpool2x2_backward(grad_y, a, act):
+    """The gradient of the convolution output z under a = act(z) ("sigmoid" or "tanh") and
+    y = avgpool2d_forward(a, 2, 2, 0), as the CPU set's one-pass kernel (composed here)."""
+    contracts.act_avgpool2x2_backward(DEVICE, grad_y, a, act)
+    g = avgpool2d_backward(grad_y, tuple(int(s) for s in a.shape), (2, 2), (2, 2), (0, 0))
+    return (sigmoid_backward if act == "sigmoid" else tanh_backward)(a, g)
