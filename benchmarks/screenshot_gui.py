@@ -4,9 +4,10 @@
 
 Trains mnist_cnn on part of MNIST for an epoch and a bit (so both per-batch and
 per-epoch curves show), evaluates on the test split, predicts a digit, shows the
-feature maps, a model with a row that does not fit, the augmented samples and the
-kernel benchmark (engine.bench, CPU and GPU where there is one; or a results JSON given
-with --bench-json), and grabs the main window for each tab into benchmarks/.
+feature maps, the convolution explainer on the trained first layer, a model with a row
+that does not fit, the augmented samples and the kernel benchmark (engine.bench, CPU
+and GPU where there is one; or a results JSON given with --bench-json), and grabs the
+main window for each tab into benchmarks/.
 """
 from __future__ import annotations
 
@@ -88,6 +89,17 @@ def main(argv=None) -> int:
     win.inside_panel.probe_index.setValue(7)
     until(lambda: run.snapshot is not None and run.snapshot.step == run.step, 60, "feature maps")
     shot(win.inside_panel, "gui_screenshot_inside.png")
+
+    # the explainer: the trained first conv with stride 2 on the probe digit, half-way through
+    ep = win.explain_panel
+    win.tabs.setCurrentWidget(ep)
+    until(lambda: ep.source is not None and ep.source.probe is not None, 120, "the explainer's layers")
+    ep.filter.setValue(1)
+    ep.sh.setValue(2)
+    ep.sw.setValue(2)                  # (28 - 5)/2 + 1 = 12.5 -> 12: row and column 27 are never read
+    ep.reset()
+    ep.model.select(5, 6)
+    shot(ep, "gui_screenshot_explainer.png")
     shot(win.train_panel, "gui_screenshot.png")
 
     # evaluate on the test split and predict one digit from a file

@@ -530,5 +530,5 @@ def load_source(models: dict, run_id: int | None, run_name: str, model_settings,
     probe, probe_name = None, "no probe image: the checkpoint's data is not at hand"
     if isinstance(bundle, backend.DataBundle):
         _, probe, label = bundle.probe(probe_index)
-        probe_name = f"probe image {probe_index} (a {bundle.classes[label]})"
+        probe_name = f"probe image {probe_index}, label {bundle.classes[label]}"
     return Source(tuple(model_layers(model)), probe, probe_name, model_name)

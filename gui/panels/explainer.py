@@ -137,7 +137,7 @@ class NumberGrid(QtWidgets.QWidget):
             numbers = self._number_font(p, cell)
         grid_pen = QtGui.QPen(QtGui.QColor(0, 0, 0, 40 if cell >= 6 else 0))
         hatch = QtGui.QBrush(QtGui.QColor(90, 90, 90, 110), QtCore.Qt.BDiagPattern)
-        unread = QtGui.QColor(230, 0, 0, 60)
+        unread = QtGui.QColor(230, 0, 0, 90)
         for t in range(c):
             left = x0 + t * (cell * w + gap)
             for r in range(h):
