@@ -172,7 +172,7 @@ class NumberGrid(QtWidgets.QWidget):
         """Sets the largest font (8 to 13 px) in which every number fits its cell;
         False when none does."""
         if self._labels is None:
-            self._labels = np.array(["" if v != v else short(v) for v in self.values.flat],
+            self._labels = np.array(["" if np.isnan(v) else short(v) for v in self.values.flat],
                                     object).reshape(self.values.shape)
         font = p.font()
         size = min(13.0, cell * 0.4)
@@ -248,16 +248,20 @@ def _spin(low: int, high: int, value: int, tip: str) -> QtWidgets.QSpinBox:
     return s
 
 
-def _titled(title: str, *widgets, stretch: int = 1) -> QtWidgets.QGroupBox:
+def _titled(title: str, *widgets) -> QtWidgets.QGroupBox:
+    """A group box of widgets one above the other; the last takes the spare height."""
     box = QtWidgets.QGroupBox(title)
     lay = QtWidgets.QVBoxLayout(box)
     lay.setContentsMargins(6, 6, 6, 6)
-    for w in widgets:
-        lay.addWidget(w, stretch if isinstance(w, NumberGrid) else 0)
+    for i, w in enumerate(widgets):
+        lay.addWidget(w, 1 if i == len(widgets) - 1 else 0)
     return box
 
 
 class ExplainerPanel(QtWidgets.QWidget):
+    """The Explain tab: choices on top, the output-size formula, the padded input, the
+    window × kernel with the selected cell's arithmetic, the output map, the animation."""
+
     def __init__(self, state: S.AppState, worker, parent=None):
         super().__init__(parent)
         self.state, self.worker = state, worker
@@ -296,13 +300,13 @@ class ExplainerPanel(QtWidgets.QWidget):
 
         self._filter_label, self._channel_label = QtWidgets.QLabel("Filter"), QtWidgets.QLabel("of input channel")
         self._grid_label = QtWidgets.QLabel("Grid")
-        self._times = QtWidgets.QLabel("×")
+        self._grid_times = QtWidgets.QLabel("×")
         row1 = QtWidgets.QHBoxLayout()
         for w in (QtWidgets.QLabel("Layer"), self.layer, self._filter_label, self.filter, self._channel_label,
                   self.channel):
             row1.addWidget(w)
         row1.addSpacing(12)
-        for w in (QtWidgets.QLabel("Input"), self.input, self._grid_label, self.rows, self._times, self.cols,
+        for w in (QtWidgets.QLabel("Input"), self.input, self._grid_label, self.rows, self._grid_times, self.cols,
                   self.new_numbers):
             row1.addWidget(w)
         row1.addStretch(1)
@@ -589,7 +593,7 @@ class ExplainerPanel(QtWidgets.QWidget):
             return
         which = self.input.currentData()
         grid = which == "grid"
-        for w in (self._grid_label, self.rows, self._times, self.cols, self.new_numbers):
+        for w in (self._grid_label, self.rows, self._grid_times, self.cols, self.new_numbers):
             w.setVisible(grid)
         layer = self.current_layer()
         if (isinstance(which, int) and layer is not None and layer.op == "conv" and self.source is not None
@@ -635,6 +639,7 @@ class ExplainerPanel(QtWidgets.QWidget):
             self.model.update(**settings)
         except ValueError as e:
             self.problem.setText(str(e))
+            self.problem.setVisible(True)
 
     def _grid_resized(self, *_) -> None:
         self._grid = X.number_grid(self.rows.value(), self.cols.value(), self._grid_seed)

@@ -4,6 +4,7 @@ tab (what it shows equals what the engine computes; stepping, playing, clicking,
 editing, the spin boxes)."""
 import numpy as np
 import pytest
+from conftest import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PySide6 import QtCore
@@ -14,8 +15,6 @@ from engine import from_numpy, nn
 from engine.kernels import conv_output_size
 from engine.nn import functional as F
 from gui import explainer as X
-
-from conftest import wait_until
 
 
 def _engine(op, planes, k, s, p, kernel=None, bias=0.0, count_include_pad=True):
