@@ -2,6 +2,9 @@
 kernels (output maps, per-cell arithmetic, output sizes, unread rows) and the Explain
 tab (what it shows equals what the engine computes; stepping, playing, clicking,
 editing, the spin boxes)."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from conftest import wait_until
@@ -15,6 +18,10 @@ from engine import from_numpy, nn
 from engine.kernels import conv_output_size
 from engine.nn import functional as F
 from gui import explainer as X
+from gui.backend import InputSpec
+from gui.panels.explainer import ExplainerPanel
+from gui.state import AppState
+from gui.worker import Worker
 
 
 def _engine(op, planes, k, s, p, kernel=None, bias=0.0, count_include_pad=True):
@@ -31,6 +38,12 @@ def _engine(op, planes, k, s, p, kernel=None, bias=0.0, count_include_pad=True):
 
 
 # --------------------------------------------------------------------------- the Qt-free model
+def test_the_model_imports_no_qt():
+    code = "import sys, gui.explainer; print(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_output_size_formula_floor_and_unread_rows():
     a = X.Axis("rows", 28, 5, 2, 1)
     assert a.size == 13 and a.exact == 13.5 and a.unread == ()
@@ -217,7 +230,6 @@ def test_model_layers_copy_weights_and_pick_kernels():
 
 
 def test_a_runs_model_is_used_as_it_is_and_a_checkpoint_without_data_has_no_probe():
-    from gui.backend import InputSpec
     model = _model()
     source = X.load_source({7: (model, InputSpec((3, 20, 20), (0.5,) * 3, (0.2,) * 3, ["a"]), None)}, 7,
                            "run 7 at step 12", None, None, None, probe_index=0)
@@ -231,9 +243,6 @@ def test_a_runs_model_is_used_as_it_is_and_a_checkpoint_without_data_has_no_prob
 def panel(qtbot, tmp_path):
     """The tab on its own, without data (its engine job fails: no model layers), then
     given a small model and a 3-channel probe image."""
-    from gui.panels.explainer import ExplainerPanel
-    from gui.state import AppState
-    from gui.worker import Worker
     state = AppState()
     state.set_data(root=str(tmp_path / "no-data"))
     worker = Worker(state)
