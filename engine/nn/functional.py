@@ -338,14 +338,20 @@ def _softmax_dim(dim, ndim):
     return tops.dim_index(dim, ndim)
 
 
+def _floating(x: Tensor, name: str) -> Tensor:
+    if x.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} needs a float32 (or float64) tensor, got {x.dtype}; use .float() first")
+    return x
+
+
 def softmax(input, dim=None, dtype=None) -> Tensor:
-    x = _tensor(input)
-    return _Softmax.apply(x if dtype is None else x.to(dtype), _softmax_dim(dim, x.ndim))
+    x = _floating(_tensor(input).to(dtype) if dtype is not None else _tensor(input), "softmax")
+    return _Softmax.apply(x, _softmax_dim(dim, x.ndim))
 
 
 def log_softmax(input, dim=None, dtype=None) -> Tensor:
-    x = _tensor(input)
-    return _LogSoftmax.apply(x if dtype is None else x.to(dtype), _softmax_dim(dim, x.ndim))
+    x = _floating(_tensor(input).to(dtype) if dtype is not None else _tensor(input), "log_softmax")
+    return _LogSoftmax.apply(x, _softmax_dim(dim, x.ndim))
 
 
 # --- pooling -------------------------------------------------------------------------------
