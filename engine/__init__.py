@@ -9,13 +9,13 @@ The top level is shaped like ``torch``, so ``import engine as torch`` serves cou
 from . import autograd, cuda, models, nn, optim, utils
 from .autograd import (Function, Tensor, device, enable_grad, inference_mode, is_grad_enabled, no_grad,
                        set_grad_enabled)
-from .autograd.creation import (abs, allclose, arange, argmax, argmin, as_tensor, bool, cat, clamp, concat,
-                                concatenate, double, empty, eq, equal, exp, eye, flatten, float, float32,
-                                float64, from_numpy, full, int, int32, int64, is_tensor, linspace, log,
-                                log_softmax, long, matmul, max, mean, min, mm, norm, numel, ones, ones_like,
-                                permute, pow, rand, rand_like, randint, randn, randn_like, randperm, relu, reshape,
-                                sigmoid, sign, softmax, sqrt, squeeze, stack, sum, tanh, tensor, topk, transpose, uint8,
-                                unsqueeze, where, zeros, zeros_like)
+from .autograd.creation import (abs, allclose, arange, argmax, argmin, as_tensor, cat, clamp, concat, concatenate,
+                                empty, eq, equal, exp, eye, flatten, from_numpy, full, is_tensor, linspace, log,
+                                log_softmax, matmul, max, mean, min, mm, norm, numel, ones, ones_like, permute, pow,
+                                rand, rand_like, randint, randn, randn_like, randperm, relu, reshape, sigmoid, sign,
+                                softmax, sqrt, squeeze, stack, sum, tanh, tensor, topk, transpose, unsqueeze, where,
+                                zeros, zeros_like)
+from .autograd.dtypes import bool, double, float, float32, float64, int, int32, int64, long, uint8
 from .autograd.random import manual_seed
 from .kernels.cpu import parallel as _parallel
 from .nn import summary

@@ -13,14 +13,6 @@ import numpy as np
 from . import ops, random
 from .tensor import Tensor
 
-float32 = float = np.dtype(np.float32)
-float64 = double = np.dtype(np.float64)
-int64 = long = np.dtype(np.int64)
-int32 = int = np.dtype(np.int32)
-uint8 = np.dtype(np.uint8)
-bool = np.dtype(np.bool_)
-
-
 def _shape(size):
     return tuple(size[0]) if len(size) == 1 and isinstance(size[0], (tuple, list)) else tuple(size)
 
@@ -272,10 +264,8 @@ def equal(a: Tensor, b: Tensor) -> bool:
 
 
 def allclose(a, b, rtol=1e-5, atol=1e-8) -> bool:
-    return builtins_bool(np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol))
+    return bool(np.allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol))
 
-
-builtins_bool = type(True)
 
 
 def where(condition, input, other) -> Tensor:
