@@ -20,3 +20,15 @@ class ShapeError(ValueError):
 
     def __str__(self) -> str:
         return f"layer '{'.'.join(self.path)}': {self.message}" if self.path else self.message
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception's message (its type's name when it has none)."""
+    lines = str(e).strip().splitlines()
+    return lines[0] if lines else type(e).__name__
+
+
+def one_line(e: BaseException) -> str:
+    """An unexpected exception in one line: "TypeName: first line of its message"."""
+    lines = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__

@@ -57,8 +57,9 @@ def format_args(layer: dict) -> str:
 def describe_container(layer: dict) -> str:
     kind = layer.get("type")
     if kind == "Sequential":
-        return f"{len(layer.get('layers', []))} layers: " + ", ".join(
-            s.get("type", "?") for s in layer.get("layers", [])[:6]) + (" ..." if len(layer.get("layers", [])) > 6 else "")
+        inner = layer.get("layers", [])
+        return f"{len(inner)} layers: " + ", ".join(s.get("type", "?") for s in inner[:6]) + \
+            (" ..." if len(inner) > 6 else "")
     if kind == "Residual":
         return "body + " + ("identity" if layer.get("shortcut") is None else "projection") + " shortcut"
     if kind == "Concat":

@@ -21,6 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.train import events as E
+
+from .events import CheckpointSaved, Paused
+
 # Topics the state emits.
 DATA, MODEL, HYPER, RUNS, RUN, SNAPSHOT, STATUS, EVALUATION, SAMPLES, BENCHMARK, PREDICTION, MESSAGE = (
     "data", "model", "hyper", "runs", "run", "snapshot", "status", "evaluation", "samples", "benchmark",
@@ -127,6 +131,7 @@ class HyperParams:
     optimizer: str = "SGD"
     lr: float = 0.01
     momentum: float = 0.9
+    nesterov: bool = False         # SGD with Nesterov momentum
     weight_decay: float = 0.0
     batch_size: int = 64
     epochs: int = 2
@@ -394,15 +399,14 @@ class AppState(Observable):
         return run
 
     def apply_events(self, run_id: int, events: list) -> None:
-        """Folds a batch of trainer events (engine.train.events) into the run and
-        notifies once per topic."""
+        """Folds a batch of the run's events (engine.train.events and gui.events) into the
+        run and notifies once per topic."""
         run = self.run(run_id)
         if run is None or not events:
             return
         touched, snap, status = False, None, None
         for ev in events:
-            kind = type(ev).__name__
-            if kind == "BatchEnd":
+            if isinstance(ev, E.BatchEnd):
                 b = run.batches
                 b["step"].append(ev.step)
                 b["epoch"].append(ev.epoch)
@@ -415,7 +419,7 @@ class AppState(Observable):
                 if run.status in ("starting",):
                     run.status = status = "running"
                 touched = True
-            elif kind == "EpochEnd":
+            elif isinstance(ev, E.EpochEnd):
                 row = {"epoch": ev.epoch, "step": ev.step, "train_loss": ev.train_loss,
                        "train_accuracy": ev.train_accuracy, "val_loss": ev.val_loss,
                        "val_accuracy": ev.val_accuracy, "lr": ev.lr, "seconds": ev.seconds}
@@ -423,29 +427,32 @@ class AppState(Observable):
                 run.epochs.append(row)
                 run.epoch = ev.epoch + 1
                 touched = True
-            elif kind == "TrainStart":
+            elif isinstance(ev, E.TrainStart):
                 run.total_epochs = ev.epochs
                 run.steps_per_epoch = ev.steps_per_epoch
                 run.summary = ev.model_summary
                 if run.status == "starting":
                     run.status = status = "running"
                 touched = True
-            elif kind == "Snapshot":
+            elif isinstance(ev, E.Snapshot):
                 run.snapshot = snap = ev
-            elif kind == "Done":
+            elif isinstance(ev, E.Done):
                 run.status = status = ev.reason if ev.reason in ("completed", "stopped") else ev.reason
                 run.message = ev.message
                 if ev.reason == "completed":
                     run.progress = 1.0
                 run.eta_seconds = 0.0
                 touched = True
-            elif kind == "Error":
+            elif isinstance(ev, E.Error):
                 run.status = status = "error"
                 run.message = ev.message
                 touched = True
-            elif kind == "Checkpoint":
+            elif isinstance(ev, CheckpointSaved):
                 run.checkpoints.append(ev.path)
                 touched = True
+            elif isinstance(ev, Paused):
+                if run.active and run.status != "stopping":
+                    run.status = status = "paused" if ev.paused else "running"
         with self.batch():
             if touched:
                 self.emit(RUN, run=run_id)

@@ -1,404 +1,25 @@
-"""Runs the engine off the GUI thread.
-
-``EngineThread`` (no Qt) is the one thread that calls the engine: building
-datasets, loaders and models, training, feature-map snapshots, evaluation and
-prediction. Numba's default threading layer aborts when two Python threads enter
-parallel kernels at once, so nothing else may call a kernel. Jobs queue up and run
-in order; while a run trains, the queued jobs run *between batches* on the training
-thread (the trainer calls our event listener there), so a prediction or a data
-preview does not wait for the run to end. Results and trainer events go into an
-outbox of plain Python data.
-
-``Worker`` (Qt) drains that outbox on the GUI thread with a QTimer at ~10 Hz, folds
-trainer events into the AppState and calls the jobs' callbacks. The views never see
-the engine.
+"""The views' one door to the engine (Qt): a QObject on the GUI thread that queues jobs
+on the engine thread (gui/engine_thread.py) and drains their results and the training
+session's events (gui/session.py) into the AppState with a QTimer at ~10 Hz. The views
+never touch the engine.
 """
 from __future__ import annotations
 
-import collections
-import inspect
-import itertools
-import queue
-import threading
 import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
+from PySide6 import QtCore
+
+from engine.train import load_checkpoint, save_checkpoint, take_snapshot
+from engine.train.jsonable import jsonable
 
 from . import backend
-from .state import AppState, DataSettings, HyperParams, ModelSettings
-
-
-class Job:
-    __slots__ = ("id", "fn", "args", "done", "error", "name", "exclusive")
-
-    def __init__(self, fn, args, done, error, name, exclusive):
-        self.id, self.fn, self.args, self.done, self.error = next(_ids), fn, args, done, error
-        self.name, self.exclusive = name, exclusive
-
-
-_ids = itertools.count(1)
-
-
-class EngineThread:
-    """The single engine thread: a job queue, and an outbox of results and events.
-
-    submit(fn, *args, done=cb, error=cb): run ``fn(*args)`` on the engine thread, then
-    ``cb(result)`` / ``cb(exc, tb_text)`` wherever the outbox is drained (the GUI thread).
-    Jobs submitted with ``exclusive=True`` never run between training batches."""
-
-    def __init__(self):
-        self._jobs: queue.Queue = queue.Queue()
-        self._side: collections.deque = collections.deque()     # jobs deferred while training
-        self.outbox: collections.deque = collections.deque()
-        self._thread = threading.Thread(target=self._loop, name="numbacnn-engine", daemon=True)
-        self.session: "TrainingSession | None" = None
-        self.models: dict = {}          # run id -> (model, data, trainer): engine objects, engine thread only
-        self._thread.start()
-
-    @property
-    def thread(self) -> threading.Thread:
-        return self._thread
-
-    def submit(self, fn, *args, done=None, error=None, name: str = "", exclusive: bool = False) -> int:
-        job = Job(fn, args, done, error, name or getattr(fn, "__name__", "job"), exclusive)
-        self._jobs.put(job)
-        return job.id
-
-    def post(self, callback, *args) -> None:
-        """Queue ``callback(*args)`` for the GUI thread (thread-safe)."""
-        self.outbox.append((callback, args))
-
-    def drain(self, limit: int = 100000) -> list:
-        out = []
-        while self.outbox and len(out) < limit:
-            out.append(self.outbox.popleft())
-        return out
-
-    def shutdown(self, timeout: float = 5.0) -> None:
-        if self.session is not None:
-            self.session.stop()
-        self._jobs.put(None)
-        self._thread.join(timeout)
-
-    # -- engine thread ----------------------------------------------------------------
-    def _loop(self):
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                break
-            self._run(job)
-
-    def _run(self, job: Job):
-        try:
-            result = job.fn(*job.args)
-        except BaseException as e:  # noqa: BLE001 - reported to the GUI, the thread lives on
-            tb = traceback.format_exc()
-            if job.error is not None:
-                self.post(job.error, e, tb)
-            else:
-                self.post(_report_unhandled, job.name, e, tb)
-        else:
-            if job.done is not None:
-                self.post(job.done, result)
-
-    def service_between_batches(self) -> None:
-        """Called on the engine thread by a training run between batches: runs the
-        queued non-exclusive jobs (predictions, previews, snapshots of idle models)."""
-        pending = []
-        while True:
-            try:
-                job = self._jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job is None:
-                self._jobs.put(None)
-                break
-            if job.exclusive:
-                pending.append(job)
-            else:
-                self._run(job)
-        for job in pending:        # back in the queue, in order, for after the run
-            self._side.append(job)
-
-    def requeue_deferred(self) -> None:
-        while self._side:
-            self._jobs.put(self._side.popleft())
-
-
-def _report_unhandled(name, exc, tb):
-    raise RuntimeError(f"{name} failed: {exc}\n{tb}")
-
-
-# --------------------------------------------------------------------------- training
-class TrainingSession:
-    """One run on the engine thread: builds everything from plain settings, trains with
-    engine.train.Trainer, streams its events to the outbox, and keeps what it has when it
-    ends in any way (ModelCheckpoint writes last.npz/best.npz; an exception adds
-    error.npz; the GUI writes the per-batch metrics)."""
-
-    def __init__(self, engine: EngineThread, run_id: int, data: DataSettings, model: ModelSettings,
-                 hyper: HyperParams, directory: Path, epochs: int | None = None, resume_from: str | None = None,
-                 on_events=None, max_steps: int = 0):
-        self.engine = engine
-        self.run_id = run_id
-        self.data, self.model_settings, self.hyper = replace(data), replace(model), replace(hyper)
-        self.directory = Path(directory)
-        self.epochs = int(epochs or hyper.epochs)
-        self.resume_from = resume_from
-        self.on_events = on_events            # GUI-thread callback(run_id, [events])
-        self.max_steps = int(max_steps)
-        self.trainer = None
-        self.model = None
-        self.bundle = None
-        self.optimizer = None
-        self._stop = threading.Event()
-        self._paused = threading.Event()
-        self._resume = threading.Event()
-        self._resume.set()
-        self.snapshot_interval = 1.0 / hyper.snapshot_hz if hyper.snapshot_hz > 0 else 0.0
-        self.want_snapshots = True
-        self.probe_index = 0
-        self._probe_changed = False
-        self._last_snapshot = 0.0
-        self._events: list = []
-        self._last_flush = 0.0
-        self._error_reported = False
-        self.step = 0
-        self.done = None
-
-    # -- control (any thread) -----------------------------------------------------------
-    # Pause happens in our own listener, between batches on the engine thread, so that
-    # queued jobs (a prediction, feature maps for a new probe) still run while paused.
-    def pause(self):
-        self._resume.clear()
-        self._paused.set()
-
-    def resume(self):
-        self._paused.clear()
-        self._resume.set()
-
-    def stop(self):
-        self._stop.set()
-        self._resume.set()
-        t = self.trainer
-        if t is not None:
-            t.stop()
-
-    def set_probe(self, index: int):
-        self.probe_index = int(index)
-        self._probe_changed = True
-
-    @property
-    def paused(self) -> bool:
-        return self._paused.is_set()
-
-    # -- engine thread ------------------------------------------------------------------
-    def _emit(self, ev):
-        self._events.append(ev)
-        if time.perf_counter() - self._last_flush > 0.05 or type(ev).__name__ != "BatchEnd":
-            self._flush()
-
-    def _flush(self):
-        if self._events:
-            evs, self._events = self._events, []
-            self._last_flush = time.perf_counter()
-            self.engine.post(self.on_events, self.run_id, evs)
-
-    def build(self):
-        """Data, model, optimizer, schedule, callbacks and the Trainer."""
-        from engine import manual_seed, nn
-        from engine import train as T
-        manual_seed(int(self.hyper.seed))
-        self.bundle = bundle = backend.DataBundle(self.data, self.hyper)
-        ck = None
-        if self.resume_from:
-            ck = T.load_checkpoint(self.resume_from)
-            self.model = nn.from_spec(ck.spec)
-        else:
-            self.model = backend.build_model(self.model_settings, bundle.shape, len(bundle.classes))
-        self.optimizer = backend.build_optimizer(self.model.parameters(), self.hyper)
-        sched = backend.build_scheduler(self.optimizer, self.hyper, len(bundle.train_loader))
-        callbacks = [T.ModelCheckpoint(str(self.directory),
-                                       monitor="val_accuracy" if bundle.val_loader is not None else "train_loss"),
-                     T.CSVLogger(str(self.directory / "metrics.csv"))]
-        _, probe, _ = bundle.probe(self.probe_index)
-        studio = {"data": vars(self.data), "model": vars(self.model_settings), "hyper": vars(self.hyper)}
-        # the keys the CLI reads too (`numbacnn evaluate/predict` work on the studio's checkpoints)
-        metadata = {"dataset": (str(Path(self.data.folder).expanduser()) if self.data.name == "ImageFolder"
-                                else backend.CLI_DATASET_NAMES[self.data.name]),
-                    "data_root": backend.data_root(self.data), "input_shape": list(bundle.shape),
-                    "normalize": {"mean": list(bundle.mean), "std": list(bundle.std)}, "studio": _jsonable(studio)}
-        self.trainer = trainer = T.Trainer(
-            self.model, self.optimizer, nn.CrossEntropyLoss(), bundle.train_loader, val_loader=bundle.val_loader,
-            scheduler=sched, callbacks=callbacks, device=self.hyper.device, snapshot_every=0, probe=probe,
-            input_shape=bundle.shape, metadata=metadata, class_names=bundle.classes)
-        if ck is not None:
-            trainer.restore(ck)
-            trainer.set_probe(probe)
-        return trainer
-
-    def run(self):
-        """The job: everything from data to the final checkpoint."""
-        from engine.train import events as E
-        from engine.kernels.cpu.parallel import MAX_THREADS
-        from engine.train.threads import set_threads
-        threads = int(self.hyper.threads or 0)
-        set_threads(threads if threads > 0 else MAX_THREADS)
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            trainer = self.build()
-            self.engine.models[self.run_id] = (self.model, self.bundle, trainer)
-            trainer.subscribe(self._on_event)
-            if self._stop.is_set():          # stopped while the data and model were being built
-                from engine.train.events import Done
-                self.done = Done(reason="stopped", step=trainer.step, epoch=trainer.epoch,
-                                 message="stopped before the first step", history=list(trainer.history))
-                self._emit(self.done)
-                return
-            self.done = trainer.fit(self.epochs)
-        except BaseException as e:  # noqa: BLE001 - the app lives on; the run keeps what it has
-            tb = traceback.format_exc()
-            msg = _one_line(e)
-            if not self._error_reported:
-                self._emit(E.Error(message=msg, exception=None))
-            self._save_after_error()
-            self._flush()
-            self.engine.post(_raise_to_gui, self.run_id, msg, tb)
-        finally:
-            self._flush()
-            self.engine.session = None
-
-    def _save_after_error(self):
-        """After an exception the last good files stay as they are; the weights as they
-        were when it happened go to error.npz beside them."""
-        if self.trainer is None:
-            return
-        try:
-            path = self.directory / "error.npz"
-            self.trainer.save_checkpoint(str(path))
-            self._emit(CheckpointSaved(str(path)))
-        except Exception:  # noqa: BLE001 - nothing more to save
-            pass
-
-    def _on_event(self, ev):
-        """Trainer listener, on the engine thread."""
-        kind = type(ev).__name__
-        if kind == "BatchEnd":
-            self.step = ev.step
-            self._emit(ev)
-            self._between_batches()
-            if self.max_steps and ev.step >= self.max_steps:
-                self.trainer.stop()
-        elif kind == "EpochEnd":
-            self._emit(ev)
-            last = self.directory / "last.npz"
-            if last.exists():
-                self._emit(CheckpointSaved(str(last)))
-        elif kind == "Done":
-            self._emit(ev)
-            last = self.directory / "last.npz"
-            if last.exists():
-                self._emit(CheckpointSaved(str(last)))
-        elif kind == "TrainStart":
-            self._emit(ev)
-            if self._stop.is_set():          # fit() clears a stop asked for before it began
-                self.trainer.stop()
-        elif kind == "Error":
-            self._error_reported = True
-            self._emit(E_Error(ev))
-        else:
-            self._emit(ev)
-
-    def _between_batches(self):
-        self.engine.service_between_batches()
-        self._maybe_snapshot()
-        if self._paused.is_set() and not self._stop.is_set():
-            self._flush()
-            self.engine.post(self.on_events, self.run_id, [Paused(True)])
-            while not self._resume.wait(0.05):
-                self.engine.service_between_batches()
-                self._maybe_snapshot(direct=True)
-                self._flush()
-            self.engine.post(self.on_events, self.run_id, [Paused(False)])
-
-    def _maybe_snapshot(self, direct: bool = False):
-        t = self.trainer
-        if t is None or not self.want_snapshots:
-            return
-        if self._probe_changed:
-            self._probe_changed = False
-            _, probe, _ = self.bundle.probe(self.probe_index)
-            t.set_probe(probe)
-            self._last_snapshot = 0.0
-        now = time.perf_counter()
-        if self.snapshot_interval and now - self._last_snapshot >= self.snapshot_interval:
-            self._last_snapshot = now
-            if direct:
-                self._emit(t.snapshot())
-            else:
-                t.request_snapshot()       # the trainer emits it right after this BatchEnd
-
-
-def E_Error(ev):
-    """The trainer's Error event without the live exception object (plain data only)."""
-    from engine.train.events import Error
-    return Error(message=ev.message, exception=None)
-
-
-class CheckpointSaved:
-    """Our own event: a checkpoint file was written."""
-
-    def __init__(self, path):
-        self.path = path
-
-
-CheckpointSaved.__name__ = "Checkpoint"
-
-
-class Paused:
-    def __init__(self, paused: bool):
-        self.paused = paused
-
-
-def _raise_to_gui(run_id, message, tb):
-    raise TrainingError(run_id, message, tb)
-
-
-class TrainingError(Exception):
-    def __init__(self, run_id, message, tb):
-        super().__init__(message)
-        self.run_id, self.message, self.tb = run_id, message, tb
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    return text if isinstance(e, (ValueError, RuntimeError, OSError)) else f"{type(e).__name__}: {text}"
-
-
-def _jsonable(o):
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, np.generic):
-        return o.item()
-    return o
-
-
-def _call(fn, kwargs):
-    params = inspect.signature(fn).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return fn(**kwargs)
-    return fn(**{k: v for k, v in kwargs.items() if k in params})
-
-
-# --------------------------------------------------------------------------- the Qt side
-from PySide6 import QtCore  # noqa: E402  (the engine half above stays importable without Qt use)
-
-from . import qtcompat  # noqa: E402,F401  (PySide6 6.12.0 signal refcount fix)
+from . import qtcompat  # noqa: F401  (PySide6 6.12.0 signal refcount fix)
+from .engine_thread import EngineThread, JobFailed
+from .session import TrainingError, TrainingSession
+from .state import AppState, DataSettings, HyperParams, default_runs_dir
 
 
 class Worker(QtCore.QObject):
@@ -432,24 +53,15 @@ class Worker(QtCore.QObject):
                     cb(*args)
                 except TrainingError as e:
                     self.error.emit(f"Training stopped with an error:\n\n{e.message}", e.tb)
-                except Exception as e:  # noqa: BLE001
+                except JobFailed as e:
+                    self.error.emit(str(e), e.tb)
+                except Exception as e:  # noqa: BLE001 - a view's callback failed: a dialog, the app lives on
                     self.error.emit(str(e), traceback.format_exc())
         if self.session is not None and self.engine.session is None:
             self.session = None
             self.engine.requeue_deferred()
             self.state.busy = ""
             self.state.emit("status", training=False)
-
-    def _on_events(self, run_id, events) -> None:
-        plain = []
-        for ev in events:
-            if isinstance(ev, Paused):
-                run = self.state.run(run_id)
-                if run is not None and run.active and run.status != "stopping":
-                    self.state.set_run_status(run_id, "paused" if ev.paused else "running")
-            else:
-                plain.append(ev)
-        self.state.apply_events(run_id, plain)
 
     def _fail(self, what: str):
         def report(exc, tb):
@@ -533,7 +145,7 @@ class Worker(QtCore.QObject):
         if self.session is not None:
             raise RuntimeError("a run is already training")
         st = self.state
-        runs_dir = Path(st.hyper.runs_dir).expanduser() if st.hyper.runs_dir else _default_runs_dir()
+        runs_dir = Path(st.hyper.runs_dir).expanduser() if st.hyper.runs_dir else default_runs_dir()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = st.model.zoo_name if st.model.source == "zoo" else "custom"
         directory = runs_dir / f"{stamp}-{name}-{st.data.name.lower()}"
@@ -545,7 +157,7 @@ class Worker(QtCore.QObject):
         if resume_from:
             run.name += " (resumed)"
         session = TrainingSession(self.engine, run.id, st.data, st.model, st.hyper, directory, epochs=epochs,
-                                  resume_from=resume_from, on_events=self._on_events, max_steps=max_steps)
+                                  resume_from=resume_from, on_events=self.state.apply_events, max_steps=max_steps)
         session.want_snapshots = bool(st.ui.get("snapshots", True)) and self.snapshots_watched
         session.probe_index = int(st.ui.get("probe_index", 0))
         self.session = session
@@ -605,11 +217,11 @@ class Worker(QtCore.QObject):
             held = self.engine.models.get(rid)
             if held is None:
                 return None
-            model, bundle, trainer = held
+            model, bundle = held[0], held[1]
             if not isinstance(bundle, backend.DataBundle):    # a checkpoint without its data
                 return None
             _, probe, _ = bundle.probe(index)
-            return backend.feature_snapshot(model, probe, step=run.step, trainer=trainer)
+            return take_snapshot(model, probe, step=run.step)
 
         def done(snap):
             if snap is not None:
@@ -652,7 +264,7 @@ class Worker(QtCore.QObject):
                 raise RuntimeError("this run's model is not in memory; load its checkpoint")
             model, bundle = held[0], held[1]
             img = backend.load_image(path, bundle.shape)
-            out = backend.predict(model, bundle, img, bundle.classes)
+            out = backend.predict(model, bundle, img)
             out["path"] = str(path)
             return out
 
@@ -677,8 +289,7 @@ class Worker(QtCore.QObject):
             model, bundle, trainer = held
             if trainer is not None:
                 return trainer.save_checkpoint(str(path))
-            from engine.train import save_checkpoint
-            meta = {"history": history, "metadata": {"studio": _jsonable(cfg),
+            meta = {"history": history, "metadata": {"studio": jsonable(cfg),
                                                      "class_names": bundle.classes if bundle else []}}
             if bundle is not None:
                 meta["input_shape"] = list(bundle.shape)
@@ -700,28 +311,11 @@ class Worker(QtCore.QObject):
         hyper = replace(self.state.hyper)
 
         def work():
-            from engine.train import load_checkpoint as load
-            ck = load(str(path))
+            ck = load_checkpoint(str(path))
             model = ck.build_model()
-            model.train()
             studio = ck.metadata.get("studio") or {}
-            d = data
-            if studio.get("data"):
-                try:
-                    d = DataSettings(**studio["data"])
-                except TypeError:
-                    pass
-            h = hyper
-            if studio.get("hyper"):
-                try:
-                    h = HyperParams(**studio["hyper"])     # the same seed: the same validation split
-                except TypeError:
-                    pass
-            try:
-                bundle = backend.DataBundle(d, h)
-            except Exception:  # noqa: BLE001 - without its data the model still predicts image files
-                bundle = backend.InputSpec.from_checkpoint(ck)
-            return model, bundle, ck, studio
+            d, h = _studio_settings(studio, data, hyper)
+            return model, backend.bundle_of_checkpoint(ck, d, h), ck, studio
 
         def ok(result):
             model, bundle, ck, studio = result
@@ -784,6 +378,14 @@ class Worker(QtCore.QObject):
         self.engine.shutdown(timeout)
 
 
-def _default_runs_dir():
-    from .state import default_runs_dir
-    return default_runs_dir()
+
+def _studio_settings(studio: dict, data: DataSettings, hyper: HyperParams) -> tuple:
+    """The data and hyperparameter settings a studio checkpoint records (``data`` and
+    ``hyper`` for what it does not, or records in a form this studio does not know)."""
+    out = []
+    for key, cls, default in (("data", DataSettings, data), ("hyper", HyperParams, hyper)):
+        try:
+            out.append(cls(**studio[key]) if studio.get(key) else default)
+        except TypeError:
+            out.append(default)
+    return tuple(out)

@@ -15,9 +15,8 @@ import sys
 import time
 import warnings
 
-import numpy as np
-
 from .checkpoint import atomic_write_bytes, remove_temporaries
+from .jsonable import jsonable
 
 __all__ = ["Callback", "LambdaCallback", "ModelCheckpoint", "EarlyStopping", "CSVLogger", "JSONLogger",
            "ProgressBar"]
@@ -214,8 +213,9 @@ class EarlyStopping(_Monitor, Callback):
                 trainer.model.load_state_dict(self._best_weights)
             best = "none" if self.best is None else f"{self.best:.4g} at epoch {self.best_epoch + 1}" \
                 if self.best_epoch is not None else f"{self.best:.4g} (baseline)"
+            epochs = f"{self.wait} epoch{'s' if self.wait != 1 else ''}"
             trainer.stop("early_stopping", f"early stopping after epoch {row['epoch'] + 1}: {self._active} has not "
-                                           f"improved for {self.wait} epoch{'s' if self.wait != 1 else ''} (best {best})")
+                                           f"improved for {epochs} (best {best})")
 
     def state_dict(self):
         return {"best": self.best, "best_epoch": self.best_epoch, "wait": self.wait}
@@ -285,13 +285,13 @@ class JSONLogger(Callback):
 
     def _append(self, record):
         with open(self.path, "a") as f:
-            f.write(json.dumps(_jsonable(record)) + "\n")
+            f.write(json.dumps(jsonable(record)) + "\n")
 
     def on_train_start(self, trainer, event):
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         with open(self.path, "w") as f:
             for row in trainer.history:
-                f.write(json.dumps(_jsonable({"event": "epoch", **row})) + "\n")
+                f.write(json.dumps(jsonable({"event": "epoch", **row})) + "\n")
 
     def on_batch_end(self, trainer, event):
         if self.batch_every and event.step % self.batch_every == 0:
@@ -308,21 +308,6 @@ class JSONLogger(Callback):
     def log(self, record: dict):
         """Appends any extra record (the CLI adds the final test result)."""
         self._append(record)
-
-
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (np.floating, float)):
-        f = float(obj)
-        return f if math.isfinite(f) else None
-    if isinstance(obj, np.integer):
-        return int(obj)
-    return obj
 
 
 def _hms(seconds) -> str:

@@ -64,7 +64,8 @@ def per_class_accuracy(cm: np.ndarray) -> np.ndarray:
 
 @dataclass
 class Evaluation:
-    """What ``Trainer.evaluate`` returns; also readable as a dict (``ev["accuracy"]``)."""
+    """What ``Trainer.evaluate`` returns; also readable as a dict (``ev["accuracy"]``).
+    ``to_dict`` leaves out the per-sample ``predictions``."""
 
     loss: float
     accuracy: float
@@ -73,6 +74,7 @@ class Evaluation:
     confusion: np.ndarray          # (K, K) counts, row = true, column = predicted
     num_samples: int
     class_names: list = field(default_factory=list)
+    predictions: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))   # (N,) predicted classes
 
     def __getitem__(self, key):
         return getattr(self, key)
@@ -92,7 +94,8 @@ class Evaluation:
         w = max(len(n) for n in names)
         for n, a, c in zip(names, self.per_class, self.confusion.sum(axis=1)):
             lines.append(f"  {n.ljust(w)}  {'   n/a' if np.isnan(a) else f'{100 * a:6.2f}%'}  ({c:,} images)")
-        lines += ["", "confusion matrix (rows: true class, columns: predicted):", format_confusion(self.confusion, names)]
+        lines += ["", "confusion matrix (rows: true class, columns: predicted):",
+                  format_confusion(self.confusion, names)]
         return "\n".join(lines)
 
 
@@ -123,6 +126,7 @@ class MetricAccumulator:
         self.correct = 0
         self.correct_k = 0
         self.cm = None if self.num_classes is None else np.zeros((self.num_classes, self.num_classes), np.int64)
+        self.predictions = []
 
     def update(self, scores, targets, loss: float) -> None:
         scores = np.asarray(scores)
@@ -131,6 +135,7 @@ class MetricAccumulator:
             self.num_classes = scores.shape[1]
             self.cm = np.zeros((self.num_classes, self.num_classes), np.int64)
         pred = scores.argmax(axis=1)
+        self.predictions.append(pred.astype(np.int64, copy=False))
         self.loss_sum += float(loss) * t.size
         self.n += t.size
         self.correct += int(np.sum(pred == t))
@@ -143,4 +148,5 @@ class MetricAccumulator:
         nan = float("nan")
         return Evaluation(loss=self.loss_sum / n if self.n else nan, accuracy=self.correct / n if self.n else nan,
                           top5=self.correct_k / n if self.n else nan, per_class=per_class_accuracy(cm),
-                          confusion=cm, num_samples=self.n, class_names=list(class_names))
+                          confusion=cm, num_samples=self.n, class_names=list(class_names),
+                          predictions=np.concatenate(self.predictions) if self.predictions else np.zeros(0, np.int64))

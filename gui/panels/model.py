@@ -205,7 +205,8 @@ class ModelPanel(QtWidgets.QWidget):
         c, h, w = self.input_shape()
         k = self.num_classes()
         layers = [{"type": "Conv2d", "in_channels": c, "out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 1,
-                   "bias": True}, {"type": "ReLU"}, {"type": "MaxPool2d", "kernel_size": 2, "stride": None, "padding": 0},
+                   "bias": True}, {"type": "ReLU"},
+                  {"type": "MaxPool2d", "kernel_size": 2, "stride": None, "padding": 0},
                   {"type": "Flatten"}, {"type": "Linear", "in_features": 8 * (h // 2) * (w // 2), "out_features": k,
                                         "bias": True}]
         self._commit(layers, 0)

@@ -9,6 +9,8 @@ import time
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from engine.train.threads import MAX_THREADS
+
 from .. import backend
 from .. import state as S
 from ..widgets.curves import CurvesView
@@ -42,6 +44,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.momentum.setRange(0.0, 0.999)
         self.momentum.setSingleStep(0.05)
         self.momentum.setDecimals(3)
+        self.nesterov = QtWidgets.QCheckBox("Nesterov momentum")
         self.wd = QtWidgets.QDoubleSpinBox()
         self.wd.setDecimals(5)
         self.wd.setRange(0.0, 1.0)
@@ -78,11 +81,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.cuda_note.setStyleSheet("color: #777; font-size: 9pt;")
         self.cuda_note.setToolTip(why)
         self.threads = QtWidgets.QSpinBox()
-        try:
-            import numba
-            self.threads.setRange(0, numba.config.NUMBA_NUM_THREADS)
-        except Exception:  # noqa: BLE001
-            self.threads.setRange(0, 64)
+        self.threads.setRange(0, MAX_THREADS)
         self.threads.setSpecialValueText("all")
         self.seed = QtWidgets.QSpinBox()
         self.seed.setRange(0, 2 ** 31 - 1)
@@ -94,6 +93,7 @@ class TrainPanel(QtWidgets.QWidget):
         form.addRow("Optimizer", self.optimizer)
         form.addRow("Learning rate", self.lr)
         form.addRow("Momentum", self.momentum)
+        form.addRow("", self.nesterov)
         form.addRow("Weight decay", self.wd)
         form.addRow("Batch size", self.batch)
         form.addRow("Epochs", self.epochs)
@@ -205,9 +205,9 @@ class TrainPanel(QtWidgets.QWidget):
 
     # -- form <-> state ---------------------------------------------------------------------
     def _widgets(self):
-        return (self.optimizer, self.lr, self.momentum, self.wd, self.batch, self.epochs, self.shuffle, self.schedule,
-                self.step_size, self.gamma, self.milestones, self.patience, self.warmup, self.device, self.threads,
-                self.seed, self.workers)
+        return (self.optimizer, self.lr, self.momentum, self.nesterov, self.wd, self.batch, self.epochs, self.shuffle,
+                self.schedule, self.step_size, self.gamma, self.milestones, self.patience, self.warmup, self.device,
+                self.threads, self.seed, self.workers)
 
     def _sync_from_state(self):
         h = self.state.hyper
@@ -216,6 +216,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.optimizer.setCurrentText(h.optimizer)
         self.lr.setValue(h.lr)
         self.momentum.setValue(h.momentum)
+        self.nesterov.setChecked(h.nesterov)
         self.wd.setValue(h.weight_decay)
         self.batch.setValue(h.batch_size)
         self.epochs.setValue(h.epochs)
@@ -237,6 +238,7 @@ class TrainPanel(QtWidgets.QWidget):
         for w in self._widgets():
             w.blockSignals(False)
         self.momentum.setEnabled(h.optimizer == "SGD")
+        self.nesterov.setEnabled(h.optimizer == "SGD")
         self.threads.setEnabled(self.device.currentData() == "cpu")
         show = {"StepLR": ("step", "gamma"), "MultiStepLR": ("milestones", "gamma"),
                 "ReduceLROnPlateau": ("gamma", "patience")}.get(h.schedule, ())
@@ -249,6 +251,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.optimizer.currentTextChanged.connect(lambda v: st.set_hyper(optimizer=v))
         self.lr.valueChanged.connect(lambda v: st.set_hyper(lr=v))
         self.momentum.valueChanged.connect(lambda v: st.set_hyper(momentum=v))
+        self.nesterov.toggled.connect(lambda v: st.set_hyper(nesterov=v))
         self.wd.valueChanged.connect(lambda v: st.set_hyper(weight_decay=v))
         self.batch.valueChanged.connect(lambda v: st.set_hyper(batch_size=v))
         self.epochs.valueChanged.connect(lambda v: st.set_hyper(epochs=v))
@@ -274,20 +277,19 @@ class TrainPanel(QtWidgets.QWidget):
         self.state.set_hyper(milestones=text)
 
     def steps_per_epoch(self) -> int:
+        """Batches per epoch of the loaded dataset's training split (the preview's unit)."""
         info = self.state.dataset_info
         d = self.state.data
         if info and not info.get("error") and info.get("name") == d.name:
-            n = info["total"]
-        else:
-            n = {"MNIST": 60000, "FashionMNIST": 60000, "CIFAR10": 50000}.get(d.name, 10000)
-        used = min(n, d.limit) if d.limit else n
-        train = used - int(round(used * d.val_fraction))
+            train = info["train"]
+        else:                                  # not loaded yet: the preview is drawn per 100 batches
+            return 100
         return max(1, math.ceil(train / max(1, self.state.hyper.batch_size)))
 
     def _update_preview(self):
         try:
             x, y = backend.lr_preview(self.state.hyper, self.steps_per_epoch())
-        except Exception as e:  # noqa: BLE001 - a setting the schedule refuses
+        except ValueError as e:               # a setting the schedule refuses (RecipeError)
             self.lr_curve.setData([], [])
             self.lr_plot.setTitle(f"Schedule: {e}", color="#a00000", size="9pt")
             return
@@ -318,6 +320,7 @@ class TrainPanel(QtWidgets.QWidget):
             w.setEnabled(not training)
         if not training:
             self.momentum.setEnabled(self.state.hyper.optimizer == "SGD")
+            self.nesterov.setEnabled(self.state.hyper.optimizer == "SGD")
             self.threads.setEnabled(self.device.currentData() == "cpu")
 
     def _update_run(self, force: bool = False):
@@ -394,7 +397,8 @@ class TrainPanel(QtWidgets.QWidget):
 
     def _load_ckpt(self):
         start = self.state.recent.get("checkpoint", "")
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load checkpoint", start, "Checkpoints (*.npz);;All files (*)")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load checkpoint", start,
+                                                        "Checkpoints (*.npz);;All files (*)")
         if path:
             self.worker.load_checkpoint(path)
 

@@ -106,7 +106,7 @@ class BarChart(pg.PlotWidget):
             self.bars.append(item)
         self.legend.setVisible(n > 1)                 # an empty legend is still a box
         cat_axis, val_axis = ("left", "bottom") if horizontal else ("bottom", "left")
-        self.getAxis(cat_axis).setTicks([[(i, l[:max_label]) for i, l in enumerate(labels)]])
+        self.getAxis(cat_axis).setTicks([[(i, text[:max_label]) for i, text in enumerate(labels)]])
         self.getAxis(val_axis).setTicks(None)
         if log and self.bars:
             top = base + max(1.0, float(np.nanmax([np.nanmax(np.asarray(b.opts["width" if horizontal else "height"]))

@@ -11,8 +11,8 @@ from conftest import wait_until
 def failing_model(monkeypatch):
     """mnist_cnn whose last layer raises in its 25th backward pass (training step 25): a
     forward hook puts a gradient hook on every training output of the last Linear."""
-    from gui import backend
-    real = backend.build_model
+    from engine.train.recipe import builder
+    real = builder.build_model
     calls = {"n": 0}
 
     def failing(grad):
@@ -24,11 +24,11 @@ def failing_model(monkeypatch):
         if out.requires_grad:
             out.register_hook(failing)
 
-    def build(model, shape, num_classes):
-        m = real(model, shape, num_classes)
+    def build(settings, shape, num_classes):
+        m = real(settings, shape, num_classes)
         m[len(m) - 1].register_forward_hook(hook)
         return m
-    monkeypatch.setattr(backend, "build_model", build)
+    monkeypatch.setattr(builder, "build_model", build)
     return calls
 
 

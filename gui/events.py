@@ -1,0 +1,19 @@
+"""The studio's own events, beside the trainer's (engine.train.events), in a run's
+event stream: plain data that the engine thread hands the GUI thread."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class CheckpointSaved:
+    """A checkpoint file of the run was written."""
+
+    path: str
+
+
+@dataclass
+class Paused:
+    """The run paused (True) or went on (False)."""
+
+    paused: bool
