@@ -132,8 +132,12 @@ class TorchRunner:
     def __init__(self, name, batch, threads, tmpdir):
         import numpy as np
         import torch
-        sys.path.insert(0, HERE)
-        from torch_twin import from_spec, load_weights
+        # the engine's torch translator alone, by its path: this process carries none of the engine
+        spec = importlib.util.spec_from_file_location("torch_twin", os.path.join(ROOT, "engine", "interop",
+                                                                                 "torch_twin.py"))
+        twin = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(twin)
+        from_spec, load_weights = twin.from_spec, twin.load_weights
         torch.set_num_threads(threads)
         self.base_rss = _current_rss_mib()
         with open(os.path.join(tmpdir, "spec.json")) as f:

@@ -57,12 +57,16 @@ import statistics
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
+from . import kernels, models, nn, optim
+from .autograd.random import manual_seed
 from .cli import UserError, _nonneg_int, _Parser, _positive_int
+from .errors import one_line
+from .kernels import cuda as cuda_kernels
 from .train.checkpoint import atomic_write_bytes
+from .train.threads import get_threads
 
 OPS = ("conv", "conv1x1", "pool", "avgpool", "linear", "bn", "softmax", "relu", "dropout", "add",
        "lrn", "sgd", "adam")
@@ -70,7 +74,6 @@ OPS = ("conv", "conv1x1", "pool", "avgpool", "linear", "bn", "softmax", "relu", 
 
 # --- device helpers --------------------------------------------------------------------
 def _ops(device):
-    from . import kernels
     return kernels.ops(device)
 
 
@@ -119,22 +122,23 @@ def _kernel_cases(op: str, p: dict, ops, rng):
     f32 = np.float32
     up = lambda a: ops.asarray(np.ascontiguousarray(a, dtype=f32))  # noqa: E731
     if op in ("conv", "conv1x1"):
-        N, C, H, W, O, k = p["N"], p["C"], p["H"], p["W"], p["O"], p["k"]
+        N, C, H, W, Co, k = p["N"], p["C"], p["H"], p["W"], p["O"], p["k"]
         pad = k // 2
-        x, w, b = up(rng.standard_normal((N, C, H, W))), up(rng.standard_normal((O, C, k, k)) * 0.1), \
-            up(rng.standard_normal(O))
+        x, w, b = up(rng.standard_normal((N, C, H, W))), up(rng.standard_normal((Co, C, k, k)) * 0.1), \
+            up(rng.standard_normal(Co))
         y = ops.conv2d_forward(x, w, b, (1, 1), (pad, pad))
         g = up(rng.standard_normal(tuple(int(s) for s in y.shape)))
-        flops = 2.0 * N * O * H * W * C * k * k
-        shape = f"N{N} C{C} {H}x{W} -> O{O} k{k} s1 p{pad}"
+        flops = 2.0 * N * Co * H * W * C * k * k
+        shape = f"N{N} C{C} {H}x{W} -> O{Co} k{k} s1 p{pad}"
         return [("forward", shape, lambda: ops.conv2d_forward(x, w, b, (1, 1), (pad, pad)), flops, None),
                 ("backward", shape, lambda: ops.conv2d_backward(x, w, g, (1, 1), (pad, pad)), 2 * flops, None)]
     if op == "linear":
-        N, I, O = p["N"], p["I"], p["O"]
-        x, w, b = up(rng.standard_normal((N, I))), up(rng.standard_normal((O, I)) * 0.01), up(rng.standard_normal(O))
-        g = up(rng.standard_normal((N, O)))
-        flops = 2.0 * N * I * O
-        shape = f"N{N} {I} -> {O}"
+        N, Fi, Fo = p["N"], p["I"], p["O"]
+        x, w = up(rng.standard_normal((N, Fi))), up(rng.standard_normal((Fo, Fi)) * 0.01)
+        b = up(rng.standard_normal(Fo))
+        g = up(rng.standard_normal((N, Fo)))
+        flops = 2.0 * N * Fi * Fo
+        shape = f"N{N} {Fi} -> {Fo}"
         return [("forward", shape, lambda: ops.linear_forward(x, w, b), flops, None),
                 ("backward", shape, lambda: ops.linear_backward(x, w, g), 2 * flops, None)]
     if op in ("pool", "avgpool"):
@@ -198,8 +202,8 @@ def _kernel_cases(op: str, p: dict, ops, rng):
         w, g, m, v = (up(rng.standard_normal(n)) for _ in range(4))
         v = up(np.abs(ops.to_host(v)))
         if op == "sgd":
-            return [("forward", f"{n} params momentum", lambda: ops.sgd_step(w, g, m, 1e-3, 0.9, 0.0, False, 0.0, False),
-                     None, 4 * 5 * n)]
+            return [("forward", f"{n} params momentum",
+                     lambda: ops.sgd_step(w, g, m, 1e-3, 0.9, 0.0, False, 0.0, False), None, 4 * 5 * n)]
         return [("forward", f"{n} params", lambda: ops.adam_step(w, g, m, v, 1e-5, (0.9, 0.999), 1e-8, 0.0, False, 3),
                  None, 4 * 7 * n)]
     raise ValueError(f"unknown op {op!r}")
@@ -228,7 +232,6 @@ def bench_kernels(devices, op_names, size, repeats, warmup, log=print) -> list[d
 
 # --- models ----------------------------------------------------------------------------
 def _model_input(name, batch, size, rng):
-    from . import models
     c, h, w = models.DEFAULT_INPUT[name]
     if size == "tiny":
         h, w = (16, 16) if name in ("mnist_cnn", "lenet5") else (h, w)
@@ -237,11 +240,9 @@ def _model_input(name, batch, size, rng):
 
 def bench_model(name, device, batch, steps, warmup, size="default") -> dict:
     """Training steps per second of zoo model ``name`` on ``device`` (engine kernels)."""
-    import engine
-    from . import models, nn, optim
     rng = np.random.default_rng(0)
     x, y, hw = _model_input(name, batch, size, rng)
-    engine.manual_seed(0)
+    manual_seed(0)
     model = models.get(name, input_size=hw).to(device)
     ops = model.ops
     opt = optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -267,24 +268,19 @@ def bench_model(name, device, batch, steps, warmup, size="default") -> dict:
 
 
 def bench_torch(name, batch, steps, warmup, tf32: bool, size="default") -> dict | None:
-    """PyTorch's own throughput on its CUDA device for the same network, or None."""
+    """PyTorch's own throughput on its CUDA device for the same network (its twin,
+    :mod:`engine.interop.torch_twin`), or None without torch or its CUDA."""
     try:
         import torch
-    except Exception:
+    except ImportError:
         return None
     if not torch.cuda.is_available():
         return None
-    root = Path(__file__).resolve().parents[1] / "benchmarks"
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    from torch_twin import torch_twin
-
-    import engine
-    from . import models
+    from .interop.torch_twin import to_torch
     rng = np.random.default_rng(0)
     x, y, hw = _model_input(name, batch, size, rng)
-    engine.manual_seed(0)
-    tm = torch_twin(models.get(name, input_size=hw)).cuda().train()
+    manual_seed(0)
+    tm = to_torch(models.get(name, input_size=hw)).cuda().train()
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
@@ -431,15 +427,9 @@ def _device_names(devices) -> dict:
     names = {}
     for d in devices:
         if d == "cpu":
-            try:
-                from .train.threads import get_threads
-                threads = get_threads()
-            except Exception:
-                threads = os.cpu_count()
-            names[d] = f"{platform.machine() or 'cpu'}, {threads} threads"
+            names[d] = f"{platform.machine() or 'cpu'}, {get_threads()} threads"
         else:
-            from .kernels import cuda
-            names[d] = cuda.device_name()
+            names[d] = cuda_kernels.device_name()
     return names
 
 
@@ -464,6 +454,90 @@ def _check_json_path(path) -> None:
         raise UserError(f"--json {path} cannot be written: {e.strerror or e}") from None
 
 
+class BenchError(ValueError):
+    """Benchmark settings that cannot run (one sentence)."""
+
+
+def _op_names(ops, models_) -> list[str]:
+    if ops is None:
+        return [] if models_ else list(OPS)
+    names = list(OPS) if ops in ("all", "") else [] if ops == "none" else \
+        [o.strip() for o in (ops.split(",") if isinstance(ops, str) else ops) if o.strip()]
+    unknown = [o for o in names if o not in OPS]
+    if unknown:
+        raise BenchError(f"unknown op(s) {', '.join(unknown)}; choose from {', '.join(OPS)}")
+    return names
+
+
+def run(devices=None, ops=None, models_=(), batch_size: int = 64, repeats=None, warmup=None, steps=None,
+        cpu_steps=None, size=None, torch: bool = False, log=None) -> dict:
+    """Runs the benchmark and returns its result (the JSON schema in the module docstring).
+
+    devices: "cpu" and/or "cuda" (default: cpu, plus cuda when a GPU is usable); ops: kernel
+    op names, "all" or "none" (default: every op, or none when ``models_`` are given);
+    models_: zoo models whose training steps are timed with ``batch_size`` images;
+    repeats / warmup: timed and untimed runs per kernel (default 5 and 2; 1 and 1 for tiny
+    shapes); steps / cpu_steps: timed training steps per model on the GPU / CPU (default 10
+    and 2; 1 for tiny); size: "tiny" or "default" (tiny under the CUDA simulator); torch:
+    also time PyTorch's twin of each model on its CUDA device; log: a function that gets
+    a line per measurement. BenchError for settings that cannot run."""
+    log = log or (lambda line: None)
+    if devices is None:
+        devices = ["cpu"] + (["cuda"] if cuda_kernels.available() else [])
+    else:
+        devices = [d.strip() for d in (devices.split(",") if isinstance(devices, str) else devices) if d.strip()]
+    for d in devices:
+        if d not in ("cpu", "cuda"):
+            raise BenchError(f"unknown device {d!r} (use cpu and/or cuda)")
+    if "cuda" in devices:
+        reason = cuda_kernels.unusable_reason()
+        if reason:
+            raise BenchError(f"CUDA was requested but {reason}")
+    model_names = [m.strip() for m in (models_.split(",") if isinstance(models_, str) else models_) if m.strip()]
+    bad = [m for m in model_names if m not in models.names()]
+    if bad:
+        raise BenchError(f"unknown model(s) {', '.join(bad)}; the zoo has {', '.join(models.names())}")
+    op_names = _op_names(ops, model_names)
+    if size not in (None, "tiny", "default"):
+        raise BenchError(f"size must be 'tiny' or 'default', got {size!r}")
+    sim = "cuda" in devices and cuda_kernels.SIM
+    size = size or ("tiny" if sim else "default")
+    tiny = size == "tiny"
+    repeats = repeats if repeats is not None else (1 if tiny else 5)
+    warmup = warmup if warmup is not None else (1 if tiny else 2)
+    if sim:
+        log("bench: running CUDA under the simulator: timings are meaningless, shapes are tiny")
+    result = {"schema": "numbacnn.bench/1",
+              "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+              "size": size, "repeats": repeats, "warmup": warmup, "devices": _device_names(devices),
+              "kernels": [], "models": []}
+    if op_names:
+        result["kernels"] = bench_kernels(devices, op_names, size, repeats, warmup, log)
+    gpu_steps = steps if steps is not None else (1 if tiny else 10)
+    cpu_steps = cpu_steps if cpu_steps is not None else (1 if tiny else 2)
+    batch = batch_size if not (tiny and batch_size == 64) else 2
+    for name in model_names:
+        for device in devices:
+            try:
+                row = bench_model(name, device, batch, gpu_steps if device == "cuda" else cpu_steps, 1, size)
+            except MemoryError as e:
+                row = dict(model=name, device=device, batch_size=batch, error=str(e))
+                _ops(device).release()
+            result["models"].append(row)
+            log(f"  {name} on {device}: " + (row.get("error") or f"{row['images_per_sec']:.1f} images/s"))
+        if torch and "cuda" in devices and not sim:
+            for tf32 in (True, False):
+                try:
+                    row = bench_torch(name, batch, gpu_steps, 2, tf32, size)
+                except Exception as e:  # noqa: BLE001 - torch's own failure (out of memory, ...) is a result row
+                    row = dict(model=name, device="torch-cuda" if tf32 else "torch-cuda-fp32", batch_size=batch,
+                               error=one_line(e))
+                if row is not None:
+                    result["models"].append(row)
+    result["speedups"] = speedups(result["kernels"], result["models"])
+    return result
+
+
 def main(argv=None) -> int:
     """The bench command; a usage mistake ends in one line on stderr and exit status 2."""
     try:
@@ -473,79 +547,13 @@ def main(argv=None) -> int:
     except UserError as e:
         print(f"numbacnn: error: {e}", file=sys.stderr)
         return 2
-    from .kernels import cuda as cuda_kernels
-    if args.device is None:
-        devices = ["cpu"] + (["cuda"] if cuda_kernels.available() else [])
-    else:
-        devices = [d.strip() for d in args.device.split(",") if d.strip()]
-    for d in devices:
-        if d not in ("cpu", "cuda"):
-            print(f"bench: unknown device {d!r} (use cpu and/or cuda)", file=sys.stderr)
-            return 2
-    if "cuda" in devices:
-        reason = cuda_kernels.unusable_reason()
-        if reason:
-            print(f"bench: CUDA was requested but {reason}.", file=sys.stderr)
-            return 2
-    sim = "cuda" in devices and bool(getattr(cuda_kernels, "SIM", False))
-    size = args.size or ("tiny" if sim else "default")
-    repeats = args.repeats if args.repeats is not None else (1 if size == "tiny" else 5)
-    warmup = args.warmup if args.warmup is not None else (1 if size == "tiny" else 2)
-
-    if args.ops is None:
-        op_names = [] if args.model else list(OPS)
-    elif args.ops.strip() in ("all", ""):
-        op_names = list(OPS)
-    elif args.ops.strip() == "none":
-        op_names = []
-    else:
-        op_names = [o.strip() for o in args.ops.split(",") if o.strip()]
-    unknown = [o for o in op_names if o not in OPS]
-    if unknown:
-        print(f"bench: unknown op(s) {', '.join(unknown)}; choose from {', '.join(OPS)}", file=sys.stderr)
+    try:
+        result = run(args.device, args.ops, args.model or (), args.batch_size, args.repeats, args.warmup,
+                     args.steps, args.cpu_steps, args.size, args.torch,
+                     log=lambda line: print(line, file=sys.stderr))
+    except BenchError as e:
+        print(f"bench: {e}", file=sys.stderr)
         return 2
-    model_names = [m.strip() for m in (args.model or "").split(",") if m.strip()]
-    if model_names:
-        from . import models
-        bad = [m for m in model_names if m not in models.names()]
-        if bad:
-            print(f"bench: unknown model(s) {', '.join(bad)}; the zoo has {', '.join(models.names())}",
-                  file=sys.stderr)
-            return 2
-    if sim:
-        print("bench: running CUDA under the simulator: timings are meaningless, shapes are tiny", file=sys.stderr)
-
-    result = {"schema": "numbacnn.bench/1",
-              "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "size": size, "repeats": repeats, "warmup": warmup, "devices": _device_names(devices),
-              "kernels": [], "models": []}
-    log = lambda s: print(s, file=sys.stderr)  # noqa: E731
-    if op_names:
-        result["kernels"] = bench_kernels(devices, op_names, size, repeats, warmup, log)
-    gpu_steps = args.steps if args.steps is not None else (1 if size == "tiny" else 10)
-    cpu_steps = args.cpu_steps if args.cpu_steps is not None else (1 if size == "tiny" else 2)
-    batch = args.batch_size if not (size == "tiny" and args.batch_size == 64) else 2
-    for name in model_names:
-        for device in devices:
-            steps = gpu_steps if device == "cuda" else cpu_steps
-            try:
-                row = bench_model(name, device, batch, steps, 1, size)
-            except MemoryError as e:
-                row = dict(model=name, device=device, batch_size=batch, error=str(e))
-                if device == "cuda":
-                    _ops(device).release()
-            result["models"].append(row)
-            log(f"  {name} on {device}: " + (row.get("error") or f"{row['images_per_sec']:.1f} images/s"))
-        if args.torch and "cuda" in devices and not sim:
-            for tf32 in (True, False):
-                try:
-                    row = bench_torch(name, batch, gpu_steps, 2, tf32, size)
-                except Exception as e:  # torch missing pieces, OOM...
-                    row = dict(model=name, device="torch-cuda" if tf32 else "torch-cuda-fp32", batch_size=batch,
-                               error=f"{type(e).__name__}: {e}")
-                if row is not None:
-                    result["models"].append(row)
-    result["speedups"] = speedups(result["kernels"], result["models"])
     print(format_table(result))
     if args.json:
         atomic_write_bytes(args.json, json.dumps(result, indent=2).encode())

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PySide6 import QtCore
 
+from engine import bench
 from engine.train import load_checkpoint, save_checkpoint, take_snapshot
 from engine.train.jsonable import jsonable
 
@@ -356,16 +357,7 @@ class Worker(QtCore.QObject):
         self.state.set_busy("benchmarking")
 
         def work():
-            import tempfile
-            from engine import bench
-            with tempfile.TemporaryDirectory() as tmp:
-                out = Path(tmp) / "bench.json"
-                args = ["--json", str(out), "--repeats", "3"] + (["--size", "tiny"] if quick else [])
-                code = bench.main(args)
-                if code or not out.exists():
-                    raise RuntimeError(f"the benchmark failed (exit code {code})")
-                import json
-                return json.loads(out.read_text())
+            return bench.run(repeats=3, size="tiny" if quick else None)
 
         def done(result):
             self.state.set_busy("")

@@ -1,6 +1,8 @@
 """engine.bench: the CLI runs on cpu and (simulated) cuda and writes the documented JSON."""
 import json
 
+import pytest
+
 from engine import bench
 
 
@@ -39,3 +41,21 @@ def test_speedups_and_table_for_models():
     table = bench.format_table({"kernels": [], "models": models, "speedups": sp, "repeats": 5, "warmup": 2,
                                 "size": "default"})
     assert "vgg16" in table and "40.0x" in table and "0.5x" in table and "error" in table
+
+
+def test_run_returns_the_result_without_printing(capsys):
+    lines = []
+    result = bench.run("cpu", "relu,sgd", repeats=1, warmup=0, size="tiny", log=lines.append)
+    assert [(r["op"], r["pass"]) for r in result["kernels"]] == [("relu", "forward"), ("relu", "backward"),
+                                                                ("sgd", "forward")]
+    assert result["size"] == "tiny" and result["repeats"] == 1 and set(result["devices"]) == {"cpu"}
+    assert len(lines) == 3 and capsys.readouterr() == ("", "")
+
+
+def test_run_refuses_what_cannot_run():
+    for kwargs, message in ((dict(devices="tpu"), "unknown device 'tpu'"),
+                            (dict(ops="convolution"), "unknown op"),
+                            (dict(models_="nonet"), "unknown model"),
+                            (dict(size="huge"), "size must be 'tiny' or 'default'")):
+        with pytest.raises(bench.BenchError, match=message):
+            bench.run(**kwargs)

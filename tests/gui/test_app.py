@@ -36,6 +36,20 @@ def test_schedule_preview_and_cuda_state(make_window):
         assert "unavailable" in cuda_item.toolTip() and "unavailable" in tp.cuda_note.text()
 
 
+def test_cosine_preview_decays_every_batch_and_the_benchmark_tab_gets_the_engines_result(make_window, qtbot):
+    win = make_window(epochs=3)
+    tp = win.train_panel
+    tp.schedule.setCurrentText("CosineAnnealingLR")
+    x, y = tp.lr_curve.getData()
+    first = y[x < 1]
+    assert len(first) > 10 and np.all(np.diff(first) < 0)          # per batch, not a staircase of epochs
+    win.worker.run_benchmark(quick=True)
+    assert wait_until(qtbot, lambda: win.state.benchmark is not None, 120)
+    result = win.state.benchmark
+    assert result["schema"] == "numbacnn.bench/1" and result["size"] == "tiny" and result["repeats"] == 3
+    assert {r["op"] for r in result["kernels"]} >= {"conv", "linear", "sgd"}
+
+
 def test_last_session_is_remembered(make_window, qtbot, _config_dir):
     from gui.app import MainWindow
     win = make_window()
