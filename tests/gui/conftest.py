@@ -4,9 +4,8 @@ import os
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")   # before any Qt import
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
 
-import time  # noqa: E402
-
 import pytest  # noqa: E402
+from helpers.qt import wait_until  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -14,19 +13,6 @@ def _config_dir(tmp_path, monkeypatch):
     """Every test gets its own settings file and run folder."""
     monkeypatch.setenv("NUMBACNN_CONFIG", str(tmp_path / "config"))
     return tmp_path / "config"
-
-
-def wait_until(qtbot_or_app, condition, timeout: float, step_ms: int = 20) -> bool:
-    """Processes Qt events until ``condition()`` or ``timeout`` seconds; returns condition()."""
-    from PySide6 import QtWidgets
-    app = QtWidgets.QApplication.instance()
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if condition():
-            return True
-        app.processEvents()
-        time.sleep(step_ms / 1000)
-    return bool(condition())
 
 
 @pytest.fixture

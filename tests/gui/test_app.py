@@ -2,7 +2,7 @@
 preview, CUDA greyed out when unavailable, last session's settings remembered."""
 import numpy as np
 
-from conftest import wait_until
+from helpers.qt import wait_until
 
 
 def test_data_tab_samples_and_augmentation(make_window, qtbot):

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_until
+from helpers.qt import wait_until
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from conftest import wait_until
+from helpers.qt import wait_until
 
 BOUND = 0.100
 

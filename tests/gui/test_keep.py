@@ -7,7 +7,7 @@ from PySide6 import QtCore, QtGui
 
 import pytest
 
-from conftest import wait_until
+from helpers.qt import wait_until
 
 
 @pytest.mark.filterwarnings("ignore:Function.*QDragEnterEvent:DeprecationWarning")

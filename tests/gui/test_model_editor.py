@@ -9,7 +9,7 @@ from gui.app import MainWindow
 from gui.state import AppState
 from gui.widgets.layertable import BAD
 
-from conftest import wait_until
+from helpers.qt import wait_until
 
 
 def window(qtbot, tmp_path):

@@ -2,7 +2,7 @@
 
 float32, end to end: the logits, BatchNorm running statistics and num_batches_tracked
 after a training forward, then an eval forward with those statistics.
-float32, layer by layer (torch_ref.compare_layerwise): each top-level layer's forward,
+float32, layer by layer (helpers.torch_ref.compare_layerwise): each top-level layer's forward,
 input gradient and parameter gradients from the same input and output gradient.
 float64, end to end: the input gradient and every parameter gradient through the whole
 net. (An end-to-end float32 gradient comparison would be at the mercy of max-pooling
@@ -17,7 +17,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 import engine  # noqa: E402
-from torch_ref import assert_close, compare_layerwise, compare_with_torch, run_torch, to_torch  # noqa: E402
+from helpers.torch_ref import assert_close, compare_layerwise, compare_with_torch, run_torch, to_torch  # noqa: E402
 
 CASES = [("mnist_cnn", (1, 28, 28)), ("vgg11", (3, 32, 32)), ("resnet20", (3, 32, 32))]
 IDS = [c[0] for c in CASES]

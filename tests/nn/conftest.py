@@ -1,12 +1,6 @@
-"""tests/nn helpers: puts this folder on sys.path so tests can ``import torch_ref``
-(whatever pytest's import mode), and offers inputs without ties or kinks."""
-import sys
-from pathlib import Path
-
+"""tests/nn fixtures: a seeded generator, and inputs without ties or kinks."""
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
 
 
 def distinct_values(rng, shape, spacing=0.01, dtype=np.float64):

@@ -1,6 +1,6 @@
 """Parity of every layer, block and loss with torch.nn (float32): same weights (copied by
 state_dict name), same input; forward, input gradient, every parameter gradient, and the
-buffers after the run (BatchNorm running statistics). Tolerances: see torch_ref."""
+buffers after the run (BatchNorm running statistics). Tolerances: see helpers/torch_ref.py."""
 import numpy as np
 import pytest
 
@@ -10,7 +10,7 @@ import engine  # noqa: E402
 from engine import nn  # noqa: E402
 from engine.autograd import Tensor  # noqa: E402
 from engine.nn import functional as F  # noqa: E402
-from torch_ref import assert_close, compare_with_torch, to_torch  # noqa: E402
+from helpers.torch_ref import assert_close, compare_with_torch, to_torch  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

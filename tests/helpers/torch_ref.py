@@ -1,10 +1,6 @@
-"""Test helper: the PyTorch twin of an engine model, and float32 comparisons against it.
-
-``to_torch(model)`` rebuilds ``model.spec()`` as a torch.nn module tree with the SAME
-state_dict keys (Sequential -> torch.nn.Sequential; Residual -> a module with ``body``
-and ``shortcut``; Concat -> a module whose children are "0", "1", ...; leaf layers by
-their torch.nn class name and constructor arguments) and loads the model's weights and
-buffers into it by name.
+"""Test helper: float32 comparisons of an engine model against its PyTorch twin
+(``to_torch``, from :mod:`engine.interop.torch_twin`: the same state_dict keys, weights
+and buffers).
 
 Tolerances (``assert_close``): float32 kernels sum in other orders than torch's, so
 values agree to a relative error of a few float32 ulps per summation; we allow
@@ -20,52 +16,9 @@ import numpy as np
 import torch
 
 from engine.autograd import Tensor
+from engine.interop.torch_twin import from_spec, to_torch
 
-
-class TorchResidual(torch.nn.Module):
-    def __init__(self, body, shortcut=None):
-        super().__init__()
-        self.body = body
-        self.shortcut = shortcut
-
-    def forward(self, x):
-        return self.body(x) + (x if self.shortcut is None else self.shortcut(x))
-
-
-class TorchConcat(torch.nn.Module):
-    def __init__(self, *branches):
-        super().__init__()
-        for i, b in enumerate(branches):
-            self.add_module(str(i), b)
-
-    def forward(self, x):
-        return torch.cat([b(x) for b in self.children()], dim=1)
-
-
-def from_spec(spec: dict) -> torch.nn.Module:
-    """The torch.nn module tree ``spec`` describes (fresh weights)."""
-    kind = spec["type"]
-    args = {k: v for k, v in spec.items() if k != "type"}
-    if kind == "Sequential":
-        return torch.nn.Sequential(*[from_spec(s) for s in args["layers"]])
-    if kind == "Residual":
-        short = args.get("shortcut")
-        return TorchResidual(from_spec(args["body"]), None if short is None else from_spec(short))
-    if kind == "Concat":
-        return TorchConcat(*[from_spec(s) for s in args["branches"]])
-    args = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
-    return getattr(torch.nn, kind)(**args)
-
-
-def to_torch(model) -> torch.nn.Module:
-    """``model``'s torch twin with its weights and buffers, in the same train/eval mode and
-    float dtype (float64 after ``model.double()``, else float32)."""
-    double = any(p.dtype == np.float64 for p in model.parameters())
-    twin = from_spec(model.spec())
-    twin = twin.double() if double else twin.float()
-    twin.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in model.state_dict().items()})
-    twin.train(model.training)
-    return twin
+__all__ = ["from_spec", "to_torch", "run_torch", "assert_close", "compare_layerwise", "compare_with_torch"]
 
 
 def run_torch(twin: torch.nn.Module, x: np.ndarray, grad_y: np.ndarray | None = None):
