@@ -1,0 +1,71 @@
+"""The course chapter's questions as runnable experiments.
+
+    from engine import experiments
+    experiments.names()                                   # ['shuffle', 'augment', ...]
+    experiments.question("activation")                    # the question it answers
+    path = experiments.run("activation", budget="quick", out_dir="runs/activation",
+                           data_root="../shared/data", on_event=print)
+
+Each experiment trains its arms with the same seed and data and writes ``out_dir/report.md``
+(question, setup, results table, the finding written from the measured numbers), its
+CSVs and PNG plots of the overlaid curves. Budgets: "tiny" (seconds, for tests), "quick"
+(a few minutes on 2 CPU cores, still shows the effect), "full" (reproduces it properly).
+``on_event`` receives :class:`Point` (one optimizer step of one arm) and :class:`Stage`
+(a line of progress) objects on the calling thread.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import (
+    activation,
+    augment,
+    batch,
+    classics,
+    depth,
+    dropout,
+    one_by_one,
+    permute,
+    shuffle,
+)
+from .arms import Point
+from .context import BUDGETS, Context, Stage
+from .report import ExperimentError, Report
+
+_EXPERIMENTS = {"shuffle": shuffle, "augment": augment, "activation": activation, "depth": depth,
+                "one-by-one": one_by_one, "permute": permute, "batch": batch, "dropout": dropout,
+                "classics": classics}
+
+__all__ = ["BUDGETS", "ExperimentError", "Point", "Stage", "names", "question", "run"]
+
+
+def names() -> list[str]:
+    return list(_EXPERIMENTS)
+
+
+def _module(name: str):
+    if name not in _EXPERIMENTS:
+        raise ExperimentError(f"unknown experiment {name!r}; there are: {', '.join(_EXPERIMENTS)}")
+    return _EXPERIMENTS[name]
+
+
+def question(name: str) -> str:
+    return _module(name).QUESTION
+
+
+def run(name: str, budget: str = "quick", out_dir=None, on_event=None, data_root=None) -> Path:
+    """Runs experiment ``name`` at ``budget`` and writes its report folder ``out_dir``
+    (default: experiments/NAME); returns the path of report.md. data_root: where MNIST and
+    CIFAR-10 are (see datasets.default_root)."""
+    module = _module(name)
+    if budget not in BUDGETS:
+        raise ExperimentError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}")
+    if on_event is not None and not callable(on_event):
+        raise ExperimentError(f"on_event must be a function of one event, got {type(on_event).__name__}")
+    out = Path("experiments") / name if out_dir is None else Path(out_dir)
+    if (out / "report.md").exists():
+        raise ExperimentError(f"--out {out}: already holds a report.md; pick a new folder")
+    ctx = Context(name, budget, module.BUDGETS[budget], data_root, Report(name, module.QUESTION, budget),
+                  on_event)
+    module.run(ctx)
+    return ctx.report.write(out)
