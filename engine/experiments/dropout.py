@@ -6,7 +6,7 @@ from . import data
 from .arms import EPOCH_COLUMNS, STEP_COLUMNS, eval_loader, loader, pct, seeded, sgd
 
 QUESTION = ("What does dropout do against overfitting? A wide fully connected net is trained on a small "
-            "subset of MNIST with and without dropout (p = 0.5 before each hidden-to-next layer) for many "
+            "subset of MNIST with and without dropout (p = 0.5 after each hidden layer) for many "
             "epochs: how far apart do training and validation accuracy drift?")
 
 BUDGETS = {"tiny": dict(n_train=128, n_val=128, epochs=2, hidden=64, batch=32, lr=0.02),
