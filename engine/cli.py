@@ -5,6 +5,7 @@
     numbacnn predict runs/mnist_cnn-mnist/best.npz digit.png
     numbacnn summary --model resnet20 --input 3x32x32
     numbacnn models
+    numbacnn experiment activation --budget quick
     numbacnn bench ...
 
 A mistake a user can make (unknown model, missing dataset, bad checkpoint, a batch
@@ -21,6 +22,8 @@ import signal
 import sys
 import time
 import warnings
+
+from .experiments import cli as experiment_cli
 
 PROG = "numbacnn"
 
@@ -210,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--opset", type=_positive_int, default=17, help="ONNX opset, 17 or newer (default 17)")
     ex.add_argument("--force", action="store_true", help="replace --out if it exists")
 
+    experiment_cli.add_parser(sub)
     b = sub.add_parser("bench", help="benchmark kernels (CPU vs GPU)", add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER)
     return p
@@ -227,7 +231,8 @@ def main(argv=None) -> int:
             build_parser().print_help()
             return 2
         return {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "summary": cmd_summary,
-                "models": cmd_models, "import-weights": cmd_import_weights, "export": cmd_export}[args.command](args)
+                "models": cmd_models, "import-weights": cmd_import_weights, "export": cmd_export,
+                "experiment": lambda a: experiment_cli.main(a, PROG)}[args.command](args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
