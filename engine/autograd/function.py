@@ -23,6 +23,9 @@ which gradients are wanted; it may return None for the others.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+
 from .. import kernels
 from . import grad_mode, tensor
 
@@ -95,9 +98,10 @@ class ArrayFunction:
             isinstance(a, Tensor) and a.requires_grad for a in args)
         if not record:
             out = cls._forward(_Unrecorded(), arrays, kwargs)
-            if isinstance(out, tuple):
-                return tuple(Tensor._wrap(o) for o in out)
-            return Tensor._wrap(out)
+            result = tuple(Tensor._wrap(o) for o in out) if isinstance(out, tuple) else Tensor._wrap(out)
+            if _tracing:
+                _traced(cls, args, kwargs, result)
+            return result
         edges, needs = [], []
         for a in args:
             if isinstance(a, Tensor) and a.requires_grad:
@@ -114,8 +118,10 @@ class ArrayFunction:
         wrapped = tuple(Tensor._wrap(o, node=ctx, output_nr=i)
                         if diff is None or i in diff else Tensor._wrap(o)
                         for i, o in enumerate(outs))
-        return wrapped if isinstance(out, tuple) else wrapped[0]
-
+        result = wrapped if isinstance(out, tuple) else wrapped[0]
+        if _tracing:
+            _traced(cls, args, kwargs, result)
+        return result
 
     @classmethod
     def _forward(cls, ctx, arrays, kwargs):
@@ -125,6 +131,47 @@ class ArrayFunction:
     def _backward(cls, ctx, grads):
         """The input gradients for output gradients ``grads`` (what the backward pass calls)."""
         return cls.backward(ctx, *grads)
+
+
+class _TraceHook(threading.local):
+    hook = None     # this thread's hook(fn, args, kwargs, outputs), while trace_calls runs
+
+
+_trace = _TraceHook()
+_tracing = 0        # threads in trace_calls now: apply's one check when none is
+_tracing_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def trace_calls(hook):
+    """While the block runs, every ``ArrayFunction.apply`` on this thread calls
+    ``hook(fn, args, kwargs, outputs)`` after its forward: ``fn`` the Function class,
+    ``args`` and ``kwargs`` as given to apply (tensors, raw arrays, plain values),
+    ``outputs`` a tuple of the output tensors. Operations the hook runs are not traced;
+    what it raises comes out of ``apply``. One tracer per thread at a time."""
+    global _tracing
+    if _trace.hook is not None:
+        raise RuntimeError("trace_calls is already running on this thread")
+    with _tracing_lock:
+        _tracing += 1
+    _trace.hook = hook
+    try:
+        yield
+    finally:
+        _trace.hook = None
+        with _tracing_lock:
+            _tracing -= 1
+
+
+def _traced(fn, args, kwargs, result) -> None:
+    hook = _trace.hook
+    if hook is None:
+        return
+    _trace.hook = None
+    try:
+        hook(fn, args, kwargs, result if isinstance(result, tuple) else (result,))
+    finally:
+        _trace.hook = hook
 
 
 class Function(ArrayFunction):

@@ -300,6 +300,18 @@ class Module:
                     target = table[name].array if table is mod._parameters else table[name]
                     ops.copy_into(target, ops.asarray(np.asarray(state[key]), dtype=target.dtype))
 
+    def save_safetensors(self, path) -> str:
+        """Writes ``state_dict()`` to ``path`` as a safetensors file (torch's keys; the spec in
+        its metadata), atomically: :func:`engine.interop.save_safetensors`. Returns the path."""
+        from ..interop import save_safetensors   # here: engine.interop imports engine.nn
+        return save_safetensors(self, path)
+
+    def load_safetensors(self, path) -> "Module":
+        """Loads the weights of safetensors file ``path`` (the same keys and shapes; nothing
+        changes otherwise): :func:`engine.interop.load_safetensors`. Returns self."""
+        from ..interop import load_safetensors
+        return load_safetensors(self, path)
+
     # --- device and dtype -----------------------------------------------------------
     def to(self, *args, **kwargs) -> "Module":
         """Moves parameters, gradients and buffers to a device ("cpu", "cuda", "cuda:0",

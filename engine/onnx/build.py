@@ -7,7 +7,7 @@ from .records import ExportError, Graph
 __all__ = ["to_onnx", "DEFAULT_OPSET", "MIN_OPSET", "INSTALL"]
 
 DEFAULT_OPSET = 17
-MIN_OPSET = 17          # the lowering's operators as they are from opset 17 on
+MIN_OPSET = 17          # the mapping's operators as they are from opset 17 on
 MAX_PROTO_BYTES = 2_000_000_000   # protobuf's limit on one message (initializers included)
 INSTALL = "ONNX export needs the onnx package: pip install 'numbacnn[onnx]'"
 

@@ -1,10 +1,8 @@
 """The exporter's interface between a model and an ONNX file: a graph as a list of op records.
 
-Step (a) turns a model into a :class:`Graph` — the module-tree lowering in
-:mod:`engine.onnx.lower` does it for Sequential / Residual / Concat trees of the leaf
-layers, and a tracer of PyTorch-style ``forward`` code can produce the same records —
-and step (b), :func:`engine.onnx.build.to_onnx`, turns any Graph into an ONNX
-ModelProto. Records name ONNX operators of the default domain and their attributes as
+Step (a) turns a model into a :class:`Graph` — the tracer in :mod:`engine.onnx.trace`
+does it from one forward of any model — and step (b), :func:`engine.onnx.build.to_onnx`,
+turns any Graph into an ONNX ModelProto. Records name ONNX operators of the default domain and their attributes as
 ``onnx.helper.make_node`` takes them; nothing here imports onnx.
 
 Tensor names are strings unique in the graph: the graph input, each record's outputs

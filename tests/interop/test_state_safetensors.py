@@ -94,6 +94,36 @@ def test_safetensors_round_trip_is_bit_identical(tmp_path):
     assert spec == m.spec() and sorted(state) == sorted(m.state_dict())
 
 
+class Net(nn.Module):
+    """A user's module, PyTorch-style."""
+
+    def __init__(self, classes=3):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.bn = nn.BatchNorm2d(2)
+        self.fc = nn.Linear(8, classes)
+
+
+def test_module_methods_save_and_load_safetensors(tmp_path):
+    engine.manual_seed(0)
+    m, other = Net(), Net()
+    m.bn.running_var[:] = [2.0, 3.0]
+    path = tmp_path / "net.safetensors"
+    assert m.save_safetensors(path) == str(path)
+    arrays, meta = read_safetensors(path)
+    assert_same_state(arrays, m.state_dict())
+    assert json.loads(meta["numbacnn.spec"])["type"] == "Net"
+    assert other.load_safetensors(path) is other
+    assert_same_state(other.state_dict(), m.state_dict())
+    wrong = Net(classes=4)
+    before = wrong.state_dict()
+    with pytest.raises(WeightsError, match=r"net\.safetensors does not fit the model: .*'fc\.weight' has shape"):
+        wrong.load_safetensors(path)
+    assert_same_state(wrong.state_dict(), before)
+    with pytest.raises(WeightsError, match="does not exist"):
+        m.load_safetensors(tmp_path / "none.safetensors")
+
+
 def test_safetensors_save_is_atomic_and_keeps_the_old_file_on_error(tmp_path, monkeypatch):
     from engine.train import checkpoint
     path = tmp_path / "m.safetensors"
