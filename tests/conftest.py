@@ -38,6 +38,18 @@ def no_gpu(monkeypatch):
     return NO_GPU
 
 
+@pytest.fixture(params=["cpu", "cuda"])
+def ops(request):
+    """Each kernel set in turn, so one kernel test runs on every device (as Caffe's typed
+    tests do): the CPU set, then the CUDA set (under Numba's simulator unless
+    NUMBA_ENABLE_CUDASIM=0 and a GPU is at hand; skipped where it cannot run)."""
+    from engine import kernels
+    from engine.kernels import cuda
+    if request.param == "cuda" and not cuda.available():
+        pytest.skip(f"CUDA kernels cannot run here: {cuda.unusable_reason()}")
+    return kernels.ops(request.param)
+
+
 @pytest.fixture(scope="session")
 def dataset_files():
     """tests/datasets/dataset_files.py (writers of small files in the official dataset

@@ -332,6 +332,23 @@ def cache_array(A: Arrays, name: str, a, want: tuple, dtype) -> None:
     shape(fn, name, a, want, "for this grad_y (was the cache made by another call?)")
 
 
+def batchnorm_fold(A: Arrays, w, b, gamma, beta, running_mean, running_var, eps) -> tuple:
+    """w (O, ...): the weight of the layer before an eval-mode batch norm of its O outputs,
+    b (O,) or None: its bias, and the batch norm's per-channel arrays (O,), all of one
+    float dtype; eps >= 0. Returns (O, K): w as O rows of K weights."""
+    fn = "batchnorm_fold"
+    named = ("w", w, "gamma", gamma, "beta", beta, "running_mean", running_mean, "running_var", running_var)
+    floats(A, fn, *named, *(() if b is None else ("b", b)), full=_PARAMS)
+    ndim(fn, "w", w, 2, "(O, ...)", at_least=True)
+    Co = w.shape[0]
+    for name, a in (("b", b), ("gamma", gamma), ("beta", beta), ("running_mean", running_mean),
+                    ("running_var", running_var)):
+        if a is not None:
+            shape(fn, name, a, (Co,), f"(one value per output channel of w, shape {tuple(w.shape)})")
+    real(fn, "eps", eps, 0)
+    return Co, math.prod(w.shape[1:])
+
+
 def lrn_forward(A: Arrays, x, size, alpha, beta, k) -> tuple:
     """Returns x's (N, C, L)."""
     fn = "lrn_forward"

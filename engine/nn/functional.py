@@ -513,15 +513,12 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
 
 def _fold_batch_norm(w, b, gamma, beta, mean, var, eps):
-    """(w', b') of a convolution (w, b) followed by an eval-mode batch norm (see Fusion)."""
-    ops = kernels.ops(kernels.device_of(_array(w)))
-    h = {k: np.asarray(ops.to_host(_array(v))) for k, v in
-         (("w", w), ("g", gamma), ("beta", beta), ("m", mean), ("v", var))}
-    bias = np.asarray(ops.to_host(_array(b))) if b is not None else np.zeros_like(h["m"])
-    scale = h["g"] / np.sqrt(h["v"] + h["v"].dtype.type(eps))
-    w2 = (h["w"] * scale[:, None, None, None]).astype(h["w"].dtype)
-    b2 = ((bias - h["m"]) * scale + h["beta"]).astype(h["w"].dtype)
-    return Tensor(ops.asarray(w2, dtype=w2.dtype)), Tensor(ops.asarray(b2, dtype=b2.dtype))
+    """(w', b') of a convolution (w, b) followed by an eval-mode batch norm (see Fusion),
+    folded on the weights' device by the kernel set's ``batchnorm_fold``."""
+    w = _array(w)
+    w2, b2 = _ops(w).batchnorm_fold(w, None if b is None else _array(b), _array(gamma), _array(beta),
+                                    _array(mean), _array(var), float(eps))
+    return Tensor(w2), Tensor(b2)
 
 
 class _LocalResponseNorm(ArrayFunction):

@@ -89,6 +89,7 @@ def _kernels():
     add("batchnorm._bn_finalize_grads", batchnorm._bn_finalize_grads, "ffiiff")
     add("batchnorm._bn_dx_train", batchnorm._bn_dx_train, "ffffffiiiif")
     add("batchnorm._bn_dx_eval", batchnorm._bn_dx_eval, "ffiiif")
+    add("batchnorm._bn_fold", batchnorm._bn_fold, "ffbffffsiiff")
     add("lrn._lrn_fwd", lrn._lrn_fwd, "fiiisssiff")
     add("lrn._lrn_bwd", lrn._lrn_bwd, "ffffiiissif")
     add("loss.ce_fwd", loss._make_ce_fwd(np.float32), "fLiisff")

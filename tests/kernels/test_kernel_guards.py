@@ -100,6 +100,7 @@ def good(K, name, dt=F32):
         "batchnorm_forward_eval": lambda: [x, c, c, np.zeros(C, dt), np.ones(C, dt), 1e-5],
         "batchnorm_backward": lambda: [x, c, K.batchnorm_forward_train(
             up(K, x), up(K, c), up(K, c), K.zeros(C, dt), up(K, np.ones(C, dt)), 0.1, 1e-5)[1]],
+        "batchnorm_fold": lambda: [w, b, b, b, np.zeros(O, dt), np.ones(O, dt), 1e-5],
         "lrn_forward": lambda: [x, 3, 1e-2, 0.75, 2.0],
         "lrn_backward": lambda: [x, x, host(K, K.lrn_forward(up(K, x), 3, 1e-2, 0.75, 2.0)[1]), x, 3, 1e-2, 0.75],
         "dropout_forward": lambda: [x, 0.5, 3], "dropout_backward": lambda: [x, x],
@@ -126,7 +127,7 @@ FLOAT_KERNELS = ["relu_forward", "relu_backward", "sigmoid_forward", "sigmoid_ba
                  "conv2d_backward", "linear_forward", "linear_backward",
                  "maxpool2d_forward", "maxpool2d_backward", "avgpool2d_forward", "avgpool2d_backward",
                  "adaptive_avgpool2d_forward", "adaptive_avgpool2d_backward", "batchnorm_forward_train",
-                 "batchnorm_forward_eval", "batchnorm_backward", "lrn_forward", "lrn_backward",
+                 "batchnorm_forward_eval", "batchnorm_backward", "batchnorm_fold", "lrn_forward", "lrn_backward",
                  "dropout_forward", "dropout_backward", "cross_entropy_forward", "cross_entropy_backward",
                  "mse_forward", "mse_backward", "sgd_step", "adam_step", "add", "add_", "concat_channels",
                  "split_channels", "argmax_rows"]
@@ -136,7 +137,7 @@ SECOND = {"relu_backward": 1, "sigmoid_backward": 1, "tanh_backward": 1, "leaky_
           "conv2d_forward": 1, "conv2d_relu_maxpool2x2": 2, "conv2d_act_avgpool2x2": 2,
           "act_avgpool2x2_backward": 1, "conv2d_backward": 2, "linear_forward": 2,
           "linear_backward": 1, "batchnorm_forward_train": 3, "batchnorm_forward_eval": 4,
-          "batchnorm_backward": 1, "lrn_backward": 1, "dropout_backward": 1, "sgd_step": 2, "adam_step": 3,
+          "batchnorm_backward": 1, "batchnorm_fold": 2, "lrn_backward": 1, "dropout_backward": 1, "sgd_step": 2, "adam_step": 3,
           "add": 1, "add_": 1}
 
 

@@ -16,7 +16,7 @@ other while it runs and raises).
 from .allocator import install_allocator as _install_allocator
 from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
-from .batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train
+from .batchnorm import batchnorm_backward, batchnorm_fold, batchnorm_forward_eval, batchnorm_forward_train
 from .conv import (conv2d_act_avgpool2x2, conv2d_backward, conv2d_forward, conv2d_relu_maxpool2x2,
                    conv_output_size)
 from .dropout import dropout_backward, dropout_forward
@@ -35,7 +35,7 @@ DEVICE = "cpu"
 __all__ = [
     "leaky_relu_backward", "leaky_relu_forward", "relu_backward", "relu_forward",
     "sigmoid_backward", "sigmoid_forward", "tanh_backward", "tanh_forward",
-    "batchnorm_backward", "batchnorm_forward_eval", "batchnorm_forward_train",
+    "batchnorm_backward", "batchnorm_fold", "batchnorm_forward_eval", "batchnorm_forward_train",
     "conv2d_act_avgpool2x2", "conv2d_backward", "conv2d_forward", "conv2d_relu_maxpool2x2", "conv_output_size",
     "dropout_backward", "dropout_forward",
     "linear_backward", "linear_forward",

@@ -3,7 +3,8 @@
 Training:  mu_c, var_c over (N, L); xhat = (x - mu) / sqrt(var + eps); y = gamma*xhat + beta
            (then max(y, 0) when a ReLU is fused in).
 Backward:  dx = gamma / (M sqrt(var + eps)) * (M g - sum g - xhat * sum g*xhat), M = N*L.
-Kernels run over ranges of channels (or N*C planes), one block per thread
+``batchnorm_fold`` folds an eval-mode batch norm into the layer before it (a
+convolution's weight and bias). Kernels run over ranges of channels (or N*C planes), one block per thread
 (``parallel_for``); per-channel sums accumulate in float64. The training forward reads x
 twice (the sums of x - K and (x - K)^2, K = the channel's first value so the variance
 does not cancel, then y) and writes only y; the cache keeps x and the backward normalises
@@ -113,6 +114,16 @@ def _bn_eval_bwd(g, xhat, scale, dx, dgamma, dbeta, lo, hi):
         dbeta[c] = sg
 
 
+@kernel
+def _fold(w, b, gamma, beta, mean, var, eps, w2, b2, lo, hi):
+    K = w.shape[1]
+    for o in range(lo, hi):
+        s = gamma[o] / np.sqrt(var[o] + eps)
+        for k in range(K):
+            w2[o, k] = w[o, k] * s
+        b2[o] = (b[o] - mean[o]) * s + beta[o]
+
+
 def _affine(x3, scale, shift, y3):
     """y3 = x3 * scale[c] + shift[c] over (N, C, L)."""
     parallel_for(_scale_shift, x3.shape[0] * x3.shape[1], x3, scale, shift, y3, work=x3.size)
@@ -197,3 +208,17 @@ def batchnorm_backward(grad_y, gamma, cache, relu_y=None):
         parallel_for(_bn_eval_bwd, C, g3, xhat.reshape(g3.shape), scale, dx.reshape(g3.shape), dgamma, dbeta,
                      work=g3.size)
     return dx, dgamma, dbeta
+
+
+def batchnorm_fold(w, b, gamma, beta, running_mean, running_var, eps):
+    """(w', b'): a layer's weight w (O, ...) and bias b (O,) (None: zeros) followed by an
+    eval-mode batch norm of its O outputs, as one layer: with s = gamma / sqrt(running_var
+    + eps), w'[o] = w[o] * s[o] and b'[o] = (b[o] - running_mean[o]) * s[o] + beta[o], in
+    w's dtype. New arrays; nothing is written in place."""
+    Co, K = contracts.batchnorm_fold(NUMPY, w, b, gamma, beta, running_mean, running_var, eps)
+    w2 = np.empty(w.shape, w.dtype)
+    b2 = np.empty(Co, w.dtype)
+    bias = np.zeros(Co, w.dtype) if b is None else b
+    parallel_for(_fold, Co, np.ascontiguousarray(w).reshape(Co, K), bias, gamma, beta, running_mean, running_var,
+                 w.dtype.type(eps), w2.reshape(Co, K), b2, work=w.size)
+    return w2, b2

@@ -36,7 +36,7 @@ __all__ = list(_NAMES)
 try:
     from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                              sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
-    from .batchnorm import batchnorm_backward, batchnorm_forward_eval, batchnorm_forward_train
+    from .batchnorm import batchnorm_backward, batchnorm_fold, batchnorm_forward_eval, batchnorm_forward_train
     from .conv import (conv2d_act_avgpool2x2, conv2d_backward, conv2d_forward, conv2d_relu_maxpool2x2,
                        conv_output_size)
     from .dropout import dropout_backward, dropout_forward

@@ -7,7 +7,8 @@ Per-channel sums are the two-stage reductions of reduce.py (moments shifted by t
 channel's first element for accuracy in float32); a one-thread-per-channel kernel
 finishes them (and updates the running statistics on the device); an element-wise
 kernel applies the result. The cache is (xhat, invstd or gamma*invstd, batch_stats),
-as on the CPU.
+as on the CPU. ``batchnorm_fold`` folds an eval-mode batch norm into the layer before it,
+one thread per weight.
 """
 from __future__ import annotations
 
@@ -90,6 +91,18 @@ def _bn_dx_eval(g, scale, C, L, total, dx):
         dx[e] = g[e] * scale[c]
 
 
+@cuda.jit(fastmath=True)
+def _bn_fold(w, b, has_bias, gamma, beta, mean, var, eps, Co, K, w2, b2):
+    start, step = cuda.grid(1), cuda.gridsize(1)
+    for e in range(start, Co * K, step):
+        o = e // K
+        s = gamma[o] / math.sqrt(var[o] + eps)
+        w2[e] = w[e] * s
+        if e - o * K == 0:
+            shift = b[o] - mean[o] if has_bias else -mean[o]
+            b2[o] = shift * s + beta[o]
+
+
 def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False):
     """Normalises with batch statistics (then max(., 0) with relu) and updates the running
     ones in place on the device (running_var takes the unbiased variance, as torch).
@@ -144,3 +157,16 @@ def batchnorm_backward(grad_y, gamma, cache, relu_y=None):
     else:
         _bn_dx_eval[grid1d(dx.size)](fg, s, C, L, dx.size, flat(dx))
     return dx, dgamma, dbeta
+
+
+def batchnorm_fold(w, b, gamma, beta, running_mean, running_var, eps):
+    """(w', b'): a layer's weight w (O, ...) and bias b (O,) (None: zeros) followed by an
+    eval-mode batch norm of its O outputs, as one layer (cpu/batchnorm.py says how). New
+    device arrays."""
+    Co, K = contracts.batchnorm_fold(DEVICE, w, b, gamma, beta, running_mean, running_var, eps)
+    w2 = memory.empty(w.shape, w.dtype, "the folded weight")
+    b2 = memory.empty((Co,), w.dtype)
+    fm = flat(running_mean)
+    _bn_fold[grid1d(Co * K)](flat(w), fm if b is None else flat(b), b is not None, flat(gamma), flat(beta), fm,
+                             flat(running_var), scalar(w, eps), Co, K, flat(w2), b2)
+    return w2, b2
