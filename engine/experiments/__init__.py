@@ -30,7 +30,7 @@ from . import (
 )
 from .arms import Point
 from .context import BUDGETS, Context, Stage
-from .report import ExperimentError, Report
+from .report import ExperimentError, Report, check_out
 
 _EXPERIMENTS = {"shuffle": shuffle, "augment": augment, "activation": activation, "depth": depth,
                 "one-by-one": one_by_one, "permute": permute, "batch": batch, "dropout": dropout,
@@ -53,19 +53,30 @@ def question(name: str) -> str:
     return _module(name).QUESTION
 
 
-def run(name: str, budget: str = "quick", out_dir=None, on_event=None, data_root=None) -> Path:
+def run(name: str, budget: str = "quick", out_dir=None, on_event=None, data_root=None, stop=None) -> Path:
     """Runs experiment ``name`` at ``budget`` and writes its report folder ``out_dir``
     (default: experiments/NAME); returns the path of report.md. data_root: where MNIST and
-    CIFAR-10 are (see datasets.default_root)."""
+    CIFAR-10 are (see datasets.default_root); stop: see ``measure``."""
+    out = default_out(name) if out_dir is None else Path(out_dir)
+    check_out(out)
+    return measure(name, budget, on_event, data_root, stop).write(out)
+
+
+def measure(name: str, budget: str = "quick", on_event=None, data_root=None, stop=None) -> Report:
+    """Runs experiment ``name`` at ``budget`` and returns its Report, not yet written (a
+    front end writes it on the thread that may draw the plots). stop: a threading.Event;
+    once set, the arm in training stops between batches and ExperimentError says so."""
     module = _module(name)
     if budget not in BUDGETS:
         raise ExperimentError(f"budget must be one of {', '.join(BUDGETS)}; got {budget!r}")
     if on_event is not None and not callable(on_event):
         raise ExperimentError(f"on_event must be a function of one event, got {type(on_event).__name__}")
-    out = Path("experiments") / name if out_dir is None else Path(out_dir)
-    if (out / "report.md").exists():
-        raise ExperimentError(f"--out {out}: already holds a report.md; pick a new folder")
     ctx = Context(name, budget, module.BUDGETS[budget], data_root, Report(name, module.QUESTION, budget),
-                  on_event)
+                  on_event, stop)
     module.run(ctx)
-    return ctx.report.write(out)
+    return ctx.report
+
+
+def default_out(name: str) -> Path:
+    """experiments/NAME under the current folder."""
+    return Path("experiments") / name

@@ -7,14 +7,17 @@ as a Point so a front end can draw live curves.
 """
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .. import manual_seed, nn, optim
 from ..data import DataLoader
-from ..train import Trainer
+from ..train import Trainer, evaluate_model
 from ..train.events import BatchEnd
+from .report import ExperimentError
 
 STEP_COLUMNS = ("arm", "epoch", "step", "loss", "accuracy", "images_per_sec")
 EPOCH_COLUMNS = ("arm", "epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -79,13 +82,18 @@ def sgd(model, lr: float, momentum: float = 0.9):
 
 
 def train_arm(experiment: str, arm: str, model, train_loader, val_loader, epochs: int, optimizer,
-              on_event=None, divergence_ok: bool = False) -> ArmResult:
+              on_event=None, divergence_ok: bool = False, stop=None) -> ArmResult:
     """Trains ``model`` for ``epochs`` epochs with cross-entropy; ``on_event`` gets a Point per step.
     Raises RuntimeError with the Trainer's sentence if the run does not complete, unless it
-    diverged and ``divergence_ok`` (then ``reason`` is "nan" and ``epochs`` may be short)."""
+    diverged and ``divergence_ok``: then ``reason`` is "nan", and ``epochs`` ends with the
+    unfinished epoch (its steps' mean training loss and accuracy, and the validation metrics of
+    the weights the guard kept, those before the diverging update). ``stop`` (a threading.Event):
+    once set, training stops between batches and ExperimentError says so."""
     result = ArmResult(arm, model)
 
     def listen(event):
+        if stop is not None and stop.is_set():
+            trainer.stop("stopped", "stopped by the user")
         if isinstance(event, BatchEnd):
             result.steps.append((event.epoch, event.step, event.loss, event.accuracy, event.images_per_sec))
             if on_event is not None:
@@ -93,14 +101,29 @@ def train_arm(experiment: str, arm: str, model, train_loader, val_loader, epochs
 
     trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), train_loader, val_loader)
     trainer.subscribe(listen)
+    start = time.perf_counter()
     done = trainer.fit(epochs)
     result.reason = done.reason
+    if done.reason == "stopped":
+        raise ExperimentError(f"experiment {experiment}: stopped by the user during arm {arm!r}")
     if done.reason != "completed" and not (divergence_ok and done.reason == "nan"):
         raise RuntimeError(f"experiment {experiment}, arm {arm}: training ended early ({done.reason}): "
                            f"{done.message}")
     result.epochs = list(done.history)
-    result.seconds = float(sum(e["seconds"] for e in result.epochs))
+    if done.reason == "nan":
+        result.epochs.append(_unfinished_epoch(result, model, val_loader, done.step))
+    result.seconds = time.perf_counter() - start
     return result
+
+
+def _unfinished_epoch(result: ArmResult, model, val_loader, step: int) -> dict:
+    """A history row for the epoch a diverging run stopped in."""
+    epoch = len(result.epochs)
+    mine = [s for s in result.steps if s[0] == epoch]
+    ev = evaluate_model(model, val_loader)
+    return {"epoch": epoch, "step": step, "train_loss": float(np.mean([s[2] for s in mine])) if mine else math.nan,
+            "train_accuracy": float(np.mean([s[3] for s in mine])) if mine else math.nan,
+            "val_loss": ev.loss, "val_accuracy": ev.accuracy}
 
 
 def seeded(build, seed: int, *args, **kwargs):

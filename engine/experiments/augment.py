@@ -11,7 +11,7 @@ QUESTION = ("Why does augmentation help? The course's CIFAR-10 CNN is trained on
             "noise); how far apart are training and validation accuracy over the epochs?")
 
 BUDGETS = {"tiny": dict(n_train=256, n_val=128, epochs=2, batch=32, lr=0.02),
-           "quick": dict(n_train=5000, n_val=1000, epochs=8, batch=64, lr=0.02),
+           "quick": dict(n_train=5000, n_val=2000, epochs=30, batch=64, lr=0.02),
            "full": dict(n_train=None, n_val=None, epochs=40, batch=64, lr=0.02)}
 
 

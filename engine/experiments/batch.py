@@ -12,9 +12,9 @@ QUESTION = ("What separates an epoch from a batch and an iteration? The same net
             "iterations (optimizer steps) does an epoch take, how fast are images processed, and how accurate "
             "is the net at the end?")
 
-BUDGETS = {"tiny": dict(n_train=256, n_val=128, epochs=1, batches=(16, 64), lr=0.05),
-           "quick": dict(n_train=10000, n_val=2000, epochs=2, batches=(16, 64, 256), lr=0.05),
-           "full": dict(n_train=None, n_val=None, epochs=5, batches=(16, 64, 256, 1024), lr=0.05)}
+BUDGETS = {"tiny": dict(n_train=256, n_val=128, epochs=1, batches=(16, 64), lr=0.02),
+           "quick": dict(n_train=20000, n_val=5000, epochs=2, batches=(16, 64, 256, 1024), lr=0.02),
+           "full": dict(n_train=None, n_val=None, epochs=5, batches=(16, 64, 256, 1024), lr=0.02)}
 
 
 def run(ctx) -> None:

@@ -20,13 +20,14 @@ class Context:
     root: object
     report: Report
     on_event: object = None
+    stop: object = None          # a threading.Event that stops the run between batches
     seed: int = SEED
 
     def train(self, arm: str, model, train_loader, val_loader, epochs: int, optimizer,
               divergence_ok: bool = False) -> ArmResult:
         """One arm through the Trainer, its steps streamed to ``on_event`` (see train_arm)."""
         return train_arm(self.name, arm, model, train_loader, val_loader, epochs, optimizer, self.on_event,
-                         divergence_ok)
+                         divergence_ok, self.stop)
 
     def note(self, text: str) -> None:
         """Tells the listener what runs now (a Point-free progress line)."""

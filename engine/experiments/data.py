@@ -16,10 +16,10 @@ import datasets
 from datasets.base import VisionDataset
 
 from ..data import transforms as T
+from ..train.recipe.settings import NORMALIZE
 
-# the datasets' well-known per-channel (mean, std) of ToTensor's [0, 1] pixels
-MNIST_MEAN_STD = ((0.1307,), (0.3081,))
-CIFAR_MEAN_STD = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+MNIST_MEAN_STD = NORMALIZE["mnist"]
+CIFAR_MEAN_STD = NORMALIZE["cifar10"]
 
 
 @dataclass

@@ -23,6 +23,14 @@ class ExperimentError(ValueError):
     """A bad experiment name, budget or output folder (one sentence)."""
 
 
+def check_out(out: Path) -> None:
+    """Refuses an output folder that is a file or already holds a report."""
+    if out.exists() and not out.is_dir():
+        raise ExperimentError(f"--out {out}: is a file, not a folder")
+    if (out / "report.md").exists():
+        raise ExperimentError(f"--out {out}: already holds a report.md; pick a new folder")
+
+
 class Report:
     """What an experiment found; ``write`` lays it out as files."""
 
@@ -52,10 +60,7 @@ class Report:
         """Writes report.md, the CSVs and the plots into ``out_dir`` (created if needed).
         Returns the path of report.md."""
         out = Path(out_dir)
-        if out.exists() and not out.is_dir():
-            raise ExperimentError(f"--out {out}: is a file, not a folder")
-        if (out / "report.md").exists():
-            raise ExperimentError(f"--out {out}: already holds a report.md; pick a new folder")
+        check_out(out)
         if not self.finding:
             raise ExperimentError(f"experiment {self.name}: no finding was written")
         out.mkdir(parents=True, exist_ok=True)
