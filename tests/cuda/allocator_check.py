@@ -22,10 +22,14 @@ class FakeDriver:
     def cuMemAlloc(self, n):
         if self.used + n > self.capacity:
             raise OOM("CUDA_ERROR_OUT_OF_MEMORY")
-        p = self.next; self.next += n; self.used += n; self.live[p] = n
+        p = self.next
+        self.next += n
+        self.used += n
+        self.live[p] = n
         return p
     def cuMemFree(self, p):
-        self.used -= self.live.pop(p); self.frees += 1
+        self.used -= self.live.pop(p)
+        self.frees += 1
     def cuMemGetInfo(self):
         return self.capacity - self.used, self.capacity
 
@@ -40,12 +44,14 @@ a = mm.memalloc(1000)
 pa = int(a.device_pointer)
 b = mm.memalloc(1000)
 assert int(b.device_pointer) != pa                       # a live block is never handed out twice
-del a; gc.collect()
+del a
+gc.collect()
 assert mm.cached_bytes == 1024 and drv.frees == 0        # freed into the cache, not to the driver
 c = mm.memalloc(900)                                     # same size class: reused
 assert int(c.device_pointer) == pa and mm.cached_bytes == 0
 big = mm.memalloc(5 * 2**20)                             # 6 MiB class
-del big, b; gc.collect()
+del big, b
+gc.collect()
 assert mm.cached_bytes == 6 * 2**20 + 1024
 again = mm.memalloc(3 * 2**20)                           # 4 MiB: needs the cache released (OOM -> retry)
 assert drv.frees >= 1 and mm.cached_bytes <= 1024

@@ -11,7 +11,8 @@ from gui import state as S
 
 
 def test_state_imports_no_qt():
-    code = "import sys, gui.state, gui.modelspec, gui.backend; print(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))"
+    code = ("import sys, gui.state, gui.modelspec, gui.backend; "
+            "print(any(m.startswith(('PySide6', 'pyqtgraph')) for m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -62,7 +62,8 @@ def make_trainer(seed=0, lr=0.05, scheduler="onecycle", epochs_for_schedule=3, c
     from engine.train import Trainer
     engine.manual_seed(seed if model_seed is None else model_seed)
     model = tiny_model()
-    train, val = make_loaders(seed=seed, **{k: kw.pop(k) for k in list(kw) if k in ("n", "batch_size", "augment", "val", "n_val")})
+    loader_args = ("n", "batch_size", "augment", "val", "n_val")
+    train, val = make_loaders(seed=seed, **{k: kw.pop(k) for k in list(kw) if k in loader_args})
     o = optim.Adam(model.parameters(), lr=lr) if opt == "adam" else optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     sched = None
     if scheduler == "onecycle":

@@ -126,4 +126,4 @@ class _SimMath:
 if SIM:
     kmath = _SimMath()
 else:
-    import math as kmath  # noqa: E402
+    import math as kmath  # noqa: E402,F401  (the kernels' math functions, as the simulator's stand-in)
