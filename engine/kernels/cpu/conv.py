@@ -39,7 +39,7 @@ from numba import uint64
 from .. import contracts
 from ..checks import NUMPY
 from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
-from . import conv_direct
+from . import conv_direct, winograd
 from .parallel import gemm, get_num_threads, helper, kernel, parallel_for
 from .activation import sigmoid_forward, tanh_forward
 from .pool import avgpool2d_forward, maxpool2d_forward
@@ -243,6 +243,11 @@ def _use_direct(C, O, kh, kw, sh, sw, ph, pw) -> bool:
     return conv_direct.suitable(C, O, kh, kw, sh, sw, ph, pw)
 
 
+def _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
+    """Whether :mod:`.winograd` runs this layer (before the direct kernels and BLAS)."""
+    return winograd.suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
+
+
 def conv2d_forward(x, w, b, stride, padding, relu=False):
     """y = conv(x, w) + b, or max(that, 0) with relu. x (N, C, H, W), w (O, C, kh, kw),
     b (O,) or None -> y (N, O, Ho, Wo)."""
@@ -251,6 +256,8 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
     if b is None:
         b = np.zeros(O, x.dtype)
     y = np.empty((N, O, Ho, Wo), x.dtype)
+    if _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
+        return winograd.forward(x, w, b, ph, y, relu=relu)
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         return conv_direct.forward(x, w, b, (sh, sw), (ph, pw), y, relu=relu)
     K, P = C * kh * kw, Ho * Wo
@@ -298,6 +305,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     grad_y = np.ascontiguousarray(grad_y)
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
+    if _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
+        return winograd.backward(x, w, grad_y, ph, need_input_grad)
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         dw, db = np.empty(w.shape, dt), np.zeros(O, dt)
         conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), dw, db)

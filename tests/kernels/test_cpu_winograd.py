@@ -1,0 +1,103 @@
+"""The Winograd F(4x4, 3x3) convolution (engine/kernels/cpu/winograd.py): forward and both
+gradients equal the direct sum (float64 to rounding, float32 to a few units in its
+sixth digit) for paddings 0-2, maps that are not a multiple of the 4x4 tile, one
+sample or none; the convolution entry points take it exactly where ``suitable`` says;
+through a module it passes a float64 gradient check."""
+import numpy as np
+import pytest
+from test_cpu_conv import ref_backward, ref_forward
+
+from engine import nn
+from engine.kernels.cpu import conv, winograd
+from engine.nn.gradcheck import gradcheck
+
+# (N, C, H, W, O, padding)
+SHAPES = [(2, 3, 8, 8, 5, 1), (3, 4, 9, 7, 6, 1), (2, 5, 6, 11, 3, 0), (2, 3, 5, 5, 4, 2), (1, 2, 3, 3, 2, 1),
+          (2, 9, 13, 10, 7, 1)]
+
+
+def _data(shape, dtype, seed=0):
+    N, C, H, W, O, p = shape
+    r = np.random.default_rng(seed)
+    x = r.standard_normal((N, C, H, W)).astype(dtype)
+    w = (r.standard_normal((O, C, 3, 3)) / np.sqrt(9 * C)).astype(dtype)
+    g = r.standard_normal((N, O, H + 2 * p - 2, W + 2 * p - 2)).astype(dtype)
+    return x, w, r.standard_normal(O).astype(dtype), g, p
+
+
+def _close(a, ref, dtype):
+    """Within rounding of the largest value: float64 to 1e-12, float32 to 2e-5."""
+    scale = np.abs(ref).max()
+    assert np.abs(a - ref).max() <= (1e-12 if dtype == np.float64 else 2e-5) * scale, np.abs(a - ref).max() / scale
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_forward_and_gradients_equal_the_direct_sum(shape, dtype):
+    x, w, b, g, p = _data(shape, dtype)
+    y = winograd.forward(x, w, b, p, np.empty(g.shape, dtype))
+    _close(y, ref_forward(x, w, b, (1, 1), (p, p)), dtype)
+    dx, dw, db = winograd.backward(x, w, g, p)
+    rdx, rdw, rdb = ref_backward(x, w, g, (1, 1), (p, p))
+    assert dx.dtype == dw.dtype == db.dtype == dtype and dw.shape == w.shape and dx.shape == x.shape
+    _close(dx, rdx, dtype)
+    _close(dw, rdw, dtype)
+    _close(db, rdb, dtype)
+
+
+def test_relu_in_the_output_pass_and_no_input_gradient():
+    x, w, b, g, p = _data(SHAPES[1], np.float64, seed=1)
+    y = winograd.forward(x, w, b, p, np.empty(g.shape), relu=True)
+    np.testing.assert_allclose(y, np.maximum(ref_forward(x, w, b, (1, 1), (p, p)), 0), rtol=1e-12, atol=1e-12)
+    dx, dw, _ = winograd.backward(x, w, g, p, need_input_grad=False)
+    assert dx is None
+    np.testing.assert_allclose(dw, ref_backward(x, w, g, (1, 1), (p, p))[1], rtol=1e-11, atol=1e-11)
+
+
+def test_a_batch_of_0_gives_empty_outputs_and_zero_parameter_gradients():
+    x, w, b, g, p = _data(SHAPES[0], np.float32)
+    assert winograd.forward(x[:0], w, b, p, np.empty((0,) + g.shape[1:], np.float32)).shape[0] == 0
+    dx, dw, db = winograd.backward(x[:0], w, g[:0], p)
+    assert dx.shape[0] == 0 and not dw.any() and not db.any()
+
+
+def test_stack_rows_never_share_a_cache_set():
+    a = winograd._stack(36, 1024 * 64, np.float32)
+    offsets = {(a[k].ctypes.data - a.ctypes.data) % 4096 for k in range(36)}
+    assert len(offsets) == 36 and all(o % 64 == 0 for o in offsets)
+
+
+@pytest.mark.parametrize("geometry,want", [
+    ((64, 64, 3, 3, 1, 1, 1, 1, 32, 32), True), ((512, 512, 3, 3, 1, 1, 1, 1, 4, 4), True),
+    ((96, 128, 3, 3, 1, 1, 0, 0, 30, 30), True), ((32, 32, 3, 3, 1, 1, 1, 1, 16, 16), False),
+    ((512, 512, 3, 3, 1, 1, 1, 1, 2, 2), False), ((64, 128, 3, 3, 2, 2, 1, 1, 16, 16), False),
+    ((64, 64, 5, 5, 1, 1, 2, 2, 32, 32), False), ((64, 64, 3, 3, 1, 1, 1, 0, 32, 30), False)])
+def test_which_layers_take_it(geometry, want):
+    assert winograd.suitable(*geometry) is want
+
+
+def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
+    calls = []
+    for name in ("forward", "backward"):
+        fn = getattr(winograd, name)
+        monkeypatch.setattr(winograd, name, lambda *a, _fn=fn, _n=name, **k: calls.append(_n) or _fn(*a, **k))
+    r = np.random.default_rng(2)
+    x = r.standard_normal((2, 64, 6, 5)).astype(np.float32)
+    w = (r.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    y = conv.conv2d_forward(x, w, None, (1, 1), (1, 1), relu=True)
+    dx, dw, db = conv.conv2d_backward(x, w, y, (1, 1), (1, 1))
+    assert calls == ["forward", "backward", "forward"]  # the input gradient is a forward
+    ref = np.maximum(ref_forward(x, w, None, (1, 1), (1, 1)), 0)
+    _close(y, ref, np.float32)
+    for a, b in zip((dx, dw, db), ref_backward(x, w, y, (1, 1), (1, 1))):
+        _close(a, b, np.float32)
+    calls.clear()
+    conv.conv2d_forward(x[:, :32], w[:, :32], None, (1, 1), (1, 1))
+    assert calls == []
+
+
+def test_a_module_passes_a_float64_gradient_check():
+    model = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU()).double()
+    x = np.random.default_rng(3).standard_normal((2, 64, 5, 4))
+    report = gradcheck(model, x, max_elements=40)
+    assert report.ok, str(report)
