@@ -21,10 +21,12 @@ buffer) while the products stay large. The weight gradient is computed transpose
 (K, nb*P) @ (nb*P, O): OpenBLAS is much faster with the long reduction on that side; each
 thread sums its own and the threads' sums are added at the end.
 
-A Winograd F(2x2, 3x3) path (2.25x fewer multiplies) ran VGG's and ResNet-20's 32- to
-128-channel 3x3 layers until im2col was vectorised; then im2col + GEMM measured 1.2-1.4x
-faster forward and 1.1-1.35x faster backward on all of them (its input transform wrote
-16 scattered streams at 2 GB/s), and it was removed.
+Winograd path. 3x3 stride-1 layers with at least 64 channels in and out and outputs of
+at least 4x4 run :mod:`.winograd`, F(4x4, 3x3): 4x fewer multiplies, 1.6-2.4x faster than
+this file's kernels on 96 to 512 channels (1.2-1.4x on 64). An earlier F(2x2, 3x3) path
+(2.25x fewer multiplies) lost to vectorised im2col + GEMM (its input transform wrote 16
+streams 2^k bytes apart, which share cache sets, at 2 GB/s); the new one keeps its
+streams off 4 KiB multiples and computes 16 outputs per tile instead of 4.
 
 Direct path. Layers with up to 1200 taps in and out (C*kh*kw, O*kh*kw: every layer of the
 small nets and ResNet-20, VGG's up to 128 channels) and padding smaller than the kernel run
