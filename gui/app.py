@@ -1,5 +1,5 @@
 """The studio's main window: one tab per step (Data, Model, Train, Inside, Explain,
-Evaluate, Benchmark), menus for files, a status bar, drag-and-drop prediction, and a dialog for
+Evaluate, Benchmark, Experiments), menus for files, a status bar, drag-and-drop prediction, and a dialog for
 any error — the app stays alive."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from . import state as S
 from .panels.bench import BenchPanel
 from .panels.data import DataPanel
 from .panels.evaluate import IMAGE_FILTER, EvaluatePanel
+from .panels.experiments import ExperimentsPanel
 from .panels.explainer import ExplainerPanel
 from .panels.inside import InsidePanel
 from .panels.model import ModelPanel
@@ -39,10 +40,11 @@ class MainWindow(QtWidgets.QMainWindow):
         self.explain_panel = ExplainerPanel(self.state, self.worker)
         self.evaluate_panel = EvaluatePanel(self.state, self.worker)
         self.bench_panel = BenchPanel(self.state, self.worker)
+        self.experiments_panel = ExperimentsPanel(self.state, self.worker)
         for panel, name in ((self.data_panel, "Data"), (self.model_panel, "Model"), (self.train_panel, "Train"),
                             (self.inside_panel, "Inside"), (self.explain_panel, "Explain"),
                             (self.evaluate_panel, "Evaluate"),
-                            (self.bench_panel, "Benchmark")):
+                            (self.bench_panel, "Benchmark"), (self.experiments_panel, "Experiments")):
             self.tabs.addTab(panel, name)
         self.setCentralWidget(self.tabs)
 
@@ -182,6 +184,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, e: QtGui.QCloseEvent):
         if self.worker.training:
             self.worker.stop()
+        self.experiments_panel.stop()
         self.save_settings()
         self.worker.shutdown(timeout=5.0)
         super().closeEvent(e)
