@@ -20,6 +20,7 @@ from .. import contracts
 from ..checks import NUMPY, fail
 from .activation import relu_backward
 from .parallel import kernel, parallel_for
+from .tensor import as_ncl
 
 
 @kernel
@@ -129,17 +130,12 @@ def _affine(x3, scale, shift, y3):
     parallel_for(_scale_shift, x3.shape[0] * x3.shape[1], x3, scale, shift, y3, work=x3.size)
 
 
-def _ncl(a, dims):
-    """a as a C-contiguous (N, C, L) array (a view when it can be); dims = (N, C, L)."""
-    return np.ascontiguousarray(a).reshape(dims)
-
-
 def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False):
     """Normalises with batch statistics (then max(., 0) with relu) and updates the running
     ones in place (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
     N, C, L = dims = contracts.batchnorm_forward_train(NUMPY, x, gamma, beta, running_mean, running_var,
                                                        momentum, eps, relu)
-    x3 = _ncl(x, dims)
+    x3 = as_ncl(x, dims)
     y = np.empty(x.shape, x.dtype)  # C order, so reshape(x3.shape) is a view
     mean = np.empty(C, np.float64)
     var = np.empty(C, np.float64)
@@ -157,7 +153,7 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
 
 def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
     """y = (x - running_mean) / sqrt(running_var + eps) * gamma + beta. Returns (y, cache)."""
-    x3 = _ncl(x, contracts.batchnorm_forward_eval(NUMPY, x, gamma, beta, running_mean, running_var, eps))
+    x3 = as_ncl(x, contracts.batchnorm_forward_eval(NUMPY, x, gamma, beta, running_mean, running_var, eps))
     invstd = (1.0 / np.sqrt(running_var + eps)).astype(x.dtype)
     scale = gamma * invstd
     y = np.empty(x.shape, x.dtype)
@@ -191,14 +187,14 @@ def batchnorm_backward(grad_y, gamma, cache, relu_y=None):
     x3, stats, batch_stats = cache
     if relu_y is not None and not batch_stats:
         grad_y = relu_backward(relu_y, grad_y)
-    g3 = _ncl(grad_y, dims)
+    g3 = as_ncl(grad_y, dims)
     C = dims[1]
     dx = np.empty(grad_y.shape, grad_y.dtype)
     dgamma = np.empty(C, grad_y.dtype)
     dbeta = np.empty(C, grad_y.dtype)
     if batch_stats:
         mean, invstd = stats
-        y3 = g3 if relu_y is None else _ncl(relu_y, dims)
+        y3 = g3 if relu_y is None else as_ncl(relu_y, dims)
         parallel_for(_bn_bwd, C, g3, x3, mean, gamma, invstd, relu_y is not None, y3, dx.reshape(g3.shape),
                      dgamma, dbeta, work=2 * g3.size)
     else:

@@ -11,6 +11,7 @@ import numpy as np
 from .. import contracts
 from ..checks import NUMPY
 from .parallel import kernel, parallel_for
+from .tensor import as_ncl
 
 
 @kernel
@@ -48,14 +49,9 @@ def _lrn_bwd(x, g, y, s, size, alpha, beta, t, dx, lo, hi):
                 dx[n, i, l] = g[n, i, l] * s[n, i, l] ** (-beta) - coef * x[n, i, l] * acc
 
 
-def _ncl(a, dims):
-    """a as a C-contiguous (N, C, L) array (a view when it can be); dims = (N, C, L)."""
-    return np.ascontiguousarray(a).reshape(dims)
-
-
 def lrn_forward(x, size, alpha, beta, k):
     """Returns (y, s), both of x's shape, with s the per-element normaliser the backward needs."""
-    x3 = _ncl(x, contracts.lrn_forward(NUMPY, x, size, alpha, beta, k))
+    x3 = as_ncl(x, contracts.lrn_forward(NUMPY, x, size, alpha, beta, k))
     y = np.empty_like(x3)
     s = np.empty_like(x3)
     parallel_for(_lrn_fwd, x3.shape[0], x3, size, alpha, beta, k, y, s, work=x3.size)
@@ -64,9 +60,9 @@ def lrn_forward(x, size, alpha, beta, k):
 
 def lrn_backward(x, y, s, grad_y, size, alpha, beta):
     dims = contracts.lrn_backward(NUMPY, x, y, s, grad_y, size, alpha, beta)
-    x3 = _ncl(x, dims)
+    x3 = as_ncl(x, dims)
     dx = np.empty_like(x3)
     t = np.empty_like(x3)
-    parallel_for(_lrn_bwd, x3.shape[0], x3, _ncl(grad_y, dims), _ncl(y, dims), _ncl(s, dims), size, alpha, beta,
+    parallel_for(_lrn_bwd, x3.shape[0], x3, as_ncl(grad_y, dims), as_ncl(y, dims), as_ncl(s, dims), size, alpha, beta,
                  t, dx, work=x3.size)
     return dx.reshape(x.shape)

@@ -11,6 +11,12 @@ from ..checks import NUMPY
 from .parallel import kernel, parallel_for
 
 
+def as_ncl(a, dims):
+    """a as a C-contiguous (N, C, L) array (a view when it can be); dims = (N, C, L)
+    (contracts.ncl of a's shape). The per-channel kernels (batch norm, LRN) read this way."""
+    return np.ascontiguousarray(a).reshape(dims)
+
+
 def asarray(a, dtype=None):
     """A device (here: host) array holding ``a``."""
     return contracts.asarray(a, dtype)

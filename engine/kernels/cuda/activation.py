@@ -12,7 +12,8 @@ from numba import cuda, float32
 
 from .. import contracts
 from . import memory
-from .runtime import DEVICE, flat, grid1d, kmath as math, scalar
+from .memory import flat
+from .runtime import DEVICE, grid1d, kmath as math, scalar
 
 
 @cuda.jit  # no fastmath: a NaN must pass through (as on the CPU and in torch), or a

@@ -17,8 +17,9 @@ from numba import cuda, float32
 from .. import contracts
 from . import memory
 from .activation import relu_backward, relu_forward
+from .memory import flat
 from .reduce import channel_sums
-from .runtime import DEVICE, flat, grid1d, kmath as math, scalar
+from .runtime import DEVICE, grid1d, kmath as math, scalar
 
 
 @cuda.jit(fastmath=True)

@@ -21,9 +21,10 @@ from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
 from . import memory
 from .activation import relu_forward, sigmoid_forward, tanh_forward
 from .gemm import Mat, dense, dense_t, gemm, grouped
+from .memory import flat
 from .pool import avgpool2d_forward, maxpool2d_forward
 from .reduce import channel_sum
-from .runtime import DEVICE, MAX_GRID_Y, flat, grid1d
+from .runtime import DEVICE, MAX_GRID_Y, grid1d
 from .tensor import fill
 
 

@@ -15,7 +15,8 @@ from numba import cuda, uint64
 
 from .. import contracts
 from . import memory
-from .runtime import DEVICE, SIM, flat, grid1d, inline_device, scalar
+from .memory import flat
+from .runtime import DEVICE, SIM, grid1d, inline_device, scalar
 
 _MASK64 = (1 << 64) - 1
 

@@ -38,7 +38,8 @@ import numpy as np
 from numba import cuda, from_dtype, uint64
 
 from . import memory
-from .runtime import SHARED_ALIGN as ALIGN, SIM, flat, grid1d, inline_device, sm_count
+from .memory import flat
+from .runtime import SHARED_ALIGN as ALIGN, SIM, grid1d, inline_device, sm_count
 
 GPU_TILE = (128, 128, 8, 8, 8)   # BM, BN, BK, TM, TN
 GPU_TILE_F64 = (64, 64, 8, 4, 4)

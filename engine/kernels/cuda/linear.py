@@ -8,8 +8,9 @@ from __future__ import annotations
 from .. import contracts
 from . import memory
 from .gemm import dense, dense_t, gemm
+from .memory import flat
 from .reduce import channel_sum
-from .runtime import DEVICE, flat
+from .runtime import DEVICE
 
 
 def linear_forward(x, w, b):

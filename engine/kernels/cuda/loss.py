@@ -5,7 +5,7 @@ classes the target is q = (1 - e) onehot(y) + e/K; loss = mean_n -sum_k q_k log 
 d loss / d z = (p - q) / N.
 mse: loss = mean((y - t)^2); d loss / d y = 2 (y - t) / numel.
 
-The forward kernels reduce the loss on the device (one block, tree reduction) and the
+The forward kernels reduce the loss on the device (one block, ``reduce.block_sum``) and the
 wrapper copies back that one scalar: the only device-to-host transfer of a training
 step besides what the caller asks for. probs stay on the device.
 
@@ -25,7 +25,9 @@ from numba import cuda, float32, from_dtype
 from .. import contracts
 from ..checks import fail
 from . import memory
-from .runtime import DEVICE, flat, grid1d, kmath as math, RED_THREADS, scalar
+from .memory import flat
+from .reduce import block_sum
+from .runtime import DEVICE, grid1d, kmath as math, RED_THREADS, scalar
 from .tensor import asarray
 
 
@@ -65,17 +67,11 @@ def _make_ce_fwd(dtype):
                 mean_logp += z[row + k] - m - logs
             logp_t = z[row + tn] - m - logs
             total += -(dt(1) - smoothing) * logp_t - smoothing * mean_logp / dt(K)
-        sh = cuda.shared.array(RT, dt)
-        sh[t] = total
-        cuda.syncthreads()
-        w = RT // 2
-        while w > 0:
-            if t < w:
-                sh[t] += sh[t + w]
-            cuda.syncthreads()
-            w //= 2
+        sh = cuda.shared.array((1, RT), dt)
+        sh[0, t] = total
+        block_sum(sh, t)
         if t == 0:
-            out[0] = sh[0] / dt(N)
+            out[0] = sh[0, 0] / dt(N)
 
     return ce_fwd
 
@@ -92,17 +88,11 @@ def _make_sq_sum(dtype):
         for i in range(t, total, RT):
             d = y[i] - target[i]
             acc += d * d
-        sh = cuda.shared.array(RT, dt)
-        sh[t] = acc
-        cuda.syncthreads()
-        w = RT // 2
-        while w > 0:
-            if t < w:
-                sh[t] += sh[t + w]
-            cuda.syncthreads()
-            w //= 2
+        sh = cuda.shared.array((1, RT), dt)
+        sh[0, t] = acc
+        block_sum(sh, t)
         if t == 0:
-            out[0] = sh[0] / dt(total)
+            out[0] = sh[0, 0] / dt(total)
 
     return sq_sum
 

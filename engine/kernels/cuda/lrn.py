@@ -11,7 +11,8 @@ from numba import cuda
 
 from .. import contracts
 from . import memory
-from .runtime import DEVICE, flat, grid1d, kmath as math, scalar
+from .memory import flat
+from .runtime import DEVICE, grid1d, kmath as math, scalar
 
 
 @cuda.jit(fastmath=True)

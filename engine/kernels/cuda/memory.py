@@ -97,6 +97,19 @@ def to_device(host: np.ndarray, what: str = ""):
     return d
 
 
+def flat(a):
+    """A 1-d view of a C-contiguous device array (a contiguous copy otherwise; a host
+    array is uploaded): what the kernels take."""
+    if isinstance(a, np.ndarray):
+        return to_device(np.ascontiguousarray(a).reshape(-1))
+    if len(a.shape) == 1:
+        if a.is_c_contiguous():
+            return a
+    elif a.is_c_contiguous():
+        return a.reshape(a.size)
+    return to_device(np.ascontiguousarray(a.copy_to_host())).reshape(a.size)
+
+
 def workspace(name: str, shape, dtype=np.float32):
     """A C-contiguous scratch device array of ``shape`` named ``name``; contents undefined.
 

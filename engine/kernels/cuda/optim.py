@@ -12,7 +12,8 @@ from __future__ import annotations
 from numba import cuda, float32
 
 from .. import contracts
-from .runtime import DEVICE, flat, grid1d, kmath as math, scalar
+from .memory import flat
+from .runtime import DEVICE, grid1d, kmath as math, scalar
 
 
 @cuda.jit(fastmath=True)

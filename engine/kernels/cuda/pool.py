@@ -1,7 +1,9 @@
 """Max, average and adaptive average pooling on the GPU, forward and backward (twin of
 cpu/pool.py).
 
-Forward kernels run one thread per output element. The average-pool backward kernels are
+Forward kernels run one thread per output element; the device functions below give
+every kernel its plane/row/column of a flat index, an average window's divisor and an
+adaptive window's bounds. The average-pool backward kernels are
 gathers, one thread per input element summing the windows that contain it, so no two
 threads write one element (race-free and deterministic). Max-pool backward only gets
 the recorded winners (the CPU signature carries no window geometry), so it scatters
@@ -18,18 +20,39 @@ from numba import cuda, float32
 from .. import contracts
 from . import memory
 from .activation import relu_backward, sigmoid_backward, tanh_backward
-from .runtime import DEVICE, flat, grid1d
+from .memory import flat
+from .runtime import DEVICE, grid1d, inline_device
 from .tensor import fill
+
+
+@inline_device
+def _unravel(e, H, W):
+    """(plane n*C + c, row, column) of flat index e into planes of H x W."""
+    t = e // W
+    return t // H, t % H, e % W
+
+
+@inline_device
+def _avg_count(h0, w0, kh, kw, H, W, ph, pw, count_include_pad):
+    """The divisor of the average-pool window at (h0, w0) (its top-left, padding included):
+    the window's cells inside the padded input with count_include_pad, else inside the input."""
+    if count_include_pad:
+        return (min(h0 + kh, H + ph) - h0) * (min(w0 + kw, W + pw) - w0)
+    return (min(h0 + kh, H) - max(h0, 0)) * (min(w0 + kw, W) - max(w0, 0))
+
+
+@inline_device
+def _adaptive_window(o, size, out):
+    """[start, end) of adaptive window o of ``out`` over ``size``: [floor(o*size/out),
+    ceil((o+1)*size/out)), as torch."""
+    return (o * size) // out, -((-(o + 1) * size) // out)
 
 
 @cuda.jit(fastmath=True)
 def _max_fwd(x, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, total, y, idx):
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, total, step):
-        ow = e % Wo
-        t = e // Wo
-        oh = t % Ho
-        nc = t // Ho
+        nc, oh, ow = _unravel(e, Ho, Wo)
         h0 = oh * sh - ph
         w0 = ow * sw - pw
         base = nc * H * W
@@ -60,34 +83,22 @@ def _max_bwd(g, idx, HW, HoWo, total, dx):
 def _avg_fwd(x, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, count_include_pad, total, y):
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, total, step):
-        ow = e % Wo
-        t = e // Wo
-        oh = t % Ho
-        nc = t // Ho
+        nc, oh, ow = _unravel(e, Ho, Wo)
         h0 = oh * sh - ph
         w0 = ow * sw - pw
-        hs, he = max(h0, 0), min(h0 + kh, H)
-        ws, we = max(w0, 0), min(w0 + kw, W)
         base = nc * H * W
         acc = x[base] - x[base]
-        for i in range(hs, he):
-            for j in range(ws, we):
+        for i in range(max(h0, 0), min(h0 + kh, H)):
+            for j in range(max(w0, 0), min(w0 + kw, W)):
                 acc += x[base + i * W + j]
-        if count_include_pad:
-            cnt = (min(h0 + kh, H + ph) - h0) * (min(w0 + kw, W + pw) - w0)
-        else:
-            cnt = (he - hs) * (we - ws)
-        y[e] = acc / float32(cnt)
+        y[e] = acc / float32(_avg_count(h0, w0, kh, kw, H, W, ph, pw, count_include_pad))
 
 
 @cuda.jit(fastmath=True)
 def _avg_bwd(g, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, count_include_pad, total, dx):
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, total, step):
-        w = e % W
-        t = e // W
-        h = t % H
-        nc = t // H
+        nc, h, w = _unravel(e, H, W)
         acc = g[0] - g[0]
         lo = h + ph - kh + 1
         oh0 = 0 if lo <= 0 else (lo + sh - 1) // sh
@@ -98,11 +109,7 @@ def _avg_bwd(g, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, count_include_pad, tota
         for oh in range(oh0, oh1 + 1):
             h0 = oh * sh - ph
             for ow in range(ow0, ow1 + 1):
-                w0 = ow * sw - pw
-                if count_include_pad:
-                    cnt = (min(h0 + kh, H + ph) - h0) * (min(w0 + kw, W + pw) - w0)
-                else:
-                    cnt = (min(h0 + kh, H) - max(h0, 0)) * (min(w0 + kw, W) - max(w0, 0))
+                cnt = _avg_count(h0, ow * sw - pw, kh, kw, H, W, ph, pw, count_include_pad)
                 acc += g[(nc * Ho + oh) * Wo + ow] / float32(cnt)
         dx[e] = acc
 
@@ -111,12 +118,9 @@ def _avg_bwd(g, C, H, W, kh, kw, sh, sw, ph, pw, Ho, Wo, count_include_pad, tota
 def _adaptive_fwd(x, H, W, Ho, Wo, total, y):
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, total, step):
-        ow = e % Wo
-        t = e // Wo
-        oh = t % Ho
-        nc = t // Ho
-        hs, he = (oh * H) // Ho, -((-(oh + 1) * H) // Ho)
-        ws, we = (ow * W) // Wo, -((-(ow + 1) * W) // Wo)
+        nc, oh, ow = _unravel(e, Ho, Wo)
+        hs, he = _adaptive_window(oh, H, Ho)
+        ws, we = _adaptive_window(ow, W, Wo)
         base = nc * H * W
         acc = x[base] - x[base]
         for i in range(hs, he):
@@ -129,18 +133,15 @@ def _adaptive_fwd(x, H, W, Ho, Wo, total, y):
 def _adaptive_bwd(g, H, W, Ho, Wo, total, dx):
     start, step = cuda.grid(1), cuda.gridsize(1)
     for e in range(start, total, step):
-        w = e % W
-        t = e // W
-        h = t % H
-        nc = t // H
+        nc, h, w = _unravel(e, H, W)
         acc = g[0] - g[0]
         # windows oh with floor(oh*H/Ho) <= h < ceil((oh+1)*H/Ho)
         for oh in range((h * Ho) // H, min(((h + 1) * Ho - 1) // H, Ho - 1) + 1):
-            hs, he = (oh * H) // Ho, -((-(oh + 1) * H) // Ho)
+            hs, he = _adaptive_window(oh, H, Ho)
             if h < hs or h >= he:
                 continue
             for ow in range((w * Wo) // W, min(((w + 1) * Wo - 1) // W, Wo - 1) + 1):
-                ws, we = (ow * W) // Wo, -((-(ow + 1) * W) // Wo)
+                ws, we = _adaptive_window(ow, W, Wo)
                 if w < ws or w >= we:
                     continue
                 acc += g[(nc * Ho + oh) * Wo + ow] / float32((he - hs) * (we - ws))

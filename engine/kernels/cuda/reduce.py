@@ -1,6 +1,8 @@
-"""Per-channel sums over (N, L) of an (N, C, L) array: bias gradients, batch-norm statistics.
+"""Sums on the GPU: the block-wide tree sum every reducing kernel ends with
+(``block_sum``), and per-channel sums over (N, L) of an (N, C, L) array (bias gradients,
+batch-norm statistics).
 
-Two deterministic stages, no atomics: a (S, C) grid of blocks each tree-reduces one slice
+Per-channel sums take two deterministic stages, no atomics: a (S, C) grid of blocks each tree-reduces one slice
 of one channel into ``partials[c, s]``, then one thread per channel adds its S partials
 in order. S is chosen so the first stage has a few blocks per SM even when C is small.
 
@@ -17,7 +19,23 @@ import numpy as np
 from numba import cuda, from_dtype
 
 from . import memory
-from .runtime import RED_THREADS, grid1d, sm_count
+from .runtime import RED_THREADS, grid1d, inline_device, sm_count
+from .tensor import fill
+
+
+@inline_device
+def block_sum(sh, t):
+    """Sums each row of the shared array ``sh`` (R, W), W a power of two, into sh[r, 0] by
+    a tree over the block's threads (thread ``t`` adds at each level while t < width),
+    with a barrier before it and after every level: every thread of the block calls it."""
+    cuda.syncthreads()
+    w = sh.shape[1] // 2
+    while w > 0:
+        if t < w:
+            for r in range(sh.shape[0]):
+                sh[r, t] += sh[r, t + w]
+        cuda.syncthreads()
+        w //= 2
 
 
 @lru_cache(maxsize=None)
@@ -49,22 +67,14 @@ def _make_partials(dtype):
                 acc2 += v * b[idx]
             else:
                 acc1 += v
-        sh1 = cuda.shared.array(RT, dt)
-        sh2 = cuda.shared.array(RT, dt)
-        sh1[t] = acc1
-        sh2[t] = acc2
-        cuda.syncthreads()
-        w = RT // 2
-        while w > 0:
-            if t < w:
-                sh1[t] += sh1[t + w]
-                sh2[t] += sh2[t + w]
-            cuda.syncthreads()
-            w //= 2
+        sh = cuda.shared.array((2, RT), dt)
+        sh[0, t] = acc1
+        sh[1, t] = acc2
+        block_sum(sh, t)
         if t == 0:
-            out1[c * S + s] = sh1[0]
+            out1[c * S + s] = sh[0, 0]
             if mode != 2:
-                out2[c * S + s] = sh2[0]
+                out2[c * S + s] = sh[1, 0]
 
     return partials
 
@@ -105,7 +115,6 @@ def channel_sum(a, N: int, C: int, L: int, slices: int | None = None):
     if C == 0:
         return out
     if N * L == 0:
-        from .tensor import fill
         fill(out, 0)
         return out
     s1, _, S = channel_sums(a, N, C, L, 2, slices=slices)

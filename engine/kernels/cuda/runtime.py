@@ -56,22 +56,7 @@ def _owns(a) -> bool:
 
 DEVICE = Arrays("CUDA device array", (_DEVICE_ARRAY, np.ndarray), _owns)
 """The CUDA kernel set's arrays: device arrays; a numpy array passed where a kernel only
-reads is uploaded (``flat``); arrays written in place must be C-contiguous device arrays."""
-
-
-def flat(a):
-    """A 1-d view of a C-contiguous device array (a contiguous copy otherwise; a host
-    array is uploaded)."""
-    if isinstance(a, np.ndarray):
-        from .memory import to_device
-        return to_device(np.ascontiguousarray(a).reshape(-1))
-    if len(a.shape) == 1:
-        if a.is_c_contiguous():
-            return a
-    elif a.is_c_contiguous():
-        return a.reshape(a.size)
-    from .memory import to_device
-    return to_device(np.ascontiguousarray(a.copy_to_host())).reshape(a.size)
+reads is uploaded (``memory.flat``); arrays written in place must be C-contiguous device arrays."""
 
 
 def scalar(a, v):

@@ -13,7 +13,8 @@ from numba import cuda
 from .. import contracts
 from . import memory
 from .activation import relu_forward
-from .runtime import DEVICE, flat, grid1d, is_device_array, scalar
+from .memory import flat
+from .runtime import DEVICE, grid1d, is_device_array, scalar
 
 
 # --- kernels ---------------------------------------------------------------------------
