@@ -5,7 +5,6 @@ of an application that already runs Qt, ``line_plot`` raises PlotUnavailable say
 """
 from __future__ import annotations
 
-import os
 import threading
 
 import numpy as np
@@ -30,8 +29,7 @@ def line_plot(path, title: str, xlabel: str, ylabel: str, series: dict) -> None:
         raise PlotUnavailable(f"pyqtgraph/PySide6 are not installed (the gui extra): {e}") from None
     app = QApplication.instance()
     if app is None:
-        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        app = QApplication([])
+        app = QApplication(["numbacnn", "-platform", "offscreen"])     # no window, no display needed
     elif threading.current_thread() is not threading.main_thread():
         raise PlotUnavailable("Qt draws only on the application's main thread; the CSVs hold the curves")
     widget = pg.PlotWidget(background="w")

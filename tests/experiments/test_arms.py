@@ -40,3 +40,15 @@ def test_measure_returns_the_report_unwritten(shared_data, tmp_path):
     assert report.finding and not list(tmp_path.iterdir())
     path = report.write(tmp_path / "r")
     assert path.read_text().startswith("# Experiment: one-by-one")
+
+
+def test_without_the_plotting_extra_the_report_says_plots_were_skipped(shared_data, tmp_path, monkeypatch):
+    from engine.experiments import plot, report
+
+    def unavailable(*args):
+        raise plot.PlotUnavailable("pyqtgraph/PySide6 are not installed (the gui extra)")
+    monkeypatch.setattr(report, "line_plot", unavailable)
+    path = experiments.run("one-by-one", "tiny", tmp_path / "r", data_root=shared_data)
+    text = path.read_text()
+    assert "- plots skipped: pyqtgraph/PySide6 are not installed (the gui extra)" in text
+    assert not list((tmp_path / "r").glob("*.png")) and "![" not in text
