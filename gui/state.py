@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.train import events as E
+from engine.train.jsonable import jsonable
 
 from .events import CheckpointSaved, Paused
 
@@ -484,7 +485,7 @@ class AppState(Observable):
         """Writes the settings (not the runs: those live in their run folders)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.settings_dict(), indent=1, default=_jsonable))
+        tmp.write_text(json.dumps(jsonable(self.settings_dict()), indent=1))
         os.replace(tmp, self.path)
         return self.path
 
@@ -515,12 +516,3 @@ class AppState(Observable):
     def remember(self, kind: str, path: str) -> None:
         self.recent[kind] = str(path)
 
-
-def _jsonable(o):
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON-able: {type(o).__name__}")

@@ -58,6 +58,6 @@ def test_gpu_tile_under_any_backend(rng):
 
 
 def test_choose_splits_bounds():
-    assert G.choose_splits(4096, 4096, 100000) == 1 or not SIM
+    assert G.choose_splits(4096, 4096, 100000) == 1           # the output tiles alone fill the GPU
     s = G.choose_splits(64, 576, big(4096, 131072))
     assert 1 <= s <= 64
