@@ -1,4 +1,5 @@
-"""Overlaid line plots written as PNG files, rendered headless with pyqtgraph's exporter.
+"""Overlaid line plots written as PNG files: a pyqtgraph PlotWidget rendered headless
+(``grab``, as the studio exports its curves) on an offscreen QApplication.
 
 pyqtgraph and PySide6 are the optional ``gui`` extra; without them, or off the thread
 of an application that already runs Qt, ``line_plot`` raises PlotUnavailable saying why.
@@ -23,7 +24,6 @@ def line_plot(path, title: str, xlabel: str, ylabel: str, series: dict) -> None:
     (label -> (x, y) sequences of equal length), with a legend."""
     try:
         import pyqtgraph as pg
-        from pyqtgraph.exporters import ImageExporter
         from PySide6.QtWidgets import QApplication
     except ImportError as e:
         raise PlotUnavailable(f"pyqtgraph/PySide6 are not installed (the gui extra): {e}") from None
@@ -44,8 +44,7 @@ def line_plot(path, title: str, xlabel: str, ylabel: str, series: dict) -> None:
         for k, (label, (x, y)) in enumerate(series.items()):
             item.plot(np.asarray(x, float), np.asarray(y, float), name=str(label),
                       pen=pg.mkPen(COLOURS[k % len(COLOURS)], width=2))
-        exporter = ImageExporter(item)
-        exporter.parameters()["width"] = WIDTH
-        exporter.export(str(path))
+        if not widget.grab().save(str(path), "PNG"):
+            raise OSError(f"could not write the plot {path}")
     finally:
         widget.deleteLater()
