@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
+
+from engine.onnx import export as export_onnx
 
 from . import qtcompat  # noqa: F401  (PySide6 6.12.0 signal refcount fix)
 from . import state as S
@@ -20,6 +23,7 @@ from .panels.train import TrainPanel
 from .worker import Worker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+EXPORT_FILTERS = {"onnx": "ONNX model (*.onnx)", "safetensors": "safetensors weights (*.safetensors)"}
 
 
 class MainWindow(QtWidgets.QMainWindow):
@@ -73,6 +77,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._action(m, "Load checkpoint…", self.train_panel._load_ckpt, QtGui.QKeySequence.Open)
         self._action(m, "Save checkpoint…", self.train_panel._save_ckpt, QtGui.QKeySequence.Save)
         self._action(m, "Resume from checkpoint…", self.train_panel._resume_dialog)
+        self._action(m, "Export model (ONNX, safetensors)…", self._export_dialog)
         m.addSeparator()
         self._action(m, "Export curves (PNG)…", self.train_panel._export_png)
         self._action(m, "Export metrics (CSV)…", self.train_panel._export_csv)
@@ -93,6 +98,57 @@ class MainWindow(QtWidgets.QMainWindow):
         a.triggered.connect(lambda *_: slot())
         menu.addAction(a)
         return a
+
+    # -- export ---------------------------------------------------------------------------
+    def _export_dialog(self):
+        """File > Export model…: the current run's model as an ONNX file or safetensors weights."""
+        run = self.state.run()
+        if run is None:
+            self.show_error("Train a model or load a checkpoint first, then export it.")
+            return
+        start = str(Path(run.directory or Path.home()) / "model.onnx")
+        path, chosen = QtWidgets.QFileDialog.getSaveFileName(self, "Export model", start,
+                                                             ";;".join(EXPORT_FILTERS.values()))
+        if path:
+            fmt = export_format(path, chosen)
+            self.export_model(path if Path(path).suffix.lower() == f".{fmt}" else f"{path}.{fmt}", fmt, run.id)
+
+    def export_model(self, path: str, fmt: str, run_id: int | None = None):
+        """Writes the run's model to ``path`` on the engine thread, atomically: ``fmt`` "onnx"
+        (eval form, inputs of the run's image shape, any batch size) or "safetensors"
+        (torch's state_dict keys); a dialog says what went wrong."""
+        run = self.state.run(run_id)
+        if run is None:
+            self.show_error("Train a model or load a checkpoint first, then export it.")
+            return
+        if Path(path).is_dir():
+            self.show_error(f"Could not export the model: {path} is a folder; choose a file name.")
+            return
+        rid = run.id
+        thread = self.worker.engine
+
+        def work():
+            held = thread.models.get(rid)
+            if held is None:
+                raise RuntimeError("this run's model is not in memory; load its checkpoint")
+            model, inputs = held[0], held[1]
+            if fmt == "safetensors":
+                return model.save_safetensors(path)
+            if inputs is None:
+                raise ValueError("this run does not record its input shape, which an ONNX file fixes; export "
+                                 "safetensors instead")
+            return export_onnx(model, np.zeros((1, *inputs.shape), np.float32), path)
+
+        def done(p):
+            self.state.set_busy("")
+            self.statusBar().showMessage(f"exported {p}", 8000)
+
+        def failed(exc, tb):
+            self.state.set_busy("")
+            self.show_error(f"Could not export the model to {path}:\n\n{exc}", tb)
+
+        self.state.set_busy("exporting")
+        thread.submit(work, done=done, error=failed, name="export")
 
     def _about(self):
         QtWidgets.QMessageBox.about(
@@ -188,6 +244,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.save_settings()
         self.worker.shutdown(timeout=5.0)
         super().closeEvent(e)
+
+
+def export_format(path: str, chosen_filter: str) -> str:
+    """"onnx" or "safetensors": from the file's extension, else from the filter chosen."""
+    by_suffix = {".onnx": "onnx", ".safetensors": "safetensors"}.get(Path(path).suffix.lower())
+    return by_suffix or next((f for f, text in EXPORT_FILTERS.items() if text == chosen_filter), "onnx")
 
 
 def _image_paths(mime: QtCore.QMimeData) -> list[str]:
