@@ -16,12 +16,13 @@ folded), in eval mode (batch norm with its running statistics; the Dropout modul
 their input on, and ``F.dropout`` becomes an Identity), with a forward hook on every
 module so that each output is computed, under its module's name, before it returns.
 
-The forward runs twice: on the example batch and on a random batch one sample larger.
-The two record lists must be the same, except a Reshape's target shape, whose one axis
-that follows the batch size becomes -1 (so the batch size is left open); anything else
-that differs depends on the batch size or on the input's values (a shape or a constant
-computed from them, or a step outside autograd such as a comparison or ``.item()``),
-which a fixed graph cannot follow, and is refused with the node's name.
+The forward runs twice: on the example batch and on a random batch of another size (1,
+or 2 for an example of one sample). The two record lists must be the same, except a
+Reshape's target shape, whose one axis that follows the batch size becomes -1 (so the
+batch size is left open); anything else that differs depends on the batch size or on the
+input's values (a shape or a constant computed from them, or a step outside autograd such
+as a comparison or ``.item()``), which a fixed graph cannot follow, and is refused with
+the node's name.
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ import numpy as np
 
 from .. import kernels
 from ..autograd import Tensor, enable_grad, ops
-from ..autograd.function import trace_calls
+from ..autograd.function import Function, trace_calls
 from ..errors import ShapeError
 from ..nn import Module
 from .mapping import RULES
@@ -52,9 +53,10 @@ def to_graph(model, example_input) -> Graph:
         raise ExportError(f"ONNX export: model must be an engine.nn.Module, got {type(model).__name__}")
     x = _example(example_input)
     _check_float32(model)
+    n2 = 2 if x.shape[0] == 1 else 1
     first = _trace(model, x)
-    second = _trace(model, np.random.default_rng(0).standard_normal((x.shape[0] + 1, *x.shape[1:]), np.float32))
-    return _merged(first, second, x.shape[0] + 1)
+    second = _trace(model, np.random.default_rng(0).standard_normal((n2, *x.shape[1:]), np.float32))
+    return _merged(first, second, n2)
 
 
 def _example(example_input) -> np.ndarray:
@@ -63,7 +65,11 @@ def _example(example_input) -> np.ndarray:
     if shape is None or len(shape) < 2 or min(shape) < 1:
         raise ExportError(f"ONNX export: example_input must be a batch (N, C, H, W) of at least one sample, got "
                           f"{'shape ' + str(tuple(shape)) if shape is not None else type(example_input).__name__}")
-    return np.ascontiguousarray(np.asarray(example_input), dtype=np.float32)
+    try:
+        return np.ascontiguousarray(np.asarray(example_input), dtype=np.float32)
+    except (TypeError, ValueError):
+        raise ExportError(f"ONNX export: example_input must hold numbers, got a {type(example_input).__name__} of "
+                          f"{getattr(example_input, 'dtype', 'other things')}") from None
 
 
 def _check_float32(model) -> None:
@@ -94,7 +100,7 @@ def _trace(model, x: np.ndarray) -> _Trace:
             inp = ops.Clone.apply(leaf)      # not a leaf: `x += 1` in a forward works as usual
             tracer.bind(inp, INPUT)
             try:
-                with trace_calls(tracer):
+                with trace_calls(tracer), np.errstate(all="ignore"):   # random inputs: values don't matter
                     out = model(inp)
             except ShapeError as e:
                 raise ExportError(f"ONNX export: the model does not take inputs of shape {x.shape[1:]}: {e}") from None
@@ -151,8 +157,9 @@ class Tracer:
     each operation that reads a traced tensor, a parameter or a buffer.
 
     For the rules of :mod:`engine.onnx.mapping`: :meth:`input` names what an operation
-    reads (``outputs`` holds what it made), :meth:`emit` appends a node, :meth:`const` and :meth:`target_shape` add
-    initializers, :meth:`fail` refuses with the module and operation named."""
+    reads (``outputs`` holds what it made), :meth:`emit` appends a node, :meth:`const`
+    and :meth:`target_shape` add initializers, :meth:`fail` refuses with the module and
+    operation named."""
 
     def __init__(self, model):
         self.records: list[OpRecord] = []
@@ -197,8 +204,12 @@ class Tracer:
             return                                   # constants only: its outputs are constants where read
         self.op = fn.__name__.lstrip("_")
         rule = RULES.get(fn)
+        if rule is None and issubclass(fn, Function):
+            if all(self._known(o) for o in outputs):
+                return               # a user's Function whose forward ran traced operations: they are its nodes
+            self.fail("has no ONNX form: its forward computes its result outside the engine's tensor operations")
         if rule is None:
-            self.fail("has no ONNX form (the exporter maps the engine's layers and tensor arithmetic; see "
+            self.fail("has no ONNX form (the exporter maps the engine's layers and tensor operations; see "
                       "engine.onnx.mapping)")
         for o in outputs:
             if o.dtype != np.float32:

@@ -153,10 +153,16 @@ def test_operations_without_an_onnx_form_are_named(tmp_path):
     (np.zeros((1, 3, 28, 28), np.float32), "does not take inputs of shape \\(3, 28, 28\\)"),
     (np.zeros((0, 1, 28, 28), np.float32), "at least one sample"),
     ([1, 2, 3], "got list"),
+    (np.array([["a", "b"]]), "example_input must hold numbers, got a ndarray of <U1"),
 ])
 def test_bad_example_input(tmp_path, x, needle):
     with pytest.raises(ExportError, match=needle):
         export(engine.models.get("mnist_cnn"), x, tmp_path / "m.onnx")
+
+
+def test_only_modules_export(tmp_path):
+    with pytest.raises(ExportError, match="model must be an engine.nn.Module, got function"):
+        export(lambda x: x, np.zeros((1, 3), np.float32), tmp_path / "f.onnx")
 
 
 @pytest.mark.parametrize("opset", [16, 10**6, "17", True])

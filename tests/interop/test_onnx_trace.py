@@ -186,19 +186,35 @@ class Forward(nn.Module):
 
 
 class Cube(torch.autograd.Function):
+    """A user's operation written with tensor operations: its nodes are theirs."""
+
     @staticmethod
     def forward(ctx, x):
+        ctx.save_for_backward(x)
         return x * x * x
 
     @staticmethod
     def backward(ctx, g):
-        return g
+        x, = ctx.saved_tensors
+        return 3 * g * x * x
+
+
+class NumpyCube(Cube):
+    """The same computed in numpy: nothing the tracer can follow."""
+
+    @staticmethod
+    def forward(ctx, x):
+        ctx.save_for_backward(x)
+        return torch.from_numpy(x.numpy() ** 3)
 
 
 @pytest.mark.parametrize("body,needle", [
-    (lambda m, x: Cube.apply(m.fc(x)), r"operation Cube in the model's forward \(Forward\) has no ONNX form"),
+    (lambda m, x: NumpyCube.apply(m.fc(x)), r"operation NumpyCube in the model's forward \(Forward\) has no ONNX form: "
+                                            "its forward computes its result outside the engine's tensor operations"),
+    (lambda m, x: m.fc(x).max(1)[0], r"operation MaxMin in the model's forward \(Forward\) has no ONNX form \(the "
+                                     "exporter maps"),
     (lambda m, x: m.fc(x).argmax(1, keepdim=True) * m.fc(x),
-     r"node Mul differs between the example batch and a random batch of 3: it depends on the batch size or on the "
+     r"node Mul differs between the example batch and a random batch of 1: it depends on the batch size or on the "
      r"input's values"),
     (lambda m, x: m.fc(x) + torch.zeros(x.size(0), 1), "node Add differs between"),
     (lambda m, x: m.fc(x) * (x[:, :4] > 0), "node Mul differs between"),
@@ -218,14 +234,24 @@ def test_what_has_no_onnx_form_is_refused_in_one_sentence(tmp_path, body, needle
 
 
 def test_a_module_is_named_in_the_refusal(tmp_path):
-    m = nn.Sequential(nn.Linear(6, 6), nn.Sequential(nn.ReLU(), Forward(lambda m, x: Cube.apply(m.fc(x)))))
-    with pytest.raises(ExportError, match=r"operation Cube in module '1\.1' \(Forward\) has no ONNX form"):
+    m = nn.Sequential(nn.Linear(6, 6), nn.Sequential(nn.ReLU(), Forward(lambda m, x: NumpyCube.apply(m.fc(x)))))
+    with pytest.raises(ExportError, match=r"operation NumpyCube in module '1\.1' \(Forward\) has no ONNX form"):
         to_graph(m, np.ones((1, 6), np.float32))
 
 
 def test_float64_models_are_refused(tmp_path):
     with pytest.raises(ExportError, match=r"writes float32 models; fc\.weight is float64 \(call model\.float\(\)"):
         to_graph(Forward(lambda m, x: m.fc(x)).double(), np.ones((1, 6), np.float32))
+
+
+def test_a_function_made_of_tensor_operations_exports(tmp_path):
+    m = Forward(lambda m, x: Cube.apply(m.fc(x)) - 1)
+    x = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    path = export(m, x[:1], tmp_path / "c.onnx")
+    assert [n.op_type for n in onnx.load(path).graph.node] == ["Gemm", "Mul", "Mul", "Sub", "Identity"]
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, m(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_functional_dropout_is_left_out(tmp_path):
@@ -271,3 +297,16 @@ def test_the_hook_sees_only_its_own_thread():
                 pass
     z = y * 3
     assert calls == ["Add"] and other == [6.0] and z.shape == (3,)
+
+
+def test_a_model_on_cuda_exports_from_host_copies(tmp_path):
+    torch.manual_seed(5)
+    m = randomized(nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3)))
+    x = np.random.default_rng(0).standard_normal((2, 1, 6, 6)).astype(np.float32)
+    with torch.no_grad():
+        want = m.eval()(x).numpy()
+    m.to("cuda")
+    path = export(m, x[:1], tmp_path / "c.onnx")
+    got = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert m.device == "cuda"
