@@ -8,7 +8,7 @@
     rep.finding = "..."           # written from the measured numbers
     path = rep.write(out_dir)     # out_dir/report.md
 
-Nothing is overwritten: ``write`` refuses a folder that already holds a report.md.
+Nothing is overwritten: ``write`` refuses a folder that is not new or empty.
 """
 from __future__ import annotations
 
@@ -24,11 +24,14 @@ class ExperimentError(ValueError):
 
 
 def check_out(out: Path) -> None:
-    """Refuses an output folder that is a file or already holds a report."""
+    """Refuses an output folder that is a file, holds a report or holds anything else
+    (its files could be overwritten): a report goes into a new or empty folder."""
     if out.exists() and not out.is_dir():
         raise ExperimentError(f"--out {out}: is a file, not a folder")
     if (out / "report.md").exists():
         raise ExperimentError(f"--out {out}: already holds a report.md; pick a new folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise ExperimentError(f"--out {out}: is not empty; pick a new or empty folder")
 
 
 class Report:

@@ -137,3 +137,10 @@ def test_out_that_is_a_file_is_refused(tmp_path):
     with pytest.raises(experiments.ExperimentError, match="is a file, not a folder"):
         experiments.run("one-by-one", "tiny", target)
     assert target.read_text() == "keep me"
+
+
+def test_a_folder_with_other_files_is_refused(tmp_path):
+    (tmp_path / "steps.csv").write_text("mine")
+    with pytest.raises(experiments.ExperimentError, match="is not empty; pick a new or empty folder"):
+        experiments.run("one-by-one", "tiny", tmp_path)
+    assert (tmp_path / "steps.csv").read_text() == "mine"
