@@ -30,7 +30,7 @@ from . import kernels
 from .autograd import Tensor, enable_grad
 from .nn import Conv2d, Module
 
-__all__ = ["Explanation", "FeatureMap", "Filters", "conv_layers", "explain", "resize_bilinear", "colorize",
+__all__ = ["Explanation", "FeatureMap", "Filters", "conv_layers", "explain", "heatmap", "resize_bilinear", "colorize",
            "overlay"]
 
 # a blue -> cyan -> yellow -> red ramp: (position in [0, 1], RGB)
@@ -199,11 +199,13 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
                for n, m in model.named_modules() if isinstance(m, Conv2d)] if maps else []
     return Explanation(probabilities=z / z.sum(), class_names=names_out, predicted=predicted, target=tgt,
                        layer=name, activations=a, gradients=g, weights=alpha, cam=cam,
-                       heatmap=_unit(resize_bilinear(cam, x.shape[1:])), feature_maps=feature, filters=filters)
+                       heatmap=heatmap(cam, x.shape[1:]), feature_maps=feature, filters=filters)
 
 
-def _unit(m: np.ndarray) -> np.ndarray:
-    """``m`` scaled to [0, 1] by its minimum and maximum; zeros if it is constant."""
+def heatmap(cam: np.ndarray, size) -> np.ndarray:
+    """float64 (H, W) in [0, 1]: the map ``cam`` (h, w) resized bilinearly to ``size``
+    (H, W) and scaled by its minimum and maximum (zeros where it is constant)."""
+    m = resize_bilinear(cam, size)
     lo, hi = float(m.min()), float(m.max())
     return (m - lo) / (hi - lo) if hi > lo else np.zeros_like(m)
 
