@@ -36,7 +36,8 @@ _EXPERIMENTS = {"shuffle": shuffle, "augment": augment, "activation": activation
                 "one-by-one": one_by_one, "permute": permute, "batch": batch, "dropout": dropout,
                 "classics": classics}
 
-__all__ = ["BUDGETS", "ExperimentError", "Point", "Stage", "names", "question", "run"]
+__all__ = ["BUDGETS", "ExperimentError", "Point", "Report", "Stage", "check_out", "default_out", "measure", "names",
+           "question", "run"]
 
 
 def names() -> list[str]:

@@ -17,11 +17,11 @@ from .. import manual_seed, nn, optim
 from ..data import DataLoader
 from ..train import Trainer, evaluate_model
 from ..train.events import BatchEnd
+from ..train.recipe.data import EVAL_BATCH
 from .report import ExperimentError
 
 STEP_COLUMNS = ("arm", "epoch", "step", "loss", "accuracy", "images_per_sec")
 EPOCH_COLUMNS = ("arm", "epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
-EVAL_BATCH = 256
 
 
 @dataclass
@@ -65,8 +65,8 @@ class ArmResult:
 
     def images_per_sec(self) -> float:
         """Median throughput over the steps after the first (which pays for compilation)."""
-        rates = self.column("images_per_sec")[1:]
-        return float(np.median(rates)) if len(rates) else float(self.column("images_per_sec")[0])
+        rates = self.column("images_per_sec")
+        return float(np.median(rates[1:] if len(rates) > 1 else rates)) if len(rates) else math.nan
 
 
 def loader(dataset, batch_size: int, shuffle: bool, seed: int, transform=None) -> DataLoader:
