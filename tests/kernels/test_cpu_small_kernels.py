@@ -103,3 +103,30 @@ def test_flat_sgd_matches_per_parameter_update_and_survives_replaced_arrays():
     assert set(sd["state"]) == set(range(len(params)))
     for i, p in enumerate(params):
         np.testing.assert_allclose(sd["state"][i]["momentum_buffer"], bufs[i], rtol=1e-5, atol=1e-6)
+
+
+def _lrn_reference(x, size, alpha, beta, k, g):
+    """y and dx of local response normalisation in float64, by its definition."""
+    C = x.shape[1]
+    sq = np.pad(x.astype(np.float64) ** 2, ((0, 0), (size // 2, (size - 1) // 2), (0, 0), (0, 0)))
+    s = k + alpha / size * sum(sq[:, j:j + C] for j in range(size))
+    y = x * s ** -beta
+    t = np.pad(g * y / s, ((0, 0), ((size - 1) // 2, size // 2), (0, 0), (0, 0)))
+    dx = g * s ** -beta - 2 * alpha * beta / size * x * sum(t[:, j:j + C] for j in range(size))
+    return y, dx
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.6])   # the square-root forms, and pow
+@pytest.mark.parametrize("size", [5, 4, 1])
+def test_lrn_matches_its_definition(dtype, beta, size):
+    r = np.random.default_rng(3)
+    x = (r.standard_normal((2, 6, 3, 5)) * 2).astype(dtype)
+    g = r.standard_normal(x.shape).astype(dtype)
+    y, s = cpu.lrn_forward(x, size, 0.5, beta, 1.5)
+    dx = cpu.lrn_backward(x, y, s, g, size, 0.5, beta)
+    ry, rdx = _lrn_reference(x, size, 0.5, beta, 1.5, g)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
+    assert y.dtype == dx.dtype == dtype
+    np.testing.assert_allclose(y, ry, **tol)
+    np.testing.assert_allclose(dx, rdx, **tol)

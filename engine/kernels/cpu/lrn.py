@@ -10,43 +10,77 @@ import numpy as np
 
 from .. import contracts
 from ..checks import NUMPY
-from .parallel import kernel, parallel_for
+from .parallel import helper, kernel, parallel_for
 from .tensor import as_ncl
+
+
+@helper
+def _inv_pow(v, beta):
+    # v ** -beta, by square roots (which vectorise) for AlexNet's and torch's default 0.75
+    # and for 0.5 and 1; by the C library's pow otherwise
+    if beta == 0.75:
+        return 1 / np.sqrt(v * np.sqrt(v))
+    if beta == 0.5:
+        return 1 / np.sqrt(v)
+    if beta == 1:
+        return 1 / v
+    return v ** -beta
+
+
+@helper
+def _window_sums(a, n, c, before, after, square, acc):
+    # acc (L,) = sum over channels j in [c - before, c + after] of a[n, j] (squared with square)
+    C = a.shape[1]
+    acc[:] = 0
+    for j in range(max(0, c - before), min(C, c + after + 1)):
+        row = a[n, j]
+        if square:
+            for l in range(acc.size):
+                acc[l] += row[l] * row[l]
+        else:
+            for l in range(acc.size):
+                acc[l] += row[l]
 
 
 @kernel
 def _lrn_fwd(x, size, alpha, beta, k, y, s, lo, hi):
+    # samples [lo, hi); every loop over the L positions of a channel runs in x's dtype and
+    # vectorises (a loop over the window inside one over L, in float64 with pow, ran at
+    # 27 ns per element)
     N, C, L = x.shape
     before, after = size // 2, (size - 1) // 2
+    t = x.dtype.type
+    scale, kk, b = t(alpha / size), t(k), t(beta)
+    acc = np.empty(L, x.dtype)
     for n in range(lo, hi):
         for c in range(C):
-            j0, j1 = max(0, c - before), min(C, c + after + 1)
+            _window_sums(x, n, c, before, after, True, acc)
+            xr, yr, sr = x[n, c], y[n, c], s[n, c]
             for l in range(L):
-                acc = 0.0
-                for j in range(j0, j1):
-                    v = x[n, j, l]
-                    acc += v * v
-                sv = k + alpha / size * acc
-                s[n, c, l] = sv
-                y[n, c, l] = x[n, c, l] * sv ** (-beta)
+                sv = kk + scale * acc[l]
+                sr[l] = sv
+                yr[l] = xr[l] * _inv_pow(sv, b)
 
 
 @kernel
 def _lrn_bwd(x, g, y, s, size, alpha, beta, t, dx, lo, hi):
+    # samples [lo, hi); t (N, C, L) scratch for g * y / s
     N, C, L = x.shape
     before, after = size // 2, (size - 1) // 2
-    coef = 2.0 * alpha * beta / size
+    coef, b = x.dtype.type(2.0 * alpha * beta / size), x.dtype.type(beta)
+    acc = np.empty(L, x.dtype)
     for n in range(lo, hi):
         for c in range(C):
+            gr, yr, sr, tr = g[n, c], y[n, c], s[n, c], t[n, c]
             for l in range(L):
-                t[n, c, l] = g[n, c, l] * y[n, c, l] / s[n, c, l]
+                tr[l] = gr[l] * yr[l] / sr[l]
         for i in range(C):
-            j0, j1 = max(0, i - after), min(C, i + before + 1)
+            _window_sums(t, n, i, after, before, False, acc)
+            gr, sr, xr, dr = g[n, i], s[n, i], x[n, i], dx[n, i]
             for l in range(L):
-                acc = 0.0
-                for j in range(j0, j1):
-                    acc += t[n, j, l]
-                dx[n, i, l] = g[n, i, l] * s[n, i, l] ** (-beta) - coef * x[n, i, l] * acc
+                dr[l] = gr[l] * _inv_pow(sr[l], b)
+            for l in range(L):
+                dr[l] -= coef * xr[l] * acc[l]
 
 
 def lrn_forward(x, size, alpha, beta, k):
