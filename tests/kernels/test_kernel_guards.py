@@ -23,15 +23,10 @@ F32, F64 = np.float32, np.float64
 BAD_DTYPES = [np.int32, np.int64, np.uint8, np.float16, np.bool_]
 
 
-@pytest.fixture(params=["cpu", "cuda"])
-def K(request):
-    """The kernel set under test (the CUDA one skips where it cannot run)."""
-    if request.param == "cpu":
-        return CPU
-    try:
-        return kernels.ops("cuda")
-    except RuntimeError as e:
-        pytest.skip(str(e))
+@pytest.fixture
+def K(ops):
+    """The kernel set under test: each in turn (tests/conftest.py's ``ops``)."""
+    return ops
 
 
 def up(K, a):
