@@ -698,6 +698,22 @@ def read_progress(path) -> tuple[int, int]:
         raise damaged(path, str(e)) from None
 
 
+def read_summary(path) -> dict:
+    """A checkpoint's metadata, history and trainer counters ({"metadata": {...},
+    "history": [...], "trainer": {...}}), read from its JSON part alone (no weights are
+    loaded) and checked as :func:`load_checkpoint` checks them; CheckpointError likewise."""
+    path = _resolve(path)
+    try:
+        packed = _parse_meta(path, _read_arrays(path, only=META_KEY))
+        _check_metadata(packed.get("metadata"))
+        _check_history(packed.get("history", []))
+        _check_trainer(packed.get("trainer"))
+        return {"metadata": dict(packed.get("metadata") or {}), "history": list(packed.get("history", [])),
+                "trainer": dict(packed.get("trainer") or {})}
+    except Bad as e:
+        raise damaged(path, str(e)) from None
+
+
 def load_model(path):
     """The model a checkpoint holds, built from its spec, weights loaded, in eval mode."""
     return load_checkpoint(path).build_model()

@@ -1,0 +1,221 @@
+"""gui.runs, the run browser's Qt-free model, on real runs made by the engine's Trainer:
+listing (name, dataset, model, settings, status, best validation accuracy, duration),
+curves, comparison, rename, delete to the freedesktop.org trash."""
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import numpy as np
+import pytest
+
+from engine.train import CSVLogger, JSONLogger, LambdaCallback, ModelCheckpoint
+from gui import runs as R
+from gui.state import AppState, default_runs_dir
+from train.train_helpers import make_trainer
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+LATER = time.time() + 10 * R.LIVE_SECONDS       # "now" for a run that no longer changes
+
+
+def make_run(folder, epochs=2, planned=None, lr=0.05, stop_at=None, fail_at=None, batch_every=1, studio=False):
+    """A run folder written by the Trainer and the run folder's callbacks (as the CLI and
+    the studio's recipe make them). stop_at: the user stops at that step; fail_at: an
+    exception after that epoch (with error.npz saved as the studio saves it when
+    ``studio``; else the process just ends, as a kill leaves it)."""
+    folder.mkdir(parents=True)
+    planned = planned or epochs
+    cbs = [CSVLogger(folder / "metrics.csv"), JSONLogger(folder / "metrics.jsonl", batch_every=batch_every),
+           ModelCheckpoint(folder)]
+    if stop_at is not None:
+        cbs.insert(0, LambdaCallback(on_batch_end=lambda t, ev: t.stop() if ev.step >= stop_at else None))
+    if fail_at is not None:
+        def fail(t, ev):
+            if ev.epoch + 1 >= fail_at:
+                raise RuntimeError("out of memory in a kernel")
+        failing = LambdaCallback(on_epoch_end=fail)
+        failing.order = 200                      # after the epoch's files are written
+        cbs.append(failing)
+    md = {"dataset": "toy", "args": {"model": "tiny", "dataset": "toy", "epochs": planned, "lr": lr, "batch_size": 16,
+                                     "optimizer": "adam", "schedule": "none"}}
+    t = make_trainer(lr=lr, scheduler=None, callbacks=cbs, metadata=md)
+    state = AppState()
+    run = state.new_run(directory=str(folder))
+    t.subscribe(lambda ev: state.apply_events(run.id, [ev]))
+    try:
+        t.fit(epochs)
+    except RuntimeError:
+        if studio:
+            t.save_checkpoint(str(folder / "error.npz"))
+    if studio:
+        run.write_csv(folder / "studio_metrics.csv")
+    return t
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory):
+    """Runs in a CLI runs/ folder and a studio folder, and what their trainers hold."""
+    base = tmp_path_factory.mktemp("runs")
+    cli, studio = base / "cli" / "runs", base / "studio"
+    trainers = {"done": make_run(cli / "done", epochs=2),
+                "stopped": make_run(cli / "stopped", epochs=3, stop_at=15, lr=0.01),
+                "killed": make_run(cli / "killed", epochs=3, fail_at=1),
+                "crashed": make_run(studio / "crashed", epochs=3, fail_at=2, studio=True, batch_every=0)}
+    (cli / "notes").mkdir()                      # not a run
+    (cli / "notes" / "readme.txt").write_text("x")
+    return cli, studio, trainers
+
+
+def by_name(runs):
+    return {r.name: r for r in runs}
+
+
+def test_scan_lists_every_run_with_what_it_recorded(made):
+    cli, studio, trainers = made
+    runs = R.scan([cli, studio, cli, cli / "missing"], now=LATER)
+    got = by_name(runs)
+    assert sorted(got) == ["crashed", "done", "killed", "stopped"]
+    assert [r.modified for r in runs] == sorted((r.modified for r in runs), reverse=True)
+    done = got["done"]
+    assert (done.dataset, done.model, done.status, done.epochs, done.problem) == ("toy", "tiny", "completed", 2, "")
+    hist = trainers["done"].history
+    assert done.best_val_accuracy == max(h["val_accuracy"] for h in hist)
+    assert done.duration == pytest.approx(sum(h["seconds"] for h in hist))
+    assert done.key_settings() == {"epochs": 2, "batch_size": 16, "optimizer": "adam", "lr": 0.05, "schedule": "none"}
+    assert done.message == "trained 2 epochs (24 steps)"
+    assert (got["stopped"].status, got["stopped"].epochs) == ("stopped", 1)
+    assert got["stopped"].message.startswith("stopped at epoch 2")
+    assert (got["killed"].status, got["killed"].epochs) == ("interrupted", 1)
+    assert (got["crashed"].status, got["crashed"].epochs) == ("failed", 2)
+
+
+def test_a_run_that_is_being_written_is_running(made):
+    cli, _, _ = made
+    info = R.read_run(cli / "killed", now=R.read_run(cli / "killed").modified + 1)
+    assert info.status == "running"
+    with pytest.raises(R.RunError, match="still being written"):
+        R.rename(cli / "killed", "other", now=info.modified + 1)
+    with pytest.raises(R.RunError, match="still being written"):
+        R.trash(cli / "killed", confirmed=True, now=info.modified + 1)
+
+
+def test_default_folders_are_the_studios_and_the_clis(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert R.default_folders() == [default_runs_dir(), tmp_path / "runs"]
+    make_run(tmp_path / "runs" / "a", epochs=1)
+    make_run(default_runs_dir() / "b", epochs=1)
+    assert sorted(r.name for r in R.scan()) == ["a", "b"]
+
+
+def test_curves_are_the_full_per_batch_and_per_epoch_record(made):
+    cli, studio, trainers = made
+    c = R.load_curves(cli / "done")
+    assert list(c.batch["step"]) == list(range(1, 25)) and c.skipped == 0
+    assert list(c.batch["epoch"]) == [0] * 12 + [1] * 12
+    assert np.isfinite(c.batch["loss"]).all() and np.isfinite(c.batch["images_per_sec"]).all()
+    hist = trainers["done"].history
+    np.testing.assert_array_equal(c.epoch["val_accuracy"], [h["val_accuracy"] for h in hist])
+    np.testing.assert_array_equal(c.epoch["step"], [12, 24])
+    s = R.load_curves(studio / "crashed")             # no batch records: the studio's CSV has them
+    assert list(s.batch["step"]) == list(range(1, 25)) and len(s.epoch["epoch"]) == 2
+
+
+def test_curves_survive_a_cut_last_line_and_fall_back_to_the_checkpoint(made, tmp_path):
+    cli, _, trainers = made
+    run = tmp_path / "cut"
+    run.mkdir()
+    for f in ("last.npz", "metrics.jsonl"):
+        (run / f).write_bytes((cli / "done" / f).read_bytes())
+    with open(run / "metrics.jsonl", "a") as f:
+        f.write('{"event": "batch", "st')
+    c = R.load_curves(run)
+    assert c.skipped == 1 and len(c.batch["step"]) == 24
+    (run / "metrics.jsonl").unlink()
+    c = R.load_curves(run)
+    assert len(c.batch["step"]) == 0
+    np.testing.assert_array_equal(c.epoch["train_loss"], [h["train_loss"] for h in trainers["done"].history])
+
+
+def test_damaged_files_are_named_and_the_rest_is_listed(made, tmp_path):
+    cli, _, _ = made
+    bad = tmp_path / "runs" / "bad"
+    bad.mkdir(parents=True)
+    (bad / "last.npz").write_bytes(b"PK\x03\x04 not really")
+    (bad / "metrics.jsonl").write_text('{"event": "done", "reason": "completed", "message": "ok"}\n')
+    make_run(tmp_path / "runs" / "good", epochs=1)
+    got = by_name(R.scan([tmp_path / "runs"], now=LATER))
+    assert "last.npz" in got["bad"].problem and got["bad"].status == "completed"
+    assert got["good"].problem == ""
+    with pytest.raises(R.RunError, match="not a run folder"):
+        R.load_curves(cli / "notes")
+    big = tmp_path / "big"
+    big.mkdir()
+    with open(big / "metrics.jsonl", "wb") as f:
+        f.truncate(R.MAX_METRICS_BYTES + 1)
+    assert "more than the browser reads" in R.read_run(big).problem
+    with pytest.raises(R.RunError, match="more than the browser reads"):
+        R.load_curves(big)
+
+
+def test_compare_puts_what_differs_first(made):
+    cli, _, _ = made
+    runs = [R.read_run(cli / n, now=LATER) for n in ("done", "stopped")]
+    rows = R.compare(runs)
+    names = [r[0] for r in rows]
+    assert names[:6] == ["status", "best val accuracy", "epochs", "duration (s)", "dataset", "model"]
+    assert rows[0] == ("status", ["completed", "stopped"], True)
+    assert rows[4] == ("dataset", ["toy", "toy"], False)
+    settings = rows[6:]
+    assert [r[0] for r in settings] == ["epochs", "lr", "batch_size", "optimizer", "schedule"]
+    assert [r[2] for r in settings] == [True, True, False, False, False]
+    assert settings[1][1] == [0.05, 0.01]
+
+
+def test_rename_refuses_clashes_and_bad_names(tmp_path):
+    make_run(tmp_path / "a", epochs=1)
+    make_run(tmp_path / "b", epochs=1)
+    for name, needle in [("b", "already exists"), ("x/y", "no slashes"), ("..", "no slashes"), ("", "non-empty"),
+                         (".hidden", "hide the run"), (" a", "leading or trailing")]:
+        with pytest.raises(R.RunError, match=needle):
+            R.rename(tmp_path / "a", name, now=LATER)
+    new = R.rename(tmp_path / "a", "baseline lr 0.05", now=LATER)
+    assert new == tmp_path / "baseline lr 0.05" and not (tmp_path / "a").exists()
+    assert R.read_run(new, now=LATER).status == "completed"
+
+
+def test_delete_moves_to_the_trash_after_confirmation(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    run = tmp_path / "runs" / "old run"
+    make_run(run, epochs=1)
+    files = sorted(p.name for p in run.iterdir())
+    with pytest.raises(R.RunError, match="needs the user's confirmation"):
+        R.trash(run, confirmed=False, now=LATER)
+    assert run.is_dir()
+    trash = tmp_path / "data" / "Trash"
+    assert R.trash_dir() == trash
+    dest = R.trash(run, confirmed=True, now=LATER)
+    assert dest == trash / "files" / "old run" and not run.exists()
+    assert sorted(p.name for p in dest.iterdir()) == files
+    info = (trash / "info" / "old run.trashinfo").read_text().splitlines()
+    assert info[0] == "[Trash Info]" and info[1] == "Path=" + urllib.parse.quote(str(run))
+    assert time.strptime(info[2].split("=", 1)[1], "%Y-%m-%dT%H:%M:%S")
+    make_run(run, epochs=1)                     # the same name again: a second trash entry
+    assert R.trash(run, confirmed=True, now=LATER) == trash / "files" / "old run.2"
+    assert (trash / "info" / "old run.2.trashinfo").is_file()
+
+
+def test_a_trash_that_cannot_be_written_moves_nothing(tmp_path):
+    run = tmp_path / "r"
+    make_run(run, epochs=1)
+    blocker = tmp_path / "trash"
+    blocker.write_text("a file where the trash should be")
+    with pytest.raises(R.RunError, match="cannot move"):
+        R.trash(run, confirmed=True, trash_path=blocker, now=LATER)
+    assert run.is_dir() and json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])["event"] == "done"
+
+
+def test_runs_imports_no_qt():
+    code = "import sys, gui.runs; sys.exit(any(m.startswith(('PySide', 'pyqtgraph')) for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
