@@ -40,7 +40,7 @@ RAMP = ((0.0, (20, 30, 160)), (1 / 3, (0, 170, 255)), (2 / 3, (255, 225, 0)), (1
 @dataclass
 class FeatureMap:
     """A layer's output for the image: name (the module's name in the model), kind (its
-    class name) and maps, float32 (C, h, w) for a spatial output, (n,) otherwise."""
+    class name) and maps in the model's float dtype, (C, h, w) for a spatial output, (n,) otherwise."""
 
     name: str
     kind: str
@@ -49,7 +49,7 @@ class FeatureMap:
 
 @dataclass
 class Filters:
-    """A convolution's weights: name, weight float32 (out, in / groups, kh, kw)."""
+    """A convolution's weights: name, weight (out, in / groups, kh, kw) in the model's float dtype."""
 
     name: str
     weight: np.ndarray
@@ -62,7 +62,7 @@ class Explanation:
     probabilities: float64 (classes,), the softmax of the logits; class_names: one per
     class; predicted: the index of the highest probability; target: the class explained.
     layer: the name of the layer explained; activations A and gradients dy_target / dA,
-    float32 (K, h, w); weights alpha, float64 (K,); cam: ReLU(sum_k alpha_k A_k), float64
+    (K, h, w) in the model's float dtype; weights alpha, float64 (K,); cam: ReLU(sum_k alpha_k A_k), float64
     (h, w), unscaled; heatmap: float64 (H, W) in [0, 1]. feature_maps: every leaf layer's
     output in the order they ran; filters: every convolution's weights."""
 
@@ -112,14 +112,15 @@ def _check_image(image) -> np.ndarray:
         raise ValueError(f"image must be (C, H, W) with no empty axis, got shape {image.shape}")
     if image.dtype.kind not in "fiu":
         raise TypeError(f"image must hold numbers, got dtype {image.dtype}")
-    a = np.ascontiguousarray(image, dtype=np.float32)
+    a = np.asarray(image, dtype=np.float64)
     if not np.isfinite(a).all():
         raise ValueError("image holds NaN or infinite values")
     return a
 
 
 def _host(t: Tensor) -> np.ndarray:
-    return np.array(t.numpy(), dtype=np.float32)
+    """A host copy of the tensor's values, in its dtype."""
+    return np.array(t.numpy())
 
 
 def explain(model: Module, image: np.ndarray, layer: str | None = None, target: int | None = None,
@@ -158,7 +159,8 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
         for p in params:
             p.requires_grad_(False)
         with enable_grad():
-            inp = Tensor(kernels.ops(model.device).asarray(x[None])).requires_grad_()
+            dtype = next((p.dtype for p in params), np.float32)      # float64 after model.double()
+            inp = Tensor(kernels.ops(model.device).asarray(np.ascontiguousarray(x[None], dtype=dtype))).requires_grad_()
             logits = model(inp)
             out = caught.get("out")
             if not isinstance(out, Tensor) or out.ndim != 4 or out.shape[0] != 1:
@@ -178,13 +180,13 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
                 raise ValueError(f"target class must be a whole number in [0, {classes}), got {target!r}")
             tgt = int(tgt)
             out.retain_grad()
-            seed = np.zeros((1, classes), np.float32)
+            seed = np.zeros((1, classes), logits.dtype)
             seed[0, tgt] = 1.0
             logits.backward(kernels.ops(model.device).asarray(seed))
             if out.grad is None:
                 raise ValueError(f"no gradient reached layer {name!r}: the class scores do not depend on it")
             a = _host(out)[0]
-            g = np.array(out.grad.numpy(), dtype=np.float32)[0]
+            g = _host(out.grad)[0]
     finally:
         for h in handles:
             h.remove()
@@ -195,7 +197,7 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
     alpha = g.astype(np.float64).mean(axis=(1, 2))
     cam = np.maximum(np.tensordot(alpha, a.astype(np.float64), axes=1), 0.0)
     feature = [FeatureMap(names[id(m)], type(m).__name__, _host(t)[0]) for m, t in recorded]
-    filters = [Filters(n, np.array(m.weight.numpy(), dtype=np.float32))
+    filters = [Filters(n, _host(m.weight))
                for n, m in model.named_modules() if isinstance(m, Conv2d)] if maps else []
     return Explanation(probabilities=z / z.sum(), class_names=names_out, predicted=predicted, target=tgt,
                        layer=name, activations=a, gradients=g, weights=alpha, cam=cam,

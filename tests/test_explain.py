@@ -161,3 +161,12 @@ def test_colorize_and_overlay():
         overlay(img, np.zeros((3, 4)))
     with pytest.raises(ValueError, match="alpha must be in"):
         overlay(img, np.zeros((2, 4)), alpha=2)
+
+
+def test_a_float64_model_is_explained_in_float64():
+    m = _model("mnist_cnn", (1, 28, 28)).double()
+    x = np.random.default_rng(3).standard_normal((1, 28, 28)).astype(np.float32)
+    e = explain(m, x, layer="0")
+    a, g, alpha, cam, heat = _torch_paper(to_torch(m).eval(), x.astype(np.float64), "0", e.target)
+    np.testing.assert_allclose(e.cam, cam, rtol=1e-9, atol=1e-12)
+    assert all(p.dtype == np.float64 for p in m.parameters())
