@@ -134,6 +134,10 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
     (1, classes) scores."""
     x = _check_image(image)
     name, hooked = _module(model, layer)
+    params = list(model.parameters())
+    batch = np.ascontiguousarray(x[None], dtype=next((p.dtype for p in params), np.float32))  # float64 after .double()
+    if not np.isfinite(batch).all():
+        raise ValueError(f"image values overflow the model's {batch.dtype}")
     caught: dict = {}
     recorded: list = []
 
@@ -151,7 +155,6 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
             if n and not any(True for _ in m.children()):
                 names.setdefault(id(m), n)
                 handles.append(m.register_forward_hook(record))
-    params = list(model.parameters())
     wanted = [p.requires_grad for p in params]
     was_training = model.training
     try:
@@ -159,8 +162,7 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
         for p in params:
             p.requires_grad_(False)
         with enable_grad():
-            dtype = next((p.dtype for p in params), np.float32)      # float64 after model.double()
-            inp = Tensor(kernels.ops(model.device).asarray(np.ascontiguousarray(x[None], dtype=dtype))).requires_grad_()
+            inp = Tensor(kernels.ops(model.device).asarray(batch)).requires_grad_()
             logits = model(inp)
             out = caught.get("out")
             if not isinstance(out, Tensor) or out.ndim != 4 or out.shape[0] != 1:

@@ -170,3 +170,8 @@ def test_a_float64_model_is_explained_in_float64():
     a, g, alpha, cam, heat = _torch_paper(to_torch(m).eval(), x.astype(np.float64), "0", e.target)
     np.testing.assert_allclose(e.cam, cam, rtol=1e-9, atol=1e-12)
     assert all(p.dtype == np.float64 for p in m.parameters())
+
+
+def test_an_image_beyond_float32_is_refused():
+    with pytest.raises(ValueError, match="image values overflow the model's float32"):
+        explain(_model("mnist_cnn", (1, 28, 28)), np.full((1, 28, 28), 1e300))
