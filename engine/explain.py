@@ -135,9 +135,10 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
     x = _check_image(image)
     name, hooked = _module(model, layer)
     params = list(model.parameters())
-    batch = np.ascontiguousarray(x[None], dtype=next((p.dtype for p in params), np.float32))  # float64 after .double()
-    if not np.isfinite(batch).all():
-        raise ValueError(f"image values overflow the model's {batch.dtype}")
+    dtype = np.dtype(next((p.dtype for p in params), np.float32))      # float64 after model.double()
+    if np.abs(x).max() > np.finfo(dtype).max:
+        raise ValueError(f"image values overflow the model's {dtype}")
+    batch = np.ascontiguousarray(x[None], dtype=dtype)
     caught: dict = {}
     recorded: list = []
 
