@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import sys
 
-from . import BUDGETS, ExperimentError, Stage, names, question, run
+from . import BUDGETS, ExperimentError, Point, Stage, names, question, run
+
+PROGRESS_EVERY = 100
 
 
 def add_parser(subparsers) -> None:
@@ -43,5 +45,8 @@ def main(args, prog: str) -> int:
 
 
 def _progress(event) -> None:
+    """A line per arm or check, and one every PROGRESS_EVERY optimizer steps."""
     if isinstance(event, Stage):
         print(f"[{event.experiment}] {event.text}", flush=True)
+    elif isinstance(event, Point) and event.step % PROGRESS_EVERY == 0:
+        print(f"[{event.experiment}] {event.arm}: step {event.step:,}, loss {event.loss:.4f}", flush=True)

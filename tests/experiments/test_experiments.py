@@ -144,3 +144,12 @@ def test_a_folder_with_other_files_is_refused(tmp_path):
     with pytest.raises(experiments.ExperimentError, match="is not empty; pick a new or empty folder"):
         experiments.run("one-by-one", "tiny", tmp_path)
     assert (tmp_path / "steps.csv").read_text() == "mine"
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_budget_sets_the_same_settings(name):
+    """quick and full run only outside the tests: their settings must be the tiny budget's keys."""
+    module = experiments._module(name)
+    assert set(module.BUDGETS) == set(experiments.BUDGETS)
+    keys = set(module.BUDGETS["tiny"])
+    assert all(set(module.BUDGETS[b]) == keys for b in experiments.BUDGETS)
