@@ -185,7 +185,7 @@ def explain(model: Module, image: np.ndarray, layer: str | None = None, target: 
             out.retain_grad()
             seed = np.zeros((1, classes), logits.dtype)
             seed[0, tgt] = 1.0
-            logits.backward(kernels.ops(model.device).asarray(seed))
+            logits.backward(Tensor(kernels.ops(model.device).asarray(seed)))
             if out.grad is None:
                 raise ValueError(f"no gradient reached layer {name!r}: the class scores do not depend on it")
             a = _host(out)[0]

@@ -175,3 +175,19 @@ def test_a_float64_model_is_explained_in_float64():
 def test_an_image_beyond_float32_is_refused():
     with pytest.raises(ValueError, match="image values overflow the model's float32"):
         explain(_model("mnist_cnn", (1, 28, 28)), np.full((1, 28, 28), 1e300))
+
+
+def test_a_cuda_model_gives_the_cpu_explanation():
+    from engine.kernels import cuda
+    if not cuda.available():
+        pytest.skip(f"CUDA kernels cannot run here: {cuda.unusable_reason()}")
+    engine.manual_seed(0)
+    nn = engine.nn
+    m = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32, 3))
+    x = np.random.default_rng(0).standard_normal((1, 8, 8)).astype(np.float32)
+    on_cpu = explain(m, x)
+    on_gpu = explain(m.to("cuda"), x)
+    np.testing.assert_allclose(on_gpu.cam, on_cpu.cam, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(on_gpu.probabilities, on_cpu.probabilities, atol=1e-6)
+    assert [f.maps.shape for f in on_gpu.feature_maps] == [(2, 8, 8), (2, 8, 8), (2, 4, 4), (32,), (3,)]
+    assert all(isinstance(f.weight, np.ndarray) for f in on_gpu.filters)
