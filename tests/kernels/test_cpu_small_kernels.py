@@ -130,3 +130,30 @@ def test_lrn_matches_its_definition(dtype, beta, size):
     assert y.dtype == dx.dtype == dtype
     np.testing.assert_allclose(y, ry, **tol)
     np.testing.assert_allclose(dx, rdx, **tol)
+
+
+def _maxpool_reference(x, k, s, p):
+    """(y, argmax) by scanning each window clipped to the plane in row-major order, the
+    first strict maximum winning."""
+    N, C, H, W = x.shape
+    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
+    y, idx = np.empty((N, C, Ho, Wo), x.dtype), np.empty((N, C, Ho, Wo), np.int32)
+    for n, c, oh, ow in np.ndindex(N, C, Ho, Wo):
+        h0, w0 = oh * s - p, ow * s - p
+        cells = [(i, j) for i in range(max(h0, 0), min(h0 + k, H)) for j in range(max(w0, 0), min(w0 + k, W))]
+        best, arg = x[n, c][cells[0]], cells[0]
+        for cell in cells[1:]:
+            if x[n, c][cell] > best:
+                best, arg = x[n, c][cell], cell
+        y[n, c, oh, ow], idx[n, c, oh, ow] = best, arg[0] * W + arg[1]
+    return y, idx
+
+
+@pytest.mark.parametrize("s,p", [(1, 1), (2, 1), (2, 0), (1, 0)])
+def test_3x3_max_pool_picks_the_first_maximum_of_each_window(s, p):
+    r = np.random.default_rng(4)
+    x = r.integers(0, 4, (2, 3, 7, 9)).astype(np.float32)  # many ties
+    y, idx = cpu.maxpool2d_forward(x, (3, 3), (s, s), (p, p))
+    ry, ridx = _maxpool_reference(x, 3, s, p)
+    np.testing.assert_array_equal(y, ry)
+    np.testing.assert_array_equal(idx, ridx)

@@ -49,26 +49,66 @@ def _max2x2_plane(xp, yp, ip):
 
 
 @helper
-def _max_plane(xp, kh, kw, sh, sw, ph, pw, yp, ip):
+def _max_window(xp, h0, w0, kh, kw):
+    """(max, flat index of the first maximum in row-major order) of the window at (h0, w0)
+    clipped to the plane xp."""
     H, W = xp.shape
+    hs, he = max(h0, 0), min(h0 + kh, H)
+    ws, we = max(w0, 0), min(w0 + kw, W)
+    best = xp[hs, ws]
+    arg = hs * W + ws
+    for i in range(hs, he):
+        row = xp[i]
+        for j in range(ws, we):
+            v = row[j]
+            if v > best:
+                best = v
+                arg = i * W + j
+    return best, arg
+
+
+@helper
+def _max_plane(xp, kh, kw, sh, sw, ph, pw, yp, ip):
     Ho, Wo = yp.shape
     for oh in range(Ho):
-        h0 = oh * sh - ph
-        hs, he = max(h0, 0), min(h0 + kh, H)
         for ow in range(Wo):
-            w0 = ow * sw - pw
-            ws, we = max(w0, 0), min(w0 + kw, W)
-            best = xp[hs, ws]
-            arg = hs * W + ws
-            for i in range(hs, he):
-                row = xp[i]
-                for j in range(ws, we):
-                    v = row[j]
+            yp[oh, ow], ip[oh, ow] = _max_window(xp, oh * sh - ph, ow * sw - pw, kh, kw)
+
+
+@helper
+def _max3x3_plane(xp, sh, sw, ph, pw, yp, ip):
+    # 3x3 windows (GoogLeNet's and AlexNet's pools): each row of windows inside the plane
+    # compares its nine values in _max_window's order with no clipping (unsigned indices:
+    # no wraparound branch); windows that cross the border go through _max_window. Measured
+    # 1.7-2x faster than _max_plane on GoogLeNet's and AlexNet's pools (selects instead of
+    # branches made one chain of nine dependent steps per window: slower)
+    H, W = xp.shape
+    Ho, Wo = yp.shape
+    lo = min(Wo, (pw + sw - 1) // sw)          # first window column with w0 >= 0
+    hi = max(lo, min(Wo, (W - 3 + pw) // sw + 1))  # one past the last with w0 + 3 <= W
+    for oh in range(Ho):
+        h0 = oh * sh - ph
+        yr, ir = yp[oh], ip[oh]
+        if h0 < 0 or h0 + 3 > H:
+            for ow in range(Wo):
+                yr[ow], ir[ow] = _max_window(xp, h0, ow * sw - pw, 3, 3)
+            continue
+        for ow in range(lo):
+            yr[ow], ir[ow] = _max_window(xp, h0, ow * sw - pw, 3, 3)
+        for ow in range(hi, Wo):
+            yr[ow], ir[ow] = _max_window(xp, h0, ow * sw - pw, 3, 3)
+        r0, r1, r2 = xp[h0], xp[h0 + 1], xp[h0 + 2]
+        for ow in range(lo, hi):
+            w = uint64(ow * sw - pw)
+            a = h0 * W + ow * sw - pw
+            best, arg = r0[w], a
+            for i, row in ((0, r0), (1, r1), (2, r2)):
+                for j in range(3):
+                    v = row[w + j]
                     if v > best:
-                        best = v
-                        arg = i * W + j
-            yp[oh, ow] = best
-            ip[oh, ow] = arg
+                        best, arg = v, a + i * W + j
+            yr[ow] = best
+            ir[ow] = arg
 
 
 @kernel
@@ -77,6 +117,8 @@ def _max_fwd(x, kh, kw, sh, sw, ph, pw, y, idx, lo, hi):
     for p in range(lo, hi):
         if fast:
             _max2x2_plane(x[p], y[p], idx[p])
+        elif kh == 3 and kw == 3:
+            _max3x3_plane(x[p], sh, sw, ph, pw, y[p], idx[p])
         else:
             _max_plane(x[p], kh, kw, sh, sw, ph, pw, y[p], idx[p])
 
