@@ -77,6 +77,7 @@ def path(request, monkeypatch):
     (stride 1, padding < kernel; im2col elsewhere)."""
     monkeypatch.setattr(conv, "_use_direct", lambda *a: False)
     monkeypatch.setattr(conv, "_use_winograd", lambda *a: False)
+    monkeypatch.setattr(conv, "_use_pointwise", lambda *a: False)
     if request.param == "direct":
         monkeypatch.setattr(conv_direct, "MAX_TAPS", 10**9)
         monkeypatch.setattr(conv, "_use_direct", conv_direct.suitable)

@@ -28,6 +28,9 @@ this file's kernels on 96 to 512 channels (1.2-1.4x on 64). An earlier F(2x2, 3x
 streams 2^k bytes apart, which share cache sets, at 2 GB/s); the new one keeps its
 streams off 4 KiB multiples and computes 16 outputs per tile instead of 4.
 
+Pointwise path. 1x1 stride-1 unpadded layers with at least 96 channels in and out run
+:mod:`.pointwise`: each sample's planes are already the column matrix.
+
 Direct path. Layers with up to 1200 taps in and out (C*kh*kw, O*kh*kw: every layer of the
 small nets and ResNet-20, VGG's up to 128 channels) and padding smaller than the kernel run
 :mod:`.conv_direct`, register-tiled SIMD kernels that read x in place of im2col
@@ -41,7 +44,7 @@ from numba import uint64
 from .. import contracts
 from ..checks import NUMPY
 from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
-from . import conv_direct, winograd
+from . import conv_direct, pointwise, winograd
 from .parallel import gemm, get_num_threads, helper, kernel, parallel_for
 from .activation import sigmoid_forward, tanh_forward
 from .pool import avgpool2d_forward, maxpool2d_forward
@@ -250,6 +253,11 @@ def _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
     return winograd.suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
 
 
+def _use_pointwise(C, O, kh, kw, sh, sw, ph, pw) -> bool:
+    """Whether :mod:`.pointwise` runs this layer (before the direct kernels and BLAS)."""
+    return pointwise.suitable(C, O, kh, kw, sh, sw, ph, pw)
+
+
 def conv2d_forward(x, w, b, stride, padding, relu=False):
     """y = conv(x, w) + b, or max(that, 0) with relu. x (N, C, H, W), w (O, C, kh, kw),
     b (O,) or None -> y (N, O, Ho, Wo)."""
@@ -260,6 +268,8 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
     y = np.empty((N, O, Ho, Wo), x.dtype)
     if _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
         return winograd.forward(x, w, b, ph, y, relu=relu)
+    if _use_pointwise(C, O, kh, kw, sh, sw, ph, pw):
+        return pointwise.forward(x, w, b, y, relu=relu)
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         return conv_direct.forward(x, w, b, (sh, sw), (ph, pw), y, relu=relu)
     K, P = C * kh * kw, Ho * Wo
@@ -309,6 +319,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     dt = x.dtype
     if _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
         return winograd.backward(x, w, grad_y, ph, need_input_grad)
+    if _use_pointwise(C, O, kh, kw, sh, sw, ph, pw):
+        return pointwise.backward(x, w, grad_y, need_input_grad)
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         dw, db = np.empty(w.shape, dt), np.zeros(O, dt)
         conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), dw, db)
