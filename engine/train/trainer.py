@@ -24,9 +24,12 @@ from datetime import datetime, timezone
 import numpy as np
 
 from .. import kernels
-from ..nn import init as nn_init
-from ..nn.fusion import inference_mode
+from ..autograd import Tensor, inference_mode, no_grad
+from ..autograd import random as nn_init
+from ..nn import Conv2d, CrossEntropyLoss
+from ..nn import functional as F
 from ..nn.summary import summary
+from ..distributed.training import DistributedRun
 from . import checkpoint as ckpt
 from .callbacks import Callback
 from .events import BatchEnd, Done, EpochEnd, Error, Snapshot, TrainStart
@@ -41,7 +44,6 @@ METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top5
 
 # the loss guard stops a run whose loss exceeds this many times its reference (see Trainer)
 DIVERGENCE = 1e4
-
 
 
 class Trainer:
@@ -65,16 +67,20 @@ class Trainer:
       softmax saturates in float32 (about 104): the updates carry no signal any more,
       while the spikes of healthy runs with high learning rates stay within ~100x.
     metadata: JSON-able dict stored in checkpoints (dataset name, class names, normalisation).
+    distributed: train data-parallel over the ranks of the MPI job (under mpirun or srun;
+      :mod:`engine.distributed.training`): every rank starts from rank 0's weights, gradients
+      are averaged in backward, losses and metrics are the whole job's, and only rank 0
+      emits events (so only its callbacks print and write files).
     """
 
     def __init__(self, model, optimizer, loss, train_loader, val_loader=None, scheduler=None, callbacks=(),
                  device: str = "cpu", *, scheduler_interval: str | None = None, scheduler_monitor: str = "val_loss",
                  snapshot_every: int = 0, probe=None, input_shape=None, nan_guard: bool = True,
-                 metadata: dict | None = None, class_names=None):
+                 metadata: dict | None = None, class_names=None, distributed: bool = False):
         self.device = device
         self.ops = _device_ops(device)
+        self.dist = DistributedRun(model, device) if distributed else None
         self.model = model.to(device)
-        self.model.set_needs_input_grad(False)  # the input batch needs no gradient: skip the first col2im
         self.loss = loss.to(device) if hasattr(loss, "to") else loss
         self.optimizer = optimizer
         self.train_loader = train_loader
@@ -136,6 +142,8 @@ class Trainer:
         self.callbacks.append(cb)
 
     def _emit(self, event) -> None:
+        if self.dist is not None and not self.dist.is_root:
+            return
         hook = _HOOKS[type(event)]
         for cb in sorted(self.callbacks, key=lambda c: c.order):
             getattr(cb, hook)(self, event)
@@ -264,7 +272,7 @@ class Trainer:
             if outcome is not None:
                 reason, message = outcome
                 break
-            if self._stop.is_set():
+            if self._stop_now():
                 reason, message = self._stop_reason or "stopped", self._stop_message
                 break
         if reason == "completed":
@@ -315,9 +323,11 @@ class Trainer:
                 t_last += waited
                 t_epoch += waited
             y_host = np.asarray(y)
-            xb = ops.asarray(x, dtype=np.float32)
-            logits = model(xb)
-            loss = float(crit(logits, y_host))
+            logits = model(Tensor(ops.asarray(np.asarray(x), dtype=np.float32)))
+            loss_t = crit(logits, y_host)
+            loss = loss_t.item()
+            if self.dist is not None:           # the whole job's batch: every rank's guard decides alike
+                loss = self.dist.mean_loss(loss, len(y_host))
             if self.nan_guard:
                 bad = self._loss_fault(loss, logits)
                 if bad:
@@ -325,15 +335,17 @@ class Trainer:
                                    f"{self.batch_in_epoch + 1}); training stopped before that update — lower the "
                                    f"learning rate; {self._kept()}")
             model.zero_grad()
-            model.backward(crit.backward())
+            loss_t.backward()
             opt.step()
             lr = self.lr()
             self._batch_lr = lr
             if interval == "step":
                 self.scheduler.step()
-            pred = np.asarray(ops.to_host(ops.argmax_rows(crit.probs)))
+            pred = np.asarray(ops.to_host(ops.argmax_rows(logits.array)))
             correct = int(np.sum(pred == y_host))
             n = int(y_host.shape[0])
+            if self.dist is not None:
+                correct, n = self.dist.totals(correct, n)
             self.step += 1
             self.batch_in_epoch += 1
             r["loss_sum"] += loss * n
@@ -356,7 +368,7 @@ class Trainer:
             if self._snap.is_set() or (self.snapshot_every and self.step % self.snapshot_every == 0):
                 self._snap.clear()
                 self._emit(self.snapshot())
-            if self._stop.is_set():
+            if self._stop_now():
                 return self._stop_reason or "stopped", self._stop_message
         return None
 
@@ -372,9 +384,14 @@ class Trainer:
             if self._snap.is_set():
                 self._snap.clear()
                 self._emit(self.snapshot())
-        if self._stop.is_set():
+        if self._stop_now():
             return self._stop_reason or "stopped", self._stop_message
         return None
+
+    def _stop_now(self) -> bool:
+        """Whether the run stops here; in a distributed run, whether any rank asked to
+        (every rank asks at the same points, so all stop at the same batch)."""
+        return self._stop.is_set() if self.dist is None else self.dist.any(self._stop.is_set())
 
     def _loss_fault(self, loss, outputs):
         """None for a healthy loss; else what is wrong with it ("nan", "1e+26, more than
@@ -403,7 +420,7 @@ class Trainer:
                "lr": self._batch_lr if self._batch_lr is not None else self.lr()}   # the rate of the epoch's last batch
         val = None
         if self.val_loader is not None:
-            val = self.evaluate(self.val_loader, _interruptible=True)
+            val = self.evaluate(self.val_loader, _interruptible=self.dist is None)
             if val is None:    # stopped during validation: the epoch's weights are trained, validation is not
                 return self._stop_reason or "stopped", self._stop_message or f"stopped during validation of epoch {self.epoch + 1}"
             bad = self._loss_fault(val.loss, None) if self.nan_guard else None
@@ -455,27 +472,21 @@ class Trainer:
         ops, model = self.ops, self.model
         leaves = [(name or type(m).__name__, m) for name, m in model.named_modules() if not m._modules]
         maps: dict = {}
-        installed = []
 
-        def hook(name, m):
-            inner = m.forward
+        def keep(name):
+            def hook(m, inputs, y):
+                maps[name] = np.array(ops.to_host(y.array)[0], dtype=np.float32)
+            return hook
 
-            def forward(x):
-                y = inner(x)
-                maps[name] = np.array(ops.to_host(y)[0], dtype=np.float32)
-                return y
-            return forward
-
+        handles = [m.register_forward_hook(keep(name)) for name, m in leaves]
         was_training = model.training
         try:
-            for name, m in leaves:
-                object.__setattr__(m, "forward", hook(name, m))
-                installed.append(m)
             model.eval()
-            model.forward(ops.asarray(self.probe[None], dtype=np.float32))
+            with no_grad():
+                model(ops.asarray(self.probe[None], dtype=np.float32))
         finally:
-            for m in installed:
-                m.__dict__.pop("forward", None)
+            for h in handles:
+                h.remove()
             model.train(was_training)
         stats = {}
         for name, a in maps.items():
@@ -483,8 +494,8 @@ class Trainer:
                            "max": float(a.max()), "zero_fraction": float(np.mean(a == 0))}
         filters = None
         for _, m in model.named_modules():
-            if type(m).__name__ == "Conv2d":
-                filters = np.array(ops.to_host(m.weight.data), dtype=np.float32)
+            if isinstance(m, Conv2d):
+                filters = np.array(ops.to_host(m.weight.array), dtype=np.float32)
                 break
         return Snapshot(step=self.step, probe=self.probe.copy(), feature_maps=maps, filters=filters, stats=stats)
 
@@ -655,7 +666,6 @@ def evaluate_model(model, loader, loss=None, device: str | None = None, class_na
     """Loss, accuracy, top-5, per-class accuracy and confusion matrix (an Evaluation) of
     ``model`` over ``loader``'s (x, y) batches, in eval mode (train mode restored after).
     ``loss`` defaults to CrossEntropyLoss; returns None if ``should_stop()`` turns true."""
-    from ..nn import CrossEntropyLoss
     device = device or model.device
     ops = _device_ops(device)
     if model.device != device:
@@ -670,9 +680,10 @@ def evaluate_model(model, loader, loss=None, device: str | None = None, class_na
                 return None
             y_host = np.asarray(y)
             with inference_mode():
-                logits = model(ops.asarray(x, dtype=np.float32))
-            value = float(crit(logits, y_host))
-            acc.update(np.asarray(ops.to_host(crit.probs)), y_host, value)
+                logits = model(ops.asarray(np.asarray(x), dtype=np.float32))
+                value = crit(logits, y_host).item()
+                probs = F.softmax(logits, 1).numpy()
+            acc.update(probs, y_host, value)
     finally:
         model.train(was_training)
     return acc.result(class_names or ())
