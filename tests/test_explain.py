@@ -11,10 +11,10 @@ from engine.explain import colorize, conv_layers, explain, overlay, resize_bilin
 torch = pytest.importorskip("torch")
 from helpers.torch_ref import assert_close, to_torch  # noqa: E402
 
-try:      # the grad-cam package needs torchvision; a CUDA build of it beside a CPU-only torch raises RuntimeError
+try:      # the grad-cam package (the ref extra) needs torchvision; PyPI's fails to load beside a CPU build of torch
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-except (ImportError, RuntimeError):
+except Exception:  # noqa: BLE001 - absent, or its torchvision does not load beside this torch
     GradCAM = None
 
 
