@@ -16,7 +16,8 @@ output, so nothing after the layer fuses into it) and its gradient by ``retain_g
 on that output, after ``backward`` of y_c. The parameters' ``requires_grad`` and ``.grad``
 and the model's train/eval mode are as they were afterwards: only the image is a leaf of
 the graph, and the model runs in eval mode (dropout off, batch norm on its running
-statistics), as it predicts.
+statistics), as it predicts. Because the model's mode and flags change for the duration of
+the call, explain a copy of a model that another thread is training.
 
 Free of Qt: the studio's one-image view and ``numbacnn explain`` both call :func:`explain`.
 """
