@@ -65,31 +65,40 @@ def tiles(size: int) -> int:
     return (size + 3) // 4
 
 
+@helper
+def _store6(V, r, t, v):
+    V[r, t] = v[0]
+    V[r + 1, t] = v[1]
+    V[r + 2, t] = v[2]
+    V[r + 3, t] = v[3]
+    V[r + 4, t] = v[4]
+    V[r + 5, t] = v[5]
+
+
+@helper
+def _g(g0, g1, g2, f):
+    # G g of 3 values (f = (1/4, 1/6, 1/12, 1/24) in the arrays' dtype)
+    q, s, t, e = f
+    return g0 * q, -(g0 + g1 + g2) * s, -(g0 - g1 + g2) * s, g0 * e + g1 * t + g2 * s, g0 * e - g1 * t + g2 * s, g2
+
+
 @kernel
 def _filter_transform(w9, C, U, lo, hi):
     # U[:, o*C + c] (36 rows) = G g G^T of every filter g = w9[:, o*C + c] (its 3x3 taps
-    # row-major, 9 rows), for o in [lo, hi): loops over c read and write contiguous rows
-    q, s, t, e = w9.dtype.type(1 / 4), w9.dtype.type(1 / 6), w9.dtype.type(1 / 12), w9.dtype.type(1 / 24)
-    for o in range(lo, hi):
-        for c in range(C):
-            g00, g01, g02 = w9[0, o * C + c], w9[1, o * C + c], w9[2, o * C + c]
-            g10, g11, g12 = w9[3, o * C + c], w9[4, o * C + c], w9[5, o * C + c]
-            g20, g21, g22 = w9[6, o * C + c], w9[7, o * C + c], w9[8, o * C + c]
-            # G g (6 x 3), by rows
-            a = ((g00 * q, g01 * q, g02 * q),
-                 (-(g00 + g10 + g20) * s, -(g01 + g11 + g21) * s, -(g02 + g12 + g22) * s),
-                 (-(g00 - g10 + g20) * s, -(g01 - g11 + g21) * s, -(g02 - g12 + g22) * s),
-                 (g00 * e + g10 * t + g20 * s, g01 * e + g11 * t + g21 * s, g02 * e + g12 * t + g22 * s),
-                 (g00 * e - g10 * t + g20 * s, g01 * e - g11 * t + g21 * s, g02 * e - g12 * t + g22 * s),
-                 (g20, g21, g22))
-            for k in range(6):  # (G g) G^T, row k
-                r0, r1, r2 = a[k]
-                U[6 * k, o * C + c] = r0 * q
-                U[6 * k + 1, o * C + c] = -(r0 + r1 + r2) * s
-                U[6 * k + 2, o * C + c] = -(r0 - r1 + r2) * s
-                U[6 * k + 3, o * C + c] = r0 * e + r1 * t + r2 * s
-                U[6 * k + 4, o * C + c] = r0 * e - r1 * t + r2 * s
-                U[6 * k + 5, o * C + c] = r2
+    # row-major, 9 rows), for o in [lo, hi): the loop over c reads 9 and writes 36
+    # contiguous rows, straight-line code LLVM vectorises
+    t = w9.dtype.type
+    f = (t(1 / 4), t(1 / 6), t(1 / 12), t(1 / 24))
+    for i in range(lo * C, hi * C):
+        k0 = _g(w9[0, i], w9[3, i], w9[6, i], f)  # G g, column by column
+        k1 = _g(w9[1, i], w9[4, i], w9[7, i], f)
+        k2 = _g(w9[2, i], w9[5, i], w9[8, i], f)
+        _store6(U, 0, i, _g(k0[0], k1[0], k2[0], f))  # (G g) G^T, row by row
+        _store6(U, 6, i, _g(k0[1], k1[1], k2[1], f))
+        _store6(U, 12, i, _g(k0[2], k1[2], k2[2], f))
+        _store6(U, 18, i, _g(k0[3], k1[3], k2[3], f))
+        _store6(U, 24, i, _g(k0[4], k1[4], k2[4], f))
+        _store6(U, 30, i, _g(k0[5], k1[5], k2[5], f))
 
 
 # 1-D transforms of one row or column of a tile, as tuples of scalars (c = the constants
@@ -132,16 +141,6 @@ def _column6(pf, d, stride, c):
     # B^T of the 6 values pf[d + i*stride]
     return _bt(pf[d], pf[d + stride], pf[d + 2 * stride], pf[d + 3 * stride], pf[d + 4 * stride],
                pf[d + 5 * stride], c)
-
-
-@helper
-def _store6(V, r, t, v):
-    V[r, t] = v[0]
-    V[r + 1, t] = v[1]
-    V[r + 2, t] = v[2]
-    V[r + 3, t] = v[3]
-    V[r + 4, t] = v[4]
-    V[r + 5, t] = v[5]
 
 
 @kernel
@@ -230,25 +229,33 @@ def _grad_transform(g, th, tw, T, t0, Gy):
                     _store6(Gy, 30, t, _a(a0[5], a1[5], a2[5], a3[5], c))
 
 
+@helper
+def _gt(m0, m1, m2, m3, m4, m5, f):
+    # G^T m of 6 values
+    q, s, t, e = f
+    return m0 * q - (m1 + m2) * s + (m3 + m4) * e, (m2 - m1) * s + (m3 - m4) * t, (m3 + m4 - m1 - m2) * s + m5
+
+
+@helper
+def _column_gt(dU, r, i, f):
+    # G^T of the 6 values dU[r + 6*k, i]
+    return _gt(dU[r, i], dU[r + 6, i], dU[r + 12, i], dU[r + 18, i], dU[r + 24, i], dU[r + 30, i], f)
+
+
 @kernel
 def _weight_transform_back(dU, C, dw9, lo, hi):
     # dw9[:, o*C + c] (9 rows) = G^T dU[:, o*C + c] G (the 3x3 taps row-major) for o in
-    # [lo, hi): loops over c read and write contiguous rows
-    q, s, t, e = dw9.dtype.type(1 / 4), dw9.dtype.type(1 / 6), dw9.dtype.type(1 / 12), dw9.dtype.type(1 / 24)
-    u = np.empty((6, 3), dw9.dtype)
-    for o in range(lo, hi):
-        for c in range(C):
-            for k in range(6):  # dU G (6 x 3), by rows
-                m0, m1, m2 = dU[6 * k, o * C + c], dU[6 * k + 1, o * C + c], dU[6 * k + 2, o * C + c]
-                m3, m4, m5 = dU[6 * k + 3, o * C + c], dU[6 * k + 4, o * C + c], dU[6 * k + 5, o * C + c]
-                u[k, 0] = m0 * q - (m1 + m2) * s + (m3 + m4) * e
-                u[k, 1] = (m2 - m1) * s + (m3 - m4) * t
-                u[k, 2] = (m3 + m4 - m1 - m2) * s + m5
-            for j in range(3):  # G^T (dU G), column j
-                m0, m1, m2, m3, m4, m5 = u[0, j], u[1, j], u[2, j], u[3, j], u[4, j], u[5, j]
-                dw9[j, o * C + c] = m0 * q - (m1 + m2) * s + (m3 + m4) * e
-                dw9[3 + j, o * C + c] = (m2 - m1) * s + (m3 - m4) * t
-                dw9[6 + j, o * C + c] = (m3 + m4 - m1 - m2) * s + m5
+    # [lo, hi): straight-line code over contiguous rows, as _filter_transform
+    t = dw9.dtype.type
+    f = (t(1 / 4), t(1 / 6), t(1 / 12), t(1 / 24))
+    for i in range(lo * C, hi * C):
+        k0, k1, k2 = _column_gt(dU, 0, i, f), _column_gt(dU, 1, i, f), _column_gt(dU, 2, i, f)  # G^T dU
+        k3, k4, k5 = _column_gt(dU, 3, i, f), _column_gt(dU, 4, i, f), _column_gt(dU, 5, i, f)
+        for r in range(3):  # (G^T dU) G, row r
+            a = _gt(k0[r], k1[r], k2[r], k3[r], k4[r], k5[r], f)
+            dw9[3 * r, i] = a[0]
+            dw9[3 * r + 1, i] = a[1]
+            dw9[3 * r + 2, i] = a[2]
 
 
 def _stack(rows, n, dtype, name=None):
