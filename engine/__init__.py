@@ -19,9 +19,8 @@ from .autograd.dtypes import bool, double, float, float32, float64, int, int32, 
 from .autograd.random import manual_seed
 from .kernels.cpu import parallel as _parallel
 from .nn import summary
+from ._version import __version__
 from .serialization import load, save
-
-__version__ = "0.1.0"
 
 Size = tuple
 

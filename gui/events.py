@@ -1,5 +1,5 @@
-"""The studio's own events, beside the trainer's (engine.train.events), in a run's
-event stream: plain data that the engine thread hands the GUI thread."""
+"""The studio's own event, beside the trainer's (engine.train.events), in a run's event
+stream: plain data that the engine thread hands the GUI thread."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,10 +10,3 @@ class CheckpointSaved:
     """A checkpoint file of the run was written."""
 
     path: str
-
-
-@dataclass
-class Paused:
-    """The run paused (True) or went on (False)."""
-
-    paused: bool

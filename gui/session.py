@@ -21,7 +21,7 @@ from engine.train.threads import set_threads
 
 from . import backend
 from .engine_thread import reraise
-from .events import CheckpointSaved, Paused
+from .events import CheckpointSaved
 
 
 class TrainingError(Exception):
@@ -56,9 +56,7 @@ class TrainingSession:
         self.model = None
         self.bundle = None
         self._stop = threading.Event()
-        self._paused = threading.Event()
-        self._resume = threading.Event()
-        self._resume.set()
+        self._pause = threading.Event()        # asked for before the trainer exists: it pauses from its start
         self.snapshot_interval = 1.0 / hyper.snapshot_hz if hyper.snapshot_hz > 0 else 0.0
         self.want_snapshots = True
         self.probe_index = 0
@@ -70,29 +68,26 @@ class TrainingSession:
         self.done = None
 
     # -- control (any thread) -----------------------------------------------------------
-    # Pause happens in our own listener, between batches on the engine thread, so that
+    # The Trainer pauses between batches and keeps calling our between-batches hook, so
     # queued jobs (a prediction, feature maps for a new probe) still run while paused.
     def pause(self):
-        self._resume.clear()
-        self._paused.set()
+        self._pause.set()
+        if self.trainer is not None:
+            self.trainer.pause()
 
     def resume(self):
-        self._paused.clear()
-        self._resume.set()
+        self._pause.clear()
+        if self.trainer is not None:
+            self.trainer.resume()
 
     def stop(self):
         self._stop.set()
-        self._resume.set()
         if self.trainer is not None:
             self.trainer.stop()
 
     def set_probe(self, index: int):
         self.probe_index = int(index)
         self._probe_changed = True
-
-    @property
-    def paused(self) -> bool:
-        return self._paused.is_set()
 
     # -- engine thread ------------------------------------------------------------------
     def _emit(self, ev):
@@ -120,7 +115,9 @@ class TrainingSession:
         run.metadata["studio"] = jsonable({"data": vars(self.data), "model": vars(self.model_settings),
                                            "hyper": vars(self.hyper)})
         _, probe, _ = self.bundle.probe(self.probe_index)
-        self.trainer = run.trainer(probe=probe)
+        self.trainer = run.trainer(probe=probe, between_batches=self._between_batches)
+        if self._pause.is_set():
+            self.trainer.pause()
         if ck is not None:
             self.trainer.restore(ck)
             self.trainer.set_probe(probe)
@@ -172,7 +169,6 @@ class TrainingSession:
             return
         self._emit(ev)
         if isinstance(ev, BatchEnd):
-            self._between_batches()
             if self.max_steps and ev.step >= self.max_steps:
                 self.trainer.stop()
         elif isinstance(ev, (EpochEnd, Done)):
@@ -183,18 +179,10 @@ class TrainingSession:
             self.trainer.stop()                  # fit() clears a stop asked for before it began
 
     def _between_batches(self):
+        """The Trainer's hook (before every batch, and while paused): the queued jobs, the
+        events so far, and a feature-map snapshot when one is due."""
         self.engine.service_between_batches()
-        self._maybe_snapshot()
-        if self._paused.is_set() and not self._stop.is_set():
-            self._flush()
-            self.engine.post(self.on_events, self.run_id, [Paused(True)])
-            while not self._resume.wait(0.05):
-                self.engine.service_between_batches()
-                self._maybe_snapshot(direct=True)
-                self._flush()
-            self.engine.post(self.on_events, self.run_id, [Paused(False)])
-
-    def _maybe_snapshot(self, direct: bool = False):
+        self._flush()
         t = self.trainer
         if t is None or not self.want_snapshots:
             return
@@ -206,8 +194,5 @@ class TrainingSession:
         now = time.perf_counter()
         if self.snapshot_interval and now - self._last_snapshot >= self.snapshot_interval:
             self._last_snapshot = now
-            if direct:
-                self._emit(t.snapshot())
-            else:
-                t.request_snapshot()       # the trainer emits it right after this BatchEnd
+            t.request_snapshot()           # after the next batch, or at once while paused
 

@@ -24,7 +24,7 @@ import numpy as np
 from engine.train import events as E
 from engine.train.jsonable import jsonable
 
-from .events import CheckpointSaved, Paused
+from .events import CheckpointSaved
 
 # Topics the state emits.
 DATA, MODEL, HYPER, RUNS, RUN, SNAPSHOT, STATUS, EVALUATION, SAMPLES, BENCHMARK, PREDICTION, MESSAGE = (
@@ -451,7 +451,7 @@ class AppState(Observable):
             elif isinstance(ev, CheckpointSaved):
                 run.checkpoints.append(ev.path)
                 touched = True
-            elif isinstance(ev, Paused):
+            elif isinstance(ev, E.Paused):
                 if run.active and run.status != "stopping":
                     run.status = status = "paused" if ev.paused else "running"
         with self.batch():

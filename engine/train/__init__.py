@@ -1,11 +1,14 @@
-"""Training: the Trainer (fit/evaluate, pause/resume/stop, snapshots), its events,
-callbacks (ModelCheckpoint, EarlyStopping, CSVLogger, JSONLogger, ProgressBar),
-metrics, and pickle-free checkpoints (``.npz`` + JSON)."""
+"""Training: the Trainer (fit, pause/resume/stop; trainer.py) and its events (events.py),
+callbacks (ModelCheckpoint, EarlyStopping, CSVLogger, JSONLogger, ProgressBar;
+callbacks.py), evaluation (evaluation.py, metrics.py), feature-map snapshots
+(snapshots.py), pickle-free checkpoints (``.npz`` + JSON; checkpoint.py) and what a
+run's state holds in them (run_state.py), and the recipe that builds a whole run from
+its settings (recipe/)."""
 from . import metrics, recipe
 from .callbacks import (Callback, CSVLogger, EarlyStopping, JSONLogger, LambdaCallback, ModelCheckpoint,
                         ProgressBar)
 from .checkpoint import Checkpoint, CheckpointError, load_checkpoint, load_model, save_checkpoint
-from .events import BatchEnd, Done, EpochEnd, Error, Snapshot, TrainStart
+from .events import METRICS, BatchEnd, Done, EpochEnd, Error, Paused, Snapshot, TrainStart
 from .evaluation import evaluate_model, probabilities
 from .metrics import Evaluation
 from .snapshots import take_snapshot
@@ -13,5 +16,5 @@ from .trainer import Trainer
 
 __all__ = ["Trainer", "Callback", "LambdaCallback", "ModelCheckpoint", "EarlyStopping", "CSVLogger", "JSONLogger",
            "ProgressBar", "Checkpoint", "CheckpointError", "load_checkpoint", "load_model", "save_checkpoint",
-           "TrainStart", "BatchEnd", "EpochEnd", "Snapshot", "Done", "Error", "Evaluation", "metrics", "evaluate_model",
-           "probabilities", "take_snapshot", "recipe"]
+           "TrainStart", "BatchEnd", "EpochEnd", "Snapshot", "Paused", "Done", "Error", "METRICS", "Evaluation",
+           "metrics", "evaluate_model", "probabilities", "take_snapshot", "recipe"]

@@ -16,6 +16,7 @@ import time
 import warnings
 
 from .checkpoint import atomic_write_bytes, remove_temporaries
+from .events import METRICS
 from .jsonable import jsonable
 
 __all__ = ["Callback", "LambdaCallback", "ModelCheckpoint", "EarlyStopping", "CSVLogger", "JSONLogger",
@@ -38,6 +39,8 @@ class Callback:
     def on_epoch_end(self, trainer, event): pass
 
     def on_snapshot(self, trainer, event): pass
+
+    def on_pause(self, trainer, event): pass
 
     def on_done(self, trainer, event): pass
 
@@ -73,7 +76,6 @@ def _resolve_mode(monitor: str, mode: str) -> str:
 
 
 def _resolve_monitor(trainer, monitor: str, who: str) -> str:
-    from .trainer import METRICS
     if monitor not in METRICS:
         raise ValueError(f"{who}: unknown monitor {monitor!r}; choose one of {', '.join(METRICS)}")
     if monitor.startswith("val_") and trainer.val_loader is None:

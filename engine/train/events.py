@@ -10,6 +10,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 
+METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top5", "lr")
+"""What each epoch's history row holds, by name: what callbacks may monitor."""
+
+
 @dataclass
 class TrainStart:
     epochs: int                 # epochs this fit() will run (up to)
@@ -53,6 +57,12 @@ class Snapshot:
     feature_maps: dict                   # layer name -> (C, H, W) float32 activations
     filters: np.ndarray | None           # first conv's weight, (O, C, kh, kw)
     stats: dict                          # layer name -> {"mean", "std", "min", "max", "zero_fraction"}
+
+
+@dataclass
+class Paused:
+    step: int                   # optimizer steps taken
+    paused: bool                # True: the run is paused from here; False: it goes on
 
 
 @dataclass

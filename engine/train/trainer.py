@@ -8,39 +8,40 @@
 
 Every engine call of a run happens on the thread that calls ``fit``; ``pause``,
 ``resume``, ``stop`` and ``request_snapshot`` may be called from any thread and
-act between batches. ``fit(epochs)`` counts epochs from the start of the run, so
-after ``restore(checkpoint)`` it trains only the epochs that remain.
+act between batches (a pause emits Paused events when it begins and ends, and keeps
+calling ``between_batches`` meanwhile). ``fit(epochs)`` counts epochs from the start
+of the run, so after ``restore(checkpoint)`` it trains only the epochs that remain.
+
+What a checkpoint holds besides the weights, and its checks on restore, are in
+run_state.py; evaluation in evaluation.py; feature-map snapshots in snapshots.py.
 """
 from __future__ import annotations
 
 import collections
-import json
 import math
 import threading
 import time
-import warnings
-from datetime import datetime, timezone
 
 import numpy as np
 
-from .. import kernels
-from ..autograd import Tensor, inference_mode, no_grad
-from ..autograd import random as nn_init
-from ..nn import Conv2d, CrossEntropyLoss
-from ..nn import functional as F
-from ..nn.summary import summary
+from ..autograd import Tensor
+from ..data import DataLoader
 from ..distributed.training import DistributedRun
+from ..errors import one_line
+from ..nn import Module
+from ..nn.summary import summary
+from ..optim import ReduceLROnPlateau
 from . import checkpoint as ckpt
+from . import run_state
 from .callbacks import Callback
-from .events import BatchEnd, Done, EpochEnd, Error, Snapshot, TrainStart
-from .metrics import MetricAccumulator
+from .evaluation import device_ops, evaluate_model
+from .events import BatchEnd, Done, EpochEnd, Error, Paused, Snapshot, TrainStart
+from .snapshots import take_snapshot
 
-__all__ = ["Trainer", "evaluate_model"]
+__all__ = ["Trainer"]
 
 _HOOKS = {TrainStart: "on_train_start", BatchEnd: "on_batch_end", EpochEnd: "on_epoch_end",
-          Snapshot: "on_snapshot", Done: "on_done", Error: "on_error"}
-
-METRICS = ("train_loss", "train_accuracy", "val_loss", "val_accuracy", "val_top5", "lr")
+          Snapshot: "on_snapshot", Paused: "on_pause", Done: "on_done", Error: "on_error"}
 
 # the loss guard stops a run whose loss exceeds this many times its reference (see Trainer)
 DIVERGENCE = 1e4
@@ -71,17 +72,19 @@ class Trainer:
       :mod:`engine.distributed.training`): every rank starts from rank 0's weights, gradients
       are averaged in backward, losses and metrics are the whole job's, and only rank 0
       emits events (so only its callbacks print and write files).
+    between_batches: a function the training thread calls before every batch and about
+      ten times a second while paused (the studio runs its queued jobs there).
     """
 
     def __init__(self, model, optimizer, loss, train_loader, val_loader=None, scheduler=None, callbacks=(),
                  device: str = "cpu", *, scheduler_interval: str | None = None, scheduler_monitor: str = "val_loss",
                  snapshot_every: int = 0, probe=None, input_shape=None, nan_guard: bool = True,
-                 metadata: dict | None = None, class_names=None, distributed: bool = False):
+                 metadata: dict | None = None, class_names=None, distributed: bool = False, between_batches=None):
         self.device = device
-        self.ops = _device_ops(device)
+        self.ops = device_ops(device)
         self.dist = DistributedRun(model, device) if distributed else None
         self.model = model.to(device)
-        self.loss = loss.to(device) if hasattr(loss, "to") else loss
+        self.loss = loss.to(device) if isinstance(loss, Module) else loss
         self.optimizer = optimizer
         self.train_loader = train_loader
         self.val_loader = val_loader
@@ -120,6 +123,7 @@ class Trainer:
         self._stop_reason = None
         self._stop_message = ""
         self._fit_thread = None
+        self._between = between_batches
         self.last_done: Done | None = None
 
     # --- listeners ----------------------------------------------------------------------------
@@ -154,7 +158,8 @@ class Trainer:
 
     # --- control from any thread ---------------------------------------------------------------
     def pause(self) -> None:
-        """Blocks the training thread between batches until resume() or stop()."""
+        """Blocks the training thread between batches until resume() or stop(); the pause
+        begins and ends with a Paused event."""
         self._pause.set()
 
     def resume(self) -> None:
@@ -245,7 +250,7 @@ class Trainer:
             done = self._fit(epochs)
         except BaseException as e:
             try:
-                self._emit(Error(message=_one_line(e), exception=e))
+                self._emit(Error(message=one_line(e), exception=e))
             finally:
                 self._fit_thread = None
             raise
@@ -287,14 +292,14 @@ class Trainer:
     def _batches(self):
         loader = self.train_loader
         if self.batch_in_epoch > 0:
-            if self._loader_state is not None and hasattr(loader, "load_state_dict"):
+            if self._loader_state is not None and isinstance(loader, DataLoader):
                 loader.load_state_dict(self._loader_state)
                 return iter(loader)
             it = iter(loader)           # a plain iterable: skip what was trained already
             for _ in range(self.batch_in_epoch):
                 next(it)
             return it
-        if hasattr(loader, "set_epoch"):
+        if isinstance(loader, DataLoader):
             loader.set_epoch(self.epoch)
         return iter(loader)
 
@@ -303,7 +308,7 @@ class Trainer:
         ops, model, crit, opt = self.ops, self.model, self.loss, self.optimizer
         interval = self._interval()
         spe = self._steps_per_epoch()
-        stateful = hasattr(self.train_loader, "state_dict")
+        stateful = isinstance(self.train_loader, DataLoader)
         r = self._running
         if spe and self.batch_in_epoch >= spe:     # stopped during validation: only the epoch end is left
             return None
@@ -373,17 +378,22 @@ class Trainer:
         return None
 
     def _between_batches(self):
-        """Honours pause (serving snapshot requests meanwhile) and stop."""
-        self._waited = self._pause.is_set()
-        if self._snap.is_set() and self._pause.is_set():
-            self._snap.clear()
-            self._emit(self.snapshot())
-        while self._pause.is_set() and not self._stop.is_set():
-            self._wake.wait(0.1)
-            self._wake.clear()
-            if self._snap.is_set():
-                self._snap.clear()
-                self._emit(self.snapshot())
+        """Calls ``between_batches``; honours pause (a Paused event at either end, snapshot
+        requests served and ``between_batches`` called meanwhile) and stop."""
+        if self._between is not None:
+            self._between()
+        self._waited = self._pause.is_set() and not self._stop.is_set()
+        if self._waited:
+            self._emit(Paused(step=self.step, paused=True))
+            while self._pause.is_set() and not self._stop.is_set():
+                if self._snap.is_set():
+                    self._snap.clear()
+                    self._emit(self.snapshot())
+                self._wake.wait(0.1)
+                self._wake.clear()
+                if self._between is not None:
+                    self._between()
+            self._emit(Paused(step=self.step, paused=False))
         if self._stop_now():
             return self._stop_reason or "stopped", self._stop_message
         return None
@@ -422,7 +432,8 @@ class Trainer:
         if self.val_loader is not None:
             val = self.evaluate(self.val_loader, _interruptible=self.dist is None)
             if val is None:    # stopped during validation: the epoch's weights are trained, validation is not
-                return self._stop_reason or "stopped", self._stop_message or f"stopped during validation of epoch {self.epoch + 1}"
+                return (self._stop_reason or "stopped",
+                        self._stop_message or f"stopped during validation of epoch {self.epoch + 1}")
             bad = self._loss_fault(val.loss, None) if self.nan_guard else None
             if bad:
                 return "nan", (f"the validation loss became {bad} after epoch {self.epoch + 1} (step {self.step}); "
@@ -431,7 +442,7 @@ class Trainer:
         row["seconds"] = r["seconds"] + (time.perf_counter() - t0)
         # scheduler at epoch end
         if self.scheduler is not None and self._interval() == "epoch":
-            if hasattr(self.scheduler, "is_better"):      # ReduceLROnPlateau
+            if isinstance(self.scheduler, ReduceLROnPlateau):
                 key = self.scheduler_monitor if self.scheduler_monitor in row else "train_loss"
                 self.scheduler.step(row[key])
             else:
@@ -464,83 +475,15 @@ class Trainer:
 
     # --- snapshots ----------------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
-        """Runs the probe image through the model in eval mode and records every leaf
-        layer's output by its ``named_modules()`` name. Touches no running statistics,
-        no dropout counter and no gradient; train mode is restored after."""
+        """The feature maps of the probe image at this step (:func:`.snapshots.take_snapshot`)."""
         if self.probe is None:
             raise RuntimeError("no probe image yet: pass probe= or train one batch first")
-        ops, model = self.ops, self.model
-        leaves = [(name or type(m).__name__, m) for name, m in model.named_modules() if not m._modules]
-        maps: dict = {}
-
-        def keep(name):
-            def hook(m, inputs, y):
-                maps[name] = np.array(ops.to_host(y.array)[0], dtype=np.float32)
-            return hook
-
-        handles = [m.register_forward_hook(keep(name)) for name, m in leaves]
-        was_training = model.training
-        try:
-            model.eval()
-            with no_grad():
-                model(ops.asarray(self.probe[None], dtype=np.float32))
-        finally:
-            for h in handles:
-                h.remove()
-            model.train(was_training)
-        stats = {}
-        for name, a in maps.items():
-            stats[name] = {"mean": float(a.mean()), "std": float(a.std()), "min": float(a.min()),
-                           "max": float(a.max()), "zero_fraction": float(np.mean(a == 0))}
-        filters = None
-        for _, m in model.named_modules():
-            if isinstance(m, Conv2d):
-                filters = np.array(ops.to_host(m.weight.array), dtype=np.float32)
-                break
-        return Snapshot(step=self.step, probe=self.probe.copy(), feature_maps=maps, filters=filters, stats=stats)
+        return take_snapshot(self.model, self.probe, self.step)
 
     # --- checkpoints --------------------------------------------------------------------------
     def state(self) -> dict:
-        """Everything but the weights a checkpoint holds (JSON-able plus numpy arrays)."""
-        dropout = {}
-        for name, m in self.model.named_modules():
-            if hasattr(m, "get_rng_state"):
-                dropout[name] = list(m.get_rng_state())
-        sched = None
-        if self.scheduler is not None:
-            sched = {"type": type(self.scheduler).__name__, "state": self.scheduler.state_dict()}
-        cbs = {}
-        for key, cb in self._callback_keys():
-            s = cb.state_dict()
-            if s:
-                cbs[key] = s
-        rng = {"init": nn_init.generator().bit_generator.state, "numpy_global": list(np.random.get_state()),
-               "dropout": dropout}
-        if hasattr(self.train_loader, "state_dict"):
-            rng["train_loader"] = self._loader_state if self.batch_in_epoch > 0 and self._loader_state is not None \
-                else self.train_loader.state_dict()
-        return {
-            "input_shape": list(self.input_shape) if self.input_shape else None,
-            "optimizer": {"type": type(self.optimizer).__name__, "state_dict": self.optimizer.state_dict()},
-            "scheduler": sched,
-            "scheduler_interval": self._interval(),
-            "rng": rng,
-            "trainer": {"epoch": self.epoch, "step": self.step, "batch_in_epoch": self.batch_in_epoch,
-                        "running": dict(self._running), "loss_reference": self._loss_reference},
-            "history": [dict(h) for h in self.history],
-            "callbacks": cbs,
-            "metadata": self.metadata,
-            "probe": self.probe,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "engine_version": _engine_version(),
-        }
-
-    def _callback_keys(self):
-        seen = collections.Counter()
-        for cb in self.callbacks:
-            base = type(cb).__name__
-            seen[base] += 1
-            yield (base if seen[base] == 1 else f"{base}_{seen[base]}"), cb
+        """Everything but the weights a checkpoint holds (:func:`.run_state.state_of`)."""
+        return run_state.state_of(self)
 
     def save_checkpoint(self, path) -> str:
         """Writes model spec, weights, optimizer, scheduler, RNG and loader states and the
@@ -553,194 +496,10 @@ class Trainer:
         trainer first (architecture, optimizer and schedule types, each state's shapes,
         dtypes and ranges) and nothing changes unless all of it fits: CheckpointError
         otherwise ("checkpoint FILE is damaged: ..." for a state that cannot be right)."""
-        c = path_or_checkpoint if isinstance(path_or_checkpoint, ckpt.Checkpoint) else ckpt.load_checkpoint(path_or_checkpoint)
-        self._check_restore(c)
-        self._apply_restore(c)
+        c = path_or_checkpoint
+        if not isinstance(c, ckpt.Checkpoint):
+            c = ckpt.load_checkpoint(c)
+        run_state.check_restore(self, c)
+        run_state.apply_restore(self, c)
         return self
 
-    def _check_restore(self, c) -> None:
-        """Raises CheckpointError unless checkpoint ``c`` fits this trainer; changes nothing."""
-        meta = c.meta
-        if _canon(self.model.spec()) != _canon(c.spec):
-            raise ckpt.CheckpointError(f"checkpoint {c.path} was saved from a different architecture than this "
-                                       f"model ({_describe(c.spec)} vs {_describe(self.model.spec())})")
-        o, s = meta.get("optimizer"), meta.get("scheduler")
-        if o is not None and o["type"] != type(self.optimizer).__name__:
-            raise ckpt.CheckpointError(f"checkpoint {c.path} holds {o['type']} optimizer state; this run uses "
-                                       f"{type(self.optimizer).__name__}")
-        if s is not None and self.scheduler is not None and s["type"] != type(self.scheduler).__name__:
-            raise ckpt.CheckpointError(f"checkpoint {c.path} holds a {s['type']} schedule; this run uses "
-                                       f"{type(self.scheduler).__name__}")
-        rng, t = meta.get("rng") or {}, meta.get("trainer") or {}
-        names = {id(p): n for n, p in self.model.named_parameters()}
-        checks = []
-        if o is not None:
-            param_names = [names.get(id(p), f"#{i}") for i, p in
-                           enumerate(p for g in self.optimizer.param_groups for p in g["params"])]
-            checks.append(("optimizer state", lambda: self.optimizer.check_state_dict(o["state_dict"], param_names)))
-        if s is not None and self.scheduler is not None:
-            checks.append(("scheduler state", lambda: self.scheduler.check_state_dict(s["state"])))
-        if rng.get("init") is not None:
-            bits = type(nn_init.generator().bit_generator)
-            checks.append(("rng.init", lambda: setattr(bits(), "state", rng["init"])))
-        if rng.get("numpy_global") is not None:
-            checks.append(("rng.numpy_global", lambda: np.random.RandomState().set_state(tuple(rng["numpy_global"]))))
-        cbs = meta.get("callbacks") or {}
-        for key, cb in self._callback_keys():
-            if key in cbs:
-                checks.append((f"callbacks.{key}", lambda cb=cb, st=cbs[key]: cb.check_state_dict(st)))
-        for part, check in checks:
-            try:
-                check()
-            except (ValueError, TypeError, KeyError, OverflowError) as e:
-                raise ckpt.damaged(c.path, f"{part}: {_first(e)}") from None
-        if s is not None and self.scheduler is not None:
-            self._same_schedule(c, s["state"])
-        spe = self._steps_per_epoch()
-        history, epoch, batch = meta.get("history") or [], t.get("epoch", 0), t.get("batch_in_epoch", 0)
-        probe = meta.get("probe")
-        if "trainer" in meta and len(history) != epoch:
-            raise ckpt.damaged(c.path, f"its history has {len(history)} epoch rows for {epoch} trained epochs")
-        if spe and batch > spe:
-            raise ckpt.damaged(c.path, f"it is {batch} batches into an epoch of {spe}")
-        if probe is not None and self.input_shape is not None and tuple(probe.shape) != self.input_shape:
-            raise ckpt.damaged(c.path, f"its probe image has shape {probe.shape}, not {self.input_shape}")
-
-    def _same_schedule(self, c, state) -> None:
-        """A run continues only under the schedule it was planned with (OneCycleLR's
-        total_steps, StepLR's gamma, ...): CheckpointError naming the first difference."""
-        diff = self.scheduler.mismatch(state)
-        if diff:
-            raise ckpt.CheckpointError(f"checkpoint {c.path} holds a {type(self.scheduler).__name__} schedule with "
-                                       f"{diff}; build this run's scheduler with the run's settings")
-
-    def _apply_restore(self, c) -> None:
-        """Loads checkpoint ``c``, which :meth:`_check_restore` accepted, into this trainer."""
-        meta = c.meta
-        try:
-            self.model.load_state_dict(c.model_state)
-        except (KeyError, ValueError) as e:
-            raise ckpt.damaged(c.path, f"its weights do not fit its model spec: {_first(e)}") from None
-        o, s = meta.get("optimizer"), meta.get("scheduler")
-        if o is not None:
-            self.optimizer.load_state_dict(o["state_dict"])
-        if s is not None and self.scheduler is not None:
-            self.scheduler.load_state_dict(s["state"])
-        elif s is not None and self.scheduler is None:
-            warnings.warn(f"{c.path} holds a {s['type']} schedule but this trainer has no scheduler; "
-                          "continuing at the saved learning rate", stacklevel=3)
-        rng = meta.get("rng") or {}
-        if rng.get("init") is not None:
-            nn_init.generator().bit_generator.state = rng["init"]
-        if rng.get("numpy_global") is not None:
-            np.random.set_state(tuple(rng["numpy_global"]))
-        mods = dict(self.model.named_modules())
-        for name, st in (rng.get("dropout") or {}).items():
-            if name in mods and hasattr(mods[name], "set_rng_state"):
-                mods[name].set_rng_state(st)
-        t = meta.get("trainer") or {}
-        self.epoch = int(t.get("epoch", 0))
-        self.step = int(t.get("step", 0))
-        self.batch_in_epoch = int(t.get("batch_in_epoch", 0))
-        self._running = dict(t.get("running") or {"loss_sum": 0.0, "correct": 0, "seen": 0, "seconds": 0.0})
-        self._loss_reference = t.get("loss_reference")
-        self.history = [dict(h) for h in meta.get("history") or []]
-        if rng.get("train_loader") is not None and hasattr(self.train_loader, "load_state_dict"):
-            self._loader_state = rng["train_loader"]
-            self.train_loader.load_state_dict(rng["train_loader"])
-        cbs = meta.get("callbacks") or {}
-        for key, cb in self._callback_keys():
-            if key in cbs:
-                cb.load_state_dict(cbs[key])
-        if meta.get("probe") is not None and not self._probe_given:
-            self.probe = np.asarray(meta["probe"], dtype=np.float32)
-        if meta.get("input_shape") and self.input_shape is None:
-            self.input_shape = tuple(meta["input_shape"])
-        for k, v in (meta.get("metadata") or {}).items():
-            self.metadata.setdefault(k, v)
-
-    load_checkpoint = restore
-
-
-def evaluate_model(model, loader, loss=None, device: str | None = None, class_names=(), should_stop=None):
-    """Loss, accuracy, top-5, per-class accuracy and confusion matrix (an Evaluation) of
-    ``model`` over ``loader``'s (x, y) batches, in eval mode (train mode restored after).
-    ``loss`` defaults to CrossEntropyLoss; returns None if ``should_stop()`` turns true."""
-    device = device or model.device
-    ops = _device_ops(device)
-    if model.device != device:
-        model.to(device)
-    crit = loss if loss is not None else CrossEntropyLoss().to(device)
-    was_training = model.training
-    model.eval()
-    acc = MetricAccumulator()
-    try:
-        for x, y in loader:
-            if should_stop is not None and should_stop():
-                return None
-            y_host = np.asarray(y)
-            with inference_mode():
-                logits = model(ops.asarray(np.asarray(x), dtype=np.float32))
-                value = crit(logits, y_host).item()
-                probs = F.softmax(logits, 1).numpy()
-            acc.update(probs, y_host, value)
-    finally:
-        model.train(was_training)
-    return acc.result(class_names or ())
-
-
-def _device_ops(device):
-    """The kernel set of ``device``; one clear RuntimeError when it cannot run here."""
-    if device not in kernels.DEVICES:
-        raise ValueError(f"unknown device {device!r}: use one of {', '.join(kernels.DEVICES)}")
-    try:
-        return kernels.ops(device)
-    except Exception as e:
-        msg = _first(e)
-        if device not in msg.lower():
-            msg = f"device {device!r} is not available: {msg}"
-        raise RuntimeError(msg) from None
-
-
-def _first(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return text[0] if text else type(e).__name__
-
-
-def _one_line(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-
-
-def _canon(spec) -> str:
-    return json.dumps(spec, sort_keys=True)
-
-
-def _describe(spec) -> str:
-    n = [0]
-
-    def walk(s):
-        if isinstance(s, dict):
-            if s.get("type") not in ("Sequential", "Residual", "Concat"):
-                n[0] += 1
-            for v in s.values():
-                walk(v)
-        elif isinstance(s, list):
-            for v in s:
-                walk(v)
-    walk(spec)
-    first = spec.get("layers", [{}])[0] if isinstance(spec, dict) else {}
-    return f"{n[0]} layers starting {first.get('type', '?')}{_short_args(first)}"
-
-
-def _short_args(layer):
-    args = [f"{k}={v}" for k, v in layer.items() if k != "type" and not isinstance(v, (dict, list))][:3]
-    return f"({', '.join(args)})" if args else ""
-
-
-def _engine_version():
-    try:
-        from .. import __version__
-        return __version__
-    except Exception:
-        return "?"

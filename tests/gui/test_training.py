@@ -1,5 +1,7 @@
 """The app end to end on real MNIST: choose the data and mnist_cnn, train 50 steps,
 watch curves and feature maps, pause, resume, stop, checkpoint, evaluate, predict."""
+import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -8,6 +10,7 @@ import numpy as np
 import pytest
 from PySide6 import QtCore
 
+from engine.train import BatchEnd, Paused, Snapshot
 from helpers.qt import wait_until
 
 COMPUTE = ("forward", "backward", "_step", "argmax_rows")
@@ -15,14 +18,25 @@ COMPUTE = ("forward", "backward", "_step", "argmax_rows")
 
 @pytest.fixture
 def kernel_threads(monkeypatch):
-    """Names of the threads that call the engine's CPU kernels."""
+    """Names of the threads that call the engine's CPU kernels, except the Explain tab's
+    own small kernels, which gui/explainer.py runs on the GUI thread by design."""
     import engine.kernels.cpu as cpu
     seen = set()
+
+    def from_explainer():
+        frame = sys._getframe(2)
+        while frame is not None:
+            if frame.f_code.co_filename.endswith(os.path.join("gui", "explainer.py")):
+                return True
+            frame = frame.f_back
+        return False
+
     for name in dir(cpu):
         fn = getattr(cpu, name)
         if callable(fn) and not name.startswith("_") and any(k in name for k in COMPUTE):
             def wrapped(*a, __fn=fn, **kw):
-                seen.add(threading.current_thread().name)
+                if not from_explainer():
+                    seen.add(threading.current_thread().name)
                 return __fn(*a, **kw)
             monkeypatch.setattr(cpu, name, wrapped)
     return seen
@@ -47,16 +61,23 @@ def test_train_watch_pause_stop_checkpoint(make_window, qtbot, shared_data, kern
     assert run is not None and not tp.start_btn.isEnabled() and tp.stop_btn.isEnabled()
     assert wait_until(qtbot, lambda: run.step >= 20, 180), f"training did not reach step 20 ({run.status}, {run.message})"
 
-    # pause: the steps stop advancing; resume: they go on
+    # pause: no batch runs until resume, while a new probe's feature maps are still served
+    events = []
+    win.worker.session.trainer.subscribe(events.append)        # the run's events, in the trainer's order
     qtbot.mouseClick(tp.pause_btn, QtCore.Qt.LeftButton)
     assert wait_until(qtbot, lambda: run.status == "paused", 10)
     assert tp.pause_btn.text().endswith("Resume")
-    held = run.step
-    wait_until(qtbot, lambda: False, 0.6)
-    assert run.step == held
+    pause_at = len(events)
+    win.worker.set_probe(5)
+    assert wait_until(qtbot, lambda: any(isinstance(e, Snapshot) for e in events[pause_at:]), 30)
     qtbot.mouseClick(tp.pause_btn, QtCore.Qt.LeftButton)
+    assert wait_until(qtbot, lambda: any(isinstance(e, BatchEnd) for e in events[pause_at:]), 60)
     assert wait_until(qtbot, lambda: run.step >= 50, 120)
     assert wait_until(qtbot, lambda: win.inside_panel.image_count() > 0, 10)
+    first = next(i for i, e in enumerate(events) if isinstance(e, Paused))
+    last = next(i for i, e in enumerate(events) if isinstance(e, Paused) and not e.paused)
+    assert events[first].paused and not any(isinstance(e, BatchEnd) for e in events[first:last])
+    assert any(isinstance(e, Snapshot) for e in events[first:last])
 
     # stop takes effect within a second
     t0 = time.monotonic()

@@ -3,7 +3,6 @@ the NaN guard, EarlyStopping and the loggers."""
 import csv
 import json
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ import pytest
 import engine
 from engine import nn, optim
 from engine.train import (BatchEnd, CSVLogger, Done, EarlyStopping, EpochEnd, Error, JSONLogger, LambdaCallback,
-                          ModelCheckpoint, Snapshot, Trainer, TrainStart, load_checkpoint)
+                          ModelCheckpoint, Paused, Snapshot, Trainer, TrainStart, load_checkpoint)
 from engine.train.metrics import confusion_matrix
 
 from train_helpers import make_loaders, make_trainer, tiny_model
@@ -153,39 +152,58 @@ def test_stop_from_another_thread_takes_effect_within_one_batch():
     assert len(seen) - asked["at"] <= 1
 
 
-def test_pause_blocks_between_batches_and_resume_continues():
-    t = make_trainer(n=320, scheduler=None)
-    steps = []
-    t.subscribe(lambda ev: isinstance(ev, BatchEnd) and steps.append(ev.step))
+def _when(rec, kind, **fields):
+    """A threading.Event set when ``rec`` records an event of ``kind`` with ``fields``."""
+    seen = threading.Event()
+
+    def listen(ev):
+        if isinstance(ev, kind) and all(getattr(ev, k) == v for k, v in fields.items()):
+            seen.set()
+    return seen, listen
+
+
+def test_pause_blocks_between_batches_serves_snapshots_and_resume_continues():
+    t = make_trainer(n=320, scheduler=None, probe=np.zeros((1, 8, 8), np.float32))
+    rec, idle = Recorder(), []
+    t.subscribe(rec)
+    paused, listen = _when(rec, Paused, paused=True)
+    t.subscribe(listen)
+    served, listen = _when(rec, Snapshot)
+    t.subscribe(listen)
+    t._between = lambda: idle.append(t.is_paused)     # the between_batches hook
+    t.pause()                                          # paused before the first batch
     th = threading.Thread(target=t.fit, args=(1,))
-    t.pause()                                  # paused before the first batch
     th.start()
-    time.sleep(0.5)
-    assert steps == [] and th.is_alive() and t.is_paused
-    t.request_snapshot()                       # served while paused
-    deadline = time.time() + 60
-    while not t.is_running and time.time() < deadline:
-        time.sleep(0.01)
+    assert paused.wait(120)
+    t.request_snapshot()                               # served while paused
+    assert served.wait(60)
     t.resume()
     th.join(120)
-    assert not th.is_alive()
-    assert steps == list(range(1, len(t.train_loader) + 1))
-    assert t.last_done.reason == "completed"
+    assert not th.is_alive() and t.last_done.reason == "completed"
+    kinds = [type(e) for e in rec.events]
+    assert kinds[:4] == [TrainStart, Paused, Snapshot, Paused]
+    assert [e.paused for e in rec.of(Paused)] == [True, False] and rec.of(Snapshot)[0].step == 0
+    spe = len(t.train_loader)
+    assert [e.step for e in rec.of(BatchEnd)] == list(range(1, spe + 1))
+    assert True in idle and idle.count(False) >= spe - 1    # while paused, and before every batch
 
 
 def test_stop_wakes_a_paused_run():
     t = make_trainer(scheduler=None)
+    rec = Recorder()
+    t.subscribe(rec)
     t.subscribe(lambda ev: isinstance(ev, BatchEnd) and ev.step == 2 and t.pause())
+    paused, listen = _when(rec, Paused, paused=True)
+    t.subscribe(listen)
     th = threading.Thread(target=t.fit, args=(3,))
     th.start()
-    deadline = time.time() + 120
-    while t.step < 2 and time.time() < deadline:
-        time.sleep(0.01)
-    time.sleep(0.2)
-    assert t.step == 2
+    assert paused.wait(120)
     t.stop()
     th.join(60)
     assert t.last_done.reason == "stopped" and t.step == 2
+    kinds = [type(e) for e in rec.events]
+    assert kinds[kinds.index(Paused):] == [Paused, Paused, Done]     # no batch after the pause: stop ends it
+    assert [e.paused for e in rec.of(Paused)] == [True, False]
 
 
 def test_snapshot_on_request_and_every_n_does_not_disturb_training():
