@@ -16,7 +16,7 @@ import inspect
 import json
 from collections import OrderedDict
 
-from engine import nn
+from engine import models, nn
 
 REQUIRED = inspect.Parameter.empty
 CONTAINERS = ("Sequential", "Residual", "Concat")
@@ -242,7 +242,6 @@ def sequential(layers: list[dict]) -> dict:
 
 def zoo_spec(name: str, in_channels: int, num_classes: int, input_size) -> dict:
     """The spec of zoo model ``name`` sized for the data."""
-    from engine import models
     return models.get(name, in_channels=in_channels, num_classes=num_classes, input_size=tuple(input_size)).spec()
 
 

@@ -11,82 +11,43 @@ from .. import state as S
 from ..widgets.heatmap import BarChart
 
 
-def bench_available() -> tuple[bool, str]:
-    try:
-        import importlib.util
-        if importlib.util.find_spec("engine.bench") is None:
-            return False, "engine.bench is not part of this build yet"
-    except Exception as e:  # noqa: BLE001
-        return False, str(e)
-    return True, ""
+SCHEMA = "numbacnn.bench/1"
 
 
-def parse(result: dict) -> tuple[list[str], dict[str, list[float]], str]:
-    """(labels, {device: milliseconds}, unit) of the kernel timings in an engine.bench
-    JSON (schema numbacnn.bench/1: "kernels" rows of op, device, pass, shape, ms). Rows
-    holding one time per device ({"name", "cpu_ms", "cuda_ms"}) are read too."""
-    rows = result.get("kernels") or result.get("results") or result.get("rows") or []
-    if isinstance(rows, dict):
-        rows = [{"name": k, **(v if isinstance(v, dict) else {"value": v})} for k, v in rows.items()]
+class NotBenchResults(ValueError):
+    """A loaded file that is not an engine.bench result."""
+
+
+def _checked(result) -> dict:
+    if not isinstance(result, dict) or result.get("schema") != SCHEMA:
+        raise NotBenchResults(f"not an engine.bench result (its \"schema\" is not {SCHEMA!r}); write one with "
+                              "numbacnn bench --json FILE")
+    return result
+
+
+def parse(result: dict) -> tuple[list[str], dict[str, list[float]]]:
+    """(labels "op fwd/bwd", {device: milliseconds}) of the kernel timings of an
+    engine.bench result ("kernels" rows of op, device, pass, shape, ms)."""
     table: dict[str, dict[str, float]] = {}
-    for r in rows:
-        if not isinstance(r, dict):
-            continue
-        name = str(r.get("op") or r.get("name") or r.get("kernel") or "?")
-        if r.get("pass"):
-            name += " " + {"forward": "fwd", "backward": "bwd"}.get(str(r["pass"]), str(r["pass"]))
-        dev = r.get("device")
-        if dev is not None:
-            v = _time(r)
-            if v is not None:
-                table.setdefault(name, {})[str(dev)] = v
-            continue
-        for key, val in r.items():
-            k = key.lower()
-            for d in ("cpu", "cuda", "gpu"):
-                if k.startswith(d):
-                    t = _time(val) if isinstance(val, dict) else _scaled(k, val)
-                    if t is not None:
-                        table.setdefault(name, {})["cuda" if d == "gpu" else d] = t
-    devices = sorted({d for v in table.values() for d in v}, key=lambda d: (d != "cpu", d))
-    labels = list(table)
-    series = {d: [table[n].get(d, math.nan) for n in labels] for d in devices}
-    return labels, series, "ms"
+    for r in _checked(result).get("kernels", []):
+        name = f"{r['op']} " + {"forward": "fwd", "backward": "bwd"}.get(r["pass"], r["pass"])
+        table.setdefault(name, {})[r["device"]] = float(r["ms"])
+    return _series(table)
 
 
 def parse_models(result: dict) -> tuple[list[str], dict[str, list[float]]]:
-    """(model labels, {device: images per second}) of the whole-model rows."""
+    """(model labels, {device: images per second}) of the whole-model rows (failed runs left out)."""
     table: dict[str, dict[str, float]] = {}
-    for r in result.get("models") or []:
-        if not isinstance(r, dict) or r.get("error") or r.get("images_per_sec") is None:
-            continue
-        name = f"{r.get('model', '?')} (batch {r.get('batch_size', '?')})"
-        table.setdefault(name, {})[str(r.get("device", "?"))] = float(r["images_per_sec"])
+    for r in _checked(result).get("models", []):
+        if "error" not in r:
+            table.setdefault(f"{r['model']} (batch {r['batch_size']})", {})[r["device"]] = float(r["images_per_sec"])
+    return _series(table)
+
+
+def _series(table: dict) -> tuple[list[str], dict[str, list[float]]]:
     devices = sorted({d for v in table.values() for d in v}, key=lambda d: (d != "cpu", d))
     labels = list(table)
     return labels, {d: [table[n].get(d, math.nan) for n in labels] for d in devices}
-
-
-def _scaled(key, val):
-    if not isinstance(val, (int, float)):
-        return None
-    if key.endswith("_s") or key.endswith("seconds"):
-        return float(val) * 1000
-    if key.endswith("_us"):
-        return float(val) / 1000
-    return float(val)
-
-
-def _time(r):
-    if not isinstance(r, dict):
-        return None
-    for key in ("ms", "median_ms", "mean_ms", "time_ms"):
-        if isinstance(r.get(key), (int, float)):
-            return float(r[key])
-    for key in ("seconds", "median_s", "mean_s", "time_s", "s"):
-        if isinstance(r.get(key), (int, float)):
-            return float(r[key]) * 1000
-    return None
 
 
 class BenchPanel(QtWidgets.QWidget):
@@ -116,10 +77,7 @@ class BenchPanel(QtWidgets.QWidget):
         lay.addWidget(self.models_chart, 1)
         lay.addWidget(self.table)
 
-        ok, why = bench_available()
-        self.run_btn.setEnabled(ok)
-        self.run_btn.setToolTip(why or "Times each kernel on the CPU and, when there is one, the GPU")
-        self.note.setText(why and f"<span style='color:#777'>{why}; you can still load a results file.</span>")
+        self.run_btn.setToolTip("Times each kernel on the CPU and, when there is one, the GPU")
         self.run_btn.clicked.connect(lambda: self.worker.run_benchmark(quick=False))
         self.load_btn.clicked.connect(self._load)
         self.log_scale.toggled.connect(lambda on: self._on_result(self.state.benchmark))
@@ -133,14 +91,14 @@ class BenchPanel(QtWidgets.QWidget):
     def load(self, path: str):
         try:
             with open(path) as f:
-                self.state.set_benchmark(json.load(f))
-        except (OSError, ValueError) as e:
+                self.state.set_benchmark(_checked(json.load(f)))
+        except (OSError, ValueError) as e:          # NotBenchResults and JSONDecodeError are ValueErrors
             QtWidgets.QMessageBox.warning(self, "Benchmark results", f"{path}: {e}")
 
     def _on_result(self, result=None):
         if not result:
             return
-        labels, series, unit = parse(result)
+        labels, series = parse(result)
         if not labels:
             self.note.setText("<span style='color:#a00000'>No kernel timings found in these results.</span>")
             return
@@ -149,7 +107,7 @@ class BenchPanel(QtWidgets.QWidget):
                             max_label=16)
         devs = list(series)
         self.table.setColumnCount(1 + len(devs) + (1 if {"cpu", "cuda"} <= set(devs) else 0))
-        heads = ["kernel"] + [f"{d} ({unit})" for d in devs] + (["speed-up"] if {"cpu", "cuda"} <= set(devs) else [])
+        heads = ["kernel"] + [f"{d} (ms)" for d in devs] + (["speed-up"] if {"cpu", "cuda"} <= set(devs) else [])
         self.table.setHorizontalHeaderLabels(heads)
         self.table.setRowCount(len(labels))
         for i, name in enumerate(labels):

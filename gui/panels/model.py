@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from PySide6 import QtCore, QtWidgets
 
+from engine import models
+
 from .. import modelspec
 from .. import state as S
 from ..widgets.layertable import LayerTable, fmt_count, fmt_shape
@@ -17,7 +19,6 @@ class ModelPanel(QtWidgets.QWidget):
     def __init__(self, state: S.AppState, worker=None, parent=None):
         super().__init__(parent)
         self.state, self.worker = state, worker
-        from engine import models
         self.zoo_names = models.names()
 
         # -- source -------------------------------------------------------------------

@@ -9,6 +9,7 @@ import time
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
+from engine import cuda_available
 from engine.train.threads import MAX_THREADS
 
 from .. import backend
@@ -17,12 +18,7 @@ from ..widgets.curves import CurvesView
 
 
 def _cuda_state() -> tuple[bool, str]:
-    try:
-        from engine import cuda_available
-        ok = cuda_available()
-    except Exception:  # noqa: BLE001
-        ok = False
-    if ok:
+    if cuda_available():          # never raises
         return True, "Run the kernels on the NVIDIA GPU (numba.cuda)"
     return False, ("CUDA is unavailable: numba.cuda finds no NVIDIA GPU or driver on this machine "
                    "(install numba-cuda and a driver on a machine with a GPU)")

@@ -79,3 +79,18 @@ def test_entry_point_starts_and_quits(tmp_path):
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     assert out.returncode == 0, out.stderr[-2000:]
     assert (tmp_path / "cfg" / "studio.json").is_file()       # settings written on the way out
+
+
+def test_the_benchmark_tab_reads_engine_bench_results_and_nothing_else():
+    import pytest
+
+    from gui.panels.bench import NotBenchResults, parse, parse_models
+    result = {"schema": "numbacnn.bench/1",
+              "kernels": [{"op": "conv", "device": "cpu", "pass": "forward", "shape": "s", "ms": 2.0},
+                          {"op": "conv", "device": "cuda", "pass": "forward", "shape": "s", "ms": 0.5}],
+              "models": [{"model": "vgg16", "device": "cpu", "batch_size": 8, "images_per_sec": 10.0},
+                         {"model": "vgg16", "device": "cuda", "batch_size": 8, "error": "out of memory"}]}
+    assert parse(result) == (["conv fwd"], {"cpu": [2.0], "cuda": [0.5]})
+    assert parse_models(result) == (["vgg16 (batch 8)"], {"cpu": [10.0]})
+    with pytest.raises(NotBenchResults, match="not an engine.bench result"):
+        parse({"rows": [{"name": "conv", "cpu_ms": 1.0}]})
