@@ -1,14 +1,9 @@
-"""tests/autograd helpers: puts this folder on sys.path (so tests can ``import
-autograd_parity`` whatever pytest's import mode), seeds both libraries, and gives a rng."""
-import sys
-from pathlib import Path
-
+"""tests/autograd fixtures: both libraries seeded, and a rng (the parity helpers are
+helpers/autograd_parity.py)."""
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import engine  # noqa: E402
+import engine
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ and built by both libraries from the same initial weights (copied by state_dict 
 """
 import numpy as np
 import pytest
-from autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
+from helpers.autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
 
 import engine
 

@@ -4,7 +4,7 @@ no_grad / enable_grad / inference_mode / set_grad_enabled, requires_grad_, detac
 retain_graph, accumulation over backward calls, zero_grad, retain_grad, register_hook."""
 import numpy as np
 import pytest
-from autograd_parity import OURS, assert_close, copy_weights, distinct, torch_ns
+from helpers.autograd_parity import OURS, assert_close, copy_weights, distinct, torch_ns
 
 import engine
 from engine import nn, optim

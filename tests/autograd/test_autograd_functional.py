@@ -4,7 +4,7 @@ central differences (float64). Weights are inputs like any other, so their gradi
 are compared too. Each case is written once and run by both libraries."""
 import numpy as np
 import pytest
-from autograd_parity import OURS, assert_close, distinct, gradchecks, parity, torch_ns
+from helpers.autograd_parity import OURS, assert_close, distinct, gradchecks, parity, torch_ns
 
 import engine
 from engine.nn import functional as F

@@ -6,12 +6,12 @@ accepted and the values we don't implement refused by name.
 
 Every model class below is written once against a namespace (``ns.nn``, ``ns.F``,
 ``ns.torch``) and built by both libraries; the torch twin gets our weights by
-state_dict name (see autograd_parity.module_parity)."""
+state_dict name (see helpers/autograd_parity.py, module_parity)."""
 from collections import OrderedDict
 
 import numpy as np
 import pytest
-from autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
+from helpers.autograd_parity import OURS, assert_close, copy_weights, distinct, module_parity, torch_ns
 
 import engine
 from engine import nn

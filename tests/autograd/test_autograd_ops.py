@@ -1,10 +1,10 @@
 """Every tensor operation's forward and backward against PyTorch (float32: output, dtype
 and every input gradient for one random output gradient) and against central
 differences (float64, engine.nn.gradcheck). Each case is written once and run by both
-libraries (see autograd_parity)."""
+libraries (see helpers/autograd_parity.py)."""
 import numpy as np
 import pytest
-from autograd_parity import distinct, gradchecks, parity
+from helpers.autograd_parity import distinct, gradchecks, parity
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp

@@ -4,7 +4,7 @@ same Python types for item()/tolist()/size(), and torch's return conventions
 (``_, predicted = outputs.max(1)`` gives indices)."""
 import numpy as np
 import pytest
-from autograd_parity import OURS, torch_ns
+from helpers.autograd_parity import OURS, torch_ns
 
 import engine
 

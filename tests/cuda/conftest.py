@@ -33,8 +33,6 @@ if "numba.cuda" in sys.modules:
                          f"{'simulator' if WANT_SIM else 'GPU'}; set NUMBA_ENABLE_CUDASIM before running "
                          "pytest (tests/conftest.py should set it), or run tests/cuda on its own")
 
-sys.path.insert(0, str(Path(__file__).parent))
-
 from engine.kernels import cpu as CPU  # noqa: E402
 from engine.kernels import cuda as GPU  # noqa: E402
 
@@ -49,7 +47,7 @@ if SIM:
     # polling with a tiny sleep instead makes barrier-heavy kernels (the GEMM, the
     # reductions) 3-4x faster on small CPUs. Semantics are unchanged.
     try:
-        import simulator_speedup
+        from helpers import simulator_speedup
         simulator_speedup.install()
     except Exception:  # pragma: no cover - a numba-cuda whose internals moved: run slower
         pass

@@ -1,7 +1,7 @@
 """Convolution forward and both backward passes: CUDA vs CPU (and torch's CUDA conv)."""
 import numpy as np
 import pytest
-from cuda_helpers import SIM, assert_close, big, randn, up
+from helpers.cuda import SIM, assert_close, big, randn, up
 
 # (N, C, H, W, O, k, stride, padding)
 CASES = big(

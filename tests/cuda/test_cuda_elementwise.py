@@ -1,7 +1,7 @@
 """Activations, dropout and optimizer updates: CUDA vs CPU."""
 import numpy as np
 import pytest
-from cuda_helpers import assert_close, big, randn, up
+from helpers.cuda import assert_close, big, randn, up
 
 SHAPE = big((2, 3, 5), (16, 32, 9, 11))
 

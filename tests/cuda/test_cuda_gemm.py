@@ -1,7 +1,7 @@
 """The tiled SGEMM in every operand layout the engine uses, against numpy."""
 import numpy as np
 import pytest
-from cuda_helpers import SIM, assert_close, big, randn, up
+from helpers.cuda import SIM, assert_close, big, randn, up
 
 from engine.kernels.cuda import gemm as G
 

@@ -1,7 +1,7 @@
 """Linear, cross-entropy and MSE: CUDA vs CPU."""
 import numpy as np
 import pytest
-from cuda_helpers import assert_close, big, randn, up
+from helpers.cuda import assert_close, big, randn, up
 
 
 @pytest.mark.parametrize("N,I,O", big([(3, 7, 5), (1, 4, 2)], [(128, 512, 10), (256, 4096, 1000), (7, 33, 65)]))

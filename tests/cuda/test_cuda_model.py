@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from cuda_helpers import SIM, big
+from helpers.cuda import SIM, big
 
 import engine
 from engine import kernels, models, nn, optim

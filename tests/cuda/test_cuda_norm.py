@@ -1,7 +1,7 @@
 """Batch norm (training and eval) and LRN: CUDA vs CPU."""
 import numpy as np
 import pytest
-from cuda_helpers import assert_close, big, randn, up
+from helpers.cuda import assert_close, big, randn, up
 
 
 @pytest.mark.parametrize("shape", big([(3, 4, 3, 5), (5, 3)], [(64, 32, 16, 16), (128, 256), (8, 7, 3, 2)]))

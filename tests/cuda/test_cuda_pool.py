@@ -1,7 +1,7 @@
 """Max, average and adaptive pooling, forward and backward: CUDA vs CPU."""
 import numpy as np
 import pytest
-from cuda_helpers import assert_close, big, randn, up
+from helpers.cuda import assert_close, big, randn, up
 
 # (N, C, H, W, kernel, stride, padding)
 CASES = big(

@@ -1,7 +1,7 @@
 """Array plumbing on the device vs the CPU set."""
 import numpy as np
 import pytest
-from cuda_helpers import assert_close, randn, up
+from helpers.cuda import assert_close, randn, up
 
 from engine.kernels import device_of
 
