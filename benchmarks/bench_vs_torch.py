@@ -21,8 +21,12 @@ How it measures (all in one run, every process with the same settings):
   between the two workers, ours then torch then torch then ours ..., so both see the same
   machine load; the table gives the median window and the ratio ours / torch of the
   medians, plus the median of the per-round ratios (adjacent windows).
+* Each window also records the worker's process CPU time: with ``--threads 1`` the CPU-time
+  ratio is the ratio of the work done, unaffected by other processes taking time slices
+  on a shared machine (with more threads, torch's OpenMP spin-waits count as CPU time).
 * GFLOP/s: forward FLOPs = 2 x MACs (from the engine's summary); a training step counts
-  3 x forward (forward, input gradient, weight gradient). The sgemm peak is numpy's
+  3 x forward (forward, input gradient, weight gradient); "executed" counts the layers run
+  by Winograd F(4x4, 3x3) at a quarter of their multiplies. The sgemm peak is numpy's
   float32 matmul of 512x4608 by 4608x2048 (best of several) measured in this run.
 * Start-up: wall time from launching a fresh ``python`` to the end of its first training
   step, once with an empty Numba cache (NUMBA_CACHE_DIR set to a new folder: every kernel
@@ -196,10 +200,10 @@ def worker(args):
         fn = r.train if cmd["cmd"] == "train" else r.infer if cmd["cmd"] == "infer" else None
         if fn is not None:
             n = cmd.get("iters", 1)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             for _ in range(n):
                 fn()
-            ans = {"seconds": time.perf_counter() - t, "iters": n}
+            ans = {"seconds": time.perf_counter() - t, "cpu_seconds": time.process_time() - c, "iters": n}
         elif cmd["cmd"] == "rss":
             ans = {"peak_rss_mib": _rss_mib()}
         else:
@@ -290,22 +294,24 @@ class Worker:
 
 
 def measure(a, b, cmd, window, rounds, warmup):
-    """Alternating timed windows of a and b; returns per-iteration seconds of each window."""
+    """Alternating timed windows of a and b; returns per-iteration wall seconds of each
+    window, then per-iteration process CPU seconds of each."""
     for w in (a, b):
         w.ask(cmd=cmd, iters=warmup)
     iters = []
     for w in (a, b):  # calibrate: iterations for about `window` seconds
         t = w.ask(cmd=cmd, iters=1)["seconds"]
         iters.append(max(1, int(round(window / max(t, 1e-6)))))
-    ta, tb = [], []
+    ta, tb, ca, cb = [], [], [], []
     for r in range(rounds):
-        order = [(a, iters[0], ta), (b, iters[1], tb)]
+        order = [(a, iters[0], ta, ca), (b, iters[1], tb, cb)]
         if r % 2:
             order.reverse()
-        for w, n, acc in order:
+        for w, n, acc, cpu in order:
             ans = w.ask(cmd=cmd, iters=n)
             acc.append(ans["seconds"] / ans["iters"])
-    return ta, tb
+            cpu.append(ans["cpu_seconds"] / ans["iters"])
+    return ta, tb, ca, cb
 
 
 def loadavg():
@@ -426,15 +432,17 @@ def main(argv=None):
                 # the machine's load drifts: the sgemm peak next to this model's windows
                 res["peak"] = run_sgemm(T, 5, peak_only=True)["512x4608x2048"]
                 for cmd in ("train", "infer"):
-                    to, tt = measure(ours, theirs, cmd, args.window, args.rounds, args.warmup)
+                    to, tt, co, ct = measure(ours, theirs, cmd, args.window, args.rounds, args.warmup)
                     res[cmd] = (statistics.median(to), statistics.median(tt),
                                 statistics.median([b / a for a, b in zip(to, tt)]))
+                    res[cmd + "_cpu"] = (statistics.median(co), statistics.median(ct))
                     if cmd == "train":
                         res["rss_train"] = (ours.ask(cmd="rss")["peak_rss_mib"],
                                             theirs.ask(cmd="rss")["peak_rss_mib"])
                     print(f"{name} {cmd}: ours {batch / res[cmd][0]:.0f} img/s, torch "
                           f"{batch / res[cmd][1]:.0f} img/s, ratio {res[cmd][1] / res[cmd][0]:.2f} "
-                          f"(median of rounds {res[cmd][2]:.2f})", flush=True)
+                          f"(median of rounds {res[cmd][2]:.2f}; process CPU time ratio "
+                          f"{res[cmd + '_cpu'][1] / res[cmd + '_cpu'][0]:.2f})", flush=True)
                 res["rss"] = (ours.ask(cmd="rss")["peak_rss_mib"], theirs.ask(cmd="rss")["peak_rss_mib"])
                 res["base_rss"] = (ours.hello["base_rss_mib"], theirs.hello["base_rss_mib"])
             finally:
@@ -495,6 +503,18 @@ def write_results(args, rows, sgemm, peak, unset, load0, load1):
                  f"{fmt_ratio(it / io, TARGETS[r['name']][1])} [{ir:.2f}] | "
                  f"{100 * r['winograd_macs'] / max(r['macs'], 1):.0f}% | "
                  f"{gf:.1f} / {ex:.1f} ({100 * ex / pk:.0f}% of {pk:.0f}) |")
+    L += ["", "## Process CPU time per iteration (ms)", "",
+          "CPU seconds the worker process used per iteration in the same windows (all its threads). "
+          "With one thread this is the work each engine does, whatever else runs on the machine "
+          "(wall-clock windows on a shared machine also count the time slices other processes take); "
+          "with more threads it also counts time spent spinning at barriers (torch's OpenMP waits "
+          "actively), so the wall-clock ratios above are the figures to read there.", "",
+          "| model | train ours | train torch | train CPU-time ratio | infer ours | infer torch "
+          "| infer CPU-time ratio |", "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        (tco, tct), (ico, ict) = r["train_cpu"], r["infer_cpu"]
+        L.append(f"| {r['name']} | {1e3 * tco:.1f} | {1e3 * tct:.1f} | {tct / tco:.2f}x | {1e3 * ico:.1f} | "
+                 f"{1e3 * ict:.1f} | {ict / ico:.2f}x |")
     L += ["", "## Peak resident memory (MiB, each engine in its own process)", "",
           "Peak RSS of the whole worker process (training windows, then inference); in brackets "
           "the RSS right after imports and thread set-up, before the model was built.", "",
