@@ -1,4 +1,4 @@
-"""Issue 15's done-when cases against torch, each model written once (``ns.nn``, ``ns.F``)
+"""The autograd engine's acceptance cases against torch, each model written once (``ns.nn``, ``ns.F``)
 and built by both libraries from the same initial weights (copied by state_dict name):
 
 - a ResNet basic block with ``out += self.shortcut(x)`` (conv-bn-relu-conv-bn, projection

@@ -250,7 +250,7 @@ def test_image_size_on_a_named_dataset(capsys, shared_data, tmp_path):
     assert_one_line_error(rc, err, "--image-size")
 
 
-# --- schedules, bench, predict's limits (issue 14) ---------------------------------------------------
+# --- schedules, bench, predict's limits ----------------------------------------------------------------
 @pytest.mark.parametrize("schedule,needles", [
     ("step:nan", ["--schedule step:nan", "EPOCHS must be a whole number"]),
     ("step:1:nan", ["--schedule step:1:nan", "value must be a finite number"]),

@@ -1,4 +1,4 @@
-"""Issue 14, data files: every case the reader audit found, one test each.
+"""Hostile and broken data files: every case the reader audit (benchmarks/audit_readers.py) found, one test each.
 
 Cases that crashed, hung or allocated gigabytes before run in a subprocess
 (with an address-space cap where memory is the point), so a regression
@@ -411,7 +411,8 @@ def test_fifos_and_devices_are_skipped_not_read(tmp_path):
 
 
 @pytest.mark.parametrize("make, message", [
-    (lambda root: os.symlink("missing.png", root / "cat" / "b.png"), "cat/b.png: cannot be read (a broken symbolic link)"),
+    (lambda root: os.symlink("missing.png", root / "cat" / "b.png"),
+     "cat/b.png: cannot be read (a broken symbolic link)"),
     (lambda root: os.symlink("l.png", root / "cat" / "l.png"), "cat/l.png: cannot be read (a symbolic link loop)"),
     (lambda root: os.symlink("..", root / "cat" / "up"), "cat/up: a symbolic link loop"),
     (lambda root: (root / "cat" / os.fsdecode(b"\xff.png")).write_bytes(b"x"), "not valid UTF-8"),
