@@ -1,5 +1,5 @@
 """The studio's main window: one tab per step (Data, Model, Train, Inside, Explain,
-Evaluate, Benchmark, Experiments), menus for files, a status bar, drag-and-drop prediction, and a dialog for
+Evaluate, Benchmark, Experiments, Runs), menus for files, a status bar, drag-and-drop prediction, and a dialog for
 any error — the app stays alive."""
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from .panels.experiments import ExperimentsPanel
 from .panels.explainer import ExplainerPanel
 from .panels.inside import InsidePanel
 from .panels.model import ModelPanel
+from .panels.runs import RunsPanel
 from .panels.train import TrainPanel
 from .worker import Worker
 
@@ -45,10 +46,12 @@ class MainWindow(QtWidgets.QMainWindow):
         self.evaluate_panel = EvaluatePanel(self.state, self.worker)
         self.bench_panel = BenchPanel(self.state, self.worker)
         self.experiments_panel = ExperimentsPanel(self.state, self.worker)
+        self.runs_panel = RunsPanel(self.state, self.worker)
         for panel, name in ((self.data_panel, "Data"), (self.model_panel, "Model"), (self.train_panel, "Train"),
                             (self.inside_panel, "Inside"), (self.explain_panel, "Explain"),
                             (self.evaluate_panel, "Evaluate"),
-                            (self.bench_panel, "Benchmark"), (self.experiments_panel, "Experiments")):
+                            (self.bench_panel, "Benchmark"), (self.experiments_panel, "Experiments"),
+                            (self.runs_panel, "Runs")):
             self.tabs.addTab(panel, name)
         self.setCentralWidget(self.tabs)
 
@@ -174,12 +177,14 @@ class MainWindow(QtWidgets.QMainWindow):
         pass
 
     def _run_finished(self, run):
-        """The run's per-batch metrics go beside its checkpoints (studio_metrics.csv)."""
+        """The run's per-batch metrics go beside its checkpoints (studio_metrics.csv); the
+        Runs tab lists it."""
         if run.directory:
             try:
                 run.write_csv(Path(run.directory) / "studio_metrics.csv")
             except OSError as e:
                 self.statusBar().showMessage(f"could not write metrics: {e}", 8000)
+            self.runs_panel.refresh()
         if run.status == "nan":
             self.show_error(f"Training stopped: {run.message}", "")
 

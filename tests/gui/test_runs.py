@@ -219,3 +219,84 @@ def test_a_trash_that_cannot_be_written_moves_nothing(tmp_path):
 def test_runs_imports_no_qt():
     code = "import sys, gui.runs; sys.exit(any(m.startswith(('PySide', 'pyqtgraph')) for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+@pytest.fixture
+def panel(qtbot, made):
+    """A RunsPanel over the made runs, with a real worker (engine thread)."""
+    from gui.panels.runs import RunsPanel
+    from gui.worker import Worker
+    cli, studio, _ = made
+    state = AppState()
+    worker = Worker(state)
+    errors = []
+    worker.error.connect(lambda text, details: errors.append(text))
+    p = RunsPanel(state, worker, folders=[cli, studio])
+    qtbot.addWidget(p)
+    p.errors = errors
+    yield p
+    worker.shutdown(timeout=30)
+
+
+def test_panel_lists_opens_overlays_and_compares(panel, qtbot, made):
+    from helpers.qt import wait_until
+    cli, _, trainers = made
+    t = panel.table
+    assert t.rowCount() == 4 and {t.item(r, 0).text() for r in range(4)} == {"done", "stopped", "killed", "crashed"}
+    row = next(r for r in range(4) if t.item(r, 0).text() == "done")
+    assert [t.item(row, c).text() for c in (1, 2, 3, 5)] == ["toy", "tiny", "completed", "2"]
+    panel.select(["done"])
+    assert panel.buttons["Open"].isEnabled() and not panel.buttons["Compare"].isEnabled()
+    panel.open_selected()
+    state = panel.state
+    assert wait_until(qtbot, lambda: state.runs and len(state.runs[-1].batches["step"]) == 24, 30), panel.errors
+    run = state.runs[-1]
+    assert run.name == "done" and [e["epoch"] for e in run.epochs] == [0, 1]
+    assert panel.worker.engine.models.get(run.id) is not None           # its model, for Inside and Evaluate
+    panel.select(["stopped", "crashed"])
+    panel.overlay_selected()
+    assert sorted(r.name for r in state.runs[-2:]) == ["crashed", "stopped"]
+    assert all(r.visible for r in state.runs)
+    panel.compare_selected()
+    ct = panel.compare_table
+    assert ct.columnCount() == 2 and ct.verticalHeaderItem(0).text() == "status"
+    assert panel.errors == []
+
+
+def test_panel_renames_and_deletes_to_the_trash(panel, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    make_run(tmp_path / "own" / "scratch", epochs=1)
+    panel.folders = [tmp_path / "own"]
+    panel.refresh()
+    info = panel.infos[0]
+    assert panel.rename_run(info, "kept") == tmp_path / "own" / "kept" and panel.infos[0].name == "kept"
+    assert panel.rename_run(panel.infos[0], "a/b") is None and "no slashes" in panel.errors[-1]
+    assert panel.delete_runs(panel.infos, confirmed=False) == [] and (tmp_path / "own" / "kept").is_dir()
+    assert panel.delete_runs(panel.infos, confirmed=True) == [tmp_path / "data" / "Trash" / "files" / "kept"]
+    assert panel.table.rowCount() == 0
+
+
+def test_the_runs_tab_finds_the_studios_runs_after_a_restart(make_window, qtbot):
+    from pathlib import Path
+
+    from helpers.qt import wait_until
+    win = make_window(epochs=1)
+    run = win.worker.start_training(max_steps=20)
+    assert wait_until(qtbot, lambda: run.status == "stopped", 180), run.message
+    folder = Path(run.directory)
+    assert wait_until(qtbot, lambda: (folder / "studio_metrics.csv").is_file(), 30)
+    tab = win.runs_panel
+    assert folder.name in [tab.table.item(r, 0).text() for r in range(tab.table.rowCount())]
+    win.close()
+    again = make_window(epochs=1)
+    tab = again.runs_panel
+    assert again.tabs.indexOf(tab) >= 0
+    row = next(r for r in range(tab.table.rowCount()) if tab.table.item(r, 0).text() == folder.name)
+    assert [tab.table.item(row, c).text() for c in range(6)] == [folder.name, "mnist", "mnist_cnn", "stopped", "–", "0"]
+    assert "batch_size=32" in tab.table.item(row, 7).text()
+    tab.select([folder.name])
+    tab.open_selected()
+    assert wait_until(qtbot, lambda: any(r.name == folder.name and len(r.batches["step"]) == 20
+                                         for r in again.state.runs), 60)
+    restored = next(r for r in again.state.runs if r.name == folder.name)
+    assert again.worker.engine.models.get(restored.id) is not None
