@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6 import QtCore
 
 from engine import bench
+from engine.explain import explain
 from engine.train import load_checkpoint, save_checkpoint, take_snapshot
 from engine.train.jsonable import jsonable
 
@@ -258,6 +259,7 @@ class Worker(QtCore.QObject):
             self.error.emit("Train a model or load a checkpoint first, then predict.", "")
             return
         rid = run.id
+        training = self.session is not None and self.session.run_id == rid
 
         def work():
             held = self.engine.models.get(rid)
@@ -267,6 +269,13 @@ class Worker(QtCore.QObject):
             img = backend.load_image(path, bundle.shape)
             out = backend.predict(model, bundle, img)
             out["path"] = str(path)
+            out["explain_note"] = "Grad-CAM is shown when the run is not training" if training else ""
+            if not training:         # explain() switches the model to eval mode while it runs
+                try:
+                    out["explanation"] = explain(model, bundle.to_tensor(img[None])[0], maps=False,
+                                                 class_names=bundle.classes or None)
+                except ValueError as e:      # a model without convolutions, or other class names
+                    out["explain_note"] = f"no Grad-CAM: {e}"
             return out
 
         self.engine.submit(work, done=self.state.set_prediction, error=self._fail(f"Could not predict {path}"),

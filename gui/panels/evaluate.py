@@ -1,10 +1,13 @@
 """Evaluate tab: test accuracy, per-class accuracy, a confusion-matrix heat map, the
 misclassified images (true vs predicted), and prediction for an image file opened or
-dropped on the window (top-3 with probabilities)."""
+dropped on the window: the softmax over every class and the Grad-CAM heat map of the
+predicted class at the last convolution, over the image (engine.explain)."""
 from __future__ import annotations
 
 import numpy as np
 from PySide6 import QtCore, QtWidgets
+
+from engine.explain import overlay
 
 from .. import state as S
 from ..widgets.heatmap import BarChart, HeatMap
@@ -49,7 +52,13 @@ class EvaluatePanel(QtWidgets.QWidget):
         self.pred_image.setFixedSize(112, 112)
         self.pred_image.setAlignment(QtCore.Qt.AlignCenter)
         self.pred_image.setStyleSheet("background: #000; border: 1px solid #ccc;")
-        self.pred_bars = BarChart("Top-3 prediction", "probability (%)")
+        self.cam_image = QtWidgets.QLabel()
+        self.cam_image.setFixedSize(112, 112)
+        self.cam_image.setAlignment(QtCore.Qt.AlignCenter)
+        self.cam_image.setStyleSheet("background: #000; border: 1px solid #ccc;")
+        self.cam_image.setToolTip("Grad-CAM: where the model found evidence for the predicted class "
+                                  "(blue: none, red: the most)")
+        self.pred_bars = BarChart("Prediction (softmax over every class)", "probability (%)")
         self.pred_bars.setMinimumHeight(150)
         self.pred_text = QtWidgets.QLabel("")
         self.pred_text.setWordWrap(True)
@@ -57,7 +66,10 @@ class EvaluatePanel(QtWidgets.QWidget):
         pl = QtWidgets.QGridLayout(pred_box)
         pl.addWidget(self.open_btn, 0, 0)
         pl.addWidget(self.drop_hint, 0, 1)
-        pl.addWidget(self.pred_image, 1, 0)
+        images = QtWidgets.QVBoxLayout()
+        images.addWidget(self.pred_image)
+        images.addWidget(self.cam_image)
+        pl.addLayout(images, 1, 0)
         pl.addWidget(self.pred_bars, 1, 1)
         pl.addWidget(self.pred_text, 2, 0, 1, 2)
 
@@ -122,9 +134,19 @@ class EvaluatePanel(QtWidgets.QWidget):
             return
         self.pred_image.setPixmap(to_pixmap(result["image"], 108))
         top = result["top"]
-        self.pred_bars.set_bars([_short(n) for n, _ in top], {"p": [100 * p for _, p in top]},
-                                colors=["#2ca02c"])
-        self.pred_text.setText(f"{result.get('path', '')}: " + ", ".join(f"<b>{n}</b> {100 * p:.1f}%" for n, p in top))
+        e = result.get("explanation")
+        if e is not None:
+            self.pred_bars.set_bars([_short(n) for n in e.class_names], {"p": list(100 * e.probabilities)},
+                                    colors=["#2ca02c"])
+            self.cam_image.setPixmap(to_pixmap(overlay(result["image"], e.heatmap), 108))
+        else:
+            self.pred_bars.set_bars([_short(n) for n, _ in top], {"p": [100 * p for _, p in top]},
+                                    colors=["#2ca02c"])
+            self.cam_image.clear()
+        why = (f"<br>Grad-CAM of <b>{e.class_names[e.target]}</b> at layer {e.layer}" if e is not None
+               else f"<br>{result.get('explain_note', '')}")
+        self.pred_text.setText(f"{result.get('path', '')}: " + ", ".join(f"<b>{n}</b> {100 * p:.1f}%" for n, p in top)
+                               + why)
 
 
 def _short(name: str) -> str:
