@@ -13,7 +13,7 @@ from pathlib import Path
 from PySide6 import QtCore
 
 from engine import bench
-from engine.explain import explain
+from engine.explain import conv_layers, explain
 from engine.train import load_checkpoint, save_checkpoint, take_snapshot
 from engine.train.jsonable import jsonable
 
@@ -253,7 +253,10 @@ class Worker(QtCore.QObject):
 
         self.engine.submit(work, done=done, error=self._fail("Evaluation failed"), name="evaluate", exclusive=True)
 
-    def predict(self, path: str, run_id: int | None = None):
+    def predict(self, path: str, run_id: int | None = None, layer: str | None = None, target: int | None = None):
+        """The run's top classes for the image at ``path`` and, unless the run is training,
+        its explanation: the Grad-CAM of class ``target`` (default the predicted one) at
+        ``layer`` (a module name, default the last Conv2d) and the model's conv layers."""
         run = self.state.run(run_id)
         if run is None:
             self.error.emit("Train a model or load a checkpoint first, then predict.", "")
@@ -272,8 +275,9 @@ class Worker(QtCore.QObject):
             out["explain_note"] = "Grad-CAM is shown when the run is not training" if training else ""
             if not training:         # explain() switches the model to eval mode while it runs
                 try:
-                    out["explanation"] = explain(model, bundle.to_tensor(img[None])[0], maps=False,
-                                                 class_names=bundle.classes or None)
+                    out["explanation"] = explain(model, bundle.to_tensor(img[None])[0], layer=layer, target=target,
+                                                 class_names=bundle.classes or None, maps=False)
+                    out["layers"] = conv_layers(model)
                 except ValueError as e:      # a model without convolutions, or other class names
                     out["explain_note"] = f"no Grad-CAM: {e}"
             return out

@@ -56,8 +56,13 @@ class EvaluatePanel(QtWidgets.QWidget):
         self.cam_image.setFixedSize(112, 112)
         self.cam_image.setAlignment(QtCore.Qt.AlignCenter)
         self.cam_image.setStyleSheet("background: #000; border: 1px solid #ccc;")
-        self.cam_image.setToolTip("Grad-CAM: where the model found evidence for the predicted class "
+        self.cam_image.setToolTip("Grad-CAM: where the model found evidence for the chosen class "
                                   "(blue: none, red: the most)")
+        self.cam_layer = QtWidgets.QComboBox()
+        self.cam_layer.setToolTip("the convolution whose feature maps Grad-CAM weighs")
+        self.cam_class = QtWidgets.QComboBox()
+        self.cam_class.setToolTip("the class whose evidence Grad-CAM shows")
+        self._explained = None          # (path, layer, class) of the explanation shown
         self.pred_bars = BarChart("Prediction (softmax over every class)", "probability (%)")
         self.pred_bars.setMinimumHeight(150)
         self.pred_text = QtWidgets.QLabel("")
@@ -72,6 +77,11 @@ class EvaluatePanel(QtWidgets.QWidget):
         pl.addLayout(images, 1, 0)
         pl.addWidget(self.pred_bars, 1, 1)
         pl.addWidget(self.pred_text, 2, 0, 1, 2)
+        picks = QtWidgets.QHBoxLayout()
+        for text, combo in (("Grad-CAM at layer", self.cam_layer), ("of class", self.cam_class)):
+            picks.addWidget(QtWidgets.QLabel(text))
+            picks.addWidget(combo, 1)
+        pl.addLayout(picks, 3, 0, 1, 2)
 
         left = QtWidgets.QSplitter(QtCore.Qt.Vertical)
         left.addWidget(self.confusion)
@@ -94,6 +104,8 @@ class EvaluatePanel(QtWidgets.QWidget):
         self.open_btn.clicked.connect(self._open)
         state.subscribe(self._on_evaluation, S.EVALUATION)
         state.subscribe(self._on_prediction, S.PREDICTION)
+        self.cam_layer.activated.connect(lambda *_: self._re_explain())
+        self.cam_class.activated.connect(lambda *_: self._re_explain())
         state.subscribe(lambda **kw: self._update_gate(), S.STATUS)
         state.subscribe(lambda **kw: self._update_gate(), S.RUNS)
         self._update_gate()
@@ -114,6 +126,23 @@ class EvaluatePanel(QtWidgets.QWidget):
     def predict(self, path: str):
         self.state.remember("image", path)
         self.worker.predict(path)
+
+    @staticmethod
+    def _fill(combo, items, current):
+        combo.blockSignals(True)
+        combo.clear()
+        combo.addItems([str(i) for i in items])
+        combo.setCurrentIndex(current if isinstance(current, int) else max(combo.findText(str(current)), 0))
+        combo.blockSignals(False)
+
+    def _re_explain(self):
+        """The shown image explained again at the chosen layer for the chosen class."""
+        if self._explained is None:
+            return
+        path, layer, target = self._explained
+        layer, target = self.cam_layer.currentText() or layer, max(self.cam_class.currentIndex(), 0)
+        if (layer, target) != self._explained[1:]:
+            self.worker.predict(path, layer=layer, target=target)
 
     def _on_evaluation(self, run=None, result=None):
         r = result or {}
@@ -139,10 +168,14 @@ class EvaluatePanel(QtWidgets.QWidget):
             self.pred_bars.set_bars([_short(n) for n in e.class_names], {"p": list(100 * e.probabilities)},
                                     colors=["#2ca02c"])
             self.cam_image.setPixmap(to_pixmap(overlay(result["image"], e.heatmap), 108))
+            self._fill(self.cam_layer, result.get("layers") or [e.layer], e.layer)
+            self._fill(self.cam_class, e.class_names, e.target)
+            self._explained = (result.get("path"), e.layer, e.target)
         else:
             self.pred_bars.set_bars([_short(n) for n, _ in top], {"p": [100 * p for _, p in top]},
                                     colors=["#2ca02c"])
             self.cam_image.clear()
+            self._explained = None
         why = (f"<br>Grad-CAM of <b>{e.class_names[e.target]}</b> at layer {e.layer}" if e is not None
                else f"<br>{result.get('explain_note', '')}")
         self.pred_text.setText(f"{result.get('path', '')}: " + ", ".join(f"<b>{n}</b> {100 * p:.1f}%" for n, p in top)

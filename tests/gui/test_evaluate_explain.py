@@ -37,3 +37,14 @@ def test_an_opened_image_shows_its_softmax_and_grad_cam(make_window, qtbot, tmp_
     want = explain(engine.train.load_checkpoint(ckpt).build_model(), x, class_names=names)
     np.testing.assert_allclose(e.heatmap, want.heatmap, atol=1e-6)
     assert overlay(win.state.prediction["image"], e.heatmap).shape == (28, 28, 3)
+    assert [ep.cam_layer.itemText(i) for i in range(ep.cam_layer.count())] == ["0", "3"]
+    assert ep.cam_class.count() == 10 and ep.cam_class.currentIndex() == e.target
+    other = (e.target + 3) % 10
+    ep.cam_layer.setCurrentIndex(0)
+    ep.cam_class.setCurrentIndex(other)
+    ep._re_explain()
+    assert wait_until(qtbot, lambda: win.state.prediction["explanation"].layer == "0", 30)
+    e = win.state.prediction["explanation"]
+    assert e.target == other and ep.cam_layer.currentText() == "0" and ep.cam_class.currentIndex() == other
+    want = explain(engine.train.load_checkpoint(ckpt).build_model(), x, layer="0", target=other)
+    np.testing.assert_allclose(e.heatmap, want.heatmap, atol=1e-6)
