@@ -78,6 +78,7 @@ def path(request, monkeypatch):
     monkeypatch.setattr(conv, "_use_direct", lambda *a: False)
     monkeypatch.setattr(conv, "_use_winograd", lambda *a: False)
     monkeypatch.setattr(conv, "_use_pointwise", lambda *a: False)
+    monkeypatch.setattr(conv, "_use_smallmap", lambda *a: False)
     if request.param == "direct":
         monkeypatch.setattr(conv_direct, "MAX_TAPS", 10**9)
         monkeypatch.setattr(conv, "_use_direct", conv_direct.suitable)

@@ -31,6 +31,11 @@ streams off 4 KiB multiples and computes 16 outputs per tile instead of 4.
 Pointwise path. 1x1 stride-1 unpadded layers with at least 96 channels in and out run
 :mod:`.pointwise`: each sample's planes are already the column matrix.
 
+Small-map path. Padded layers that the direct kernels do not run, on maps so small that
+at most two thirds of the kernel's taps read the input (VGG's 512 channels on 2x2 maps:
+4 of 9), run :mod:`.smallmap`: one product per output position and tap inside the input
+(measured 1.9x forward, 2.4x backward on VGG's 2x2 layers).
+
 Direct path. Layers with up to 1200 taps in and out (C*kh*kw, O*kh*kw: every layer of the
 small nets and ResNet-20, VGG's up to 128 channels) and padding smaller than the kernel run
 :mod:`.conv_direct`, register-tiled SIMD kernels that read x in place of im2col
@@ -44,7 +49,7 @@ from numba import uint64
 from .. import contracts
 from ..checks import NUMPY
 from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
-from . import conv_direct, pointwise, winograd
+from . import conv_direct, pointwise, smallmap, winograd
 from .parallel import gemm, get_num_threads, helper, kernel, parallel_for
 from .activation import sigmoid_forward, tanh_forward
 from .pool import avgpool2d_forward, maxpool2d_forward
@@ -258,10 +263,15 @@ def _use_pointwise(C, O, kh, kw, sh, sw, ph, pw) -> bool:
     return pointwise.suitable(C, O, kh, kw, sh, sw, ph, pw)
 
 
+def _use_smallmap(H, W, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
+    """Whether :mod:`.smallmap` runs this layer (after the direct kernels, before im2col)."""
+    return smallmap.suitable(H, W, kh, kw, sh, sw, ph, pw, Ho, Wo)
+
+
 def conv2d_forward(x, w, b, stride, padding, relu=False):
     """y = conv(x, w) + b, or max(that, 0) with relu. x (N, C, H, W), w (O, C, kh, kw),
     b (O,) or None -> y (N, O, Ho, Wo)."""
-    N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_forward(NUMPY, x, w, b, stride, padding, relu)
+    N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_forward(NUMPY, x, w, b, stride, padding, relu)
     x = np.ascontiguousarray(x)
     if b is None:
         b = np.zeros(O, x.dtype)
@@ -272,10 +282,19 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
         return pointwise.forward(x, w, b, y, relu=relu)
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         return conv_direct.forward(x, w, b, (sh, sw), (ph, pw), y, relu=relu)
+    if _use_smallmap(H, W, kh, kw, sh, sw, ph, pw, Ho, Wo):
+        return smallmap.forward(x, w, b, (sh, sw), (ph, pw), y, relu=relu)
     K, P = C * kh * kw, Ho * Wo
     _over_samples(_forward_samples, x, K, P, np.ascontiguousarray(w.reshape(O, K)), b, relu,
                   kh, kw, sh, sw, ph, pw, Ho, Wo, y.reshape(N, O, P))
     return y
+
+
+def _fuse_pool(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
+    """Whether a convolution followed by an activation and a 2x2 pool runs as one pass of
+    the direct kernels: where they run the layer and Winograd does not (Winograd's
+    1.4-2x on VGG's 64- and 128-channel layers outweighs the pooling pass it leaves)."""
+    return _use_direct(C, O, kh, kw, sh, sw, ph, pw) and not _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
 
 
 def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
@@ -283,7 +302,7 @@ def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
     kernels run the layer (the convolution's output is never stored): (y (N, O, Ho//2,
     Wo//2), argmax int32 as y, flat index in the (Ho, Wo) plane)."""
     N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_relu_maxpool2x2(NUMPY, x, w, b, stride, padding)
-    if not _use_direct(C, O, kh, kw, sh, sw, ph, pw):
+    if not _fuse_pool(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
         return maxpool2d_forward(conv2d_forward(x, w, b, stride, padding, relu=True), (2, 2), (2, 2), (0, 0))
     y = np.empty((N, O, Ho // 2, Wo // 2), x.dtype)
     argmax = np.empty(y.shape, np.int32)
@@ -299,7 +318,7 @@ def conv2d_act_avgpool2x2(x, w, b, stride, padding, act):
     a for the backward (act_avgpool2x2_backward)."""
     N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_act_avgpool2x2(NUMPY, x, w, b, stride, padding,
                                                                                     act)
-    if not _use_direct(C, O, kh, kw, sh, sw, ph, pw):
+    if not _fuse_pool(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
         a = (sigmoid_forward if act == "sigmoid" else tanh_forward)(conv2d_forward(x, w, b, stride, padding))
         return avgpool2d_forward(a, (2, 2), (2, 2), (0, 0)), a
     y = np.empty((N, O, Ho // 2, Wo // 2), x.dtype)
@@ -311,7 +330,7 @@ def conv2d_act_avgpool2x2(x, w, b, stride, padding, act):
 
 def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     """Gradients of conv2d_forward: returns (dx or None, dw (O, C, kh, kw), db (O,))."""
-    N, C, _, _, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_backward(NUMPY, x, w, grad_y, stride, padding,
+    N, C, H, W, O, kh, kw, sh, sw, ph, pw, Ho, Wo = contracts.conv2d_backward(NUMPY, x, w, grad_y, stride, padding,
                                                                               need_input_grad)
     x = np.ascontiguousarray(x)
     grad_y = np.ascontiguousarray(grad_y)
@@ -326,6 +345,8 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
         conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), dw, db)
         dx = conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None
         return dx, dw, db
+    if _use_smallmap(H, W, kh, kw, sh, sw, ph, pw, Ho, Wo):
+        return smallmap.backward(x, w, grad_y, (sh, sw), (ph, pw), need_input_grad)
     dx = np.empty(x.shape, dt) if need_input_grad else None
     wt = np.ascontiguousarray(w.reshape(O, K).T) if need_input_grad else None
     sums = []
