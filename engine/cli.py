@@ -159,6 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in this checkpoint; unspecified options come from it")
     t.add_argument("--snapshot-every", type=_nonneg_int, default=0, help=argparse.SUPPRESS)
     t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--distributed", action="store_true", help="data-parallel over the ranks of an MPI job: "
+                   "mpirun -n N numbacnn train ... --distributed (--batch-size is per rank)")
+    t.add_argument("--sync-bn", action="store_true", help="with --distributed: batch norm with the statistics "
+                   "of the whole job's batch (SyncBatchNorm) instead of each rank's own")
 
     e = sub.add_parser("evaluate", help="accuracy, per-class accuracy and confusion matrix of a checkpoint")
     e.add_argument("checkpoint")
@@ -249,17 +253,25 @@ def main(argv=None) -> int:
                 "explain": cmd_explain, "experiment": lambda a: experiment_cli.main(a, PROG)}[args.command](args)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+        return _end_job(130)
     except Exception as e:  # noqa: BLE001 - every user mistake ends in one line
         known = _user_error(e)
         if known is not None:
             print(f"{PROG}: error: {known}", file=sys.stderr)
-            return 2
+            return _end_job(2)
         if show_tb:
             raise
         print(f"{PROG}: internal error: {type(e).__name__}: {_first_line(e)} (run with --traceback for details)",
               file=sys.stderr)
-        return 1
+        return _end_job(1)
+
+
+def _end_job(code):
+    """``code``; in a distributed run, after ending every rank with it (the others would
+    wait for this one for ever)."""
+    from .distributed.launch import end_job
+    end_job(code)
+    return code
 
 
 def _first_line(e):
@@ -664,7 +676,14 @@ def cmd_train(args) -> int:
     from .train import (CheckpointError, CSVLogger, EarlyStopping, JSONLogger, ModelCheckpoint, ProgressBar,
                         Trainer, load_checkpoint)
     from .train.checkpoint import remove_temporaries
+    from .distributed import DistributedSampler, MPIUnavailable, SyncBatchNorm, launch
 
+    comm = None
+    if args.distributed:          # first: a CUDA rank takes its own GPU before any CUDA work
+        try:
+            comm = launch.start(args.device)
+        except MPIUnavailable as e:
+            raise UserError(str(e)) from None
     given = {k: v for k, v in vars(args).items()}
     ckpt, changes = None, []
     if args.resume and os.path.isfile(os.path.join(args.resume, "last.npz")):
@@ -673,6 +692,7 @@ def cmd_train(args) -> int:
         try:
             ckpt = load_checkpoint(args.resume)
             saved = _saved_args(ckpt)
+            launch.check_resume(ckpt, comm.size if comm else 1)
         except CheckpointError as e:
             raise UserError(f"--resume: {e}") from None
         changes = _resume_changes(given, saved, args.resume)
@@ -707,6 +727,8 @@ def cmd_train(args) -> int:
         out = os.path.join("runs", f"{os.path.basename(str(a.model)).replace('.json', '')}-"
                                    f"{os.path.basename(os.path.normpath(str(a.dataset))).split('.')[0]}-"
                                    f"{time.strftime('%Y%m%d-%H%M%S')}")
+    if comm is not None and out is not None:
+        out = comm.broadcast_text(out)             # rank 0's clock names the folder
     copies = []
     if args.resume:
         out, copies = _resume_folder(ckpt, out)
@@ -746,7 +768,9 @@ def cmd_train(args) -> int:
     aug, aug_names = _augmentations(a.augment, shape)
     norm = [T.ToTensor(), T.Normalize(mean, std)]
     engine.manual_seed(a.seed)
-    train_loader = DataLoader(train_set, batch_size=a.batch_size, shuffle=True, num_workers=a.workers,
+    sampler = None if comm is None else DistributedSampler(train_set, comm.size, comm.rank, seed=a.seed)
+    train_loader = DataLoader(train_set, batch_size=a.batch_size, shuffle=sampler is None, sampler=sampler,
+                              num_workers=a.workers,
                               drop_last=False, seed=a.seed, transform=T.Compose(aug + norm))
     val_loader = None if val_set is None else DataLoader(val_set, batch_size=max(a.batch_size, 256),
                                                          num_workers=a.workers, transform=T.Compose(norm))
@@ -760,6 +784,11 @@ def cmd_train(args) -> int:
             model = ckpt.build_model()
         except CheckpointError as e:
             raise UserError(f"--resume: {e}") from None
+    if args.sync_bn:
+        if comm is None:
+            raise UserError("--sync-bn synchronises batch norm across the ranks of a --distributed run; add "
+                            "--distributed (under mpirun) or leave it out")
+        model = SyncBatchNorm.convert_sync_batchnorm(model)
     summ = _summary(model, shape, a.model)
     crit = nn.CrossEntropyLoss(label_smoothing=a.label_smoothing)
     params = list(model.parameters())
@@ -776,16 +805,21 @@ def cmd_train(args) -> int:
         raise UserError(f"--schedule {a.schedule}: {_first_line(e)}") from None
 
     # run folder (temporaries of writes a killed run left are removed; the callbacks remove theirs)
-    try:
-        os.makedirs(out, exist_ok=True)
-    except OSError as e:
-        raise UserError(f"cannot create the run folder {out!r}: {e.strerror}") from None
-    remove_temporaries(os.path.join(out, "summary.txt"))
+    if comm is not None:
+        comm.barrier()                             # every rank has checked the folder before rank 0 writes
+    writes = comm is None or comm.is_root
+    if writes:
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot create the run folder {out!r}: {e.strerror}") from None
+        remove_temporaries(os.path.join(out, "summary.txt"))
 
     saved_args = {k: getattr(a, k) for k in TRAIN_DEFAULTS}
     metadata = {"dataset": key if key in NORMALIZE else str(a.dataset), "data_root": a.data_root,
                 "class_names": classes, "input_shape": list(shape), "normalize": {"mean": list(mean), "std": list(std)},
                 "args": saved_args, "command": " ".join([PROG] + [shlex.quote(x) for x in sys.argv[1:]])}
+    metadata["ranks"] = comm.size if comm is not None else 1     # a resume on another count checks it
     ckpt_cb = ModelCheckpoint(out, monitor="val_accuracy" if val_loader is not None else "train_accuracy")
     csv_cb = CSVLogger(os.path.join(out, "metrics.csv"))
     jsonl = JSONLogger(os.path.join(out, "metrics.jsonl"))
@@ -798,7 +832,7 @@ def cmd_train(args) -> int:
     try:
         trainer = Trainer(model, opt, crit, train_loader, val_loader, scheduler=sched, callbacks=callbacks,
                           device=args.device, input_shape=shape, metadata=metadata,
-                          snapshot_every=args.snapshot_every)
+                          snapshot_every=args.snapshot_every, distributed=comm is not None)
     except RuntimeError as e:
         raise UserError(_first_line(e)) from None
     if ckpt is not None:
@@ -810,7 +844,7 @@ def cmd_train(args) -> int:
             raise UserError(f"{args.resume} already holds {trainer.epoch} trained epochs; pass --epochs N with N "
                             f"> {trainer.epoch} to train more")
         _apply_changes(opt, changes, a)
-        if copies:
+        if copies and writes:
             _copy_run(copies, out)
 
     header = [f"model {a.model} on {a.dataset}: {len(train_set):,} training images of {_fmt_shape(shape)}, "
@@ -822,6 +856,9 @@ def cmd_train(args) -> int:
               f"device {args.device}, {_threads_note()}"]
     print(str(summ))
     print("\n".join(header), flush=True)
+    if comm is not None:
+        print(f"distributed: {comm.size} ranks of batch {a.batch_size} (global batch {comm.size * a.batch_size})",
+              flush=True)
 
     # Ctrl-C: first stops after the current batch (saving last.npz), second aborts
     hits = []
@@ -857,10 +894,11 @@ def cmd_train(args) -> int:
         elif val_loader is not None:
             final = trainer.evaluate(val_loader)
             final_name = "validation"
-    if final is not None:
+    if final is not None and writes:
         jsonl.log({"event": "final", "split": final_name, "loss": final.loss, "accuracy": final.accuracy,
                    "top5": final.top5, "num_samples": final.num_samples})
-    _write_summary(out, summ, header, trainer, done, final, final_name, wall, metadata)
+    if writes:
+        _write_summary(out, summ, header, trainer, done, final, final_name, wall, metadata)
     files = [f for f in ("best.npz", "last.npz", "metrics.csv", "metrics.jsonl", "summary.txt")
              if os.path.exists(os.path.join(out, f))]
     print()

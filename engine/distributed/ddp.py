@@ -10,8 +10,8 @@
 
 How gradients are averaged (:class:`Reducer`, torch's design): the parameters, in reverse
 order of registration (the order backward reaches them), are packed into buckets of
-contiguous host memory, one float32 slot per gradient element (``bucket_cap_mb`` each)
-plus one usage flag per parameter. A post-accumulate-grad hook on every parameter copies
+contiguous host memory of the parameters' dtype (float32), ``bucket_cap_mb`` MiB of
+gradients each, plus one usage flag per parameter. A post-accumulate-grad hook on every parameter copies
 its gradient into its slot as soon as backward has summed it; when a bucket's last
 gradient arrives, the bucket goes out in a non-blocking MPI ``Iallreduce`` (buckets always
 in the same order on every rank), so the sums travel while backward computes the
@@ -43,7 +43,7 @@ import numpy as np
 from .. import kernels
 from ..autograd import Node, Tensor, is_grad_enabled
 from ..nn import Module
-from .comm import Communicator, world
+from .comm import Communicator, abort_on_error, world
 
 DEFAULT_BUCKET_MB = 1.0
 """Bucket size (MiB of gradients) of the overlapped reduction; see benchmarks/results_mpi.md."""
@@ -321,7 +321,8 @@ class DistributedDataParallel(Module):
     """Wraps ``module`` for data-parallel training over the ranks of ``process_group``
     (a :class:`~engine.distributed.comm.Communicator`; default: every rank of the job).
 
-    At construction every rank takes rank 0's parameters and buffers. Then each training
+    At construction every rank takes rank 0's parameters and buffers (and an exception that
+    nothing catches on any rank will end the job: :func:`.comm.abort_on_error`). Then each training
     forward broadcasts rank 0's buffers (``broadcast_buffers``) and each backward of its
     output averages the gradients over the ranks (module docstring). ``bucket_cap_mb``:
     MiB of gradients per bucket; ``overlap``: reduce buckets during backward (True) or in
@@ -347,6 +348,7 @@ class DistributedDataParallel(Module):
         if dim != 0:
             raise ValueError(f"DistributedDataParallel: dim must be 0 (the batch axis), got {dim!r}")
         comm = process_group if process_group is not None else world()
+        abort_on_error(comm)
         self.module = module
         self.device = module.device
         broadcast_module(module, comm)

@@ -1,10 +1,11 @@
 """What ``Trainer(..., distributed=True)`` (and so ``numbacnn train --distributed``) adds
 to a run on every rank of an MPI job.
 
-- At the start: a CUDA rank takes GPU (local rank mod GPU count); the model moves to its
-  device and takes rank 0's parameters and buffers (so a different seed per rank cannot
-  make the ranks diverge); a :class:`~engine.distributed.ddp.Reducer` averages the
-  gradients of every backward of a training forward.
+- At the start: an exception that nothing catches on any rank will end the whole job
+  (:func:`.comm.abort_on_error`); a CUDA rank takes GPU (local rank mod GPU count); the
+  model moves to its device and takes rank 0's parameters and buffers (so a different
+  seed per rank cannot make the ranks diverge); a :class:`~engine.distributed.ddp.Reducer`
+  averages the gradients of every backward of a training forward.
 - Around every forward of the model (hooks): before a training forward, rank 0's buffers
   (batch-norm running statistics) are broadcast, as DDP does; before the first evaluation
   forward after training, again, so that every rank evaluates the same model; after a
@@ -23,8 +24,8 @@ from __future__ import annotations
 
 from ..autograd import is_grad_enabled
 from ..nn import Module
-from .comm import Communicator, world
-from .ddp import Reducer, broadcast_arrays, broadcast_module
+from .comm import Communicator, abort_on_error, world
+from .ddp import DistributedDataParallel, Reducer, broadcast_arrays, broadcast_module
 from .devices import select_gpu
 
 
@@ -34,7 +35,11 @@ class DistributedRun:
 
     def __init__(self, model: Module, device: str, comm: Communicator | None = None, overlap: bool | None = None,
                  bucket_cap_mb: float | None = None):
+        if isinstance(model, DistributedDataParallel):
+            raise TypeError("Trainer(distributed=True) takes the plain model (it averages the gradients itself); "
+                            "pass ddp.module, not the DistributedDataParallel wrapper")
         self.comm = comm if comm is not None else world()
+        abort_on_error(self.comm)
         if device == "cuda":
             select_gpu(self.comm)
         model.to(device)

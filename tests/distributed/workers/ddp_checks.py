@@ -19,6 +19,7 @@ import engine
 import engine.distributed as dist
 from engine import nn, optim
 from engine.data import DataLoader
+from engine.train import Trainer
 
 B = 4            # batch per rank
 STEPS = 5
@@ -198,7 +199,8 @@ def expect_error(kind, text, fn):
 def argument_errors(comm):
     """Bad arguments are named; ranks whose models differ all raise (nothing hangs); a
     backward that is not the wrapper's output's is refused; a forward whose backward never
-    ran is dropped, one whose backward reached only some parameters is an error."""
+    ran is dropped, one whose backward reached only some parameters is an error; the
+    Trainer refuses a wrapped model."""
     model = build("tiny")
     expect_error(ValueError, "bucket_cap_mb must be a positive number, got 0",
                  lambda: dist.DistributedDataParallel(model, bucket_cap_mb=0))
@@ -220,6 +222,8 @@ def argument_errors(comm):
     ddp(x)
     ddp.module[1](x.flatten(1)).sum().backward()  # a backward that reaches only part of the forward
     expect_error(RuntimeError, "run one backward per forward", lambda: ddp(x))
+    expect_error(TypeError, "pass ddp.module, not the DistributedDataParallel wrapper", lambda: Trainer(
+        ddp, optim.SGD(ddp.parameters(), lr=0.1), nn.CrossEntropyLoss(), [], distributed=True))
 
 
 def main(configs):

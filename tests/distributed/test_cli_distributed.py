@@ -1,0 +1,84 @@
+"""``mpirun -n 2 numbacnn train ... --distributed``: rank 0 alone prints and writes the run
+folder; the run resumes in one process (another number of ranks) from its epoch-end
+checkpoint; a mid-epoch checkpoint or a per-step schedule refuses another number;
+--sync-bn trains with SyncBatchNorm and saves the plain model; a user error on the ranks
+ends the job with status 2 and the message; without mpi4py, --distributed says in one
+line what to install."""
+import sys
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import engine
+from engine.cli import main
+from engine.distributed import launch
+from engine.train import CheckpointError, load_checkpoint
+
+from mpi_launch import run
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    base = tmp_path_factory.mktemp("distributed_cli")
+    rng = np.random.default_rng(0)
+    for c in ("a", "b"):
+        (base / "imgs" / c).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(base / "imgs" / c / f"{i}.png")
+    return base
+
+
+TRAIN = ["--model", "resnet20", "--image-size", "8", "--batch-size", "2", "--workers", "0", "--quiet",
+         "--optimizer", "sgd"]
+
+
+def test_two_ranks_train_rank_0_writes_and_one_process_resumes(images, capsys):
+    out = images / "run"
+    r = run(2, ["-m", "engine", "train", "--distributed", "--sync-bn", "--dataset", images / "imgs", "--epochs", "2",
+                "--out", out, *TRAIN], timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count("distributed: 2 ranks of batch 2 (global batch 4)") == 1     # rank 1 prints nothing
+    assert r.stdout.count("completed: trained 2 epochs (8 steps)") == 1                  # 14 images: 7 per rank
+    c = load_checkpoint(out / "last.npz")
+    assert c.metadata["ranks"] == 2 and c.meta["trainer"]["epoch"] == 2
+    assert c.spec == engine.models.get("resnet20", 3, 2, 8).spec()       # BatchNorm2d layers: loads anywhere
+    assert len((out / "metrics.csv").read_text().splitlines()) == 3
+    rc = main(["train", "--resume", str(out), "--epochs", "3", "--quiet"])
+    assert rc == 0, capsys.readouterr().err
+    c = load_checkpoint(out / "last.npz")
+    assert c.metadata["ranks"] == 1 and [row["step"] for row in c.history] == [4, 8, 15]   # 7 steps of batch 2
+
+
+def test_sync_bn_needs_distributed(images, capsys):
+    rc = main(["train", "--sync-bn", "--dataset", str(images / "imgs"), *TRAIN])
+    assert rc == 2 and "--sync-bn synchronises batch norm across the ranks" in capsys.readouterr().err
+
+
+def test_a_user_error_on_the_ranks_ends_the_job(images):
+    r = run(2, ["-m", "engine", "train", "--distributed", "--dataset", images / "missing", *TRAIN], timeout=120)
+    assert r.returncode == 2
+    assert "numbacnn: error: " in r.stderr and "missing: not a known dataset" in r.stderr
+
+
+def test_without_mpi4py_distributed_says_what_to_install(images, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mpi4py", None)
+    rc = main(["train", "--distributed", "--dataset", str(images / "imgs"), *TRAIN])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and "\n" not in err and "pip install 'numbacnn[mpi]'" in err
+
+
+def _ckpt(ranks, batch_in_epoch=0, interval="epoch"):
+    return SimpleNamespace(path="run/last.npz", metadata={"ranks": ranks}, meta={
+        "trainer": {"epoch": 3, "batch_in_epoch": batch_in_epoch}, "scheduler_interval": interval})
+
+
+def test_resuming_on_another_number_of_ranks():
+    launch.check_resume(_ckpt(2), 4)                      # an epoch end: any number
+    launch.check_resume(_ckpt(2, batch_in_epoch=5), 2)    # mid-epoch, same number
+    launch.check_resume(_ckpt(4, interval="step"), 4)
+    with pytest.raises(CheckpointError, match="saved in the middle of epoch 4 by 2 ranks: resume it on 2"):
+        launch.check_resume(_ckpt(2, batch_in_epoch=5), 1)
+    with pytest.raises(CheckpointError, match="schedule planned over the steps of 1 rank .*resume it on 1"):
+        launch.check_resume(_ckpt(1, interval="step"), 2)
