@@ -49,6 +49,7 @@ KEY_SETTINGS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "augment"
 BATCH_KEYS = ("step", "epoch", "loss", "accuracy", "lr", "images_per_sec")
 EPOCH_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 MAX_METRICS_BYTES = 256 << 20     # a metrics file larger than this is not read (a run logs ~100 bytes a record)
+TAIL_BYTES = 1 << 16             # the end of metrics.jsonl read for its done record while scanning
 LIVE_SECONDS = 300.0              # a run without a done record whose files changed this recently is running
 DONE_STATUS = {"completed": "completed", "early_stopping": "completed", "stopped": "stopped"}
 
@@ -159,10 +160,9 @@ def read_run(path, now: float | None = None, live_seconds: float = LIVE_SECONDS)
         history = summary["history"]
     done = None
     try:
-        records, _ = _jsonl(path / "metrics.jsonl")
-        done = next((r for r in reversed(records) if r.get("event") == "done"), None)
+        done = _done_record(path / "metrics.jsonl")
         if not history:
-            history = [r for r in records if r.get("event") == "epoch"]
+            history = [r for r in _jsonl(path / "metrics.jsonl")[0] if r.get("event") == "epoch"]
     except RunError as e:
         problems.append(str(e))
     info.epochs = len(history)
@@ -233,6 +233,27 @@ def _jsonl(path: Path) -> tuple[list, int]:
     except OSError as e:
         raise RunError(f"{path} cannot be read: {e.strerror}") from None
     return records, skipped
+
+
+def _done_record(path: Path) -> dict | None:
+    """The last "done" record of metrics.jsonl, read from its last TAIL_BYTES (a run
+    writes it last), or None."""
+    if not _readable(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, f.seek(0, os.SEEK_END) - TAIL_BYTES))
+            lines = f.read().decode("utf-8", errors="replace").splitlines()
+    except OSError as e:
+        raise RunError(f"{path} cannot be read: {e.strerror}") from None
+    for line in reversed(lines):
+        try:
+            r = json.loads(line)
+        except (ValueError, RecursionError):
+            continue
+        if isinstance(r, dict) and r.get("event") == "done":
+            return r
+    return None
 
 
 def _csv_rows(path: Path) -> list:

@@ -300,3 +300,15 @@ def test_the_runs_tab_finds_the_studios_runs_after_a_restart(make_window, qtbot)
                                          for r in again.state.runs), 60)
     restored = next(r for r in again.state.runs if r.name == folder.name)
     assert again.worker.engine.models.get(restored.id) is not None
+
+
+def test_the_done_record_is_read_from_the_end_of_a_long_log(made, tmp_path):
+    cli, _, _ = made
+    run = tmp_path / "long"
+    run.mkdir()
+    (run / "last.npz").write_bytes((cli / "done" / "last.npz").read_bytes())
+    lines = (cli / "done" / "metrics.jsonl").read_text().splitlines()
+    filler = [lines[1]] * (3 * R.TAIL_BYTES // len(lines[1]))          # batch records, more than the tail
+    (run / "metrics.jsonl").write_text("\n".join(lines[:-1] + filler + lines[-1:]) + "\n")
+    info = R.read_run(run, now=LATER)
+    assert info.status == "completed" and info.message == "trained 2 epochs (24 steps)" and info.epochs == 2
