@@ -30,7 +30,6 @@ from .. import kernels
 from ..autograd import ArrayFunction
 from ..errors import ShapeError
 from ..nn import BatchNorm1d, BatchNorm2d, Module
-from ..nn import functional as F
 from ..nn.layers.normalization import _BatchNorm
 from .comm import Communicator, initialized, world
 

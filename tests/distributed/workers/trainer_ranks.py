@@ -74,7 +74,8 @@ def main(folder):
     mine = os.path.join(folder, f"rank{comm.rank}")
     # 1. fit
     rec = Recorder()
-    t = trainer("plain", comm, B, [rec, CSVLogger(os.path.join(mine, "metrics.csv")), ModelCheckpoint(mine, monitor="train_accuracy")])
+    files = [CSVLogger(os.path.join(mine, "metrics.csv")), ModelCheckpoint(mine, monitor="train_accuracy")]
+    t = trainer("plain", comm, B, [rec, *files])
     done = t.fit(1)
     if comm.rank == 0:
         shutil.copy(os.path.join(mine, "last.npz"), os.path.join(folder, "two.npz"))
