@@ -197,10 +197,12 @@ def expect_error(kind, text, fn):
 
 
 def argument_errors(comm):
-    """Bad arguments are named; ranks whose models differ all raise (nothing hangs); a
-    backward that is not the wrapper's output's is refused; a forward whose backward never
-    ran is dropped, one whose backward reached only some parameters is an error; the
-    Trainer refuses a wrapped model."""
+    """torch's names for the job; bad arguments are named; ranks whose models differ all
+    raise (nothing hangs); a backward that is not the wrapper's output's is refused; a
+    forward whose backward never ran is dropped, one whose backward reached only some
+    parameters is an error; the Trainer refuses a wrapped model."""
+    if (dist.get_rank(), dist.get_world_size(), dist.is_initialized()) != (comm.rank, comm.size, True):
+        raise AssertionError("get_rank / get_world_size / is_initialized disagree with the communicator")
     model = build("tiny")
     expect_error(ValueError, "bucket_cap_mb must be a positive number, got 0",
                  lambda: dist.DistributedDataParallel(model, bucket_cap_mb=0))
