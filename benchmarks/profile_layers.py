@@ -1,7 +1,9 @@
 """Where a CPU training step spends its time, by kernel call and layer by layer.
 
-    python benchmarks/profile_layers.py [--model mnist_cnn,cifar_cnn,resnet20,vgg16]
-                                        [--batch-size B] [--threads 2] [--steps 20]
+    python benchmarks/profile_layers.py [--model mnist_cnn,resnet20,...] [--batch-size B]
+                                        [--threads 2] [--steps 20] [--clock wall|cpu] [--infer]
+
+The models default to the whole zoo, each at ``bench_vs_torch.py``'s batch size.
 
 For each model it runs ``--steps`` training steps after warm-up, each exactly what a
 user's script does (and ``bench_vs_torch.py`` times): ``loss = crit(model(x), y);
@@ -18,7 +20,12 @@ gradients accumulated, a residual's sum, a concatenation's split) counts for the
 that runs it or just ran before it. Per layer it prints the median milliseconds of each
 pass and its share of the median step, then the step's remainder (loss, optimizer,
 Python between calls).
-Read the numbers only from an idle machine: other work on the cores changes them.
+Read the wall-clock numbers only from an idle machine: other work on the cores changes them.
+On a shared machine, ``--threads 1 --clock cpu`` times everything in the main thread's CPU
+time, which the time slices other processes take do not change.
+
+``--infer`` prints the kernel table of an inference forward instead (``model.eval()``,
+``with inference_mode(): model(x)``, as ``bench_vs_torch.py`` times it).
 """
 from __future__ import annotations
 
@@ -35,14 +42,16 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
 import engine.kernels.cpu as cpu_kernels  # noqa: E402
-from engine import from_numpy, manual_seed, models, nn, optim  # noqa: E402
+from bench_vs_torch import MODELS  # noqa: E402
+from engine import from_numpy, inference_mode, manual_seed, models, nn, optim  # noqa: E402
 from engine.train.threads import set_threads  # noqa: E402
 
-DEFAULT_BATCH = {"mnist_cnn": 64, "cifar_cnn": 64, "resnet20": 128, "vgg16": 128}
+_clock = time.perf_counter
+"""What every timing reads: wall time, or the main thread's CPU time (``--clock cpu``)."""
 
 
 def _input_shape(name):
-    return (1, 28, 28) if name in ("mnist_cnn", "lenet5") else (3, 32, 32)
+    return models.DEFAULT_INPUT[name]
 
 
 def _instrument(model):
@@ -58,12 +67,12 @@ def _instrument(model):
         started = []
 
         def before(module, inputs, _started=started):
-            _started.append(time.perf_counter())
+            _started.append(_clock())
 
         def after(module, inputs, out, _name=name, _calls=calls, _started=started):
-            _calls.append(time.perf_counter() - _started.pop())
+            _calls.append(_clock() - _started.pop())
             if out.requires_grad:
-                out.register_hook(lambda grad: marks.append((time.perf_counter(), _name)))
+                out.register_hook(lambda grad: marks.append((_clock(), _name)))
 
         m.register_forward_pre_hook(before)
         m.register_forward_hook(after)
@@ -81,9 +90,9 @@ def _instrument_kernels():
             continue
 
         def call(*args, _fn=fn, _name=kname, **kwargs):
-            t0 = time.perf_counter()
+            t0 = _clock()
             r = _fn(*args, **kwargs)
-            times[(_name, tuple(getattr(args[0], "shape", ())) if args else ())].append(time.perf_counter() - t0)
+            times[(_name, tuple(getattr(args[0], "shape", ())) if args else ())].append(_clock() - t0)
             return r
         saved[kname] = fn
         setattr(cpu_kernels, kname, call)
@@ -106,7 +115,7 @@ def profile(name, batch, steps):
         loss = crit(model(x), y)
         opt.zero_grad()
         loss.backward()
-        done = time.perf_counter()
+        done = _clock()
         opt.step()
         return done
 
@@ -114,15 +123,15 @@ def profile(name, batch, steps):
         step()
     plain = []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0 = _clock()
         step()
-        plain.append(time.perf_counter() - t0)
+        plain.append(_clock() - t0)
     kernel_times, undo = _instrument_kernels()
     kstep = []
     for _ in range(steps):
-        t0 = time.perf_counter()
+        t0 = _clock()
         step()
-        kstep.append(time.perf_counter() - t0)
+        kstep.append(_clock() - t0)
     undo()
     kmed = statistics.median(kstep) * 1e3
     print(f"\n## {name}, batch {batch}: median step {statistics.median(plain) * 1e3:.2f} ms, "
@@ -142,9 +151,9 @@ def profile(name, batch, steps):
         for calls in forward.values():
             calls.clear()
         marks.clear()
-        t0 = time.perf_counter()
+        t0 = _clock()
         done = step()
-        step_times.append(time.perf_counter() - t0)
+        step_times.append(_clock() - t0)
         spent = dict.fromkeys(forward, 0.0)
         for (t, lname), (t_next, _) in zip(marks, marks[1:] + [(done, None)]):
             spent[lname] += t_next - t
@@ -164,16 +173,62 @@ def profile(name, batch, steps):
           f"({med - layered:.2f} ms) |")
 
 
+def profile_inference(name, batch, steps):
+    """The kernel table of an inference forward (eval mode, inference_mode)."""
+    manual_seed(0)
+    model = models.get(name)
+    model.eval()
+    x = from_numpy(np.random.default_rng(1234).standard_normal((batch,) + _input_shape(name)).astype(np.float32))
+
+    def forward():
+        with inference_mode():
+            model(x)
+
+    for _ in range(3):
+        forward()
+    kernel_times, undo = _instrument_kernels()
+    runs = []
+    for _ in range(steps):
+        t0 = _clock()
+        forward()
+        runs.append(_clock() - t0)
+    undo()
+    med = statistics.median(runs) * 1e3
+    print(f"\n## {name}, batch {batch}, inference: median forward {med:.2f} ms with the kernel calls timed\n")
+    print("| kernel | first argument | ms per forward | calls per forward | share |")
+    print("|---|---|---|---|---|")
+    total = 0.0
+    for (kname, shape), ts in sorted(kernel_times.items(), key=lambda kv: -sum(kv[1])):
+        ms = sum(ts) / steps * 1e3
+        total += ms
+        print(f"| {kname} | {shape} | {ms:.3f} | {len(ts) / steps:g} | {100 * ms / med:.1f}% |")
+    print(f"| (rest) | Python between kernel calls | {med - total:.3f} | | {100 * (med - total) / med:.1f}% |")
+
+
 def main(argv=None):
+    global _clock
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", default="mnist_cnn,cifar_cnn,resnet20,vgg16")
+    p.add_argument("--model", default=",".join(MODELS), help="comma-separated zoo names")
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                   help="wall time, or the main thread's CPU time (needs --threads 1)")
+    p.add_argument("--infer", action="store_true", help="profile an inference forward instead of a training step")
     a = p.parse_args(argv)
+    names = [n.strip() for n in a.model.split(",") if n.strip()]
+    unknown = [n for n in names if n not in models.names()]
+    if unknown:
+        p.error(f"unknown model {unknown[0]!r}; choose from {', '.join(models.names())}")
+    if a.clock == "cpu" and a.threads != 1:
+        p.error("--clock cpu times the main thread only: it needs --threads 1")
+    if a.batch_size is not None and a.batch_size < 1:
+        p.error(f"--batch-size must be >= 1, got {a.batch_size}")
+    _clock = time.thread_time if a.clock == "cpu" else time.perf_counter
     set_threads(a.threads)
-    for name in a.model.split(","):
-        profile(name, a.batch_size or DEFAULT_BATCH.get(name, 64), a.steps)
+    for name in names:
+        batch = a.batch_size or MODELS.get(name, (64,))[0]
+        (profile_inference if a.infer else profile)(name, batch, a.steps)
 
 
 if __name__ == "__main__":
