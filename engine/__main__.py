@@ -1,4 +1,4 @@
-"""``python -m engine``: the numbacnn command line (see engine/cli.py)."""
+"""``python -m engine``: the numbacnn command line (engine/cli/)."""
 import sys
 
 from .cli import main

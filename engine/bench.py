@@ -1,11 +1,15 @@
-"""``python -m engine bench``: CPU vs GPU kernel timings and whole-model training throughput.
+"""The benchmark: CPU vs GPU kernel timings and whole-model training throughput.
 
-Usage::
+    result = engine.bench.run(devices="cpu,cuda", ops="conv,pool", models_="vgg16")   # a dict, below
+    print(engine.bench.format_table(result))
 
-    python -m engine bench [--device cpu,cuda] [--ops conv,pool,linear,bn,softmax,...]
-                           [--model NAME[,NAME...] --batch-size B] [--json PATH]
-                           [--repeats R] [--warmup W] [--steps S] [--cpu-steps S]
-                           [--size tiny|default] [--torch]
+The command line's ``numbacnn bench`` (engine/cli/bench.py) and the studio's Benchmark
+tab both call ``run``; its arguments are the command's options::
+
+    numbacnn bench [--device cpu,cuda] [--ops conv,pool,linear,bn,softmax,...]
+                   [--model NAME[,NAME...] --batch-size B] [--json PATH]
+                   [--repeats R] [--warmup W] [--steps S] [--cpu-steps S]
+                   [--size tiny|default] [--torch]
 
 Per kernel it runs the forward and the backward pass of one layer-sized problem on every
 device and reports the median time of ``--repeats`` runs after ``--warmup`` runs (the
@@ -20,7 +24,7 @@ Without ``--model``, every kernel op runs; with ``--model`` and no ``--ops``, on
 models. ``--size tiny`` (automatic under the CUDA simulator) uses toy shapes so a run
 finishes in seconds. ``--device`` defaults to cpu plus cuda when a GPU is usable.
 
-JSON (``--json PATH``, read by the GUI's bench tab)::
+The result (``--json PATH`` writes it; the studio's Benchmark tab reads it)::
 
     {
       "schema": "numbacnn.bench/1",
@@ -50,22 +54,16 @@ JSON (``--json PATH``, read by the GUI's bench tab)::
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import os
 import platform
 import statistics
-import sys
-import tempfile
 import time
 
 import numpy as np
 
 from . import kernels, models, nn, optim
 from .autograd.random import manual_seed
-from .cli import UserError, _nonneg_int, _Parser, _positive_int
 from .errors import one_line
 from .kernels import cuda as cuda_kernels
-from .train.checkpoint import atomic_write_bytes
 from .train.threads import get_threads
 
 OPS = ("conv", "conv1x1", "pool", "avgpool", "linear", "bn", "softmax", "relu", "dropout", "add",
@@ -401,28 +399,7 @@ def format_table(result: dict) -> str:
     return "\n".join(lines)
 
 
-# --- CLI -------------------------------------------------------------------------------
-def _parser():
-    p = _Parser(prog="numbacnn bench", description="Benchmark the engine's kernels and models on the CPU and the GPU.")
-    p.add_argument("--device", default=None,
-                   help="comma-separated devices (cpu,cuda); default: cpu, plus cuda when a GPU is usable")
-    p.add_argument("--ops", default=None, help=f"comma-separated kernel ops or 'all' or 'none' ({','.join(OPS)})")
-    p.add_argument("--model", default=None, help="comma-separated zoo models to time whole training steps")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
-    p.add_argument("--repeats", type=_positive_int, default=None, help="timed runs per kernel (median); default 5")
-    p.add_argument("--warmup", type=_nonneg_int, default=None,
-                   help="untimed runs first (the first compiles); default 2")
-    p.add_argument("--steps", type=_positive_int, default=None, help="timed training steps per model on the GPU; "
-                                                                     "default 10")
-    p.add_argument("--cpu-steps", type=_positive_int, default=None, help="timed training steps per model on the CPU; "
-                                                                         "default 2")
-    p.add_argument("--size", choices=("tiny", "default"), default=None,
-                   help="problem sizes; tiny is automatic under the CUDA simulator")
-    p.add_argument("--torch", action="store_true", help="also time PyTorch's twin of each model on its CUDA device")
-    p.add_argument("--json", default=None, metavar="PATH", help="write the results as JSON (schema in the docstring)")
-    return p
-
-
+# --- the run ----------------------------------------------------------------------------
 def _device_names(devices) -> dict:
     names = {}
     for d in devices:
@@ -431,27 +408,6 @@ def _device_names(devices) -> dict:
         else:
             names[d] = cuda_kernels.device_name()
     return names
-
-
-def _check_json_path(path) -> None:
-    """Refuses, before any benchmark runs, a --json path where the results cannot be
-    written: a folder, or a folder where no file can be created (its folders are created
-    and a probe file is made there and removed)."""
-    target = os.path.abspath(path)
-    if os.path.isdir(target):
-        raise UserError(f"--json {path} is a folder; give a file name")
-    folder = os.path.dirname(target)
-    while not os.path.exists(folder):
-        folder = os.path.dirname(folder)
-    if not os.path.isdir(folder):
-        raise UserError(f"--json {path} cannot be written: {folder} is a file, not a folder")
-    try:
-        os.makedirs(os.path.dirname(target), exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".bench-probe-", dir=os.path.dirname(target))
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as e:
-        raise UserError(f"--json {path} cannot be written: {e.strerror or e}") from None
 
 
 class BenchError(ValueError):
@@ -536,30 +492,3 @@ def run(devices=None, ops=None, models_=(), batch_size: int = 64, repeats=None, 
                     result["models"].append(row)
     result["speedups"] = speedups(result["kernels"], result["models"])
     return result
-
-
-def main(argv=None) -> int:
-    """The bench command; a usage mistake ends in one line on stderr and exit status 2."""
-    try:
-        args = _parser().parse_args(argv)
-        if args.json:
-            _check_json_path(args.json)
-    except UserError as e:
-        print(f"numbacnn: error: {e}", file=sys.stderr)
-        return 2
-    try:
-        result = run(args.device, args.ops, args.model or (), args.batch_size, args.repeats, args.warmup,
-                     args.steps, args.cpu_steps, args.size, args.torch,
-                     log=lambda line: print(line, file=sys.stderr))
-    except BenchError as e:
-        print(f"bench: {e}", file=sys.stderr)
-        return 2
-    print(format_table(result))
-    if args.json:
-        atomic_write_bytes(args.json, json.dumps(result, indent=2).encode())
-        print(f"wrote {args.json}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,6 @@ and a non-zero exit status, never a traceback."""
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
@@ -11,6 +10,7 @@ from PIL import Image
 
 import engine
 from engine import cli
+from engine.cli import evaluate as cli_evaluate
 from engine.train import save_checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -187,26 +187,18 @@ def test_no_command_prints_help(capsys):
     assert rc == 2 and "train" in out
 
 
-# --- bench dispatch ---------------------------------------------------------------------------
-def test_bench_dispatches_to_engine_bench(capsys, monkeypatch):
-    fake = types.ModuleType("engine.bench")
-    got = {}
-
-    def main(argv):
-        got["argv"] = argv
-        return 3
-    fake.main = main
-    monkeypatch.setitem(sys.modules, "engine.bench", fake)
-    monkeypatch.setattr(engine, "bench", fake, raising=False)
-    rc = cli.main(["bench", "--quick", "conv"])
-    assert rc == 3 and got["argv"] == ["--quick", "conv"]
+# --- bench ------------------------------------------------------------------------------------
+def test_bench_is_a_command_with_its_own_help(capsys):
+    with pytest.raises(SystemExit) as info:
+        cli.main(["bench", "--help"])
+    assert info.value.code == 0 and "--ops" in capsys.readouterr().out
 
 
-def test_bench_missing_is_a_clear_message(capsys, monkeypatch):
-    monkeypatch.setitem(sys.modules, "engine.bench", None)     # import fails
-    monkeypatch.delattr(engine, "bench", raising=False)
-    rc, out, err = run_cli(capsys, "bench")
-    assert_one_line_error(rc, err, "bench")
+def test_bench_settings_that_cannot_run_are_one_line(capsys):
+    rc, out, err = run_cli(capsys, "bench", "--device", "tpu")
+    assert_one_line_error(rc, err, "unknown device 'tpu'")
+    rc, out, err = run_cli(capsys, "bench", "--device", "cpu", "--ops", "convolution")
+    assert_one_line_error(rc, err, "unknown op(s) convolution")
 
 
 # --- the real entry point -------------------------------------------------------------------------
@@ -308,7 +300,7 @@ def _png(path, width, height):
 
 
 @pytest.mark.parametrize("size,needle", [
-    ((9000, 8000), "more than predict decodes"),                # our limit, below Pillow's warning
+    ((9000, 8000), "more than numbacnn decodes"),                # our limit, below Pillow's warning
     ((10000, 10000), "refused as a decompression bomb"),        # Pillow's warning, made an error
     ((40000, 40000), "refused as a decompression bomb"),        # Pillow's error
 ])
@@ -334,7 +326,7 @@ def test_predict_refuses_a_model_too_big_for_memory(capsys, tmp_path, monkeypatc
     model = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 2))
     p = tmp_path / "wide.npz"
     save_checkpoint(p, model, {"input_shape": [1, 8192, 8192]})
-    monkeypatch.setattr(cli, "_memory_budget", lambda: 1 << 30)
+    monkeypatch.setattr(cli_evaluate, "_memory_budget", lambda: 1 << 30)
     img = tmp_path / "x.png"
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(img)
     rc, out, err = run_cli(capsys, "predict", p, img)

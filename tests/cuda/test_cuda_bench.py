@@ -1,14 +1,14 @@
-"""engine.bench: the CLI runs on cpu and (simulated) cuda and writes the documented JSON."""
+"""engine.bench: run() on cpu and (simulated) cuda, and ``numbacnn bench`` writing the documented JSON."""
 import json
 
 import pytest
 
-from engine import bench
+from engine import bench, cli
 
 
 def test_bench_conv_cpu_and_cuda_writes_valid_json(tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert bench.main(["--device", "cpu,cuda", "--ops", "conv", "--json", str(out)]) == 0
+    assert cli.main(["bench", "--device", "cpu,cuda", "--ops", "conv", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["schema"] == "numbacnn.bench/1"
     assert set(data["devices"]) == {"cpu", "cuda"}
@@ -24,9 +24,9 @@ def test_bench_conv_cpu_and_cuda_writes_valid_json(tmp_path, capsys):
 
 
 def test_bench_rejects_unknown_names(capsys):
-    assert bench.main(["--device", "cpu", "--ops", "convolution"]) == 2
-    assert bench.main(["--device", "tpu"]) == 2
-    assert bench.main(["--device", "cpu", "--model", "nonet"]) == 2
+    assert cli.main(["bench", "--device", "cpu", "--ops", "convolution"]) == 2
+    assert cli.main(["bench", "--device", "tpu"]) == 2
+    assert cli.main(["bench", "--device", "cpu", "--model", "nonet"]) == 2
     assert "unknown" in capsys.readouterr().err
 
 
