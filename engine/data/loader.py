@@ -34,7 +34,8 @@ class DataLoader:
     """Iterate over ``dataset`` in batches ``(x, y)``.
 
     x: float32 (N, C, H, W), contiguous (MNIST gives N x 1 x 28 x 28);
-    y: int64 (N,); both :class:`~engine.autograd.Tensor` (``np.asarray`` gives the arrays). Images still uint8 after the transforms are converted as
+    y: int64 (N,); both :class:`~engine.autograd.Tensor` (``np.asarray`` gives
+    the arrays). Images still uint8 after the transforms are converted as
     ToTensor would. With a user callable in the dataset's transform, x is
     whatever its outputs stack to (as float32).
 
@@ -80,7 +81,8 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.transform = transform
         self.collate_fn = collate_fn
-        self.seed = int(random.generator().integers(0, 2**63)) if seed is None else _check_seed(seed)
+        # a drawn seed stays below 2**53: exact in a checkpoint's JSON
+        self.seed = int(random.generator().integers(0, 2**53)) if seed is None else _check_seed(seed)
         self._epoch = 0
         self._start = 0
         self._position = None
