@@ -142,11 +142,10 @@ class VGG16(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.convs, self.bns, c = nn.ModuleList(), nn.ModuleList(), 3
+        self.body, c = nn.ModuleList(), 3     # conv, batch norm, conv, batch norm, ...
         for v in self.CFG:
             if v != "M":
-                self.convs.append(nn.Conv2d(c, v, 3, padding=1))
-                self.bns.append(nn.BatchNorm2d(v))
+                self.body.extend([nn.Conv2d(c, v, 3, padding=1), nn.BatchNorm2d(v)])
                 c = v
         self.fc = nn.Linear(512, 10)
 
@@ -156,8 +155,8 @@ class VGG16(nn.Module):
             if v == "M":
                 x = F.max_pool2d(x, 2)
             else:
-                x = F.relu(self.bns[i](self.convs[i](x)))
-                i += 1
+                x = F.relu(self.body[i + 1](self.body[i](x)))
+                i += 2
         return self.fc(x.view(x.size(0), -1))
 
 
