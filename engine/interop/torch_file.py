@@ -28,8 +28,9 @@ import zlib
 
 import numpy as np
 
+from ..errors import first_line
 from .errors import WeightsError
-from .torch_pickle import Source, Storage, first_line
+from .torch_pickle import Source, Storage
 
 __all__ = ["torch_load", "MAX_BYTES"]
 

@@ -29,6 +29,7 @@ import re
 
 import numpy as np
 
+from ..errors import first_line
 from .errors import WeightsError
 
 __all__ = ["Source", "Storage", "MAX_DEPTH", "MAX_OBJECTS"]
@@ -133,12 +134,6 @@ def _int(v) -> bool:
 def _short(v) -> str:
     text = repr(v)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def first_line(e) -> str:
-    """The first line of an exception's message (at most 200 characters), or its type's name."""
-    lines = str(e).strip().splitlines()
-    return lines[0][:200] if lines else type(e).__name__
 
 
 # what a hostile pickle can raise from inside the C unpickler (bad opcodes, a truncated

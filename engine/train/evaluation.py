@@ -7,6 +7,7 @@ import numpy as np
 
 from .. import kernels
 from ..autograd import inference_mode
+from ..errors import first_line
 from ..nn import CrossEntropyLoss
 from ..nn import functional as F
 from .metrics import Evaluation, MetricAccumulator
@@ -21,8 +22,7 @@ def device_ops(device: str):
     try:
         return kernels.ops(device)
     except Exception as e:  # noqa: BLE001 - whatever the device's driver raises, one line
-        lines = str(e).strip().splitlines()
-        msg = lines[0] if lines else type(e).__name__
+        msg = first_line(e)
         if device not in msg.lower():
             msg = f"device {device!r} is not available: {msg}"
         raise RuntimeError(msg) from None

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ... import models, nn, optim
 from ...autograd.random import manual_seed
-from ...errors import ShapeError
+from ...errors import ShapeError, first_line
 from ...nn import summary
 from ..callbacks import CSVLogger, EarlyStopping, JSONLogger, ModelCheckpoint
 from ..trainer import Trainer
@@ -48,14 +48,15 @@ def build_model(s: Settings, shape, num_classes: int):
     try:
         return models.get(s.model, in_channels=shape[0], num_classes=num_classes, input_size=tuple(shape[1:]))
     except (ValueError, TypeError) as e:
-        raise RecipeError(f"model {s.model!r} cannot be built for {shape_text(shape)} inputs: {_first(e)}") from None
+        raise RecipeError(f"model {s.model!r} cannot be built for {shape_text(shape)} inputs: "
+                          f"{first_line(e)}") from None
 
 
 def _from_spec(spec, what):
     try:
         return nn.from_spec(spec)
     except ValueError as e:
-        raise RecipeError(f"{what}: {_first(e)}") from None
+        raise RecipeError(f"{what}: {first_line(e)}") from None
 
 
 def make_optimizer(s: Settings, params):
@@ -135,8 +136,3 @@ def build(settings: Settings, out=None, *, model=None, comm=None) -> Run:
     return Run(settings=s, data=data, model=model, summary=table, loss=nn.CrossEntropyLoss(
         label_smoothing=s.label_smoothing), optimizer=optimizer, scheduler=scheduler, callbacks=callbacks,
         metadata=metadata)
-
-
-def _first(e: BaseException) -> str:
-    lines = str(e).strip().splitlines()
-    return lines[0] if lines else type(e).__name__
