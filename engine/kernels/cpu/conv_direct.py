@@ -499,6 +499,7 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=
     b = np.ascontiguousarray(b, x.dtype)
     pool = (POOL_RELU_MAX if argmax is not None else POOL_NONE if act is None else
             POOL_SIGMOID_AVG if act == "sigmoid" else POOL_TANH_AVG)
+    # the arrays a pool does not use are stand-ins of the same types (one compiled kernel)
     parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
                  pool, _NO_INDEX if argmax is None else argmax, y if a is None else a,
                  work=N * O * Ho * Wo * K // MACS_PER_ELEMENT)
