@@ -5,7 +5,7 @@
 
 Checkpoints: a reproducible corpus (seeded) built from two real checkpoints (Adam +
 OneCycleLR and SGD + StepLR, with BatchNorm, Dropout, EarlyStopping and ModelCheckpoint
-state; tests/train/checkpoint_corruptions.py): bit flips, truncations, every array edited
+state; tests/helpers/checkpoint_corruptions.py): bit flips, truncations, every array edited
 (shape, dtype, NaN/inf, layout, missing, extra) and every JSON entry deleted or replaced
 by garbage, deep nesting, implausible sizes. Each file is loaded, its model built and run,
 restored into a trainer of its recipe and trained one more epoch. Handled cleanly: one
@@ -46,8 +46,8 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "train"))
-import checkpoint_corruptions as cc  # noqa: E402 - the corpus and what a user does with a checkpoint
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import checkpoint_corruptions as cc  # noqa: E402 - the corpus and what a user does with a checkpoint
 
 MEMORY_MB = 512
 
@@ -285,7 +285,7 @@ def main():
     args = ap.parse_args()
     if args.cli_worker:
         return cli_worker()
-    env = dict(os.environ)
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "tests") + os.pathsep + os.environ.get("PYTHONPATH", ""))
     if args.package_root:
         env["PYTHONPATH"] = os.path.abspath(args.package_root) + os.pathsep + env.get("PYTHONPATH", "")
     rows = defaultdict(lambda: {"tried": 0, "clean": 0, "wrong": []})
@@ -294,7 +294,7 @@ def main():
         tmp = Path(tmp)
         (tmp / "ckpt").mkdir()
         ckpts = checkpoint_corpus(tmp / "ckpt", random.Random(args.seed), args.flips, args.cuts)
-        worker = [sys.executable, str(ROOT / "tests" / "train" / "checkpoint_corruptions.py")]
+        worker = [sys.executable, "-m", "helpers.checkpoint_corruptions"]
         got = run_workers(worker, [(key, f"{path} {opt}") for _, key, path, opt in ckpts], env, args.timeout)
         for category, key, path, _ in ckpts:
             outcome, detail, *mb = got[key]

@@ -22,17 +22,18 @@ class ShapeError(ValueError):
         return f"layer '{'.'.join(self.path)}': {self.message}" if self.path else self.message
 
 
-LINE_LIMIT = 300    # characters of an exception's first line a message quotes (a hostile file's can be huge)
+QUOTE_LIMIT = 300   # characters of a foreign exception's line a message quotes (a hostile file's can be huge)
 
 
-def first_line(e: BaseException) -> str:
-    """The first line of an exception's message, cut at LINE_LIMIT characters (its type's
-    name when it has none)."""
+def first_line(e: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (cut at ``limit`` characters; QUOTE_LIMIT
+    where a message quotes what a library said about a hostile file), or its type's name
+    when it has none."""
     lines = str(e).strip().splitlines()
-    return lines[0][:LINE_LIMIT] if lines else type(e).__name__
+    return lines[0][:limit] if lines else type(e).__name__
 
 
 def one_line(e: BaseException) -> str:
     """An unexpected exception in one line: "TypeName: first line of its message"."""
     lines = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {first_line(e)}" if lines else type(e).__name__
+    return f"{type(e).__name__}: {lines[0]}" if lines else type(e).__name__

@@ -28,7 +28,7 @@ import zlib
 
 import numpy as np
 
-from ..errors import first_line
+from ..errors import QUOTE_LIMIT, first_line
 from .errors import WeightsError
 from .torch_pickle import Source, Storage
 
@@ -103,7 +103,7 @@ class _Archive(Source):
             with self.zf.open(info) as f:
                 data = f.read(info.file_size)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError) as e:
-            raise WeightsError(f"{self.path}: entry {name!r} is damaged ({first_line(e)})") from None
+            raise WeightsError(f"{self.path}: entry {name!r} is damaged ({first_line(e, QUOTE_LIMIT)})") from None
         if len(data) != info.file_size:
             raise WeightsError(f"{self.path}: entry {name!r} holds {len(data):,} bytes, not the "
                                f"{info.file_size:,} it declares")
@@ -193,12 +193,12 @@ def torch_load(path, max_bytes: int = MAX_BYTES):
         with open(path, "rb") as f:
             head = f.read(512)
     except OSError as e:
-        raise WeightsError(f"cannot read {path}: {e.strerror or first_line(e)}") from None
+        raise WeightsError(f"cannot read {path}: {e.strerror or first_line(e, QUOTE_LIMIT)}") from None
     if head[:4] == b"PK\x03\x04":      # as torch tells its formats apart
         try:
             zf = zipfile.ZipFile(path)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as e:
-            raise WeightsError(f"{path} is not a readable zip archive ({first_line(e)})") from None
+            raise WeightsError(f"{path} is not a readable zip archive ({first_line(e, QUOTE_LIMIT)})") from None
         with zf:
             return _Archive(path, zf, max_bytes).load_object()
     if head[:1] == b"\x80":

@@ -29,7 +29,7 @@ import re
 
 import numpy as np
 
-from ..errors import first_line
+from ..errors import QUOTE_LIMIT, first_line
 from .errors import WeightsError
 
 __all__ = ["Source", "Storage", "MAX_DEPTH", "MAX_OBJECTS"]
@@ -188,7 +188,7 @@ class Source:
             raise
         except _PICKLE_ERRORS as e:
             raise WeightsError(f"{self.path}: {self.pickle_name} is not a valid checkpoint pickle "
-                               f"({type(e).__name__}: {first_line(e)})") from None
+                               f"({type(e).__name__}: {first_line(e, QUOTE_LIMIT)})") from None
 
     def plain(self, obj):
         """``obj`` as plain data: tensors copied out of their storages, _OrderedDicts as dicts;

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import first_line
+from ..errors import QUOTE_LIMIT, first_line
 from ..nn import from_spec, summary
 
 FORMAT = "numbacnn-checkpoint"
@@ -303,7 +303,7 @@ def _read_arrays(path: str, only: str | None = None) -> dict:
             raise Bad("an array does not fit in memory") from None
         except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, zlib.error, EOFError,
                 OSError, ValueError, struct.error, OverflowError, SyntaxError) as e:
-            raise Bad(f"{type(e).__name__}: {first_line(e)}") from None
+            raise Bad(f"{type(e).__name__}: {first_line(e, QUOTE_LIMIT)}") from None
 
 
 def _refuse_constant(name):
@@ -317,7 +317,7 @@ def _parse_meta(path: str, arrays: dict) -> dict:
     except (ValueError, RecursionError) as e:
         if isinstance(e, Bad):
             raise
-        raise Bad(f"its JSON part does not parse ({type(e).__name__}: {first_line(e)})") from None
+        raise Bad(f"its JSON part does not parse ({type(e).__name__}: {first_line(e, QUOTE_LIMIT)})") from None
     if not isinstance(packed, dict) or packed.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {path} is not a numbacnn checkpoint (no numbacnn format tag)")
     _check_depth(packed)
@@ -593,13 +593,13 @@ class Checkpoint:
         try:
             model = from_spec(self.spec)
         except (ValueError, TypeError) as e:
-            raise damaged(self.path, f"its model spec does not build: {first_line(e)}") from None
+            raise damaged(self.path, f"its model spec does not build: {first_line(e, QUOTE_LIMIT)}") from None
         except MemoryError:
             raise damaged(self.path, "its model spec declares layers too large to build") from None
         try:
             model.load_state_dict(self.model_state)
         except (KeyError, ValueError) as e:
-            raise damaged(self.path, f"its weights do not fit its model spec: {first_line(e)}") from None
+            raise damaged(self.path, f"its weights do not fit its model spec: {first_line(e, QUOTE_LIMIT)}") from None
         model.eval()
         shape = self.input_shape or (self.metadata.get("input_shape") and tuple(self.metadata["input_shape"]))
         if shape:

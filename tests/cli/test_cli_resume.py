@@ -16,9 +16,8 @@ from PIL import Image
 from engine import cli, nn
 from engine.train import load_checkpoint
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "tests", "train"))
-from checkpoint_corruptions import read_parts, write_parts  # noqa: E402
+from helpers.checkpoint_corruptions import read_parts, write_parts
+from helpers.process import ROOT
 
 
 def run_cli(capsys, *argv):

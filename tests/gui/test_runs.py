@@ -14,7 +14,7 @@ import pytest
 from engine.train import CSVLogger, JSONLogger, LambdaCallback, ModelCheckpoint
 from gui import runs as R
 from gui.state import AppState, default_runs_dir
-from train.train_helpers import make_trainer
+from helpers.train import make_trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LATER = time.time() + 10 * R.LIVE_SECONDS       # "now" for a run that no longer changes

@@ -15,7 +15,8 @@ from engine import nn
 from engine.train import CheckpointError, load_checkpoint, load_model, save_checkpoint
 from engine.train import checkpoint as ck
 
-from train_helpers import make_trainer, tiny_model
+from helpers.process import ROOT, child_env
+from helpers.train import make_trainer, tiny_model
 
 
 def test_pack_unpack_round_trip():
@@ -111,18 +112,15 @@ def test_kill_during_save_in_a_real_process(tmp_path):
     engine.manual_seed(0)
     save_checkpoint(path, tiny_model(), {"history": [{"epoch": 0}]})
     code = f"""
-import os, sys
-sys.path.insert(0, {os.path.dirname(__file__)!r})
-import engine
+import os
 from engine.train import checkpoint as ck
-from train_helpers import tiny_model
+from helpers.train import tiny_model
 def die(src, dst):
     os._exit(9)
 ck._replace = die
 ck.save_checkpoint({str(path)!r}, tiny_model(), {{"history": [{{"epoch": 0}}, {{"epoch": 1}}]}})
 """
-    r = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-                       capture_output=True, timeout=300)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, timeout=300)
     assert r.returncode == 9, r.stderr.decode()[-2000:]
     c = load_checkpoint(path)
     assert c.history == [{"epoch": 0}]
@@ -160,7 +158,7 @@ def test_restore_refuses_another_optimizer(tmp_path):
 # --- the checked reader ---------------------------------------------------------------------------
 def _rewrite(path, edit):
     """Rewrites checkpoint ``path`` after ``edit(packed, arrays)`` changed its parts in place."""
-    from checkpoint_corruptions import read_parts, write_parts
+    from helpers.checkpoint_corruptions import read_parts, write_parts
     packed, arrays = read_parts(path)
     edit(packed, arrays)
     write_parts(path, packed, arrays)
@@ -200,7 +198,7 @@ def test_damaged_entries_are_named(tmp_path, edit, match):
 
 
 def test_deep_nesting_and_bare_nan_are_damaged(tmp_path):
-    from checkpoint_corruptions import read_parts, write_parts
+    from helpers.checkpoint_corruptions import read_parts, write_parts
     path = _saved(tmp_path)
     packed, arrays = read_parts(path)
     text = json.dumps(packed)

@@ -5,7 +5,6 @@ documented error — one line, "checkpoint FILE ..." — or in a correct load an
 cases that reach the optimizer and kernels run in a child process, so a crash shows as a
 signal instead of taking the test run down."""
 import json
-import os
 import subprocess
 import sys
 
@@ -15,10 +14,10 @@ from hypothesis import strategies as st
 
 from engine.train import CheckpointError, load_checkpoint
 
-from checkpoint_corruptions import base_checkpoint, byte_edit, documented, read_parts, structural_cases, write_parts
+from helpers.checkpoint_corruptions import (base_checkpoint, byte_edit, documented, read_parts, structural_cases,
+                                            write_parts)
+from helpers.process import ROOT, child_env
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
@@ -61,9 +60,9 @@ def test_structural_corruption_is_refused_or_loads(base, index):
 
 
 def _run_worker(lines):
-    """Runs checkpoint_corruptions.py on "PATH OPT" lines; returns {path: (outcome, message)}."""
-    r = subprocess.run([sys.executable, os.path.join(HERE, "checkpoint_corruptions.py")], input="\n".join(lines),
-                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    """Runs helpers/checkpoint_corruptions.py on "PATH OPT" lines; returns {path: (outcome, message)}."""
+    r = subprocess.run([sys.executable, "-m", "helpers.checkpoint_corruptions"], input="\n".join(lines),
+                       capture_output=True, text=True, cwd=ROOT, env=child_env(), timeout=600)
     started = [ln.split(" ", 1)[1] for ln in r.stdout.splitlines() if ln.startswith("START ")]
     assert r.returncode == 0, f"the worker died (status {r.returncode}) on {started[-1:]}: {r.stderr[-2000:]}"
     return {p: (o, m) for p, o, m, _ in (json.loads(ln) for ln in r.stdout.splitlines() if ln.startswith("["))}

@@ -10,8 +10,8 @@ import pytest
 from engine import nn, optim
 from engine.train import CheckpointError, ModelCheckpoint, load_checkpoint
 
-from checkpoint_corruptions import read_parts, write_parts
-from train_helpers import make_trainer
+from helpers.checkpoint_corruptions import read_parts, write_parts
+from helpers.train import make_trainer
 
 
 def _trained(**kw):

@@ -7,7 +7,7 @@ import engine
 import engine.nn.functional as F
 from engine import nn, optim
 from engine.train import CheckpointError, ModelCheckpoint, Trainer, load_checkpoint
-from train_helpers import make_loaders
+from helpers.train import make_loaders
 
 
 class Net(nn.Module):

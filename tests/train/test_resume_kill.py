@@ -11,10 +11,9 @@ import pytest
 
 from engine.train import ModelCheckpoint, load_checkpoint
 
-from train_helpers import make_trainer
+from helpers.process import ROOT, child_env
+from helpers.train import make_trainer
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
 EPOCHS = 2
 
 
@@ -26,11 +25,10 @@ def _kill_during_save(folder, name):
     """Trains in a child process that is killed (os._exit) just before the last epoch's
     rename of ``name`` (best.npz or last.npz), as a SIGKILL would stop it."""
     code = f"""
-import os, sys
-sys.path.insert(0, {HERE!r})
-from engine.train import checkpoint as ck
-from test_resume_kill import _trainer
-t = _trainer({str(folder)!r})
+import os
+from engine.train import ModelCheckpoint, checkpoint as ck
+from helpers.train import make_trainer
+t = make_trainer(epochs_for_schedule={EPOCHS}, callbacks=[ModelCheckpoint({str(folder)!r}, monitor="train_loss")])
 real = ck._replace
 def replace(src, dst):
     if dst.endswith({name!r}) and t.epoch == {EPOCHS}:
@@ -39,7 +37,8 @@ def replace(src, dst):
 ck._replace = replace
 t.fit({EPOCHS})
 """
-    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=child_env(), capture_output=True, text=True,
+                       timeout=600)
     assert r.returncode == 9, r.stderr[-2000:]
 
 

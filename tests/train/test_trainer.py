@@ -13,7 +13,7 @@ from engine.train import (BatchEnd, CSVLogger, Done, EarlyStopping, EpochEnd, Er
                           ModelCheckpoint, Paused, Snapshot, Trainer, TrainStart, load_checkpoint)
 from engine.train.metrics import confusion_matrix
 
-from train_helpers import make_loaders, make_trainer, tiny_model
+from helpers.train import make_loaders, make_trainer, tiny_model
 
 
 class Recorder:
@@ -434,7 +434,8 @@ def test_plateau_scheduler_steps_on_validation_loss():
     m = tiny_model(bn=False, dropout=False)
     train, val = make_loaders()
     o = optim.SGD(m.parameters(), lr=1e-9)        # too small to improve anything
-    t = Trainer(m, o, nn.CrossEntropyLoss(), train, val, scheduler=optim.ReduceLROnPlateau(o, patience=0, factor=0.5, eps=0))
+    t = Trainer(m, o, nn.CrossEntropyLoss(), train, val,
+                scheduler=optim.ReduceLROnPlateau(o, patience=0, factor=0.5, eps=0))
     t.fit(3)
     assert o.param_groups[0]["lr"] == pytest.approx(2.5e-10)
     assert [h["lr"] for h in t.history] == pytest.approx([1e-9, 1e-9, 5e-10])

@@ -1,7 +1,7 @@
 """A corpus of damaged checkpoints, and what a user does with one (``exercise``), shared by
 the fuzz tests and ``benchmarks/audit_checkpoints_cli.py``.
 
-A base checkpoint is a real one: the tiny model of train_helpers (BatchNorm, Dropout)
+A base checkpoint is a real one: the tiny model of helpers/train.py (BatchNorm, Dropout)
 trained one epoch with Adam + OneCycleLR (or SGD + StepLR), with EarlyStopping and
 ModelCheckpoint state. The corpus edits it byte by byte (bit flips, truncation) or
 structurally (each array's shape, dtype, values, layout; each JSON entry deleted or
@@ -10,10 +10,11 @@ and runs its model, restores it into a trainer of the same recipe and trains one
 epoch; the documented endings are a correct run or one CheckpointError whose one line
 starts "checkpoint FILE".
 
-Run as a script it is the worker of the subprocess tests and the audit: it reads "PATH
-OPT" lines on stdin and prints "START PATH" then a JSON [path, outcome, message, MB] line
-for each (MB: how much the worker's peak resident memory grew), so a crash (a signal) is
-pinned to the case that caused it.
+Run as a module (``python -m helpers.checkpoint_corruptions`` with tests/ on PYTHONPATH) it
+is the worker of the subprocess tests and the audit: it reads "PATH OPT" lines on stdin
+and prints "START PATH" then a JSON [path, outcome, message, MB] line for each (MB: how
+much the worker's peak resident memory grew), so a crash (a signal) is pinned to the case
+that caused it.
 """
 import copy
 import io
@@ -26,13 +27,10 @@ import zipfile
 
 import numpy as np
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-import engine  # noqa: E402
-from engine.train import CheckpointError, EarlyStopping, ModelCheckpoint, load_checkpoint  # noqa: E402
-from engine.train.checkpoint import META_KEY  # noqa: E402
-
-from train_helpers import make_trainer  # noqa: E402
+import engine
+from engine.train import CheckpointError, EarlyStopping, ModelCheckpoint, load_checkpoint
+from engine.train.checkpoint import META_KEY
+from helpers.train import make_trainer
 
 RECIPES = {"adam": dict(opt="adam", scheduler="onecycle"), "sgd": dict(opt="sgd", scheduler="step")}
 GARBAGE = [None, -1, 2**62, 1e300, "x", True, [], {}, [1, 2, 3], {"__array__": "nope"}, {"__float__": "zz"},
