@@ -49,8 +49,8 @@ import numpy as np
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "datasets"))
-import dataset_files as df  # noqa: E402 - the small valid files, bombs and crafted pickles the tests build
+sys.path.insert(0, str(ROOT / "tests"))
+from helpers import dataset_files as df  # noqa: E402 - the small valid files, bombs and crafted pickles the tests build
 
 TRAIN = [f"data_batch_{k}" for k in range(1, 6)]
 ADDRESS_SPACE = 3 << 30

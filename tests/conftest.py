@@ -1,5 +1,4 @@
 """Shared test settings: where the real data lives, and a headless Qt."""
-import importlib.util
 import os
 from pathlib import Path
 
@@ -49,13 +48,3 @@ def ops(request):
         pytest.skip(f"CUDA kernels cannot run here: {cuda.unusable_reason()}")
     return kernels.ops(request.param)
 
-
-@pytest.fixture(scope="session")
-def dataset_files():
-    """tests/datasets/dataset_files.py (writers of small files in the official dataset
-    layouts), loaded by path for tests outside tests/datasets."""
-    path = Path(__file__).resolve().parent / "datasets" / "dataset_files.py"
-    spec = importlib.util.spec_from_file_location("shared_dataset_files", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 import datasets
-from dataset_files import cifar_files, write_cifar_folder, write_mnist
+from helpers.dataset_files import cifar_files, write_cifar_folder, write_mnist
 
 
 def test_default_root(monkeypatch):

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import datasets
-from dataset_files import CIFAR_CLASSES, cifar_batch, cifar_files, expected_cifar, write_cifar_folder, write_cifar_tar
+from helpers.dataset_files import (CIFAR_CLASSES, cifar_batch, cifar_files, expected_cifar, write_cifar_folder,
+                                   write_cifar_tar)
 from datasets import safepickle
 
 pytestmark = pytest.mark.filterwarnings("ignore::datasets.ChecksumWarning")

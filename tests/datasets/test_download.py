@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import datasets
-from dataset_files import cifar_files, write_cifar_tar, write_mnist
+from helpers.dataset_files import cifar_files, write_cifar_tar, write_mnist
 from datasets.download import md5_file
 
 

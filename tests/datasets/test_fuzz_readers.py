@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import datasets
-from dataset_files import (cifar_files, damaged, encode, idx_bytes, mnist_arrays, png_tree,
+from helpers.dataset_files import (cifar_files, damaged, encode, idx_bytes, mnist_arrays, png_tree,
                            py2_cifar_files, tar_bytes, write_bytes, write_cifar_folder, write_tree, zip_bytes)
 from datasets import safepickle
 

@@ -15,13 +15,13 @@ import subprocess
 import sys
 import tarfile
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import datasets
-from dataset_files import (CIFAR_CLASSES, cifar_batch, cifar_files, encode, expected_cifar, forged_flags_pickle,
+from helpers.process import ROOT, child_env
+from helpers.dataset_files import (CIFAR_CLASSES, cifar_batch, cifar_files, encode, expected_cifar, forged_flags_pickle,
                            gzip_of_zeros, idx_bytes, mnist_arrays, nested_labels_pickle, object_array_pickle,
                            png_declaring, png_tree, py2_cifar_files, tar_bytes, tar_gz_bomb, unfinished_array_pickle,
                            write_bytes, write_cifar_folder, write_cifar_tar, write_tree, zip_bomb, zip_bytes)
@@ -29,19 +29,17 @@ from datasets import folder as folder_module
 from datasets import limits, safepickle
 
 pytestmark = pytest.mark.filterwarnings("ignore::datasets.ChecksumWarning")
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
 TRAIN = [f"data_batch_{k}" for k in range(1, 6)]
 
 
 def run_python(code, timeout=120, address_space=None):
     """(return code, stdout, stderr) of ``code`` run by a fresh interpreter that imports
     from this checkout and the test helpers; ``address_space`` caps its memory (bytes)."""
-    prelude = f"import sys; sys.path[:0] = [{str(REPO)!r}, {str(HERE)!r}]\n"
+    prelude = ""
     if address_space:
         prelude += f"import resource; resource.setrlimit(resource.RLIMIT_AS, ({address_space}, {address_space}))\n"
     done = subprocess.run([sys.executable, "-c", prelude + textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=timeout, env=dict(os.environ, OPENBLAS_NUM_THREADS="1"), check=False)
+                          timeout=timeout, env=child_env(OPENBLAS_NUM_THREADS="1"), check=False)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -86,7 +84,7 @@ def test_cli_reports_an_unsafe_pickle_in_one_line(tmp_path):
     write_cifar_folder(tmp_path, files)
     done = subprocess.run([sys.executable, "-m", "engine", "train", "--model", "cifar_cnn", "--dataset", "cifar10",
                            "--data-root", str(tmp_path), "--epochs", "1"], capture_output=True, text=True,
-                          timeout=300, cwd=REPO, check=False)
+                          timeout=300, cwd=ROOT, check=False)
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().count("\n") == 0 and "data_batch_1: not a valid CIFAR-10 pickle" in done.stderr
 

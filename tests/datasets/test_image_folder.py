@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import datasets
-from dataset_files import encode, tar_bytes, write_tree, zip_bytes
+from helpers.dataset_files import encode, tar_bytes, write_tree, zip_bytes
 from datasets import folder as folder_module
 
 

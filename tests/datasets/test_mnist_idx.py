@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import datasets
-from dataset_files import idx_bytes, mnist_arrays, write_bytes, write_mnist
+from helpers.dataset_files import idx_bytes, mnist_arrays, write_bytes, write_mnist
 from datasets.idx import parse_idx
 
 

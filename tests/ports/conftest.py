@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from helpers import dataset_files
+
 CIFAR_TRAIN_PER_CLASS = 50   # 5 batch files of 100 images
 CIFAR_TEST_PER_CLASS = 10    # a test_batch of 100 images
 MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
@@ -45,7 +47,7 @@ def _batch(images, labels, name: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def cifar_root(shared_data, dataset_files, tmp_path_factory) -> Path:
+def cifar_root(shared_data, tmp_path_factory) -> Path:
     """A folder whose ``data/cifar-10-batches-py/`` holds 500 training and 100 test images."""
     classes = dataset_files.CIFAR_CLASSES
     per_class = CIFAR_TRAIN_PER_CLASS + CIFAR_TEST_PER_CLASS

@@ -12,6 +12,7 @@ import engine
 import engine.vision as torchvision
 from engine.vision import datasets as vd
 from engine.vision import transforms
+from helpers import dataset_files
 
 pytestmark = pytest.mark.filterwarnings("ignore::datasets.ChecksumWarning")
 
@@ -32,7 +33,7 @@ def test_the_readers_are_reexported_not_copied():
 
 @pytest.mark.parametrize("cls, folder", [(vd.MNIST, "MNIST/raw"), (vd.FashionMNIST, "FashionMNIST/raw")])
 @pytest.mark.parametrize("gz", [True, False])
-def test_mnist_in_torchvision_layout(tmp_path, dataset_files, offline, cls, folder, gz):
+def test_mnist_in_torchvision_layout(tmp_path, offline, cls, folder, gz):
     arrays = dataset_files.write_mnist(tmp_path / folder, n_train=6, n_test=3, gz=gz)
     train = cls(root=str(tmp_path), train=True, download=True)
     test = cls(tmp_path, False, None, None, True)   # torchvision's positional order
@@ -45,7 +46,7 @@ def test_mnist_in_torchvision_layout(tmp_path, dataset_files, offline, cls, fold
     assert type(target) is int and target == labels[2]
 
 
-def test_mnist_extracted_beside_gz_as_torchvision_leaves_it(tmp_path, dataset_files, offline):
+def test_mnist_extracted_beside_gz_as_torchvision_leaves_it(tmp_path, offline):
     raw = tmp_path / "MNIST" / "raw"
     arrays = dataset_files.write_mnist(raw, n_train=4, n_test=2, gz=True)
     for gz in raw.glob("*.gz"):
@@ -53,7 +54,7 @@ def test_mnist_extracted_beside_gz_as_torchvision_leaves_it(tmp_path, dataset_fi
     np.testing.assert_array_equal(vd.MNIST(tmp_path, download=True).data, arrays["train"][0])
 
 
-def test_cifar10_in_torchvision_layout(tmp_path, dataset_files, offline):
+def test_cifar10_in_torchvision_layout(tmp_path, offline):
     files = dataset_files.py2_cifar_files(n_per_batch=4)
     dataset_files.write_cifar_folder(tmp_path, files)
     train = vd.CIFAR10(root=tmp_path, train=True, download=True)
@@ -64,7 +65,7 @@ def test_cifar10_in_torchvision_layout(tmp_path, dataset_files, offline):
     assert len(vd.CIFAR10(tmp_path, train=False, download=True)) == 4
 
 
-def test_a_sample_through_transforms_is_a_tensor_and_an_int(tmp_path, dataset_files):
+def test_a_sample_through_transforms_is_a_tensor_and_an_int(tmp_path):
     dataset_files.write_cifar_folder(tmp_path, dataset_files.py2_cifar_files(n_per_batch=4))
     transform = transforms.Compose([transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip(),
                                     transforms.ToTensor(), transforms.Normalize((0.5, 0.5, 0.5), (0.5, 0.5, 0.5))])
