@@ -5,10 +5,7 @@ Runs without a GPU, outside the simulator (numba's real driver classes are neede
 """
 import gc
 import os
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ["NUMBA_ENABLE_CUDASIM"] = "0"  # before numba is imported
 
 from engine.kernels.cuda import memory  # noqa: E402

@@ -26,7 +26,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 os.environ["NUMBA_ENABLE_CUDASIM"] = "0"
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 
 def _patch_for_compile_only(cc):

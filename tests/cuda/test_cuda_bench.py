@@ -13,7 +13,8 @@ def test_bench_conv_cpu_and_cuda_writes_valid_json(tmp_path, capsys):
     assert data["schema"] == "numbacnn.bench/1"
     assert set(data["devices"]) == {"cpu", "cuda"}
     rows = data["kernels"]
-    assert {(r["device"], r["pass"]) for r in rows} == {(d, p) for d in ("cpu", "cuda") for p in ("forward", "backward")}
+    assert {(r["device"], r["pass"]) for r in rows} == {(d, p) for d in ("cpu", "cuda")
+                                                        for p in ("forward", "backward")}
     for r in rows:
         assert r["op"] == "conv" and r["ms"] > 0 and r["gflops"] is not None and r["gbps"] is None
         assert isinstance(r["shape"], str) and r["shape"]

@@ -1,5 +1,4 @@
 """Device memory: the caching allocator, workspaces, release."""
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -7,14 +6,14 @@ from pathlib import Path
 import numpy as np
 
 from engine.kernels.cuda import memory
+from helpers.process import child_env
 
 HERE = Path(__file__).resolve().parent
 
 
 def test_caching_allocator_reuses_freed_blocks_and_survives_oom():
-    env = dict(os.environ, NUMBA_ENABLE_CUDASIM="0")
     r = subprocess.run([sys.executable, str(HERE / "allocator_check.py")], capture_output=True, text=True,
-                       env=env, timeout=300)
+                       env=child_env(NUMBA_ENABLE_CUDASIM="0"), timeout=300)
     assert r.returncode == 0 and "caching allocator ok" in r.stdout, r.stdout + r.stderr
 
 

@@ -11,13 +11,9 @@ import sys
 import traceback
 
 import numpy as np
+from torch_files import ODict, encode, write_legacy, write_pt   # beside this script
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:0] = [HERE, os.path.dirname(os.path.dirname(HERE))]   # torch_files, and this checkout's engine
-
-from torch_files import ODict, encode, write_legacy, write_pt  # noqa: E402
-
-from engine.interop import WeightsError, torch_load  # noqa: E402
+from engine.interop import WeightsError, torch_load
 
 
 def mutate(data: bytes, rng) -> bytes:

@@ -125,7 +125,8 @@ def test_user_mistakes_end_in_one_line(tmp_path, capsys, trained):
         (["export", ckpt, "-o", tmp_path / "m.bin"], ["cannot tell the format", "--format"]),
         (["export", ckpt, "-o", tmp_path / "m.onnx"], ["does not record its input shape", "--input"]),
         (["export", ckpt, "-o", tmp_path / "m.onnx", "--input", "3x32x32"], ["does not take inputs of shape"]),
-        (["export", ckpt, "-o", tmp_path / "m.onnx", "--input", "1x28x28", "--opset", "9"], ["opset must be an integer"]),
+        (["export", ckpt, "-o", tmp_path / "m.onnx", "--input", "1x28x28", "--opset", "9"],
+         ["opset must be an integer"]),
         (["export", tmp_path / "none.npz", "-o", tmp_path / "m.safetensors"], ["does not exist"]),
     ]
     for argv, needles in cases:

@@ -40,7 +40,8 @@ def assert_same_state(got, want):
 # -- state_dict_from ------------------------------------------------------------------------------
 def test_state_dict_is_found_in_common_wrappers():
     sd = {"0.weight": np.ones((2, 3), np.float32), "0.bias": np.zeros(2, np.float32)}
-    opt = {"state": {0: {"momentum_buffer": np.ones((2, 3), np.float32)}}, "param_groups": [{"lr": 0.1, "params": [0, 1]}]}
+    opt = {"state": {0: {"momentum_buffer": np.ones((2, 3), np.float32)}},
+           "param_groups": [{"lr": 0.1, "params": [0, 1]}]}
     assert state_dict_from(sd) is sd
     assert state_dict_from({"net": sd, "acc": 91.0, "epoch": 30}) is sd
     assert state_dict_from({"model_state_dict": sd, "optimizer_state_dict": opt, "epoch": 3}) is sd

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 import engine
 from engine.interop import WeightsError, torch_load
 from engine.interop import torch_file, torch_pickle
+from helpers.process import child_env
 from torch_files import LEGACY_HEADER, Storage, View, encode, state_dict_of, write_legacy, write_pt
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -440,7 +441,7 @@ def test_fuzz_mutated_pickles_in_a_subprocess(tmp_path):
     crash of the C unpickler would show as a signal instead of taking pytest down."""
     script = os.path.join(HERE, "fuzz_pickle_child.py")
     r = subprocess.run([sys.executable, script, str(tmp_path), "300"], capture_output=True, text=True, timeout=300,
-                       cwd=ROOT)
+                       cwd=ROOT, env=child_env())
     assert r.returncode == 0, f"child ended with {r.returncode}: {r.stderr[-2000:]}"
     counts = dict(line.split("=") for line in r.stdout.split())
     assert int(counts["loaded"]) + int(counts["refused"]) == 300
