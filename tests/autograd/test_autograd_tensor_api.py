@@ -19,7 +19,8 @@ def _same(ours, ref, what):
     """Values, dtypes and types equal (tensors by value, dtype name and shape)."""
     if isinstance(ref, torch.Tensor):
         assert isinstance(ours, engine.Tensor), f"{what}: {type(ours).__name__}, torch gives a tensor"
-        assert ours.dtype.name == str(ref.dtype).replace("torch.", ""), f"{what}: dtype {ours.dtype}, torch's {ref.dtype}"
+        assert ours.dtype.name == str(ref.dtype).replace("torch.", ""), \
+            f"{what}: dtype {ours.dtype}, torch's {ref.dtype}"
         assert ours.shape == tuple(ref.shape), f"{what}: shape {ours.shape}, torch's {tuple(ref.shape)}"
         np.testing.assert_allclose(ours.numpy(), ref.detach().numpy(), rtol=1e-6, atol=1e-7, err_msg=what)
     elif isinstance(ref, (tuple, list)):
@@ -77,7 +78,8 @@ IDIOMS = {
     "index_labels": lambda ns: ns.torch.tensor(LOGITS)[ns.torch.arange(4), ns.torch.tensor(LABELS)],
     # arithmetic, broadcasting, dtypes
     "add_broadcast": lambda ns: ns.torch.tensor(LOGITS) + ns.torch.tensor([1.0, 2.0, 3.0]),
-    "normalize": lambda ns: (ns.torch.tensor(LOGITS) - ns.torch.tensor(LOGITS).mean(0)) / ns.torch.tensor(LOGITS).std(0),
+    "normalize": lambda ns: ((ns.torch.tensor(LOGITS) - ns.torch.tensor(LOGITS).mean(0))
+                             / ns.torch.tensor(LOGITS).std(0)),
     "matmul": lambda ns: ns.torch.tensor(LOGITS) @ ns.torch.ones(3, 2),
     "int_plus_int": lambda ns: ns.torch.tensor([1, 2]) + ns.torch.tensor([3, 4]),
     "int_plus_float_scalar": lambda ns: ns.torch.tensor([1, 2]) + 0.5,

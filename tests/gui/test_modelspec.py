@@ -49,7 +49,8 @@ def test_parse_format_and_new_layers():
     with pytest.raises(ValueError):
         M.parse_args("a=")
     layer = M.new_layer("Conv2d", (6, 12, 12))
-    assert layer["in_channels"] == 6 and M.parse_args(M.format_args(layer)) == {k: v for k, v in layer.items() if k != "type"}
+    assert layer["in_channels"] == 6
+    assert M.parse_args(M.format_args(layer)) == {k: v for k, v in layer.items() if k != "type"}
     assert M.new_layer("Linear", (16, 4, 4), 10)["in_features"] == 256
     for kind in M.layer_types():
         M.new_layer(kind, (3, 8, 8))

@@ -39,7 +39,8 @@ def test_settings_round_trip(tmp_path):
     path = tmp_path / "studio.json"
     st = S.AppState(path)
     st.set_data(name="FashionMNIST", root="/data", augment=True, val_fraction=0.2)
-    spec = {"type": "Sequential", "layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 10}]}
+    spec = {"type": "Sequential",
+            "layers": [{"type": "Flatten"}, {"type": "Linear", "in_features": 784, "out_features": 10}]}
     st.set_model(source="custom", spec=spec)
     st.set_hyper(optimizer="AdamW", lr=0.003, schedule="OneCycleLR", seed=7)
     st.set_ui(tab=2, smoothing=80)

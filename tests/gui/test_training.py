@@ -59,7 +59,8 @@ def test_train_watch_pause_stop_checkpoint(make_window, qtbot, shared_data, kern
     qtbot.mouseClick(tp.start_btn, QtCore.Qt.LeftButton)
     run = st.run()
     assert run is not None and not tp.start_btn.isEnabled() and tp.stop_btn.isEnabled()
-    assert wait_until(qtbot, lambda: run.step >= 20, 180), f"training did not reach step 20 ({run.status}, {run.message})"
+    assert wait_until(qtbot, lambda: run.step >= 20, 180), \
+        f"training did not reach step 20 ({run.status}, {run.message})"
 
     # pause: no batch runs until resume, while a new probe's feature maps are still served
     events = []

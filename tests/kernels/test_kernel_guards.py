@@ -132,7 +132,8 @@ SECOND = {"relu_backward": 1, "sigmoid_backward": 1, "tanh_backward": 1, "leaky_
           "conv2d_forward": 1, "conv2d_relu_maxpool2x2": 2, "conv2d_act_avgpool2x2": 2,
           "act_avgpool2x2_backward": 1, "conv2d_backward": 2, "linear_forward": 2,
           "linear_backward": 1, "batchnorm_forward_train": 3, "batchnorm_forward_eval": 4,
-          "batchnorm_backward": 1, "batchnorm_fold": 2, "lrn_backward": 1, "dropout_backward": 1, "sgd_step": 2, "adam_step": 3,
+          "batchnorm_backward": 1, "batchnorm_fold": 2, "lrn_backward": 1, "dropout_backward": 1, "sgd_step": 2,
+          "adam_step": 3,
           "add": 1, "add_": 1}
 
 

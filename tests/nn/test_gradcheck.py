@@ -165,7 +165,8 @@ def test_concat(distinct):
 def test_zoo_style_nesting(distinct):
     """Concat inside Residual inside Sequential, batch of 1."""
     model = nn.Sequential(nn.Conv2d(1, 3, 3, padding=1),
-                          nn.Residual(nn.Concat(nn.Conv2d(3, 1, 1), nn.Sequential(nn.Tanh(), nn.Conv2d(3, 2, 3, padding=1)))),
+                          nn.Residual(nn.Concat(nn.Conv2d(3, 1, 1),
+                                                nn.Sequential(nn.Tanh(), nn.Conv2d(3, 2, 3, padding=1)))),
                           nn.AdaptiveAvgPool2d((2, 1)), nn.Flatten(), nn.Linear(6, 2))
     check(model, distinct((1, 1, 5, 3)))
 

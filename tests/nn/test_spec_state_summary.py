@@ -21,7 +21,8 @@ def small_net():
     return nn.Sequential(
         nn.Conv2d(1, 4, (3, 2), stride=(1, 2), padding=(1, 0)), nn.BatchNorm2d(4), nn.LeakyReLU(0.2),
         nn.Residual(body),
-        nn.Concat(nn.Conv2d(4, 2, 1), nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), nn.Conv2d(4, 3, 1))),
+        nn.Concat(nn.Conv2d(4, 2, 1),
+                  nn.Sequential(nn.AvgPool2d(3, 1, 1, count_include_pad=False), nn.Conv2d(4, 3, 1))),
         nn.MaxPool2d(2), nn.LocalResponseNorm(3), nn.AdaptiveAvgPool2d((2, 1)), nn.Flatten(), nn.Dropout(0.2),
         nn.Linear(10, 6), nn.Sigmoid(), nn.Linear(6, 3, bias=False), nn.Tanh(), nn.BatchNorm1d(3))
 
