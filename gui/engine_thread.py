@@ -1,6 +1,6 @@
-"""The one thread that calls the engine (no Qt): building data, models and runs,
-training, feature-map snapshots, evaluation and prediction all happen on it, so no
-two threads ever run the engine's kernels at once.
+"""The one thread that runs the studio's engine work (no Qt): building data, models and
+runs, training, feature-map snapshots, evaluation and prediction all happen on it, so
+the GUI thread never waits for the engine and no two jobs touch a model at once.
 
 Jobs queue up and run in order. While a run trains, the queued jobs that are not
 ``exclusive`` run between its batches (the run's session calls

@@ -62,7 +62,7 @@ def run_evaluate(args) -> int:
     if args.json:
         print(json.dumps(ev.to_dict()))
     else:
-        note = getattr(ds, "split_note", "")
+        note = ds.split_note
         print(f"{args.checkpoint} on {name} ({args.split} split{'; ' + note if note else ''})")
         print(ev.report())
     return 0

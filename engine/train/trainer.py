@@ -202,7 +202,7 @@ class Trainer:
     def _interval(self):
         if self.scheduler is None:
             return None
-        return self.scheduler_interval or getattr(self.scheduler, "interval", "epoch")
+        return self.scheduler_interval or self.scheduler.interval
 
     def _infer_input_shape(self):
         if self.input_shape is not None:

@@ -76,7 +76,7 @@ def augmentation(text: str, shape, padding=None) -> list:
 
 def split_name(ds) -> str:
     """"test" for an official test split, "held-out validation" for datasets.holdout's part."""
-    return "held-out validation" if "hold-out" in str(getattr(ds, "split_note", "")) else "test"
+    return "held-out validation" if "hold-out" in ds.split_note else "test"
 
 
 @dataclass
