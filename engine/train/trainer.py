@@ -209,10 +209,10 @@ class Trainer:
             return self.input_shape
         if self.probe is not None:
             return tuple(self.probe.shape)
-        ds = getattr(self.train_loader, "dataset", None)
+        ds = getattr(self.train_loader, "dataset", None)     # any iterable of batches trains; a loader has one
         try:
             x0 = np.asarray(ds[0][0])
-        except Exception:
+        except Exception:  # noqa: BLE001 - a dataset without a readable first sample: no summary shape
             return None
         if x0.ndim == 2:
             return (1,) + x0.shape
