@@ -381,7 +381,7 @@ def backward(x, w, g, padding, need_input_grad=True):
     """(dx or None, dw, db) of y = conv(x, w) + b, stride 1, from g (N, O, Ho, Wo). The
     input gradient first: its transformed filter is freed before the weight gradient's
     per-thread sums are made."""
-    N, C = x.shape[0], x.shape[1]
+    C = x.shape[1]
     O = w.shape[0]
     dx = None
     if need_input_grad:
