@@ -48,6 +48,11 @@ MACS_PER_ELEMENT = 16
 of parallel_for's ``work``): measured on the 2-core machine, MNIST's first layer (5.5M
 multiply-adds at batch 64) ran faster on one thread than on two, CIFAR's (15-23M) 1.4x
 faster on two."""
+ACT_ELEMENTS = 5
+"""A sigmoid or tanh in the output loop (vmath, about 0.9 ns per output on one core) costs
+about as much as this many elements of an element-wise pass (0.2 ns): LeNet-5's first
+layer, whose multiply-adds alone looked too small to share out, spends most of its time
+there."""
 CHUNK_ELEMENTS = 1 << 16
 """The weight gradient pads this many elements' worth of samples (input planes and
 widened output gradients, 256 KB in float32) before running its tiles over all of
@@ -502,7 +507,7 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=
     # the arrays a pool does not use are stand-ins of the same types (one compiled kernel)
     parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
                  pool, _NO_INDEX if argmax is None else argmax, y if a is None else a,
-                 work=N * O * Ho * Wo * K // MACS_PER_ELEMENT)
+                 work=N * O * Ho * Wo * (K // MACS_PER_ELEMENT + (ACT_ELEMENTS if act is not None else 0)))
     return y
 
 
