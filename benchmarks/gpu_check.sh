@@ -83,13 +83,13 @@ BATCH=${NUMBACNN_GPU_CHECK_BATCH:-128}
 MODELS=${NUMBACNN_GPU_CHECK_MODELS:-mnist_cnn,resnet20,vgg16}
 say ""
 say "== 2. training throughput at batch $BATCH: CPU engine (2 threads), CUDA engine, PyTorch on the GPU"
-NUMBA_NUM_THREADS=2 run timeout 150 $PY -m engine.bench --device cpu,cuda --model "$MODELS" \
+NUMBA_NUM_THREADS=2 run timeout 150 $PY -m engine bench --device cpu,cuda --model "$MODELS" \
     --batch-size "$BATCH" --steps 10 --cpu-steps 2 --torch --json "${JSON%.json}_models.json"
 MODELS_STATUS=$?
 
 say ""
 say "== 3. kernels: forward and backward, CPU (2 threads) vs CUDA"
-NUMBA_NUM_THREADS=2 run timeout 90 $PY -m engine.bench --device cpu,cuda --ops all --repeats 5 --warmup 2 \
+NUMBA_NUM_THREADS=2 run timeout 90 $PY -m engine bench --device cpu,cuda --ops all --repeats 5 --warmup 2 \
     --json "${JSON%.json}_kernels.json"
 KERNELS_STATUS=$?
 
