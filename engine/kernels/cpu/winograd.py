@@ -164,7 +164,8 @@ def _input_transform(x, p, th, tw, T, t0, V):
     c = _constants(x)
     for n in range(nb):
         for ch in range(C):
-            plane[p:p + H, p:p + W] = x[n, ch]
+            for h in range(H):  # row by row: a 2-D slice copy compiled 1.5 s slower
+                plane[p + h, p:p + W] = x[n, ch, h]
             for ty in range(th):
                 for tx in range(tw):
                     d = uint64(4 * ty * Wp + 4 * tx)
@@ -219,7 +220,8 @@ def _grad_transform(g, th, tw, T, t0, Gy):
     c = _constants(g)
     for n in range(nb):
         for o in range(O):
-            plane[:Ho, :Wo] = g[n, o]
+            for h in range(Ho):  # row by row: a 2-D slice copy compiled 1.5 s slower
+                plane[h, :Wo] = g[n, o, h]
             for ty in range(th):
                 for tx in range(tw):
                     d = uint64(4 * ty * Wt + 4 * tx)
