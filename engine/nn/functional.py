@@ -203,16 +203,33 @@ def linear(input, weight, bias=None):
 
 
 # --- activations ---------------------------------------------------------------------------
-class _ReLU(ArrayFunction):
-    @staticmethod
-    def forward(ctx, x):
-        y = _ops(x).relu_forward(x)
+class _OutputActivation(ArrayFunction):
+    """y = f(x) elementwise, whose backward needs only y: the kernel set's
+    ``{kernel}_forward`` and ``{kernel}_backward(y, g)``."""
+
+    kernel = ""
+
+    @classmethod
+    def forward(cls, ctx, x):
+        y = getattr(_ops(x), cls.kernel + "_forward")(x)
         ctx.save_for_backward(y)
         return y
 
-    @staticmethod
-    def backward(ctx, g):
-        return _ops(g).relu_backward(ctx.saved_tensors[0], g)
+    @classmethod
+    def backward(cls, ctx, g):
+        return getattr(_ops(g), cls.kernel + "_backward")(ctx.saved_tensors[0], g)
+
+
+class _ReLU(_OutputActivation):
+    kernel = "relu"
+
+
+class _Sigmoid(_OutputActivation):
+    kernel = "sigmoid"
+
+
+class _Tanh(_OutputActivation):
+    kernel = "tanh"
 
 
 class _LeakyReLU(ArrayFunction):
@@ -225,30 +242,6 @@ class _LeakyReLU(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return _ops(g).leaky_relu_backward(ctx.saved_tensors[0], g, ctx.slope)
-
-
-class _Sigmoid(ArrayFunction):
-    @staticmethod
-    def forward(ctx, x):
-        y = _ops(x).sigmoid_forward(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        return _ops(g).sigmoid_backward(ctx.saved_tensors[0], g)
-
-
-class _Tanh(ArrayFunction):
-    @staticmethod
-    def forward(ctx, x):
-        y = _ops(x).tanh_forward(x)
-        ctx.save_for_backward(y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        return _ops(g).tanh_backward(ctx.saved_tensors[0], g)
 
 
 def _contiguous(x) -> Tensor:
