@@ -44,8 +44,8 @@ class Tanh(Module):
         return F.tanh(x)
 
 
-class Softmax(Module):
-    """y = exp(x) / sum(exp(x)) along ``dim``."""
+class _AlongDim(Module):
+    """An activation along one axis ``dim`` (None: torch's legacy choice)."""
 
     def __init__(self, dim=None):
         super().__init__()
@@ -53,20 +53,17 @@ class Softmax(Module):
 
     def config(self):
         return dict(dim=self.dim)
+
+
+class Softmax(_AlongDim):
+    """y = exp(x) / sum(exp(x)) along ``dim``."""
 
     def forward(self, x):
         return F.softmax(x, self.dim)
 
 
-class LogSoftmax(Module):
+class LogSoftmax(_AlongDim):
     """y = log(softmax(x)) along ``dim``, computed stably."""
-
-    def __init__(self, dim=None):
-        super().__init__()
-        self.dim = dim
-
-    def config(self):
-        return dict(dim=self.dim)
 
     def forward(self, x):
         return F.log_softmax(x, self.dim)
