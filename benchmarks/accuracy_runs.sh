@@ -4,7 +4,11 @@
 # "name | wall seconds | last line of the result" to runs/acc-results.txt.
 # Results are recorded in benchmarks/results_accuracy.md.
 #
-#   bash benchmarks/accuracy_runs.sh [mnist_cnn|lenet5|cifar_cnn|resnet20 ...]   (default: all)
+#   bash benchmarks/accuracy_runs.sh [mnist_cnn|lenet5|cifar_cnn|resnet20|vgg16 ...]   (default: all)
+#
+# RESUME=1 continues an interrupted run from its runs/acc-NAME/last.npz (same command, same
+# schedule: the checkpoint holds the optimizer, scheduler and loader state) instead of
+# starting it afresh.
 #
 # DATA: the shared data folder (MNIST IDX files and cifar10-train-jpg.tar.gz).
 set -u
@@ -17,9 +21,14 @@ mkdir -p runs
 run() {  # name, then CLI arguments
   local name=$1; shift
   local out=runs/acc-$name
-  rm -rf "$out"
+  local resume=()
+  if [ "${RESUME:-0}" = 1 ] && [ -f "$out/last.npz" ]; then
+    resume=(--resume "$out/last.npz")
+  else
+    rm -rf "$out"
+  fi
   local t0=$SECONDS
-  $PY -m engine train "$@" --data-root "$DATA" --threads "$THREADS" --out "$out" > "runs/acc-$name.log" 2>&1
+  $PY -m engine train "$@" --data-root "$DATA" --threads "$THREADS" --out "$out" "${resume[@]}" >> "runs/acc-$name.log" 2>&1
   local rc=$?
   local result
   result=$(grep -E "^(test|held-out validation|validation) accuracy" "runs/acc-$name.log" | tail -1)
@@ -28,7 +37,7 @@ run() {  # name, then CLI arguments
 
 want() { [ $# -eq 0 ] || [[ " ${SELECTED} " == *" $1 "* ]]; }
 SELECTED="$*"
-[ -z "$SELECTED" ] && SELECTED="mnist_cnn lenet5 cifar_cnn resnet20"
+[ -z "$SELECTED" ] && SELECTED="mnist_cnn lenet5 cifar_cnn resnet20 vgg16"
 
 # mnist_cnn on MNIST: >= 99.0% test accuracy within 5 epochs
 want mnist_cnn && run mnist_cnn --model mnist_cnn --dataset mnist --epochs 5 --batch-size 64 \
@@ -44,6 +53,10 @@ want cifar_cnn && run cifar_cnn --model cifar_cnn --dataset cifar10 --epochs 15 
 
 # resnet20 on the same split with crop + flip: >= 85% validation accuracy
 want resnet20 && run resnet20 --model resnet20 --dataset cifar10 --epochs ${RESNET_EPOCHS:-16} --batch-size 128 \
+    --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov --weight-decay 5e-4 --schedule onecycle \
+    --augment crop,flip --seed 0
+# vgg16 (with batch norm) on the same split with crop + flip: >= 88% validation accuracy (hours)
+want vgg16 && run vgg16 --model vgg16 --dataset cifar10 --epochs ${VGG_EPOCHS:-18} --batch-size 128 \
     --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov --weight-decay 5e-4 --schedule onecycle \
     --augment crop,flip --seed 0
 exit 0
