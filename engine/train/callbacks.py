@@ -107,7 +107,8 @@ class _Monitor:
 
 class ModelCheckpoint(_Monitor, Callback):
     """Saves ``last.npz`` in ``dirpath`` at every epoch end (and when the run is stopped
-    mid-epoch, so it can resume), and ``best.npz`` whenever ``monitor`` improves.
+    mid-epoch, or before it has a ``last.npz``, so it can resume), and ``best.npz`` whenever
+    ``monitor`` improves.
     Nothing is written after a non-finite or diverged loss: the last good files stay.
 
     best.npz is written before last.npz: last.npz records the best value, so a kill
@@ -160,7 +161,8 @@ class ModelCheckpoint(_Monitor, Callback):
             self.kept_checkpoint = trainer.save_checkpoint(self.last_path)
 
     def on_done(self, trainer, event):
-        if event.reason == "stopped" and self.save_last and trainer.batch_in_epoch > 0:
+        if event.reason == "stopped" and self.save_last and (trainer.batch_in_epoch > 0 or
+                                                             not os.path.isfile(self.last_path)):
             self.kept_checkpoint = trainer.save_checkpoint(self.last_path)
 
     def state_dict(self):

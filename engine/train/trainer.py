@@ -9,7 +9,9 @@
 Every engine call of a run happens on the thread that calls ``fit``; ``pause``,
 ``resume``, ``stop`` and ``request_snapshot`` may be called from any thread and
 act between batches (a pause emits Paused events when it begins and ends, and keeps
-calling ``between_batches`` meanwhile). ``fit(epochs)`` counts epochs from the start
+calling ``between_batches`` meanwhile); ``stop`` also abandons a step in progress
+between two of its layers and undoes it (interrupt.py), so a long step does not
+delay it. ``fit(epochs)`` counts epochs from the start
 of the run, so after ``restore(checkpoint)`` it trains only the epochs that remain.
 
 What a checkpoint holds besides the weights, and its checks on restore, are in
@@ -36,6 +38,7 @@ from . import run_state
 from .callbacks import Callback
 from .evaluation import device_ops, evaluate_model
 from .events import BatchEnd, Done, EpochEnd, Error, Paused, Snapshot, TrainStart
+from .interrupt import StepCancelled, StepGuard
 from .snapshots import take_snapshot
 
 __all__ = ["Trainer"]
@@ -246,8 +249,10 @@ class Trainer:
         self._fit_thread = threading.current_thread()
         self._stop.clear()
         self._stop_reason, self._stop_message = None, ""
+        self._guard = StepGuard(self.model, None if self.dist is not None else self._stop.is_set)
         try:
-            done = self._fit(epochs)
+            with self._guard:
+                done = self._fit(epochs)
         except BaseException as e:
             try:
                 self._emit(Error(message=one_line(e), exception=e))
@@ -328,19 +333,26 @@ class Trainer:
                 t_last += waited
                 t_epoch += waited
             y_host = np.asarray(y)
-            logits = model(Tensor(ops.asarray(np.asarray(x), dtype=np.float32)))
-            loss_t = crit(logits, y_host)
-            loss = loss_t.item()
-            if self.dist is not None:           # the whole job's batch: every rank's guard decides alike
-                loss = self.dist.mean_loss(loss, len(y_host))
-            if self.nan_guard:
-                bad = self._loss_fault(loss, logits)
-                if bad:
-                    return "nan", (f"the loss became {bad} at step {self.step + 1} (epoch {self.epoch + 1}, batch "
-                                   f"{self.batch_in_epoch + 1}); training stopped before that update — lower the "
-                                   f"learning rate; {self._kept()}")
-            model.zero_grad()
-            loss_t.backward()
+            self._guard.begin()
+            try:
+                logits = model(Tensor(ops.asarray(np.asarray(x), dtype=np.float32)))
+                loss_t = crit(logits, y_host)
+                loss = loss_t.item()
+                if self.dist is not None:           # the whole job's batch: every rank's guard decides alike
+                    loss = self.dist.mean_loss(loss, len(y_host))
+                if self.nan_guard:
+                    bad = self._loss_fault(loss, logits)
+                    if bad:
+                        return "nan", (f"the loss became {bad} at step {self.step + 1} (epoch {self.epoch + 1}, "
+                                       f"batch {self.batch_in_epoch + 1}); training stopped before that update — "
+                                       f"lower the learning rate; {self._kept()}")
+                model.zero_grad()
+                loss_t.backward()
+            except StepCancelled:
+                self._guard.undo()
+                return self._stop_reason or "stopped", self._stop_message
+            finally:
+                self._guard.end()
             opt.step()
             lr = self.lr()
             self._batch_lr = lr
