@@ -10,12 +10,13 @@ pairs. ``get(name, root, train)`` maps a name or path to a dataset;
 """
 
 from .base import VisionDataset
-from .catalog import get, holdout
+from .catalog import get
 from .cifar import CIFAR10
 from .errors import ChecksumWarning, DatasetError
 from .folder import ImageFolder
 from .mnist import MNIST, FashionMNIST
 from .root import default_root
+from .split import holdout
 
 __all__ = ["MNIST", "FashionMNIST", "CIFAR10", "ImageFolder", "VisionDataset", "DatasetError",
            "ChecksumWarning", "default_root", "get", "holdout"]

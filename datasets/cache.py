@@ -14,7 +14,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 import warnings
 import zipfile
 import zlib
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from .archive import folder_images
-from .files import open_regular
+from .files import open_regular, write_atomic
 
 FORMAT = 1  # bump when the cached layout changes
 _MAX_NPY_HEADER = 10_000 + 12  # numpy's own limit on a .npy header, plus its preamble
@@ -99,15 +98,7 @@ def save(path, **arrays):
     """Write ``arrays`` to ``path`` atomically; warn (and carry on) when the
     cache folder is not writable."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_atomic(path, lambda f: np.savez(f, **arrays))
     except OSError as e:
         warnings.warn(f"could not write the dataset cache {path} ({e}); the next open will decode again",
                       stacklevel=3)

@@ -2,17 +2,16 @@
 
 from pathlib import Path
 
-import numpy as np
-
+from . import definition
 from .archive import is_archive
 from .cifar import CIFAR10
 from .errors import DatasetError
 from .folder import ImageFolder
 from .mnist import MNIST, FashionMNIST
 from .root import default_root
+from .split import holdout
 
 CIFAR10_JPEG_ARCHIVE = "cifar10-train-jpg.tar.gz"
-HOLDOUT_FRACTION = 0.1
 
 _NAMED = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "fashionmnist": FashionMNIST}
 
@@ -20,8 +19,10 @@ _NAMED = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "fashionmnist": Fashion
 def get(name, root=None, train=True, transform=None, target_transform=None, download=False, **kwargs):
     """The dataset called ``name``, or the ImageFolder at path ``name``.
 
-    name: "mnist", "fashion-mnist", "cifar10" (case and "_"/"-" ignored), or a
-    class-folder tree or .tar/.tar.gz/.zip of one. root: see
+    name: "mnist", "fashion-mnist", "cifar10" (case and "_"/"-" ignored), a
+    class-folder tree or .tar/.tar.gz/.zip of one, or a dataset definition's
+    ``.json`` file (``datasets.definition``: its own size, resize mode, colour
+    and seeded per-class split). root: see
     ``default_root``. train: the training split (True) or the held-out one.
 
     Where no official test split exists -- an ImageFolder path, or
@@ -42,31 +43,12 @@ def get(name, root=None, train=True, transform=None, target_transform=None, down
             return holdout(ImageFolder(archive, transform, target_transform=target_transform, **kwargs), train)
         return CIFAR10(root, train, transform, target_transform, download)
     path = Path(name).expanduser()
+    if definition.is_definition(path):
+        if kwargs:
+            raise TypeError(f"{name} takes no {', '.join(sorted(kwargs))}: a dataset definition sets its images' "
+                            f"size and colour itself")
+        return definition.load(path).open(train, transform, target_transform)
     if path.is_dir() or (path.is_file() and is_archive(path)):
         return holdout(ImageFolder(path, transform, target_transform=target_transform, **kwargs), train)
     raise DatasetError(f"{name}: not a known dataset (mnist, fashion-mnist, cifar10) nor an existing "
-                       f"folder or .tar/.tar.gz/.zip archive")
-
-
-def holdout(dataset, train, fraction=HOLDOUT_FRACTION):
-    """A fixed, deterministic train/validation split of ``dataset``.
-
-    Within each class, in the dataset's order (sorted file names for an
-    ImageFolder), the last ``round(fraction * n_class)`` samples (at least
-    one when the class has two or more) are the validation part
-    (``train=False``), the rest the training part. No randomness: the same
-    files always land on the same side.
-    """
-    targets = np.asarray(dataset.targets)
-    held = np.zeros(len(targets), bool)
-    for c in np.unique(targets):
-        members = np.flatnonzero(targets == c)
-        k = int(round(fraction * len(members)))
-        if len(members) >= 2:
-            k = max(k, 1)
-        held[members[len(members) - k:]] = True
-    keep = np.flatnonzero(~held if train else held)
-    part = "training" if train else "validation"
-    note = (f"{part} part of a fixed per-class hold-out: the last {fraction:.0%} of each class's "
-            f"files are validation ({len(keep):,} of {len(targets):,} images)")
-    return dataset.select(keep, note)
+                       f"folder, .tar/.tar.gz/.zip archive or dataset definition (.json)")

@@ -63,7 +63,8 @@ class CIFAR10(VisionDataset):
         if source is None:
             raise DatasetError(
                 f"CIFAR-10 not found: place {self.filename}, or the folder {self.base_folder}/ extracted from it "
-                f"(data_batch_1..5, test_batch, batches.meta), in {root.resolve()}/, or pass download=True "
+                f"(data_batch_1..5, test_batch, batches.meta), in {root.resolve()}/, or download it (the studio's "
+                f"Download button, --download, download=True in Python) "
                 f"(datasets.get('cifar10', root) also opens the JPEG archive cifar10-train-jpg.tar.gz)")
         wanted = [self.meta] + (self.train_list if train else self.test_list)
         files = _read_files(source, self.base_folder, [name for name, _ in wanted])

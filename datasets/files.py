@@ -4,7 +4,9 @@ without blocking, sizes bounded, gzip inflated with a cap and CRC-checked."""
 import errno
 import os
 import stat
+import tempfile
 import zlib
+from pathlib import Path
 
 from . import limits
 from .errors import DatasetError
@@ -93,3 +95,40 @@ def gunzip(blob, path, limit, head=False):
     except zlib.error as e:
         raise DatasetError(f"{printable(path)}: broken gzip stream ({e})") from None
     return b"".join(out)
+
+
+def write_atomic(path, write, replace=True):
+    """Calls ``write(fileobj)`` on a temporary file beside ``path`` (its
+    folder made if missing), syncs it and moves it to ``path``: over what is
+    there when ``replace``, else only where nothing is (FileExistsError
+    otherwise, the existing file untouched). ``path`` is whole or as it was;
+    the temporary file never stays. OSError when the folder is not writable."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if replace:
+            os.replace(tmp, path)
+        else:
+            _move_new(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _move_new(tmp, path):
+    """Moves ``tmp`` to ``path`` where no ``path`` exists: a hard link, which
+    fails rather than replace; on a file system without hard links, a rename
+    after a check."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        if os.path.lexists(path):
+            raise FileExistsError(errno.EEXIST, "File exists", str(path)) from None
+        os.replace(tmp, path)

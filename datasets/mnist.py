@@ -58,7 +58,7 @@ class MNIST(VisionDataset):
             raise DatasetError(
                 f"{name} {split} files not found: place {stems[0]}.gz and {stems[1]}.gz (gzip or not) in "
                 f"{candidates[0].resolve()}/ (also looked in {', '.join(str(d) for d in candidates[1:])}), "
-                f"or pass download=True")
+                f"or download them (the studio's Download button, --download, download=True in Python)")
         images_path, labels_path = _locate(folder, stems[0]), _locate(folder, stems[1])
         labels, labels_ok = self._read(labels_path, stems[1], 1)
 
