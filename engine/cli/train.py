@@ -30,8 +30,9 @@ def add_parser(sub) -> None:
     d = argparse.SUPPRESS  # defaults are applied after --resume has had its say
     t.add_argument("--model", default=d, help="zoo model name (see `numbacnn models`) or a model spec .json "
                                               "(default mnist_cnn)")
-    t.add_argument("--dataset", default=d, help="mnist, fashion-mnist, cifar10, or an image folder / archive "
-                                                "path (default mnist)")
+    t.add_argument("--dataset", default=d, help="mnist, fashion-mnist, cifar10, an image folder / archive path, "
+                                                "or a dataset definition .json (the studio's New dataset...; "
+                                                "default mnist)")
     t.add_argument("--data-root", default=d, help="where datasets live (default: $NUMBACNN_DATA or ./data)")
     t.add_argument("--download", action="store_true", help="download mnist / fashion-mnist / cifar10 into "
                                                            "--data-root if it is not there")

@@ -127,6 +127,8 @@ class Settings:
                 raise RecipeError(f"--image-size must be a pair of whole numbers >= 1 (H, W), got {s.image_size!r}")
             if is_named(s.dataset):
                 raise RecipeError("--image-size applies to image-folder datasets only")
+            if s.dataset.endswith(".json"):
+                raise RecipeError(f"--image-size does not apply to a dataset definition ({s.dataset} sets its own size)")
             s.image_size = tuple(size)
         if s.lr is None:
             s.lr = 0.01 if s.optimizer == "sgd" else 1e-3
