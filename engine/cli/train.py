@@ -49,7 +49,7 @@ def add_parser(sub) -> None:
                                                  "schedule but plateau steps once per batch")
     t.add_argument("--warmup", type=A.nonneg_float, default=d, help="epochs of linear warm-up before the schedule "
                                                                     "(fractions allowed)")
-    t.add_argument("--augment", default=d, help="comma list of crop, flip, jitter (default none)")
+    t.add_argument("--augment", default=d, help="comma list of crop, flip, jitter, lighting (default none)")
     t.add_argument("--label-smoothing", type=A.fraction, default=d)
     t.add_argument("--val-split", type=A.fraction, default=d,
                    help="hold out this fraction of the training images for validation; with 0 (the default) "

@@ -5,8 +5,9 @@ import numpy as np
 
 from .. import models
 from ..nn import ReLU, Sequential, Sigmoid
-from . import data
-from .arms import EPOCH_COLUMNS, STEP_COLUMNS, eval_loader, loader, pct, seeded, sgd
+from ..train.recipe import open_data
+from .arms import loss_curves, pct, record, seeded
+from .data import describe
 
 QUESTION = ("Why does ReLU train faster than LeNet-5's sigmoid? LeNet-5 as published (sigmoid units) and "
             "the same network with every sigmoid replaced by a ReLU are trained on MNIST from the same "
@@ -34,13 +35,12 @@ def steps_to(accuracy: np.ndarray, target: float, window: int):
 
 def run(ctx) -> None:
     p = ctx.p
-    split = data.mnist(ctx.root, p["n_train"], p["n_val"], ctx.seed)
+    s = ctx.settings("mnist")
+    data = open_data(s)
     arms, reached = {}, {}
     for arm, build in (("sigmoid (LeNet-5)", models.get), ("ReLU", lenet5_relu)):
         ctx.note(arm)
-        model = seeded(build, ctx.seed, "lenet5")
-        res = ctx.train(arm, model, loader(split.train, p["batch"], True, ctx.seed), eval_loader(split.val),
-                        p["epochs"], sgd(model, p["lr"]))
+        res = ctx.train(arm, s, data, seeded(build, ctx.seed, "lenet5"))
         arms[arm], reached[arm] = res, steps_to(res.column("accuracy"), p["target"], p["window"])
     total = len(next(iter(arms.values())).steps)
 
@@ -48,17 +48,14 @@ def run(ctx) -> None:
         return f"{n:,}" if n is not None else f"not within {total:,}"
 
     r = ctx.report
-    r.setup += [split.describe(), f"LeNet-5 (conv 5x5, average pooling, FC 120-84-10), SGD lr {p['lr']} momentum "
+    r.setup += [describe(data), f"LeNet-5 (conv 5x5, average pooling, FC 120-84-10), SGD lr {p['lr']} momentum "
                 f"0.9, batch {p['batch']}, {p['epochs']} epoch(s), seed {ctx.seed}: both arms start from the same "
                 "weights", f"target: {pct(p['target'])} mean training-batch accuracy over {p['window']} steps"]
     r.table(["activation", f"steps to {pct(p['target'])}", "final train loss", "val accuracy"],
             [[a, shown(reached[a]), f"{res.last('train_loss'):.3f}", pct(res.last("val_accuracy"))]
              for a, res in arms.items()])
-    r.csv("steps.csv", STEP_COLUMNS, [row for res in arms.values() for row in res.step_rows()])
-    r.csv("epochs.csv", EPOCH_COLUMNS, [row for res in arms.values() for row in res.epoch_rows()],
-          "per-epoch training and validation loss and accuracy")
-    r.plot("loss.png", "Training loss per step", "step", "loss",
-           {a: (res.column("step"), res.column("loss")) for a, res in arms.items()})
+    record(r, arms)
+    r.plot("loss.png", "Training loss per step", "step", "loss", loss_curves(arms))
     r.plot("accuracy.png", "Training batch accuracy per step", "step", "accuracy",
            {a: (res.column("step"), res.column("accuracy")) for a, res in arms.items()})
     s, q = reached["sigmoid (LeNet-5)"], reached["ReLU"]

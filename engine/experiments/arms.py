@@ -1,9 +1,10 @@
 """Training one arm of an experiment with the engine's Trainer, recording every step.
 
-An arm is a model trained on a loader; ``train_arm`` returns an ArmResult with one row
-per optimizer step (loss, batch accuracy, images/s) and one per epoch (the Trainer's
-history: train and validation loss and accuracy), and passes each step to ``on_event``
-as a Point so a front end can draw live curves.
+An arm is a run of the shared recipe (:func:`engine.train.recipe.build`); ``train_arm``
+returns an ArmResult with one row per optimizer step (loss, batch accuracy, images/s) and
+one per epoch (the Trainer's history: train and validation loss and accuracy), and passes
+each step to ``on_event`` as a Point so a front end can draw live curves. ``record`` and
+``loss_curves`` lay the arms' rows out in a report.
 """
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import manual_seed, nn, optim
-from ..data import DataLoader
-from ..train import Trainer, evaluate_model
+from .. import manual_seed
+from ..train import evaluate_model
 from ..train.events import BatchEnd
-from ..train.recipe.data import EVAL_BATCH
-from .report import ExperimentError
+from ..train.recipe import Run
+from .report import ExperimentError, Report
 
 STEP_COLUMNS = ("arm", "epoch", "step", "loss", "accuracy", "images_per_sec")
 EPOCH_COLUMNS = ("arm", "epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy")
@@ -69,27 +69,16 @@ class ArmResult:
         return float(np.median(rates[1:] if len(rates) > 1 else rates)) if len(rates) else math.nan
 
 
-def loader(dataset, batch_size: int, shuffle: bool, seed: int, transform=None) -> DataLoader:
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, seed=seed, transform=transform)
-
-
-def eval_loader(dataset) -> DataLoader:
-    return DataLoader(dataset, batch_size=EVAL_BATCH)
-
-
-def sgd(model, lr: float, momentum: float = 0.9):
-    return optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-
-
-def train_arm(experiment: str, arm: str, model, train_loader, val_loader, epochs: int, optimizer,
-              on_event=None, divergence_ok: bool = False, stop=None) -> ArmResult:
-    """Trains ``model`` for ``epochs`` epochs with cross-entropy; ``on_event`` gets a Point per step.
+def train_arm(experiment: str, arm: str, run: Run, on_event=None, divergence_ok: bool = False,
+              stop=None) -> ArmResult:
+    """Trains the model of ``run`` (its loss, optimizer, schedule and loaders) for its
+    settings' epochs through its Trainer; ``on_event`` gets a Point per step.
     Raises RuntimeError with the Trainer's sentence if the run does not complete, unless it
     diverged and ``divergence_ok``: then ``reason`` is "nan", and ``epochs`` ends with the
     unfinished epoch (its steps' mean training loss and accuracy, and the validation metrics of
     the weights the guard kept, those before the diverging update). ``stop`` (a threading.Event):
     once set, training stops between batches and ExperimentError says so."""
-    result = ArmResult(arm, model)
+    result = ArmResult(arm, run.model)
 
     def listen(event):
         if stop is not None and stop.is_set():
@@ -99,10 +88,10 @@ def train_arm(experiment: str, arm: str, model, train_loader, val_loader, epochs
             if on_event is not None:
                 on_event(Point(experiment, arm, event.step, event.loss, event.accuracy))
 
-    trainer = Trainer(model, optimizer, nn.CrossEntropyLoss(), train_loader, val_loader)
+    trainer = run.trainer()
     trainer.subscribe(listen)
     start = time.perf_counter()
-    done = trainer.fit(epochs)
+    done = trainer.fit(run.settings.epochs)
     result.reason = done.reason
     if done.reason == "stopped":
         raise ExperimentError(f"experiment {experiment}: stopped by the user during arm {arm!r}")
@@ -111,7 +100,7 @@ def train_arm(experiment: str, arm: str, model, train_loader, val_loader, epochs
                            f"{done.message}")
     result.epochs = list(done.history)
     if done.reason == "nan":
-        result.epochs.append(_unfinished_epoch(result, model, val_loader, done.step))
+        result.epochs.append(_unfinished_epoch(result, run.model, run.data.val_loader, done.step))
     result.seconds = time.perf_counter() - start
     return result
 
@@ -135,3 +124,15 @@ def seeded(build, seed: int, *args, **kwargs):
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f} %"
+
+
+def record(report: Report, arms: dict) -> None:
+    """steps.csv and epochs.csv of the ArmResults ``arms`` (any keys), arm after arm."""
+    report.csv("steps.csv", STEP_COLUMNS, [row for res in arms.values() for row in res.step_rows()])
+    report.csv("epochs.csv", EPOCH_COLUMNS, [row for res in arms.values() for row in res.epoch_rows()],
+               "per-epoch training and validation loss and accuracy")
+
+
+def loss_curves(arms: dict) -> dict:
+    """label -> (steps, training losses) of the ArmResults ``arms`` (labels: their keys)."""
+    return {a: (res.column("step"), res.column("loss")) for a, res in arms.items()}

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import math
 
-from .. import models
-from . import data
-from .arms import EPOCH_COLUMNS, STEP_COLUMNS, eval_loader, loader, pct, seeded, sgd
+from dataclasses import replace
+
+from ..train.recipe import open_data
+from .arms import pct, record
+from .data import describe
 
 QUESTION = ("What separates an epoch from a batch and an iteration? The same network is trained on MNIST for "
             "the same number of epochs (passes over the training set) with several batch sizes: how many "
@@ -19,26 +21,23 @@ BUDGETS = {"tiny": dict(n_train=256, n_val=128, epochs=1, batches=(16, 64), lr=0
 
 def run(ctx) -> None:
     p = ctx.p
-    split = data.mnist(ctx.root, p["n_train"], p["n_val"], ctx.seed)
+    s = ctx.settings("mnist", model="mnist_cnn", batch_size=min(p["batches"]))
+    data = open_data(s)
     arms = {}
     for b in p["batches"]:
         arm = f"batch {b}"
         ctx.note(arm)
-        model = seeded(models.get, ctx.seed, "mnist_cnn")
-        arms[b] = ctx.train(arm, model, loader(split.train, b, True, ctx.seed), eval_loader(split.val), p["epochs"],
-                            sgd(model, p["lr"]))
+        arms[b] = ctx.train(arm, replace(s, batch_size=b), data)
 
-    n = len(split.train)
+    n = len(data.train)
     r = ctx.report
-    r.setup += [split.describe(), f"model mnist_cnn, SGD lr {p['lr']} momentum 0.9 for every batch size, "
+    r.setup += [describe(data), f"model mnist_cnn, SGD lr {p['lr']} momentum 0.9 for every batch size, "
                 f"{p['epochs']} epoch(s), seed {ctx.seed} (same initial weights)",
                 f"an epoch is one pass over the {n:,} training images = ceil({n:,} / batch size) iterations"]
     r.table(["batch size", "iterations per epoch", "iterations in all", "images/s", "seconds", "val accuracy"],
             [[b, f"{math.ceil(n / b):,}", f"{len(res.steps):,}", f"{res.images_per_sec():,.0f}", f"{res.seconds:.1f}",
               pct(res.last("val_accuracy"))] for b, res in arms.items()])
-    r.csv("steps.csv", STEP_COLUMNS, [row for res in arms.values() for row in res.step_rows()])
-    r.csv("epochs.csv", EPOCH_COLUMNS, [row for res in arms.values() for row in res.epoch_rows()],
-          "per-epoch training and validation loss and accuracy")
+    record(r, arms)
     r.plot("loss_by_images.png", "Training loss against images seen", "images seen", "loss",
            {res.arm: (res.column("step") * b, res.column("loss")) for b, res in arms.items()})
     r.plot("loss_by_step.png", "Training loss against iterations", "iteration", "loss",

@@ -1,10 +1,12 @@
 """classics: the zoo's classic architectures side by side on CIFAR-10."""
 from __future__ import annotations
 
-from .. import models
+from dataclasses import replace
+
 from ..nn.summary import summary
-from . import data
-from .arms import EPOCH_COLUMNS, STEP_COLUMNS, eval_loader, loader, pct, seeded, sgd
+from ..train.recipe import open_data
+from .arms import loss_curves, pct, record
+from .data import describe
 
 QUESTION = ("How do the classic CNNs compare? LeNet-5, AlexNet, ZFNet, VGG11, VGG16, GoogLeNet, ResNet-20 and "
             "ResNet-18 from the zoo, all sized for 3x32x32 CIFAR-10 images: parameters, multiply-accumulates "
@@ -21,21 +23,19 @@ BUDGETS = {"tiny": dict(n_train=16, n_val=16, epochs=1, batch=8, lr=0.01),
 
 def run(ctx) -> None:
     p = ctx.p
-    split = data.cifar10(ctx.root, p["n_train"], p["n_val"], ctx.seed)
+    s = ctx.settings("cifar10")
+    data = open_data(s)
     arms, macs = {}, {}
     for name in MODELS:
         ctx.note(name)
-        model = seeded(models.get, ctx.seed, name, in_channels=SHAPE[0], num_classes=10,
-                       input_size=SHAPE[1:])
-        macs[name] = summary(model, SHAPE).total_macs
-        arms[name] = ctx.train(name, model, loader(split.train, p["batch"], True, ctx.seed), eval_loader(split.val),
-                               p["epochs"], sgd(model, p["lr"]), divergence_ok=True)
+        arms[name] = ctx.train(name, replace(s, model=name), data, divergence_ok=True)
+        macs[name] = summary(arms[name].model, SHAPE).total_macs
 
     def accuracy(res):
         return pct(res.last("val_accuracy")) if res.reason == "completed" else "diverged"
 
     r = ctx.report
-    r.setup += [split.describe(), f"every model: SGD lr {p['lr']} momentum 0.9, batch {p['batch']}, {p['epochs']} "
+    r.setup += [describe(data), f"every model: SGD lr {p['lr']} momentum 0.9, batch {p['batch']}, {p['epochs']} "
                 f"epoch(s), seed {ctx.seed}, the same batches; LeNet-5 takes the 3x32x32 images directly",
                 "images/s: median training throughput (forward + backward + update) over the steps after the first"]
     r.table(["model", "parameters", "MACs per image", "train images/s", "val accuracy"],
@@ -45,11 +45,8 @@ def run(ctx) -> None:
           [[n, res.parameters(), macs[n], res.images_per_sec(),
             res.last("val_accuracy") if res.reason == "completed" else ""] for n, res in arms.items()],
           "one row per model")
-    r.csv("steps.csv", STEP_COLUMNS, [row for res in arms.values() for row in res.step_rows()])
-    r.csv("epochs.csv", EPOCH_COLUMNS, [row for res in arms.values() for row in res.epoch_rows()],
-          "per-epoch training and validation loss and accuracy")
-    r.plot("loss.png", "Training loss per step", "step", "loss",
-           {n: (res.column("step"), res.column("loss")) for n, res in arms.items()})
+    record(r, arms)
+    r.plot("loss.png", "Training loss per step", "step", "loss", loss_curves(arms))
     done = {n: res for n, res in arms.items() if res.reason == "completed"}
     fastest = max(arms, key=lambda n: arms[n].images_per_sec())
     slowest = min(arms, key=lambda n: arms[n].images_per_sec())

@@ -5,8 +5,9 @@ import numpy as np
 
 from ..models.resnet import _resnet
 from ..nn import ReLU, Residual, Sequential
-from . import data
-from .arms import EPOCH_COLUMNS, STEP_COLUMNS, eval_loader, loader, pct, seeded, sgd
+from ..train.recipe import open_data
+from .arms import pct, record, seeded
+from .data import describe
 
 QUESTION = ("Why do very deep plain networks train worse, and residual ones not? CIFAR ResNets of two "
             "depths (6n + 2 layers) are trained beside their plain twins, the same networks with the "
@@ -32,15 +33,14 @@ def cifar_net(depth: int, residual: bool) -> Sequential:
 
 def run(ctx) -> None:
     p = ctx.p
-    split = data.cifar10(ctx.root, p["n_train"], p["n_val"], ctx.seed)
+    s = ctx.settings("cifar10")
+    data = open_data(s)
     arms = {}
     for residual in (False, True):
         for depth in p["depths"]:
             arm = f"{'residual' if residual else 'plain'}-{depth}"
             ctx.note(arm)
-            model = seeded(cifar_net, ctx.seed, depth, residual)
-            arms[arm] = ctx.train(arm, model, loader(split.train, p["batch"], True, ctx.seed),
-                                  eval_loader(split.val), p["epochs"], sgd(model, p["lr"]))
+            arms[arm] = ctx.train(arm, s, data, seeded(cifar_net, ctx.seed, depth, residual))
 
     def train_error(res):
         """1 - mean training-batch accuracy over the last ``window`` steps."""
@@ -48,16 +48,14 @@ def run(ctx) -> None:
 
     r = ctx.report
     shallow, deep = p["depths"]
-    r.setup += [split.describe(), f"depths {shallow} and {deep} (6n + 2: n = {(shallow - 2) // 6} and "
+    r.setup += [describe(data), f"depths {shallow} and {deep} (6n + 2: n = {(shallow - 2) // 6} and "
                 f"{(deep - 2) // 6} basic blocks per stage), conv + batch norm + ReLU, global average pooling",
                 f"SGD lr {p['lr']} momentum 0.9, batch {p['batch']}, {p['epochs']} epoch(s), seed {ctx.seed}, "
                 f"same batches in every arm; training error = 1 - mean batch accuracy of the last {p['window']} steps"]
     r.table(["network", "parameters", "training error", "val accuracy", "seconds"],
             [[a, f"{res.parameters():,}", pct(train_error(res)),
               pct(res.last("val_accuracy")), f"{res.seconds:.1f}"] for a, res in arms.items()])
-    r.csv("steps.csv", STEP_COLUMNS, [row for res in arms.values() for row in res.step_rows()])
-    r.csv("epochs.csv", EPOCH_COLUMNS, [row for res in arms.values() for row in res.epoch_rows()],
-          "per-epoch training and validation loss and accuracy")
+    record(r, arms)
     w = p["window"]
     r.plot("train_error.png", f"Training error ({w}-step mean)", "step", "training error",
            {a: (res.column("step")[w - 1:], 1 - np.convolve(res.column("accuracy"), np.ones(w) / w, "valid"))

@@ -5,8 +5,9 @@ import numpy as np
 
 from .. import models
 from ..nn import Flatten, Linear, ReLU, Sequential
-from . import data
-from .arms import EPOCH_COLUMNS, STEP_COLUMNS, eval_loader, loader, pct, seeded, sgd
+from ..train.recipe import open_data
+from .arms import loss_curves, pct, record, seeded
+from .data import describe, with_images
 
 QUESTION = ("Why does a CNN need the pixels' neighbourhoods? A fully connected net and a CNN with about the "
             "same number of parameters are trained on MNIST, then on MNIST with every image's pixels moved "
@@ -32,23 +33,22 @@ def permuted(images: np.ndarray, perm: np.ndarray) -> np.ndarray:
 
 def run(ctx) -> None:
     p = ctx.p
-    split = data.mnist(ctx.root, p["n_train"], p["n_val"], ctx.seed)
-    h, w = split.train.data.shape[1:]
+    s = ctx.settings("mnist")
+    data = open_data(s)
+    h, w = data.shape[1:]
     perm = np.random.default_rng(ctx.seed).permutation(h * w)
     cnn_params = models.get("mnist_cnn").num_parameters()
     builds = {"CNN": (models.get, "mnist_cnn"), "fully connected": (mlp_like, cnn_params)}
     arms = {}
     for pixels, f in (("original", lambda a: a), ("permuted", lambda a: permuted(a, perm))):
-        train, val = data.with_images(split.train, f), data.with_images(split.val, f)
+        train, val = with_images(data.train, f), with_images(data.val, f)
         for net, (build, arg) in builds.items():
             arm = f"{net}, {pixels} pixels"
             ctx.note(arm)
-            model = seeded(build, ctx.seed, arg)
-            arms[arm] = ctx.train(arm, model, loader(train, p["batch"], True, ctx.seed), eval_loader(val),
-                                  p["epochs"], sgd(model, p["lr"]))
+            arms[arm] = ctx.train(arm, s, data, seeded(build, ctx.seed, arg), train=train, val=val)
 
     r = ctx.report
-    r.setup += [split.describe(), "CNN: the zoo's mnist_cnn (conv 5x5 6 - pool - conv 5x5 6 - pool - FC 50 - FC 10); "
+    r.setup += [describe(data), "CNN: the zoo's mnist_cnn (conv 5x5 6 - pool - conv 5x5 6 - pool - FC 50 - FC 10); "
                 "fully connected: one hidden ReLU layer sized to the CNN's parameter count",
                 f"permutation: one fixed shuffle of the 784 pixel positions (seed {ctx.seed}), applied to every "
                 "training and validation image", f"SGD lr {p['lr']} momentum 0.9, batch {p['batch']}, "
@@ -56,11 +56,8 @@ def run(ctx) -> None:
     r.table(["arm", "parameters", "final train loss", "val accuracy"],
             [[a, f"{res.parameters():,}", f"{res.last('train_loss'):.3f}", pct(res.last("val_accuracy"))]
              for a, res in arms.items()])
-    r.csv("steps.csv", STEP_COLUMNS, [row for res in arms.values() for row in res.step_rows()])
-    r.csv("epochs.csv", EPOCH_COLUMNS, [row for res in arms.values() for row in res.epoch_rows()],
-          "per-epoch training and validation loss and accuracy")
-    r.plot("loss.png", "Training loss per step", "step", "loss",
-           {a: (res.column("step"), res.column("loss")) for a, res in arms.items()})
+    record(r, arms)
+    r.plot("loss.png", "Training loss per step", "step", "loss", loss_curves(arms))
     acc = {a: res.last("val_accuracy") for a, res in arms.items()}
     co, cp = acc["CNN, original pixels"], acc["CNN, permuted pixels"]
     fo, fp = acc["fully connected, original pixels"], acc["fully connected, permuted pixels"]

@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import models
+from dataclasses import replace
+
 from ..data import DataLoader, Subset
 from ..train import evaluate_model
-from . import data
-from .arms import EPOCH_COLUMNS, STEP_COLUMNS, eval_loader, loader, pct, seeded, sgd
+from ..train.recipe import open_data
+from ..train.recipe.data import EVAL_BATCH
+from .arms import loss_curves, pct, record
+from .data import describe
 
 QUESTION = ("Why shuffle the training set but not the test set? The same network is trained on MNIST "
             "in a shuffled order and in the order sorted by class; the trained model is then evaluated "
@@ -20,21 +23,20 @@ BUDGETS = {"tiny": dict(n_train=256, n_val=128, epochs=1, batch=32, lr=0.02),
 
 def run(ctx) -> None:
     p = ctx.p
-    split = data.mnist(ctx.root, p["n_train"], p["n_val"], ctx.seed)
-    labels = np.asarray(split.train.targets)
-    by_class = Subset(split.train, np.argsort(labels, kind="stable"))
+    s = ctx.settings("mnist", model="mnist_cnn")
+    data = open_data(s)
+    by_class = Subset(data.train, np.argsort(np.asarray(data.train.targets), kind="stable"))
     arms = {}
-    for arm, ds, shuffle in (("shuffled", split.train, True), ("sorted by class", by_class, False)):
+    for arm, ds, shuffle in (("shuffled", None, True), ("sorted by class", by_class, False)):
         ctx.note(arm)
-        model = seeded(models.get, ctx.seed, "mnist_cnn")
-        arms[arm] = ctx.train(arm, model, loader(ds, p["batch"], shuffle, ctx.seed), eval_loader(split.val),
-                              p["epochs"], sgd(model, p["lr"]), divergence_ok=True)
-    ordered = evaluate_model(arms["shuffled"].model, eval_loader(split.val)).accuracy
-    mixed = evaluate_model(arms["shuffled"].model,
-                           DataLoader(split.val, batch_size=256, shuffle=True, seed=ctx.seed)).accuracy
+        arms[arm] = ctx.train(arm, replace(s, shuffle=shuffle), data, train=ds, divergence_ok=True)
+    model = arms["shuffled"].model
+    ordered = evaluate_model(model, data.val_loader).accuracy
+    mixed = evaluate_model(model, DataLoader(data.val, batch_size=EVAL_BATCH, shuffle=True, seed=ctx.seed,
+                                             transform=data.eval_transform())).accuracy
 
     r = ctx.report
-    r.setup += [split.describe(), f"model mnist_cnn, SGD lr {p['lr']} momentum 0.9, batch {p['batch']}, "
+    r.setup += [describe(data), f"model mnist_cnn, SGD lr {p['lr']} momentum 0.9, batch {p['batch']}, "
                 f"{p['epochs']} epoch(s), seed {ctx.seed} (same initial weights in both arms)",
                 "sorted arm: the training images ordered 0, 0, ..., 1, 1, ..., 9 and never reshuffled"]
     r.table(["arm", "steps", "final train loss", "val accuracy", "stopped by the loss guard"],
@@ -42,11 +44,8 @@ def run(ctx) -> None:
               "yes (diverged)" if res.reason == "nan" else "no"] for a, res in arms.items()])
     r.table(["evaluation order (shuffled arm's model)", "val accuracy"],
             [["validation set in order", pct(ordered)], ["validation set shuffled", pct(mixed)]])
-    r.csv("steps.csv", STEP_COLUMNS, [row for res in arms.values() for row in res.step_rows()])
-    r.csv("epochs.csv", EPOCH_COLUMNS, [row for res in arms.values() for row in res.epoch_rows()],
-          "per-epoch training and validation loss and accuracy")
-    r.plot("loss.png", "Training loss per step", "step", "loss",
-           {a: (res.column("step"), res.column("loss")) for a, res in arms.items()})
+    record(r, arms)
+    r.plot("loss.png", "Training loss per step", "step", "loss", loss_curves(arms))
     s, o = arms["shuffled"].last("val_accuracy"), arms["sorted by class"].last("val_accuracy")
     why = ": each stretch of one class pulls the weights toward that class" if o < s else ""
     diverged = [a for a, res in arms.items() if res.reason == "nan"]

@@ -111,14 +111,16 @@ class Run:
                        input_shape=self.data.shape, metadata=self.metadata, class_names=self.data.classes, **options)
 
 
-def build(settings: Settings, out=None, *, model=None, comm=None) -> Run:
-    """The run ``settings`` describe: data (:func:`open_data`), then, seeded by
+def build(settings: Settings, out=None, *, model=None, comm=None, data: RunData | None = None) -> Run:
+    """The run ``settings`` describe: data (:func:`open_data`; ``data`` instead, opened
+    for these settings, e.g. an experiment arm's :meth:`RunData.for_arm`), then, seeded by
     ``settings.seed``, the model (``model`` instead, e.g. a checkpoint's), the loss, the
     optimizer and the schedule, and the callbacks that write the run folder ``out``
     (none without one). ``comm``: an MPI communicator whose ranks each train a shard.
     RecipeError (or datasets.DatasetError) for settings that cannot make a run."""
     s = settings.checked()
-    data = open_data(s, comm)
+    if data is None:
+        data = open_data(s, comm)
     manual_seed(s.seed)
     if model is None:
         model = build_model(s, data.shape, len(data.classes))

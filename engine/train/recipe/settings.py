@@ -7,7 +7,7 @@ import os
 from dataclasses import asdict, dataclass, fields, replace
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
-AUGMENTATIONS = ("crop", "flip", "jitter")
+AUGMENTATIONS = ("crop", "flip", "jitter", "lighting")
 DEVICES = ("cpu", "cuda")
 
 # the datasets known by name (any other name is a class-folder tree or an archive of one):
@@ -48,9 +48,13 @@ class Settings:
     model: a zoo name or a model spec ``.json`` file; spec: a model spec (dict) built
     instead. dataset: mnist, fashion-mnist, cifar10, or a class-folder tree or archive;
     image_size (H, W) resizes a folder's images. train_size: the first N training images
-    only. val_split: the fraction of them held out for validation (0: each epoch is
-    validated on the test split). augment: a comma list of crop, flip, jitter;
-    crop_padding: the crop's padding (None: 4 for images of 32 pixels or more, else 2).
+    only; val_size: the first N validation images only; subset_seed: None keeps those
+    first images, a number draws the N images by a permutation with that seed instead
+    (kept in the dataset's order; a class-by-class folder then still gives every class).
+    val_split: the fraction of the training images held out for validation (0: each epoch
+    is validated on the test split). augment: a comma list of crop, flip, jitter,
+    lighting (AlexNet's PCA colour noise, colour images only); crop_padding: the crop's
+    padding (None: 4 for images of 32 pixels or more, else 2).
     lr None: 0.01 for sgd, 0.001 else; weight_decay None: 0.01 for adamw, 0 else.
     schedule: see :data:`engine.train.recipe.SCHEDULES`; warmup: epochs (fractions
     allowed) of linear warm-up before it. patience: early stopping after that many epochs
@@ -64,6 +68,8 @@ class Settings:
     download: bool = False
     image_size: tuple | None = None
     train_size: int | None = None
+    val_size: int | None = None
+    subset_seed: int | None = None
     val_split: float = 0.0
     epochs: int = 5
     batch_size: int = 64
@@ -99,7 +105,8 @@ class Settings:
             _whole(s, name, 1)
         for name in ("workers", "seed", "log_every"):
             _whole(s, name, 0)
-        for name, minimum in (("train_size", 1), ("patience", 1), ("crop_padding", 0)):
+        for name, minimum in (("train_size", 1), ("val_size", 1), ("subset_seed", 0), ("patience", 1),
+                              ("crop_padding", 0)):
             if getattr(s, name) is not None:
                 _whole(s, name, minimum)
         for name in ("download", "shuffle", "normalize", "nesterov"):
