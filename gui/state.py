@@ -201,7 +201,9 @@ class Series:
         return self.n
 
 
-BATCH_COLUMNS = ("step", "epoch", "loss", "accuracy", "lr", "images_per_sec")
+# seconds: wall time since the run started, as the studio received the batch (within the
+# tenth of a second the worker takes to deliver it); empty for runs read from files
+BATCH_COLUMNS = ("step", "epoch", "loss", "accuracy", "lr", "images_per_sec", "seconds")
 EPOCH_COLUMNS = ("epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 
 
@@ -406,6 +408,7 @@ class AppState(Observable):
         if run is None or not events:
             return
         touched, snap, status = False, None, None
+        received = time.time() - run.started
         for ev in events:
             if isinstance(ev, E.BatchEnd):
                 b = run.batches
@@ -415,6 +418,7 @@ class AppState(Observable):
                 b["accuracy"].append(ev.accuracy)
                 b["lr"].append(ev.lr)
                 b["images_per_sec"].append(ev.images_per_sec)
+                b["seconds"].append(received)
                 run.step, run.epoch = ev.step, ev.epoch
                 run.progress, run.images_per_sec, run.eta_seconds = ev.progress, ev.images_per_sec, ev.eta_seconds
                 if run.status in ("starting",):

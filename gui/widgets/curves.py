@@ -1,5 +1,8 @@
-"""Training curves: loss and accuracy, train and validation, per batch and per epoch,
-several runs overlaid, with TensorBoard-style smoothing, log scale and zoom.
+"""Training curves as TensorBoard draws them: loss and accuracy, train and validation,
+per batch and per epoch, and the learning rate, several runs overlaid, each legend
+entry named by its run; smoothing, a log loss axis that reads in the loss's own values,
+an x axis by step, epoch or wall time shared by the three plots, and zoom. The x axis
+fits the data drawn so far; a plot without data says so instead of showing axes.
 
 pyqtgraph stays fast with one PlotDataItem per curve, updated by setData with
 downsampling and clip-to-view on. While a run trains the view refreshes at most 10
@@ -16,6 +19,9 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import state as S
+from .axes import ValueAxis
+from .empty import NO_DATA, EmptyNote
+from .xmodes import MODES, run_x
 
 MIN_INTERVAL, MAX_INTERVAL = 0.1, 2.0    # seconds between refreshes of a plot (10 Hz at most)
 # Share of one core the curves may take. On a 2-core machine the kernels run on both
@@ -23,18 +29,11 @@ MIN_INTERVAL, MAX_INTERVAL = 0.1, 2.0    # seconds between refreshes of a plot (
 # from a training thread, twice over while a parallel kernel waits at its barrier: 1%
 # keeps training with the window open within a few per cent of the command line.
 BUDGET = 0.01
+X_ROOM = 0.08            # the x axis ends this share of the data's span past the last point
+AXIS_WIDTH = 64          # pixels of every plot's left axis, so the linked x axes line up
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
            "#7f7f7f"]
-
-
-def _nice_ceiling(v: float) -> float:
-    """The next of 1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8 x 10^k at or above v."""
-    k = 10 ** np.floor(np.log10(max(v, 1e-12)))
-    for m in (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10):
-        if m * k >= v:
-            return float(m * k)
-    return float(10 * k)
 
 
 def run_color(run_id: int) -> str:
@@ -85,34 +84,39 @@ def _smooth_fast(y: np.ndarray, weight: float) -> np.ndarray:
 
 
 class CurvePlot(pg.PlotWidget):
-    """A plot of named curves, each one PlotDataItem updated with setData."""
+    """A plot of named curves, each one PlotDataItem updated with setData; its legend
+    sits under the x axis, off the data, and a note stands in for it while it is empty.
+    The owning view sets its x range (shared by linked plots); ``follow_y`` keeps the
+    curves in view vertically."""
 
-    def __init__(self, title: str, ylabel: str, parent=None):
-        super().__init__(parent=parent, background="w")
+    def __init__(self, title: str, ylabel: str, parent=None, legend: bool = True):
+        super().__init__(parent=parent, background="w",
+                         axisItems={"left": ValueAxis("left"), "bottom": ValueAxis("bottom")})
         self.setTitle(title, color="#222", size="11pt")
         self.setLabel("left", ylabel)
-        self.setLabel("bottom", "step")
+        self.setLabel("bottom", MODES["step"])
         self.showGrid(x=True, y=True, alpha=0.25)
-        self.legend = self.addLegend(offset=(-10, 10), labelTextColor="#222", brush=pg.mkBrush(255, 255, 255, 200))
+        item = self.getPlotItem()
+        if legend:
+            self.legend = pg.LegendItem(offset=None, labelTextColor="#222", frame=False, colCount=3)
+            item.layout.addItem(self.legend, 4, 1)
+            item.legend = self.legend          # PlotItem.addItem enters named curves here
         self.items: dict[str, pg.PlotDataItem] = {}
         for ax in ("left", "bottom"):
             axis = self.getAxis(ax)
             axis.setTextPen("#333")
             axis.setPen("#888")
             # axes render to a cached pixmap, redrawn only when their range changes (text
-            # drawing is most of a plot's paint cost); see follow()
+            # drawing is most of a plot's paint cost); see follow_y and CurvesView.follow
             axis.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+        self.getAxis("left").setWidth(AXIS_WIDTH)
+        self.note = EmptyNote(self, f"{title}: {NO_DATA}")
         self.log_y = False
-        self.following = True            # the view follows the data until the user zooms or pans
         self.y_bounds = None              # limits of the followed y range (accuracy: 0..100 %)
-        self._range = None
-        vb = self.getViewBox()
-        vb.disableAutoRange()
-        vb.sigRangeChangedManually.connect(self._user_moved)
+        self._y = None
+        self.getViewBox().disableAutoRange()
 
-    def _user_moved(self, *_):
-        self.following = False
-
+    legend = None                        # until __init__ makes it (PlotWidget's constructor resizes the view)
     paint_seconds = 0.0                  # GUI-thread CPU time spent painting plots (class-wide)
 
     def paintEvent(self, ev):
@@ -120,63 +124,53 @@ class CurvePlot(pg.PlotWidget):
         super().paintEvent(ev)
         CurvePlot.paint_seconds += time.thread_time() - t
 
-    def follow(self, x_end: float | None = None) -> None:
-        """Keeps every curve in view, changing the range in steps, so that the axes are
-        not re-rendered at every refresh: x spans ``x_end`` (the last step of the runs
-        shown, known when a run starts) or grows to a round value ahead of the data; y
-        changes only when the data leaves it (with room for the next extremes) or fills
-        under half of it."""
-        if not self.following:
-            return
+    def bounds(self) -> tuple[tuple[float, float], tuple[float, float]] | None:
+        """((x min, x max), (y min, y max)) of every curve, y in view units (log10 of the
+        data in log mode); None without finite data."""
         xs, ys = [], []
         for item in self.items.values():
             x, y = item.getOriginalDataset()
             if x is None or len(x) == 0:
                 continue
-            xs.append((np.nanmin(x), np.nanmax(x)))
+            xs.append((np.min(x), np.max(x)))     # set_curve keeps finite x only
             if self.log_y:
-                y = y[y > 0]
-                if len(y) == 0:
-                    continue
-                y = np.log10(y)
+                y = np.log10(y[y > 0])
             good = y[np.isfinite(y)]
             if len(good):
                 ys.append((good.min(), good.max()))
         if not xs or not ys:
+            return None
+        return (min(a for a, _ in xs), max(b for _, b in xs)), (min(a for a, _ in ys), max(b for _, b in ys))
+
+    def follow_y(self, x_range: tuple[float, float]) -> None:
+        """Shows ``x_range`` and every curve vertically; y changes in steps, only when the
+        data leaves it (with room for the next extremes) or fills under half of it."""
+        b = self.bounds()
+        if b is None:
+            self.getViewBox().setXRange(*x_range, padding=0)
             return
-        x0, x1 = min(a for a, _ in xs), max(b for _, b in xs)
-        y0, y1 = min(a for a, _ in ys), max(b for _, b in ys)
-        old = self._range
-        if x_end is not None and x_end >= x1:
-            xr = (min(x0, 0.0), float(x_end) * 1.01)
-        elif old is None or x1 > old[1] or x0 < old[0] or x1 < 0.5 * old[1]:
-            span = max(x1 - x0, 1.0)
-            xr = (x0, x0 + _nice_ceiling(span * 1.15))
-        else:
-            xr = old[:2]
-        if old is None or y0 < old[2] or y1 > old[3] or (y1 - y0) < 0.4 * (old[3] - old[2]):
-            pad = 0.15 * max(y1 - y0, 1e-9)   # room for the next extremes: the range (and axes) stay put
+        y0, y1 = b[1]
+        old = self._y
+        if old is None or y0 < old[0] or y1 > old[1] or (y1 - y0) < 0.4 * (old[1] - old[0]):
+            span = y1 - y0
+            pad = 0.15 * span if span > 1e-12 else (0.1 if self.log_y else max(0.1 * abs(y1), 1e-3))
             yr = (y0 - pad, y1 + pad)
             if self.y_bounds is not None:
                 yr = (max(yr[0], self.y_bounds[0]), min(yr[1], self.y_bounds[1]))
-        else:
-            yr = old[2:]
-        new = (*xr, *yr)
-        if new != old:
-            self._range = new
-            self.getViewBox().setRange(xRange=xr, yRange=yr, padding=0)
+            self._y = yr
+        self.getViewBox().setRange(xRange=x_range, yRange=self._y, padding=0)
 
-    def fit(self) -> None:
-        self.following = True
-        self._range = None
-        self.follow()
+    def refit(self) -> None:
+        """Forget the followed y range (the next follow_y fits it afresh)."""
+        self._y = None
 
     def set_log_y(self, on: bool) -> None:
         self.log_y = bool(on)
         self.setLogMode(y=self.log_y)
-        self._range = None
+        self._y = None
 
     def set_curve(self, key: str, x, y, pen, name: str | None = None, symbol=None) -> None:
+        """Curve ``key`` holds the points (x, y) with a finite x; ``name`` enters it in the legend."""
         item = self.items.get(key)
         if item is None:
             item = pg.PlotDataItem(name=name, pen=pen, symbol=symbol, symbolSize=6,
@@ -184,11 +178,12 @@ class CurvePlot(pg.PlotWidget):
             item.setDownsampling(auto=True, method="peak")
             item.setClipToView(True)
             self.addItem(item)
-            if name is None:
-                self.legend.removeItem(item)
             self.items[key] = item
             item._last = None
         x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+        placed = np.isfinite(x)
+        if not placed.all():
+            x, y = x[placed], y[placed]
         last = item._last
         if last is not None and len(last[0]) == len(x) and np.array_equal(last[0], x) and \
                 np.array_equal(last[1], y, equal_nan=True):
@@ -200,29 +195,66 @@ class CurvePlot(pg.PlotWidget):
         keys = set(keys)
         for k in [k for k in self.items if k not in keys]:
             item = self.items.pop(k)
-            self.legend.removeItem(item)
+            if self.legend is not None:
+                self.legend.removeItem(item)
             self.removeItem(item)
+        self.note.set_empty(not self.items)
+        self.arrange_legend()
 
-    def clear_curves(self) -> None:
-        self.keep_only(())
+    def arrange_legend(self) -> None:
+        """As many legend columns (up to 3: a run's batch, epoch and validation curves)
+        as fit the plot's width."""
+        if self.legend is None or not self.legend.items:
+            return
+        widest = max(label.width() for _, label in self.legend.items) + 30      # sample and spacing
+        columns = max(1, min(3, int((self.width() - AXIS_WIDTH) // widest)))
+        layout = (columns, len(self.legend.items))
+        if layout != self._legend_layout:
+            self._legend_layout = layout
+            self.legend.columnCount = 0            # setColumnCount lays the entries out afresh on a change
+            self.legend.setColumnCount(columns)
+
+    _legend_layout = None
+
+    def resizeEvent(self, ev):
+        super().resizeEvent(ev)
+        self.arrange_legend()
+
+    def legend_labels(self) -> list[str]:
+        """The legend's entries, in order (for tests and screenshots)."""
+        return [] if self.legend is None else [label.text for _, label in self.legend.items]
 
 
 class CurvesView(QtWidgets.QWidget):
-    """Loss and accuracy of every visible run, with the controls to read them."""
+    """Loss, accuracy and learning rate of every visible run, with the controls to read
+    them; the three plots share their x axis."""
 
     def __init__(self, state: S.AppState, parent=None):
         super().__init__(parent)
         self.state = state
         self.loss_plot = CurvePlot("Loss", "loss")
         self.acc_plot = CurvePlot("Accuracy", "accuracy (%)")
-        self.acc_plot.legend.setOffset((-10, -10))           # bottom right: accuracy rises away from it
         self.acc_plot.y_bounds = (-2.0, 102.0)
+        self.lr_plot = CurvePlot("Learning rate", "lr", legend=False)   # colours as in the legends above
+        self.lr_plot.setMinimumHeight(130)
+        self.plots = {"loss": self.loss_plot, "acc": self.acc_plot, "lr": self.lr_plot}
+        for plot in (self.acc_plot, self.lr_plot):
+            plot.setXLink(self.loss_plot)
+        self.following = True            # the view follows the data until the user zooms or pans
+        self._x = None                   # the followed x range
+        for plot in self.plots.values():
+            plot.getViewBox().sigRangeChangedManually.connect(self._user_moved)
 
         self.smoothing = QtWidgets.QSlider(QtCore.Qt.Horizontal)
         self.smoothing.setRange(0, 99)
         self.smoothing.setValue(int(state.ui.get("smoothing", 60)))
         self.smoothing.setToolTip("Exponential moving average of the per-batch curves (as TensorBoard)")
         self.smoothing_label = QtWidgets.QLabel()
+        self.x_axis = QtWidgets.QComboBox()
+        for mode, label in MODES.items():
+            self.x_axis.addItem(label, mode)
+        self.x_axis.setCurrentIndex(max(0, self.x_axis.findData(state.ui.get("x_axis", "step"))))
+        self.x_axis.setToolTip("What the x axis counts: optimizer steps, epochs, or seconds since the run started")
         self.log_scale = QtWidgets.QCheckBox("Log loss")
         self.log_scale.setChecked(bool(state.ui.get("log_loss", False)))
         self.show_batch = QtWidgets.QCheckBox("Per batch")
@@ -240,14 +272,16 @@ class CurvesView(QtWidgets.QWidget):
         bar.addWidget(QtWidgets.QLabel("Smoothing"))
         bar.addWidget(self.smoothing, 1)
         bar.addWidget(self.smoothing_label)
-        for w in (self.log_scale, self.show_batch, self.show_epoch, self.reset_zoom):
+        bar.addWidget(QtWidgets.QLabel("x:"))
+        for w in (self.x_axis, self.log_scale, self.show_batch, self.show_epoch, self.reset_zoom):
             bar.addWidget(w)
 
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addLayout(bar)
-        lay.addWidget(self.loss_plot, 1)
-        lay.addWidget(self.acc_plot, 1)
+        lay.addWidget(self.loss_plot, 3)
+        lay.addWidget(self.acc_plot, 3)
+        lay.addWidget(self.lr_plot, 1)
         lay.addWidget(self.runs_list)
 
         self._pending: list = []          # plots waiting for a refresh, in turn
@@ -261,6 +295,7 @@ class CurvesView(QtWidgets.QWidget):
         self._timer.timeout.connect(self._maybe_redraw)
 
         self.smoothing.valueChanged.connect(self._controls_changed)
+        self.x_axis.currentIndexChanged.connect(self._x_mode_changed)
         self.log_scale.toggled.connect(self._controls_changed)
         self.show_batch.toggled.connect(self._controls_changed)
         self.show_epoch.toggled.connect(self._controls_changed)
@@ -269,7 +304,7 @@ class CurvesView(QtWidgets.QWidget):
         state.subscribe(self._on_runs, S.RUNS)
         state.subscribe(self._on_run, S.RUN)
         state.subscribe(self._on_runs, S.STATUS)
-        self._controls_changed()
+        self._x_mode_changed()
         self._rebuild_runs()
 
     # -- state ------------------------------------------------------------------------
@@ -278,7 +313,7 @@ class CurvesView(QtWidgets.QWidget):
 
     def _mark(self):
         self._dirty = True
-        for name in ("loss", "acc"):
+        for name in self.plots:
             if name not in self._pending:
                 self._pending.append(name)
 
@@ -304,34 +339,71 @@ class CurvesView(QtWidgets.QWidget):
     def _run_toggled(self, item):
         self.state.set_run_visible(item.data(QtCore.Qt.UserRole), item.checkState() == QtCore.Qt.Checked)
 
+    @property
+    def x_mode(self) -> str:
+        """What the x axis counts: a key of xmodes.MODES."""
+        return self.x_axis.currentData()
+
+    def _x_mode_changed(self, *_):
+        for plot in self.plots.values():
+            plot.getAxis("bottom").setLabel(MODES[self.x_mode])     # (PlotItem.setLabel would show a hidden axis)
+        self.fit()
+        self._controls_changed()
+
     def _controls_changed(self, *_):
         w = self.smoothing.value() / 100
         self.smoothing_label.setText(f"{w:.2f}")
         self.state.set_ui(smoothing=self.smoothing.value(), log_loss=self.log_scale.isChecked(),
-                          show_batch=self.show_batch.isChecked(), show_epoch=self.show_epoch.isChecked())
+                          show_batch=self.show_batch.isChecked(), show_epoch=self.show_epoch.isChecked(),
+                          x_axis=self.x_mode)
         self.loss_plot.set_log_y(self.log_scale.isChecked())
         self.redraw()                    # the user's own change shows at once
 
+    def _user_moved(self, *_):
+        self.following = False
+
     def fit(self):
-        for p in (self.loss_plot, self.acc_plot):
-            p.fit()
+        """Back to following the data: every curve in view, now and as it grows."""
+        self.following = True
+        self._x = None
+        for plot in self.plots.values():
+            plot.refit()
+        self.follow()
+
+    def follow(self) -> None:
+        """While following, keeps every curve of the three plots in view. The shared x
+        range fits the data (from its first point to X_ROOM past its last) and moves in
+        steps: only when the data passes its end or shrinks, so the cached axes are not
+        re-rendered at every refresh."""
+        if not self.following:
+            return
+        spans = [b[0] for b in (p.bounds() for p in self.plots.values()) if b is not None]
+        if not spans:
+            return
+        x0, x1 = min(a for a, _ in spans), max(b for _, b in spans)
+        old = self._x
+        if old is None or x0 < old[0] or x1 > old[1] or x1 - old[0] < (1 - 2 * X_ROOM) * (old[1] - old[0]):
+            span = x1 - x0
+            self._x = (x0, x1 + (X_ROOM * span if span > 0 else max(0.05 * abs(x1), 0.5)))
+        for plot in self.plots.values():
+            plot.follow_y(self._x)
 
     # -- drawing ----------------------------------------------------------------------
     def _maybe_redraw(self):
         """Refreshes each plot at most 10 times a second, and less often when a refresh
         costs more than BUDGET of one core in GUI-thread CPU time (so a run trains at
         full speed with the curves on screen: while the GUI thread runs Python the
-        training thread waits for the GIL). The two plots take turns, half an interval
-        apart, so no single tick of the event loop paints both."""
+        training thread waits for the GIL). The plots take turns, a fraction of an
+        interval apart, so no single tick of the event loop paints them all."""
         now = time.perf_counter()
-        if not (self._dirty and self.isVisible()) or now - self._last_draw < self.interval / 2:
+        if not (self._dirty and self.isVisible()) or now - self._last_draw < self.interval / len(self.plots):
             return
         # the cost of the previous tick: its redraw and the painting that followed it
         cost = self._redraw_seconds + (CurvePlot.paint_seconds - self._painted)
         if self._last_draw:
             self._costs.append(cost)
             self._cost = float(np.median(self._costs))
-            self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, 2 * self._cost / BUDGET))
+            self.interval = min(MAX_INTERVAL, max(MIN_INTERVAL, len(self.plots) * self._cost / BUDGET))
         self._painted = CurvePlot.paint_seconds
         self._last_draw = now
         which = self._pending.pop(0) if self._pending else "loss"
@@ -344,7 +416,7 @@ class CurvesView(QtWidgets.QWidget):
     _painted = 0.0
 
     def redraw(self):
-        """Both plots, now."""
+        """Every plot, now."""
         self._pending.clear()
         self._dirty = False
         t0 = time.thread_time()
@@ -353,17 +425,16 @@ class CurvesView(QtWidgets.QWidget):
 
     _redraw_seconds = 0.0
 
-    def _draw(self, which=("loss", "acc")):
+    def _draw(self, which=("loss", "acc", "lr")):
         """Sets every visible run's curves on the plots named in ``which``."""
         weight = self.smoothing.value() / 100
-        plots = {"loss": self.loss_plot, "acc": self.acc_plot}
         keep = {name: set() for name in which}
         log = self.log_scale.isChecked()
-        multi = sum(r.visible for r in self.state.runs) > 1
+        mode = self.x_mode
 
         def put(name, key, x, y, pen, label=None, symbol=None):
             if name in keep:
-                plots[name].set_curve(key, x, y, pen, label, symbol=symbol)
+                self.plots[name].set_curve(key, x, y, pen, label, symbol=symbol)
                 keep[name].add(key)
 
         for run in self.state.runs:
@@ -373,64 +444,56 @@ class CurvesView(QtWidgets.QWidget):
             faint = QtGui.QColor(color)
             faint.setAlpha(60)
             tag = f"r{run.id}"
-            short = run.name.split(":")[0]
-            label = (lambda what: f"{what} ({short})") if multi else (lambda what: what)
             b = run.batch_arrays()
+            e = run.epoch_arrays()
+            bx, ex = run_x(run, mode)
+            if len(b["step"]):
+                put("lr", tag + "lr", bx, b["lr"], pg.mkPen(color, width=2))
+            elif len(e["epoch"]):
+                put("lr", tag + "elr", ex, e["lr"], pg.mkPen(color, width=2), symbol="o")
             if self.show_batch.isChecked() and len(b["step"]):
-                x = b["step"]
                 series = {"loss": np.where(b["loss"] > 0, b["loss"], np.nan) if log else b["loss"],
                           "acc": b["accuracy"] * 100}
                 for name in which:
+                    if name not in series:
+                        continue
                     if weight > 0:
-                        put(name, tag + name + "_raw", x, series[name], pg.mkPen(faint, width=1))
-                    put(name, tag + name, x, _smooth_fast(series[name], weight), pg.mkPen(color, width=2),
-                        label("train (batch)"))
-            e = run.epoch_arrays()
+                        put(name, tag + name + "_raw", bx, series[name], pg.mkPen(faint, width=1))
+                    put(name, tag + name, bx, _smooth_fast(series[name], weight), pg.mkPen(color, width=2),
+                        f"{run.name} · train (batch)")
             if self.show_epoch.isChecked() and len(e["epoch"]):
-                x = e["step"]
                 pen_t = pg.mkPen(color.darker(130), width=2)
                 pen_v = pg.mkPen(color, width=2, style=QtCore.Qt.DashLine)
-                put("loss", tag + "eloss", x, e["train_loss"], pen_t, label("train (epoch)"), "o")
-                put("acc", tag + "eacc", x, e["train_accuracy"] * 100, pen_t, label("train (epoch)"), "o")
+                put("loss", tag + "eloss", ex, e["train_loss"], pen_t, f"{run.name} · train (epoch)", "o")
+                put("acc", tag + "eacc", ex, e["train_accuracy"] * 100, pen_t, f"{run.name} · train (epoch)", "o")
                 if np.isfinite(e["val_loss"]).any():
-                    put("loss", tag + "vloss", x, e["val_loss"], pen_v, label("validation"), "s")
-                    put("acc", tag + "vacc", x, e["val_accuracy"] * 100, pen_v, label("validation"), "s")
-        end = self._x_end()
+                    put("loss", tag + "vloss", ex, e["val_loss"], pen_v, f"{run.name} · validation", "s")
+                    put("acc", tag + "vacc", ex, e["val_accuracy"] * 100, pen_v, f"{run.name} · validation", "s")
         for name in which:
-            plots[name].keep_only(keep[name])
-            plots[name].follow(end)
-
-    def _x_end(self):
-        """The last step of the visible runs: a training run's planned total, so the x
-        axis holds still for the whole run."""
-        ends = []
-        for run in self.state.runs:
-            if not run.visible:
-                continue
-            planned = run.total_epochs * run.steps_per_epoch if run.active else 0
-            ends.append(max(planned, run.step))
-        return max(ends) if ends and max(ends) > 0 else None
+            self.plots[name].keep_only(keep[name])
+        self.follow()
 
     def point_count(self) -> int:
         """Points held by the curves (for tests)."""
         if self._dirty:
             self.redraw()
         n = 0
-        for p in (self.loss_plot, self.acc_plot):
+        for p in self.plots.values():
             for item in p.items.values():
                 x, _ = item.getOriginalDataset()
                 n += 0 if x is None else len(x)
         return n
 
     def export_png(self, path: str, width: int = 1200) -> None:
-        """Both plots, stacked, as one PNG."""
-        a = self.loss_plot.grab()
-        b = self.acc_plot.grab()
-        img = QtGui.QImage(max(a.width(), b.width()), a.height() + b.height(), QtGui.QImage.Format_ARGB32)
+        """The three plots, stacked, as one PNG."""
+        shots = [p.grab() for p in self.plots.values()]
+        img = QtGui.QImage(max(s.width() for s in shots), sum(s.height() for s in shots), QtGui.QImage.Format_ARGB32)
         img.fill(QtGui.QColor("white"))
         p = QtGui.QPainter(img)
-        p.drawPixmap(0, 0, a)
-        p.drawPixmap(0, a.height(), b)
+        top = 0
+        for shot in shots:
+            p.drawPixmap(0, top, shot)
+            top += shot.height()
         p.end()
         if img.width() > width:
             img = img.scaledToWidth(width, QtCore.Qt.SmoothTransformation)

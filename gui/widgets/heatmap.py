@@ -1,9 +1,12 @@
-"""A confusion-matrix heat map (rows: true class, columns: predicted), and a bar chart."""
+"""A confusion-matrix heat map (rows: true class, columns: predicted), and a bar chart;
+each shows a plain "no data yet" note instead of empty axes until it has data."""
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtGui
+
+from .empty import NO_DATA, EmptyNote
 
 
 class HeatMap(pg.PlotWidget):
@@ -22,10 +25,15 @@ class HeatMap(pg.PlotWidget):
         self.matrix = None
         for ax in ("left", "bottom"):
             self.getAxis(ax).setTextPen("#333")
+        self.note = EmptyNote(self, f"{title}: {NO_DATA}")
 
     def set_matrix(self, m: np.ndarray, names=None) -> None:
+        """``m``: a (k, k) count matrix, rows the true class; a 0 x 0 one empties the map."""
         m = np.asarray(m, np.float64)
+        if m.ndim != 2 or m.shape[0] != m.shape[1]:
+            raise ValueError(f"a confusion matrix is square (k, k); got shape {m.shape}")
         self.matrix = m
+        self.note.set_empty(m.size == 0)
         k = m.shape[0]
         rows = m.sum(1, keepdims=True)
         frac = m / np.maximum(rows, 1)          # colour by the share of each true class
@@ -73,6 +81,7 @@ class BarChart(pg.PlotWidget):
             self.getAxis(ax).setTextPen("#333")
         self.getViewBox().setMouseEnabled(False, False)
         self.values: dict = {}
+        self.note = EmptyNote(self, f"{title}: {NO_DATA}" if title else NO_DATA)
 
     def set_bars(self, labels, series: dict, colors=None, horizontal: bool = False, log: bool = False,
                  max_label: int = 10) -> None:
@@ -82,6 +91,7 @@ class BarChart(pg.PlotWidget):
         self.bars = []
         self.values = {k: list(v) for k, v in series.items()}
         labels = [str(x) for x in labels]
+        self.note.set_empty(not labels or not series)
         n = max(1, len(series))
         thick = 0.8 / n
         colors = colors or ["#1f77b4", "#76b900", "#ff7f0e", "#d62728"]
