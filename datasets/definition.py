@@ -22,13 +22,15 @@ counts: images per class when it was made (the file listing, nothing decoded).
 
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import limits
 from .errors import DatasetError
 from .files import printable, read_file, write_atomic
-from .folder import RESIZE_MODES, ImageFolder, scan_classes
+from .archive import ImageFiles
+from .folder import RESIZE_MODES, ImageFolder, class_files, decode_image
 from .split import holdout
 
 FORMAT, VERSION = "numbacnn-dataset", 1
@@ -38,6 +40,7 @@ COLORS = ("color", "grayscale")
 RESIZE_TITLES = {"squash": "squash", "crop": "centre crop", "fill": "fill (letterbox)"}
 MAX_SIDE = math.isqrt(limits.MAX_IMAGE_PIXELS)
 MAX_SEED = 2**32 - 1
+EXAMPLES = 12      # a scan keeps the first image of at most this many classes, for a preview
 _KEYS = ("source", "size", "resize", "color", "val_fraction", "seed", "classes", "counts")
 
 
@@ -138,21 +141,60 @@ class DatasetDefinition:
                 f"from {self.source}")
 
 
-def create(source, size, resize="squash", color="color", val_fraction=0.1, seed=0) -> DatasetDefinition:
-    """A new (unsaved) definition of the folder or archive ``source``, its
-    classes and per-class counts read from the file listing (``scan_classes``).
-    DatasetError when the source is missing, has fewer than two class folders,
-    or a setting is out of range."""
+@dataclass
+class Scan:
+    """What a folder or archive of class folders holds, from its file listing
+    alone: source (absolute path), classes (sorted), counts (images per
+    class), examples [(class, relative name, bytes)]: the first image of each
+    of the first ``EXAMPLES`` classes, read but not decoded."""
+
+    source: str
+    classes: list
+    counts: list
+    examples: list = field(default_factory=list, repr=False)
+
+    def definition(self, size, resize="squash", color="color", val_fraction=0.1, seed=0) -> DatasetDefinition:
+        """A new (unsaved) definition of this source with these settings;
+        DatasetError when it has fewer than two classes or a setting is out
+        of range."""
+        if len(self.classes) < 2:
+            raise DatasetError(f"{printable(self.source)}: only one class folder ({self.classes[0]}): a classifier "
+                               f"needs images of at least two classes, each in a folder named after the class")
+        return DatasetDefinition(self.source, size, resize, color, val_fraction, seed, list(self.classes),
+                                 list(self.counts)).checked(printable(self.source))
+
+    def preview(self, size, resize="squash", color="color") -> list:
+        """[(class, uint8 (h, w) or (h, w, 3))]: the examples as a dataset of
+        these settings would hold them; DatasetError for one that does not decode."""
+        grayscale = color == "grayscale"
+        return [(label, decode_image(self.source, name, blob, tuple(size), grayscale, resize, limits.decoded_budget()))
+                for label, name, blob in self.examples]
+
+
+def scan(source, examples=EXAMPLES) -> Scan:
+    """The ``Scan`` of the folder or archive ``source`` (nothing decoded);
+    DatasetError when it is missing, unreadable or has no class subfolders."""
     path = Path(source).expanduser()
     if not path.exists():
         raise DatasetError(f"{printable(path)}: no such folder or archive")
-    found = scan_classes(path)
-    if len(found) < 2:
-        raise DatasetError(f"{printable(path)}: only one class folder ({found[0][0]}): a classifier needs images "
-                           f"of at least two classes, each in a folder named after the class")
-    classes, counts = (list(x) for x in zip(*found))
-    return DatasetDefinition(str(path.resolve()), size, resize, color, val_fraction, seed, classes,
-                             counts).checked(printable(path))
+    with ImageFiles(path) as files:
+        names, labels = class_files(files, path)
+        first = {}
+        for name, label in zip(names, labels):
+            if label not in first and len(first) < examples:
+                first[label] = name
+        kept = [(label, name, files.read(name)) for label, name in first.items()]
+    counts = Counter(labels)
+    classes = sorted(counts)
+    return Scan(str(path.resolve()), classes, [counts[c] for c in classes], kept)
+
+
+def create(source, size, resize="squash", color="color", val_fraction=0.1, seed=0) -> DatasetDefinition:
+    """A new (unsaved) definition of the folder or archive ``source``, its
+    classes and per-class counts read from the file listing (``scan``).
+    DatasetError when the source is missing, has fewer than two class folders,
+    or a setting is out of range."""
+    return scan(source, examples=0).definition(size, resize, color, val_fraction, seed)
 
 
 def load(path) -> DatasetDefinition:

@@ -1,7 +1,6 @@
 """ImageFolder: one sub-folder per class, from a folder or an archive, decoded once and cached."""
 
 import io
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -102,22 +101,12 @@ def class_files(files, root):
     return names, [name.split("/")[strip] for name in names]
 
 
-def scan_classes(root):
-    """[(class name, number of images)] of the folder or archive ``root``,
-    sorted by class name, from the file listing alone (no image is decoded).
-
-    DatasetError as ``ImageFiles`` and ``class_files`` say."""
-    with ImageFiles(root) as files:
-        _, labels = class_files(files, root)
-    return sorted(Counter(labels).items())
-
-
 def _decode_tree(root, size, grayscale, resize):
     with ImageFiles(root) as files:
         names, labels = class_files(files, root)
         budget, images = limits.decoded_budget(), []
         for name in names:
-            images.append(_decode(root, name, files.read(name), size, grayscale, resize, budget))
+            images.append(decode_image(root, name, files.read(name), size, grayscale, resize, budget))
             budget -= images[-1].nbytes
     classes = sorted(set(labels))
     lookup = {c: i for i, c in enumerate(classes)}
@@ -135,7 +124,7 @@ def _decode_tree(root, size, grayscale, resize):
             "classes": np.array(classes, dtype=str), "names": np.array(names, dtype=str)}
 
 
-def _decode(root, name, blob, size, grayscale, resize, budget):
+def decode_image(root, name, blob, size, grayscale, resize, budget):
     """uint8 (H, W) or (H, W, 3) of one image file (brought to ``size`` as
     ``resize`` says, see ``fit``), refused before decoding when it has more
     than ``limits.MAX_IMAGE_PIXELS`` pixels or would take more than

@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 import datasets
 from datasets import definition as D
-from helpers.photo_folders import write_photos
+from datasets import folder as folder_module
+from helpers.dataset_files import tar_bytes
+from helpers.photo_folders import photo_arrays, write_photos
 
 
 def _made(tmp_path, **options):
@@ -24,6 +26,38 @@ def _one_sentence(e, where):
     msg = str(e.value)
     assert str(where) in msg and "\n" not in msg and "Traceback" not in msg, msg
     return msg
+
+
+@pytest.mark.parametrize("kind", ["folder", "archive"])
+def test_scan_counts_classes_without_decoding(tmp_path, monkeypatch, kind):
+    source = write_photos(tmp_path / "photos")
+    if kind == "archive":
+        blobs = {rel: (source / rel).read_bytes() for rel in photo_arrays()}
+        source = tmp_path / "photos.tar.gz"
+        source.write_bytes(tar_bytes(blobs, "train/", gz=True))
+
+    def no_decoding(*args):
+        raise AssertionError("decoded an image")
+
+    monkeypatch.setattr(folder_module, "decode_image", no_decoding)
+    found = D.scan(source)
+    assert (found.source, found.classes, found.counts) == (str(source.resolve()), ["cat", "dog"], [3, 4])
+    assert [(c, n) for c, n, _ in found.examples] == [("cat", "cat/0.png" if kind == "folder" else "train/cat/0.png"),
+                                                     ("dog", "dog/0.png" if kind == "folder" else "train/dog/0.png")]
+    assert D.scan(source, examples=1).examples[0][0] == "cat" and len(D.scan(source, examples=1).examples) == 1
+
+
+@pytest.mark.parametrize("resize", ["squash", "crop", "fill"])
+def test_preview_decodes_the_examples_as_the_dataset_will(tmp_path, cache_dir, resize):
+    found = D.scan(write_photos(tmp_path / "photos"))
+    shown = found.preview((10, 10), resize, "color")
+    assert [c for c, _ in shown] == ["cat", "dog"] and all(a.shape == (10, 10, 3) for _, a in shown)
+    d = found.definition((10, 10), resize, "color", 0.5, 0)
+    loaded = {name: image for part in (d.open(train=True), d.open(train=False))
+              for (name, _), image in zip(part.samples, part.data)}
+    np.testing.assert_array_equal(loaded["cat/0.png"], shown[0][1])
+    np.testing.assert_array_equal(loaded["dog/0.png"], shown[1][1])
+    assert found.preview((6, 8), resize, "grayscale")[1][1].shape == (6, 8)
 
 
 def test_create_counts_classes_from_the_listing(tmp_path):

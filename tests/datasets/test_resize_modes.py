@@ -1,14 +1,14 @@
 """ImageFolder brings photos of different sizes to one size as the resize mode says
-(squash, centre crop, fill) in colour or grayscale, and scans a source's classes
-without decoding it."""
+(squash, centre crop, fill) in colour or grayscale; a folder without class folders is
+refused saying what to do."""
 
 import numpy as np
 import pytest
 
 import datasets
-from datasets import folder as folder_module
+from datasets import definition
 from helpers.dataset_files import encode, tar_bytes, write_tree
-from helpers.photo_folders import BLUE, GREEN, RED, photo_arrays, stripes, write_photos
+from helpers.photo_folders import BLUE, GREEN, RED, stripes, write_photos
 
 
 def test_differing_sizes_are_refused_in_the_users_words(tmp_path, cache_dir):
@@ -67,19 +67,6 @@ def test_modes_are_cached_apart_and_a_bad_mode_is_named(tmp_path, cache_dir):
         datasets.ImageFolder(root, size=8, resize="zoom")
 
 
-def test_scan_counts_classes_without_decoding(tmp_path, monkeypatch):
-    root = write_photos(tmp_path / "photos")
-    archive = tmp_path / "photos.tar.gz"
-    archive.write_bytes(tar_bytes({rel: (root / rel).read_bytes() for rel in photo_arrays()}, "train/", gz=True))
-
-    def no_decoding(*args):
-        raise AssertionError("decoded an image")
-
-    monkeypatch.setattr(folder_module, "_decode", no_decoding)
-    assert folder_module.scan_classes(root) == [("cat", 3), ("dog", 4)]
-    assert folder_module.scan_classes(archive) == [("cat", 3), ("dog", 4)]
-
-
 @pytest.mark.parametrize("kind", ["folder", "archive"])
 def test_no_class_subfolders_says_what_to_do(tmp_path, cache_dir, kind):
     flat = {"0.png": encode(stripes(4, 4)), "1.png": encode(stripes(4, 4))}
@@ -88,7 +75,7 @@ def test_no_class_subfolders_says_what_to_do(tmp_path, cache_dir, kind):
     else:
         source = tmp_path / "flat.tar"
         source.write_bytes(tar_bytes(flat))
-    for call in (folder_module.scan_classes, datasets.ImageFolder):
+    for call in (definition.scan, datasets.ImageFolder):
         with pytest.raises(datasets.DatasetError) as e:
             call(source)
         assert str(e.value) == (f"{source}: this {kind} has no class subfolders with images: put each class's "
