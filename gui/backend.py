@@ -16,7 +16,7 @@ from PIL import Image
 import datasets
 from engine.data import Subset
 from engine.data import transforms as T
-from engine.nn import Parameter
+from engine.nn import Parameter, ShapeError, summary
 from engine.train import evaluate_model, probabilities, recipe
 
 DATASET_TITLES = {"MNIST": "MNIST", "FashionMNIST": "Fashion-MNIST", "CIFAR10": "CIFAR-10",
@@ -284,30 +284,59 @@ def load_image(path, shape) -> np.ndarray:
 
 
 def predict(model, spec: InputSpec, image_u8: np.ndarray, k: int = 3) -> dict:
-    """The top ``k`` classes of one image (uint8 H, W, C) with their probabilities."""
+    """One image (uint8 H, W, C) through the model: "probs" the softmax, float64 (classes,);
+    "classes" a name for each; "top" the ``k`` most probable as (name, probability)."""
     p = probabilities(model, spec.to_tensor(image_u8[None]))[0]
     top = np.argsort(-p, kind="stable")[:k]
-    names = spec.classes
-    return {"image": image_u8, "top": [(names[i] if i < len(names) else str(i), float(p[i])) for i in top],
-            "probs": p}
+    names = [spec.classes[i] if i < len(spec.classes) else str(i) for i in range(len(p))]
+    return {"image": image_u8, "top": [(names[i], float(p[i])) for i in top], "probs": p, "classes": names}
 
 
 def evaluate(model, bundle: DataBundle, which: str = "test", max_gallery: int = 32) -> dict:
-    """The engine's evaluation of ``model`` on the bundle's test (else validation) split,
-    with the first ``max_gallery`` misclassified images for the gallery."""
+    """The engine's evaluation of ``model`` on the bundle's test (else validation) split.
+    Every misclassified image is listed (``wrong_index`` into the split, ``wrong_true``,
+    ``wrong_pred``: one entry each, in the split's order); ``wrong_images`` holds the first
+    ``max_gallery`` of them, uint8 (n, H, W, C); :func:`split_images` gives the others.
+    ``which``: the split asked for, to fetch more of its images."""
     ds, loader, title = bundle.eval_set(which)
     if ds is None:
         raise ValueError("there is no test or validation split to evaluate on")
     ev = evaluate_model(model, loader, class_names=bundle.classes)
     targets = np.asarray(ds.targets, np.int64)
     wrong = np.flatnonzero(ev.predictions != targets)
-    gallery = wrong[:max_gallery]
-    c, h, w = bundle.shape
-    images = np.asarray(images_of(ds)[gallery]) if len(gallery) else np.zeros((0, h, w, c), np.uint8)
-    return {"split": title, "n": ev.num_samples, "accuracy": ev.accuracy, "top5": ev.top5, "loss": ev.loss,
-            "per_class": ev.per_class.tolist(), "confusion": ev.confusion, "classes": bundle.classes,
-            "wrong_images": images, "wrong_true": targets[gallery].tolist(),
-            "wrong_pred": ev.predictions[gallery].tolist(), "wrong_count": int(len(wrong))}
+    return {"split": title, "which": which, "n": ev.num_samples, "accuracy": ev.accuracy, "top5": ev.top5,
+            "loss": ev.loss, "per_class": ev.per_class.tolist(), "confusion": ev.confusion, "classes": bundle.classes,
+            "wrong_images": split_images(bundle, which, wrong[:max_gallery]), "wrong_index": wrong.tolist(),
+            "wrong_true": targets[wrong].tolist(), "wrong_pred": ev.predictions[wrong].tolist(),
+            "wrong_count": int(len(wrong))}
+
+
+def split_images(bundle: DataBundle, which: str, indices) -> np.ndarray:
+    """uint8 (n, H, W, C): the images at ``indices`` of the split :meth:`DataBundle.eval_set`
+    gives for ``which`` (ValueError naming the index for one outside it)."""
+    ds = bundle.eval_set(which)[0]
+    idx = np.asarray(indices, np.int64).reshape(-1)
+    if ds is None:
+        raise ValueError("there is no test or validation split to take images from")
+    bad = idx[(idx < 0) | (idx >= len(ds))]
+    if len(bad):
+        raise ValueError(f"image index {int(bad[0])} is outside the {len(ds)} images of the split")
+    if not len(idx):
+        c, h, w = bundle.shape
+        return np.zeros((0, h, w, c), np.uint8)
+    return np.asarray(images_of(ds)[idx])
+
+
+def summary_text(model, spec: InputSpec | None) -> str:
+    """The model's layer table for one input of ``spec``'s shape, as a training run's start
+    reports it (one row per layer: name, kind, output shape, ...); "" without a shape or
+    for a model that does not fit it."""
+    if spec is None:
+        return ""
+    try:
+        return str(summary(model, spec.shape))
+    except ShapeError:
+        return ""
 
 
 def fmt_eta(seconds: float) -> str:

@@ -253,10 +253,13 @@ class Worker(QtCore.QObject):
 
         self.engine.submit(work, done=done, error=self._fail("Evaluation failed"), name="evaluate", exclusive=True)
 
-    def predict(self, path: str, run_id: int | None = None, layer: str | None = None, target: int | None = None):
-        """The run's top classes for the image at ``path`` and, unless the run is training,
-        its explanation: the Grad-CAM of class ``target`` (default the predicted one) at
-        ``layer`` (a module name, default the last Conv2d) and the model's conv layers."""
+    def predict(self, path: str, run_id: int | None = None, layer: str | None = None, target: int | None = None,
+                image=None, caption: str = ""):
+        """The run's softmax for the image at ``path`` (or ``image``, uint8 (H, W, C) of the
+        run's input shape, named by ``caption``) and, unless the run is training, its
+        explanation (engine.explain): every layer's feature maps, every convolution's
+        filters, the Grad-CAM of class ``target`` (default the predicted one) at ``layer``
+        (a module name, default the last Conv2d) and the model's conv layers."""
         run = self.state.run(run_id)
         if run is None:
             self.error.emit("Train a model or load a checkpoint first, then predict.", "")
@@ -269,14 +272,14 @@ class Worker(QtCore.QObject):
             if held is None:
                 raise RuntimeError("this run's model is not in memory; load its checkpoint")
             model, bundle = held[0], held[1]
-            img = backend.load_image(path, bundle.shape)
+            img = backend.load_image(path, bundle.shape) if image is None else image
             out = backend.predict(model, bundle, img)
-            out["path"] = str(path)
+            out.update(path=str(path), caption=caption or str(path), run=rid)
             out["explain_note"] = "Grad-CAM is shown when the run is not training" if training else ""
             if not training:         # explain() switches the model to eval mode while it runs
                 try:
                     out["explanation"] = explain(model, bundle.to_tensor(img[None])[0], layer=layer, target=target,
-                                                 class_names=bundle.classes or None, maps=False)
+                                                 class_names=bundle.classes or None)
                     out["layers"] = conv_layers(model)
                 except ValueError as e:      # a model without convolutions, or other class names
                     out["explain_note"] = f"no Grad-CAM: {e}"
@@ -284,6 +287,28 @@ class Worker(QtCore.QObject):
 
         self.engine.submit(work, done=self.state.set_prediction, error=self._fail(f"Could not predict {path}"),
                            name="predict")
+
+    def misclassified(self, indices, which: str, done, run_id: int | None = None):
+        """``done(images)``: uint8 (n, H, W, C), the images at ``indices`` of the split the
+        run's evaluation on ``which`` used (a page of the misclassified gallery)."""
+        run = self.state.run(run_id)
+        if run is None:
+            return
+        rid = run.id
+
+        def work():
+            held = self.engine.models.get(rid)
+            if held is None or not isinstance(held[1], backend.DataBundle):
+                raise RuntimeError("this run's model and data are not in memory; load its checkpoint")
+            return backend.split_images(held[1], which, indices)
+
+        self.engine.submit(work, done=done, error=self._fail("Could not read the misclassified images"),
+                           name="gallery")
+
+    def has_model(self, run_id: int | None = None) -> bool:
+        """Whether the run's model is in memory (trained or loaded in this session)."""
+        run = self.state.run(run_id)
+        return run is not None and run.id in self.engine.models
 
     # -- checkpoints --------------------------------------------------------------------
     def save_checkpoint(self, path: str, run_id: int | None = None, done=None):
@@ -329,13 +354,15 @@ class Worker(QtCore.QObject):
             model = ck.build_model()
             studio = ck.metadata.get("studio") or {}
             d, h = _studio_settings(studio, data, hyper)
-            return model, backend.bundle_of_checkpoint(ck, d, h), ck, studio
+            bundle = backend.bundle_of_checkpoint(ck, d, h)
+            return model, bundle, ck, studio, backend.summary_text(model, bundle)
 
         def ok(result):
-            model, bundle, ck, studio = result
+            model, bundle, ck, studio, layers = result
             p = Path(path)
             run = self.state.add_run_from_history(f"{p.parent.name}/{p.name}", studio, ck.history,
                                                   directory=str(p.parent))
+            run.summary = layers              # the Inside tab names the layers by it
             run.checkpoints.append(str(ck.path))
             self.state.current_run = run.id
             self.engine.models[run.id] = (model, bundle, None)

@@ -31,12 +31,26 @@ def to_pixmap(img: np.ndarray, size: int) -> QtGui.QPixmap:
     return QtGui.QPixmap.fromImage(q.scaled(size, size, QtCore.Qt.KeepAspectRatio, QtCore.Qt.FastTransformation))
 
 
-class ImageGrid(QtWidgets.QWidget):
-    """Thumbnails with a caption under each (e.g. class names, "7 → 1")."""
+class _Thumb(QtWidgets.QLabel):
+    """A thumbnail that says when it is clicked."""
 
-    def __init__(self, columns: int = 8, size: int = 56, parent=None):
+    clicked = QtCore.Signal()
+
+    def mousePressEvent(self, e):
+        if e.button() == QtCore.Qt.LeftButton:
+            self.clicked.emit()
+        super().mousePressEvent(e)
+
+
+class ImageGrid(QtWidgets.QWidget):
+    """Thumbnails with a caption under each (e.g. class names, "7 → 1");
+    ``clicked(i)`` when thumbnail i is clicked (a hand cursor over them when ``clickable``)."""
+
+    clicked = QtCore.Signal(int)
+
+    def __init__(self, columns: int = 8, size: int = 56, parent=None, clickable: bool = False):
         super().__init__(parent)
-        self.columns, self.size = columns, size
+        self.columns, self.size, self.clickable = columns, size, clickable
         self._grid = QtWidgets.QGridLayout(self)
         self._grid.setSpacing(4)
         self._grid.setContentsMargins(2, 2, 2, 2)
@@ -55,7 +69,10 @@ class ImageGrid(QtWidgets.QWidget):
             v = QtWidgets.QVBoxLayout(cell)
             v.setContentsMargins(0, 0, 0, 0)
             v.setSpacing(1)
-            pic = QtWidgets.QLabel()
+            pic = _Thumb()
+            pic.clicked.connect(lambda i=i: self.clicked.emit(i))
+            if self.clickable:
+                pic.setCursor(QtCore.Qt.PointingHandCursor)
             pic.setPixmap(to_pixmap(img, self.size))
             pic.setAlignment(QtCore.Qt.AlignCenter)
             pic.setStyleSheet("border: 1px solid #ccc; background: #000;")
@@ -135,6 +152,75 @@ def filters_rgb(weights: np.ndarray, pad: int = 1) -> np.ndarray:
             out[r * (kh + pad):r * (kh + pad) + kh, k * (kw + pad):k * (kw + pad) + kw] = np.moveaxis(w[i], 0, -1)
         return out
     return mosaic(w[:, 0], fill=1.0)
+
+
+def kernel_grid(weight: np.ndarray, mode="all", max_out: int = 64, max_in: int = 64, max_tiles: int = 256,
+                pad: int = 1) -> np.ndarray:
+    """A convolution's weight (out, in, kh, kw) as one float32 2-D image of its values, NaN
+    between tiles. ``mode`` "all": every kernel, row o and column i holding kernel
+    weight[o, i] (the first ``max_out`` outputs and ``max_in`` inputs); "mean": each
+    output's kernel averaged over its inputs; a whole number k: each output's kernel
+    for input channel k. The last two tile the outputs in a near-square grid (at most
+    ``max_tiles``). ValueError naming ``mode`` or the weight's shape when they do not fit."""
+    w = np.asarray(weight, np.float32)
+    if w.ndim != 4 or 0 in w.shape:
+        raise ValueError(f"a convolution's weight is (out, in, kh, kw), got shape {w.shape}")
+    o, c, kh, kw = w.shape
+    if isinstance(mode, str):
+        if mode == "mean":
+            return mosaic(w.mean(axis=1), pad=pad, max_tiles=max_tiles)
+        if mode != "all":
+            raise ValueError(f"mode must be 'all', 'mean' or an input channel, got {mode!r}")
+        o, c = min(o, max_out), min(c, max_in)
+        out = np.full((o * (kh + pad) - pad, c * (kw + pad) - pad), np.nan, np.float32)
+        for r in range(o):
+            for k in range(c):
+                out[r * (kh + pad):r * (kh + pad) + kh, k * (kw + pad):k * (kw + pad) + kw] = w[r, k]
+        return out
+    if isinstance(mode, bool) or not isinstance(mode, (int, np.integer)) or not 0 <= mode < c:
+        raise ValueError(f"input channel must be a whole number in [0, {c}), got {mode!r}")
+    return mosaic(w[:, int(mode)], pad=pad, max_tiles=max_tiles)
+
+
+def symmetric_levels(values: np.ndarray) -> tuple[float, float]:
+    """(-m, m): m the largest magnitude of the finite ``values`` (1 when there is none), so
+    0 sits in the middle of a diverging colour table."""
+    v = np.asarray(values, np.float64)
+    v = np.abs(v[np.isfinite(v)])
+    m = float(v.max()) if v.size and v.max() > 0 else 1.0
+    return -m, m
+
+
+DIVERGING = pg.ColorMap([0.0, 0.5, 1.0], [(33, 102, 172), (247, 247, 247), (178, 24, 43)])
+
+
+class MosaicView(pg.GraphicsLayoutWidget):
+    """One titled 2-D float image (a mosaic of maps or kernels, NaN gaps drawn as the
+    white background) through a colour table: ``show(image, levels, title)``; ``image``
+    keeps the array shown."""
+
+    def __init__(self, colormap: pg.ColorMap, parent=None):
+        super().__init__(parent=parent)
+        self.setBackground("w")
+        self.title = self.addLabel("", color="#222", size="10pt")
+        self.nextRow()
+        self._vb = self.addViewBox(lockAspect=True, invertY=True, enableMenu=False)
+        self._vb.setMouseEnabled(False, False)
+        self.item = pg.ImageItem(axisOrder="row-major")
+        self.item.setLookupTable(colormap.getLookupTable(0.0, 1.0, 256))
+        self._vb.addItem(self.item)
+        self.image: np.ndarray | None = None
+
+    def show_image(self, image: np.ndarray, levels: tuple[float, float], title: str) -> None:
+        self.image = np.asarray(image, np.float32)
+        self.item.setImage(self.image, levels=levels, autoLevels=False)
+        self.title.setText(title, color="#222", size="10pt")
+        self._vb.autoRange(padding=0.02)
+
+    def clear_image(self, title: str = "") -> None:
+        self.image = None
+        self.item.clear()
+        self.title.setText(title, color="#222", size="10pt")
 
 
 class MapsView(pg.GraphicsLayoutWidget):

@@ -26,25 +26,26 @@ def test_an_opened_image_shows_its_softmax_and_grad_cam(make_window, qtbot, tmp_
     path = tmp_path / "digit.png"
     Image.fromarray(digit).save(path)
     ep = win.evaluate_panel
+    one = ep.one
     ep.predict(str(path))
     assert wait_until(qtbot, lambda: win.state.prediction is not None, 30)
     e = win.state.prediction["explanation"]
     assert e.layer == "3" and e.target == e.predicted and len(e.probabilities) == 10
-    assert ep.pred_bars.values["p"] == list(100 * e.probabilities)
-    assert f"Grad-CAM of <b>{e.class_names[e.target]}</b> at layer 3" in ep.pred_text.text()
-    assert not ep.cam_image.pixmap().isNull()
+    assert one.pred_bars.values["p"] == list(100 * e.probabilities)
+    assert f"Grad-CAM of <b>{e.class_names[e.target]}</b> at layer 3" in one.pred_text.text()
+    assert not one.cam_image.pixmap().isNull()
     x = (digit[None].astype(np.float32) / 255 - 0.1307) / 0.3081
     want = explain(engine.train.load_checkpoint(ckpt).build_model(), x, class_names=names)
     np.testing.assert_allclose(e.heatmap, want.heatmap, atol=1e-6)
     assert overlay(win.state.prediction["image"], e.heatmap).shape == (28, 28, 3)
-    assert [ep.cam_layer.itemText(i) for i in range(ep.cam_layer.count())] == ["0", "3"]
-    assert ep.cam_class.count() == 10 and ep.cam_class.currentIndex() == e.target
+    assert [one.cam_layer.itemText(i) for i in range(one.cam_layer.count())] == ["0 Conv2d", "3 Conv2d"]
+    assert one.cam_class.count() == 10 and one.cam_class.currentIndex() == e.target
     other = (e.target + 3) % 10
-    ep.cam_layer.setCurrentIndex(0)
-    ep.cam_class.setCurrentIndex(other)
-    ep._re_explain()
+    one.cam_layer.setCurrentIndex(0)
+    one.cam_class.setCurrentIndex(other)
+    one.re_explain()
     assert wait_until(qtbot, lambda: win.state.prediction["explanation"].layer == "0", 30)
     e = win.state.prediction["explanation"]
-    assert e.target == other and ep.cam_layer.currentText() == "0" and ep.cam_class.currentIndex() == other
+    assert e.target == other and one.cam_layer.currentData() == "0" and one.cam_class.currentIndex() == other
     want = explain(engine.train.load_checkpoint(ckpt).build_model(), x, layer="0", target=other)
     np.testing.assert_allclose(e.heatmap, want.heatmap, atol=1e-6)
