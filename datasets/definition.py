@@ -31,7 +31,7 @@ from .errors import DatasetError
 from .files import printable, read_file, write_atomic
 from .archive import ImageFiles
 from .folder import RESIZE_MODES, ImageFolder, class_files, decode_image
-from .split import holdout
+from .split import held_count, holdout
 
 FORMAT, VERSION = "numbacnn-dataset", 1
 MAX_BYTES = 1 << 20
@@ -132,6 +132,11 @@ class DatasetDefinition:
             raise DatasetError(f"{where}: {printable(source)} now has the classes {_names(ds.classes)}, not the "
                                f"{_names(self.classes)} the dataset was made with: create the dataset again")
         return holdout(ds, train, self.val_fraction, self.seed)
+
+    def parts(self) -> tuple:
+        """(training, validation) images the split gives, from the counts."""
+        held = sum(held_count(n, self.val_fraction) for n in self.counts)
+        return sum(self.counts) - held, held
 
     def summary(self) -> str:
         """One line for the user: size, resize, colour, classes, images, split, source."""

@@ -21,9 +21,7 @@ def holdout(dataset, train, fraction=HOLDOUT_FRACTION, seed=None):
     held = np.zeros(len(targets), bool)
     for c in np.unique(targets):
         members = np.flatnonzero(targets == c)
-        k = int(round(fraction * len(members)))
-        if len(members) >= 2:
-            k = max(k, 1)
+        k = held_count(len(members), fraction)
         if rng is not None:
             members = rng.permutation(members)
         held[members[len(members) - k:]] = True
@@ -36,3 +34,10 @@ def holdout(dataset, train, fraction=HOLDOUT_FRACTION, seed=None):
         which = f"{fraction:.0%} of each class's files, drawn with seed {seed}, are validation"
     note = f"{part} part of a fixed per-class hold-out: {which} ({len(keep):,} of {len(targets):,} images)"
     return dataset.select(keep, note)
+
+
+def held_count(n, fraction):
+    """How many of a class's ``n`` samples ``holdout`` holds out: ``round(fraction * n)``,
+    at least one when the class has two or more."""
+    k = int(round(fraction * n))
+    return max(k, 1) if n >= 2 else k

@@ -95,7 +95,7 @@ def test_save_never_replaces_a_file(tmp_path):
 def test_open_gives_the_size_colour_and_a_seeded_per_class_split(tmp_path, cache_dir):
     d = _made(tmp_path).save(tmp_path / "pets.json")
     train, val = d.open(train=True), d.open(train=False)
-    assert train.data.shape == (5, 12, 16, 3) and val.data.shape == (2, 12, 16, 3)
+    assert train.data.shape == (5, 12, 16, 3) and val.data.shape == (2, 12, 16, 3) and d.parts() == (5, 2)
     assert np.bincount(val.targets).tolist() == [1, 1]                          # per class: round(0.25 * n)
     names = sorted(s for s, _ in train.samples) + sorted(s for s, _ in val.samples)
     assert sorted(names) == sorted(set(names)) and len(names) == 7               # disjoint, complete
