@@ -26,8 +26,16 @@ def layer_types() -> list[str]:
     return sorted(nn.layer_types())
 
 
+def is_layer_type(kind) -> bool:
+    """Whether ``kind`` names a layer the engine builds (a spec's "type" may name anything)."""
+    return isinstance(kind, str) and kind in nn.layer_types()
+
+
 def signature(kind: str) -> list[tuple[str, object]]:
-    """[(argument, default or REQUIRED)] of layer ``kind``'s constructor."""
+    """[(argument, default or REQUIRED)] of layer ``kind``'s constructor (ValueError
+    naming the known types for an unknown one)."""
+    if not is_layer_type(kind):
+        raise ValueError(f"unknown layer type {kind!r}; known types: {', '.join(layer_types())}")
     cls = nn.layer_types()[kind]
     out = []
     for name, p in inspect.signature(cls.__init__).parameters.items():

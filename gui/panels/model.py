@@ -93,6 +93,7 @@ class ModelPanel(QtWidgets.QWidget):
 
         self.layers: list[dict] = []
         self._form_row = -1
+        self._typing = False            # a form field is being typed in: its text stays
 
         self.zoo_radio.toggled.connect(self._source_toggled)
         self.zoo.currentTextChanged.connect(lambda name: self.state.set_model(zoo_name=name))
@@ -254,10 +255,9 @@ class ModelPanel(QtWidgets.QWidget):
         try:
             args = modelspec.parse_args(text)
         except ValueError as e:
-            self.form_error.setText(f"Row {row + 1}: {e}")
             self.recheck()
+            self.form_error.setText(f"Row {row + 1}: {e}")
             return
-        self.form_error.setText("")
         self.set_layer_args(row, args)
 
     # -- the selected layer's form --------------------------------------------------------
@@ -265,25 +265,43 @@ class ModelPanel(QtWidgets.QWidget):
         self._fill_form(self.table.currentRow())
 
     def _fill_form(self, row: int):
-        if row == self._form_row and row >= 0 and self.arg_edits and self._form_matches(row):
-            return
+        """The form shows row ``row`` as it is now: its type, its arguments and why it does
+        not fit. The fields are rebuilt when the row or its type changes; otherwise their
+        texts are brought up to date, except while the user types in them."""
+        layer = self.layers[row] if 0 <= row < len(self.layers) else None
+        if row == self._form_row and self.arg_edits and self._form_matches(row):
+            if not self._typing:
+                for name, edit in self.arg_edits.items():
+                    text = modelspec.format_value(layer[name]) if name in layer else ""
+                    if edit.text() != text:
+                        edit.setText(text)
+                    edit.setEnabled(self.editable)
+        else:
+            self._build_form(row, layer)
         self._form_row = row
+        self.type_combo.setEnabled(self.editable and layer is not None and layer.get("type") not in modelspec.CONTAINERS)
+        rows = (self.state.model_check or {}).get("rows") or []
+        error = rows[row].get("error") if 0 <= row < len(rows) else None
+        self.form_error.setText(f"Row {row + 1}: {error}" if error else "")
+
+    def _build_form(self, row: int, layer: dict | None) -> None:
+        """New fields for the row's arguments (none for a container or an unknown type)."""
         while self.form.rowCount() > 1:
             self.form.removeRow(1)
         self.arg_edits = {}
-        layer = self.layers[row] if 0 <= row < len(self.layers) else None
-        container = layer is None or layer.get("type") in modelspec.CONTAINERS
+        kind = None if layer is None else layer.get("type")
+        known = modelspec.is_layer_type(kind)
         self.type_combo.blockSignals(True)
-        self.type_combo.setEnabled(self.editable and not container)
-        if layer is not None and not container:
-            self.type_combo.setCurrentText(layer["type"])
+        self.type_combo.setCurrentIndex(self.type_combo.findText(kind) if known else -1)
         self.type_combo.blockSignals(False)
         if layer is None:
             return
-        if container:
+        if kind in modelspec.CONTAINERS:
             self.form.addRow(QtWidgets.QLabel(modelspec.describe_container(layer)))
             return
-        for name, default in modelspec.signature(layer["type"]):
+        if not known:
+            return
+        for name, default in modelspec.signature(kind):
             edit = QtWidgets.QLineEdit(modelspec.format_value(layer.get(name)) if name in layer else "")
             if default is modelspec.REQUIRED:
                 edit.setPlaceholderText("required")
@@ -293,20 +311,15 @@ class ModelPanel(QtWidgets.QWidget):
             edit.textEdited.connect(lambda _text, r=row: self._form_edited(r))
             self.form.addRow(name, edit)
             self.arg_edits[name] = edit
-        info = ((self.state.model_check or {}).get("rows") or [{}] * (row + 1))[row] if row < len(
-            (self.state.model_check or {}).get("rows") or []) else {}
-        if info.get("error"):
-            self.form_error.setText(f"Row {row + 1}: {info['error']}")
-        else:
-            self.form_error.setText("")
 
     def _form_matches(self, row):
         layer = self.layers[row] if 0 <= row < len(self.layers) else None
-        return layer is not None and layer.get("type") == self.type_combo.currentText() and \
-            set(self.arg_edits) == {n for n, _ in modelspec.signature(layer["type"])}
+        kind = None if layer is None else layer.get("type")
+        return modelspec.is_layer_type(kind) and kind == self.type_combo.currentText() and \
+            set(self.arg_edits) == {n for n, _ in modelspec.signature(kind)}
 
     def _form_edited(self, row: int):
-        """Every keystroke in the form re-checks the model."""
+        """Every keystroke in the form re-checks the model (the fields keep what is typed)."""
         args = {}
         for name, edit in self.arg_edits.items():
             text = edit.text().strip()
@@ -317,11 +330,11 @@ class ModelPanel(QtWidgets.QWidget):
             except ValueError as e:
                 self.form_error.setText(f"{name}: {e}")
                 return
-        self.form_error.setText("")
-        self.set_layer_args(row, args)
-        info = ((self.state.model_check or {}).get("rows") or [])
-        if row < len(info) and info[row].get("error"):
-            self.form_error.setText(f"Row {row + 1}: {info[row]['error']}")
+        self._typing = True
+        try:
+            self.set_layer_args(row, args)
+        finally:
+            self._typing = False
 
     def _type_changed(self, kind: str):
         row = self.table.currentRow()

@@ -1,5 +1,6 @@
 """The model editor's layer table: one row per layer with its arguments (editable),
-output shape, parameters and MACs; a row that does not fit is red with the reason."""
+output shape, parameters and MACs; a row that does not fit is red with the reason, and
+stays red when selected (its selection is drawn in a darker red, not the usual blue)."""
 from __future__ import annotations
 
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -9,7 +10,10 @@ from .. import modelspec
 COLUMNS = ("#", "Layer", "Arguments", "Output shape", "Params", "MACs")
 ARGS = 2
 BAD = QtGui.QColor("#f8d0d0")
+BAD_SELECTED = QtGui.QColor("#e08080")        # a selected row that does not fit
+BAD_SELECTED_TEXT = QtGui.QColor("#3a0000")
 CONTAINER = QtGui.QColor("#eef2f8")
+BAD_ROLE = QtCore.Qt.UserRole + 1             # True on the cells of a row that does not fit
 
 
 def fmt_count(n) -> str:
@@ -29,6 +33,16 @@ def fmt_shape(s) -> str:
     return "" if s is None else " × ".join(str(v) for v in s)
 
 
+class _RowColours(QtWidgets.QStyledItemDelegate):
+    """Draws the selection of a row that does not fit in red."""
+
+    def initStyleOption(self, option, index):
+        super().initStyleOption(option, index)
+        if index.data(BAD_ROLE):
+            option.palette.setColor(QtGui.QPalette.Highlight, BAD_SELECTED)
+            option.palette.setColor(QtGui.QPalette.HighlightedText, BAD_SELECTED_TEXT)
+
+
 class LayerTable(QtWidgets.QTableWidget):
     """``args_edited(row, text)`` when the user commits an Arguments cell."""
 
@@ -46,6 +60,7 @@ class LayerTable(QtWidgets.QTableWidget):
         h.setSectionResizeMode(QtWidgets.QHeaderView.ResizeToContents)
         h.setSectionResizeMode(ARGS, QtWidgets.QHeaderView.Stretch)
         self.setAlternatingRowColors(True)
+        self.setItemDelegate(_RowColours(self))
         self._filling = False
         self.itemChanged.connect(self._changed)
 
@@ -72,6 +87,7 @@ class LayerTable(QtWidgets.QTableWidget):
                 item.setFlags(flags)
                 if c >= 3:
                     item.setTextAlignment(QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter)
+                item.setData(BAD_ROLE, bool(error))
                 if error:
                     item.setBackground(BAD)
                     item.setToolTip(error)

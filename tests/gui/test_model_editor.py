@@ -5,6 +5,7 @@ import json
 from PySide6 import QtCore, QtWidgets
 from PySide6.QtTest import QTest
 
+from gui import modelspec
 from gui.app import MainWindow
 from gui.state import AppState
 from gui.widgets.layertable import BAD
@@ -106,3 +107,70 @@ def test_missing_data_message_and_download_failure(qtbot, tmp_path, monkeypatch)
     dp.download_btn.click()
     assert wait_until(qtbot, lambda: win._errors, 30)
     assert "no network" in win._errors[-1] and "Download failed" in dp.message.text()
+
+
+def test_the_form_follows_the_selected_row(qtbot, tmp_path):
+    win = window(qtbot, tmp_path)
+    mp = win.model_panel
+    mp.table.selectRow(0)
+    assert mp.arg_edits["out_channels"].text() == "6" and mp.arg_edits["padding"].text() == "0"
+    mp.zoo.setCurrentText("alexnet")                       # row 0 is a Conv2d again, with other values
+    assert mp.table.currentRow() == 0 and mp.table.item(0, 2).text().startswith("in_channels=1, out_channels=64")
+    assert mp.arg_edits["out_channels"].text() == "64" and mp.arg_edits["padding"].text() == "2"
+    assert not mp.arg_edits["out_channels"].isEnabled()    # a zoo model is read-only
+
+    mp.edit_copy.click()
+    mp.table.selectRow(0)
+    assert mp.arg_edits["out_channels"].isEnabled()
+    mp.table.item(0, 2).setText("in_channels=1, out_channels=32, kernel_size=3, padding=1")   # the row's cell
+    assert mp.table.currentRow() == 0
+    assert {n: e.text() for n, e in mp.arg_edits.items() if e.text()} == {
+        "in_channels": "1", "out_channels": "32", "kernel_size": "3", "padding": "1"}
+    assert mp.type_combo.currentText() == "Conv2d"
+    mp.table.selectRow(1)
+    assert mp.type_combo.currentText() == mp.table.item(1, 1).text()
+    assert set(mp.arg_edits) == {n for n, _ in modelspec.signature(mp.table.item(1, 1).text())}
+
+
+def test_an_unknown_layer_type_is_one_sentence_and_nothing_on_the_terminal(qtbot, tmp_path, capfd):
+    win = window(qtbot, tmp_path)
+    mp = win.model_panel
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps({"type": "Sequential", "layers": [
+        {"type": "Conv2d", "in_channels": 1, "out_channels": 4, "kernel_size": 3}, {"type": "Frobnicate", "size": 3},
+        {"type": "Flatten"}]}))
+    mp.load_spec(str(path))
+    mp.table.selectRow(1)
+    mp.table.selectRow(0)
+    mp.table.selectRow(1)
+    sentence = "unknown layer type 'Frobnicate'; known types: "
+    assert mp.form_error.text().startswith(f"Row 2: {sentence}") and mp.form_error.text().count(".") == 0
+    assert sentence in mp.status.text() and not win.state.model_check["ok"]
+    assert mp.arg_edits == {} and mp.type_combo.currentIndex() == -1 and mp.type_combo.isEnabled()
+    assert mp.table.row_is_bad(1)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err and "KeyError" not in out + err, err
+    mp.type_combo.setCurrentText("ReLU")                   # picking a type replaces the row
+    assert mp.table.item(1, 1).text() == "ReLU" and not mp.table.row_is_bad(1)
+
+
+def test_a_selected_row_that_does_not_fit_still_reads_red(qtbot, tmp_path):
+    win = window(qtbot, tmp_path)
+    mp = win.model_panel
+    mp.edit_copy.click()
+    mp.table.item(3, 2).setText("in_channels=7, out_channels=16, kernel_size=5")
+    assert mp.table.row_is_bad(3)
+    mp.table.setFocus()
+
+    def colour(row):
+        rect = mp.table.visualItemRect(mp.table.item(row, 1))
+        return mp.table.viewport().grab().toImage().pixelColor(rect.left() + 2, rect.center().y())
+
+    mp.table.selectRow(3)
+    bad = colour(3)
+    assert bad.red() > bad.green() + 60 and bad.red() > bad.blue() + 60, bad.name()
+    mp.table.selectRow(2)
+    good = colour(2)                                       # a row that fits: the usual selection colour
+    assert not (good.red() > good.green() + 60 and good.red() > good.blue() + 60), good.name()
+    unselected = colour(3)
+    assert unselected.name() == BAD.name()

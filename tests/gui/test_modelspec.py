@@ -63,3 +63,12 @@ def test_fix_inputs_repairs_widths():
     layers[7]["in_features"] = 128
     fixed = M.fix_inputs(layers, (1, 28, 28))
     assert M.analyse(fixed, (1, 28, 28), 10)["ok"]
+
+
+def test_an_unknown_layer_type_is_a_sentence():
+    assert M.is_layer_type("Conv2d") and not M.is_layer_type("Frobnicate") and not M.is_layer_type(None)
+    with pytest.raises(ValueError, match=r"^unknown layer type 'Frobnicate'; known types: .*Conv2d"):
+        M.signature("Frobnicate")
+    check = M.analyse([{"type": "Frobnicate"}, {"type": "Flatten"}], (1, 28, 28), 10)
+    assert not check["ok"] and check["bad_row"] == 0
+    assert check["rows"][0]["error"].startswith("unknown layer type 'Frobnicate'")

@@ -55,6 +55,9 @@ def test_one_image_every_layer(make_window, qtbot, tmp_path):
     ckpt = _checkpoint(tmp_path / "m.npz")
     win = make_window()
     _load(win, qtbot, ckpt)
+    win.tabs.setCurrentWidget(win.inside_panel)           # a loaded checkpoint's layers are named by type there
+    assert wait_until(qtbot, lambda: win.inside_panel.image_count() == 10, 60)
+    assert list(win.inside_panel.maps.items)[:4] == ["0 Conv2d", "1 ReLU", "2 MaxPool2d", "3 Conv2d"]
     digit = np.zeros((28, 28), np.uint8)
     digit[5:23, 11:16] = 255
     path = tmp_path / "digit.png"
