@@ -185,7 +185,7 @@ def dataset_summary(train_ds, test_ds, data) -> dict:
     pick = np.array(sorted(pick[:40]) if len(pick) > 40 else pick, np.int64)
     return {"classes": classes, "counts": counts.tolist(), "train": used - n_val, "val": n_val,
             "test": None if test_ds is None else len(test_ds), "total": n, "shape": recipe.image_shape(train_ds),
-            "sample_index": pick, "samples": np.asarray(images[pick]), "sample_labels": targets[pick],
+            "sample_index": pick, "samples": np.asarray(images[pick]), "sample_labels": targets[pick], "targets": targets,
             "root": data_root(data), "name": data.name}
 
 

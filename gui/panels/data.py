@@ -1,13 +1,22 @@
-"""Data tab: dataset choice, data root, validation split, augmentation; sample
-images with labels, class counts, split sizes; a Download button when data is missing."""
+"""Data tab: dataset choice, data root, saved dataset definitions and New dataset…,
+validation split, augmentation; sample images with labels, class counts of the images
+used, split sizes; a Download button when data is missing."""
 from __future__ import annotations
 
+import html
+from pathlib import Path
+
+import numpy as np
 from PySide6 import QtCore, QtWidgets
+
+from datasets import DatasetError
+from datasets import definition as D
 
 from .. import backend
 from .. import state as S
 from ..widgets.heatmap import BarChart
 from ..widgets.images import ImageGrid
+from .dataset_creator import DatasetCreator, definitions_folder
 
 
 class DataPanel(QtWidgets.QWidget):
@@ -25,6 +34,11 @@ class DataPanel(QtWidgets.QWidget):
         self.folder = QtWidgets.QLineEdit()
         self.folder.setPlaceholderText("folder or .zip/.tar archive of class folders")
         self.folder_browse = QtWidgets.QPushButton("…")
+        self.saved = QtWidgets.QComboBox()
+        self.saved.setToolTip("datasets made with New dataset… (their size, resize mode, colour and split)")
+        self.new_dataset = QtWidgets.QPushButton("New dataset…")
+        self.new_dataset.setToolTip("make a dataset from a folder of class folders: image size, resize mode, "
+                                    "colour, validation split")
         self.val = QtWidgets.QDoubleSpinBox()
         self.val.setRange(0.0, 0.5)
         self.val.setSingleStep(0.05)
@@ -70,6 +84,10 @@ class DataPanel(QtWidgets.QWidget):
         self.folder_row.setLayout(f)
         f.setContentsMargins(0, 0, 0, 0)
         form.addRow("Image folder", self.folder_row)
+        n = QtWidgets.QHBoxLayout()
+        n.addWidget(self.saved, 1)
+        n.addWidget(self.new_dataset)
+        form.addRow("Saved dataset", n)
         form.addRow("Validation", self.val)
         form.addRow("Use images", self.limit)
         form.addRow(self.normalize)
@@ -114,8 +132,11 @@ class DataPanel(QtWidgets.QWidget):
         lay.addWidget(leftw)
         lay.addWidget(scroll, 1)
 
+        self._list_saved()
         self._sync_from_state()
         self.dataset.currentIndexChanged.connect(self._dataset_changed)
+        self.saved.activated.connect(self._saved_chosen)
+        self.new_dataset.clicked.connect(self.create_dataset)
         self.root.editingFinished.connect(lambda: self._set(root=self.root.text().strip()))
         self.folder.editingFinished.connect(lambda: self._set(folder=self.folder.text().strip()))
         self.root_browse.clicked.connect(self._browse_root)
@@ -158,6 +179,8 @@ class DataPanel(QtWidgets.QWidget):
             w.blockSignals(False)
         self.folder_row.setEnabled(d.name == "ImageFolder")
         self.aug_box.setVisible(d.augment)
+        found = self.saved.findData(self._definition_path() or "")
+        self.saved.setCurrentIndex(max(0, found))
 
     def _set(self, reload=True, **values):
         self.state.set_data(**values)
@@ -178,6 +201,53 @@ class DataPanel(QtWidgets.QWidget):
     def _dataset_changed(self, _):
         self._set(name=self.dataset.currentData())
 
+    # -- saved dataset definitions --------------------------------------------------------
+    def _definition_path(self) -> str:
+        """The current dataset's definition file, or "" when it is not one."""
+        d = self.state.data
+        return d.folder if d.name == "ImageFolder" and d.folder and D.is_definition(d.folder) else ""
+
+    def _list_saved(self):
+        """Fills the Saved dataset list from the studio's datasets folder (a broken file is listed, disabled, with
+        the reason as its tooltip)."""
+        self.saved.blockSignals(True)
+        self.saved.clear()
+        listed = D.saved(definitions_folder(self.state))
+        self.saved.addItem("none (a dataset above)" if listed else "none yet: New dataset…", "")
+        for path, made in listed:
+            if isinstance(made, DatasetError):
+                self.saved.addItem(f"{path.stem} (unreadable)", str(path))
+                self.saved.model().item(self.saved.count() - 1).setEnabled(False)
+                self.saved.setItemData(self.saved.count() - 1, str(made), QtCore.Qt.ToolTipRole)
+            else:
+                self.saved.addItem(made.name, str(path))
+                self.saved.setItemData(self.saved.count() - 1, made.summary(), QtCore.Qt.ToolTipRole)
+        self.saved.setCurrentIndex(max(0, self.saved.findData(self._definition_path() or "")))
+        self.saved.blockSignals(False)
+
+    def showEvent(self, event):
+        """The Saved dataset list is read again each time the tab is shown (another window may have made one)."""
+        self._list_saved()
+        super().showEvent(event)
+
+    def _saved_chosen(self, index):
+        path = self.saved.itemData(index)
+        if path:
+            self.use_definition(path)
+
+    def use_definition(self, path: str):
+        """Makes the definition at ``path`` the dataset: its images, validated on its own held-out part."""
+        self._set(name="ImageFolder", folder=str(path), val_fraction=0.0)
+
+    def create_dataset(self):
+        """New dataset…: the dialog, then the definition it saved as the dataset."""
+        d = self.state.data
+        start = d.folder if d.name == "ImageFolder" and d.folder and not D.is_definition(d.folder) else ""
+        dialog = DatasetCreator(definitions_folder(self.state), start, self)
+        if dialog.exec() and dialog.created is not None:
+            self._list_saved()
+            self.use_definition(dialog.created.path)
+
     def _browse_root(self):
         path = QtWidgets.QFileDialog.getExistingDirectory(self, "Data root", self.root.text() or "")
         if path:
@@ -197,8 +267,8 @@ class DataPanel(QtWidgets.QWidget):
     def _on_info(self, info=None):
         info = info or {}
         if info.get("error"):
-            self.message.setText(f"<b style='color:#a00000'>{info['error']}</b><br>"
-                                 f"<span style='color:#555'>Looked in: {info.get('root', '')}</span>")
+            self.message.setText(f"<b style='color:#a00000'>{html.escape(info['error'], quote=False)}</b><br>"
+                                 f"<span style='color:#555'>Looked in: {html.escape(self._source(), quote=False)}</span>")
             self.download_btn.setVisible(bool(info.get("can_download")))
             self.info.setText("")
             self.samples.set_images([])
@@ -206,8 +276,7 @@ class DataPanel(QtWidgets.QWidget):
             self.counts.set_bars([], {})
             return
         self.download_btn.setVisible(False)
-        self.message.setText(f"<span style='color:#2a6'>✓ {backend.DATASET_TITLES.get(info.get('name'), '')} "
-                             f"read from {info.get('root', '')}</span>")
+        self.message.setText(f"<span style='color:#2a6'>✓ {html.escape(self._read_line(info), quote=False)}</span>")
         classes = info["classes"]
         labels = [classes[int(t)] for t in info["sample_labels"]]
         self.samples.set_images(list(info["samples"]), labels)
@@ -216,18 +285,54 @@ class DataPanel(QtWidgets.QWidget):
         if aug is not None:
             self.augmented.set_images(list(aug), labels)
         self.aug_box.setVisible(self.state.data.augment)
-        self.counts.set_bars(classes, {"images": info["counts"]}, horizontal=True, max_label=12)
         self._refresh_split()
+
+    def _source(self) -> str:
+        """Where the dataset is read from: the image folder, archive or definition, else the data root."""
+        d = self.state.data
+        return str(Path(d.folder).expanduser()) if d.name == "ImageFolder" and d.folder else backend.data_root(d)
+
+    def _read_line(self, info) -> str:
+        """The success line: what was read, from where."""
+        path = self._definition_path()
+        if path:
+            try:
+                made = D.load(path)
+            except DatasetError as e:       # changed on disk since it was read
+                return f"{path} read ({e})"
+            return f"dataset {made.name} read: {made.summary()}"
+        if self.state.data.name == "ImageFolder":
+            return f"{self._source()} read"
+        return f"{backend.DATASET_TITLES.get(info.get('name'), '')} read from {self._source()}"
+
+    def _used(self, n: int) -> int:
+        """How many of the ``n`` training images a run uses (Use images; 0: all)."""
+        limit = self.state.data.limit
+        return min(n, limit) if limit else n
+
+    def _draw_counts(self, info):
+        """The class-count chart of the images a run uses: the first Use images of the training set, as the
+        recipe takes them."""
+        targets = np.asarray(info["targets"])
+        used = self._used(len(targets))
+        counts = np.bincount(targets[:used], minlength=len(info["classes"]))[:len(info["classes"])]
+        self.counts.set_bars(info["classes"], {"images": counts.tolist()}, horizontal=True, max_label=12)
+        self.counts.setTitle(f"Images per class ({used:,} used of {len(targets):,})" if used < len(targets)
+                             else "Images per class", color="#222", size="11pt")
 
     def _refresh_split(self):
         info = self.state.dataset_info
         if not info or info.get("error"):
             return
         d = self.state.data
-        n = info["total"]
-        used = min(n, d.limit) if d.limit else n
+        self._draw_counts(info)
+        used = self._used(info["total"])
         n_val = int(round(used * d.val_fraction))
         c, h, w = info["shape"]
-        test = "no test split (evaluation uses validation)" if info.get("test") is None else f"{info['test']:,} test"
+        if self._definition_path() and not n_val and info.get("test") is not None:
+            split = f"validation {info['test']:,} (the dataset's held-out part)"
+        else:
+            test = "no test split (evaluation uses validation)" if info.get("test") is None else f"{info['test']:,} test"
+            split = f"validation {n_val:,} · {test}"
         self.info.setText(f"<b>{len(info['classes'])} classes</b>, images {c}×{h}×{w}<br>"
-                          f"train {used - n_val:,} · validation {n_val:,} · {test}")
+                          f"train {used - n_val:,} · {split}")
