@@ -5,6 +5,7 @@ never touch the engine.
 """
 from __future__ import annotations
 
+import threading
 import time
 import traceback
 from dataclasses import replace
@@ -392,18 +393,48 @@ class Worker(QtCore.QObject):
             self.state.set_hyper(epochs=epochs)
 
     # -- benchmark ----------------------------------------------------------------------
-    def run_benchmark(self, quick: bool = False):
-        """engine.bench on the engine thread (every kernel, CPU and, when usable, CUDA)."""
+    def run_benchmark(self, quick: bool = False, progress=None):
+        """engine.bench on the engine thread, one kernel op at a time (every op, on the CPU
+        and, when usable, CUDA), into state.benchmark when it ends. ``progress(done, total,
+        op, partial)`` is called on the GUI thread before each op (``partial``: the result
+        of the ops done so far, None before the first) and once more with op "" when the
+        run has ended. cancel_benchmark() ends it after the op in progress, keeping the
+        ops done."""
+        report = progress or (lambda done, total, op, partial: None)
+        cancel = self._bench_cancel = threading.Event()
+        total = len(bench.OPS)
+        measured = {"ops": 0, "result": None}
         self.state.set_busy("benchmarking")
 
         def work():
-            return bench.run(repeats=3, size="tiny" if quick else None)
+            for op in bench.OPS:
+                if cancel.is_set():
+                    break
+                self.engine.post(report, measured["ops"], total, op, measured["result"])
+                part = bench.run(ops=[op], repeats=3, size="tiny" if quick else None)
+                if measured["result"] is not None:       # a new dict: the GUI thread may hold the last one
+                    part["kernels"] = measured["result"]["kernels"] + part["kernels"]
+                    part["speedups"] = bench.speedups(part["kernels"], part["models"])
+                measured.update(ops=measured["ops"] + 1, result=part)
+            return measured["result"]
 
         def done(result):
             self.state.set_busy("")
-            self.state.set_benchmark(result)
+            if result is not None:
+                self.state.set_benchmark(result)
+            report(measured["ops"], total, "", result)
 
-        self.engine.submit(work, done=done, error=self._fail("Benchmark failed"), name="benchmark", exclusive=True)
+        def failed(exc, tb):
+            self._fail("Benchmark failed")(exc, tb)
+            report(measured["ops"], total, "", measured["result"])
+
+        self.engine.submit(work, done=done, error=failed, name="benchmark", exclusive=True)
+
+    def cancel_benchmark(self) -> None:
+        """Ends a running benchmark after the kernel op it is timing."""
+        self._bench_cancel.set()
+
+    _bench_cancel = threading.Event()
 
     def shutdown(self, timeout: float = 5.0):
         self.timer.stop()
