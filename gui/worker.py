@@ -276,7 +276,7 @@ class Worker(QtCore.QObject):
             img = backend.load_image(path, bundle.shape) if image is None else image
             out = backend.predict(model, bundle, img)
             out.update(path=str(path), caption=caption or str(path), run=rid)
-            out["explain_note"] = "Grad-CAM is shown when the run is not training" if training else ""
+            out["explain_note"] = "the layers and Grad-CAM are drawn when the run is not training" if training else ""
             if not training:         # explain() switches the model to eval mode while it runs
                 try:
                     out["explanation"] = explain(model, bundle.to_tensor(img[None])[0], layer=layer, target=target,

@@ -67,7 +67,7 @@ class EvaluatePanel(QtWidgets.QWidget):
         # the evaluation
         self.confusion = HeatMap()
         self.per_class = BarChart("Per-class accuracy", "accuracy (%)")
-        self.wrong = ImageGrid(columns=8, size=48, clickable=True)
+        self.wrong = ImageGrid(columns=8, size=60, clickable=True)
         self.prev_btn = QtWidgets.QPushButton("◀ Previous")
         self.next_btn = QtWidgets.QPushButton("Next ▶")
         self.page_label = QtWidgets.QLabel("none")

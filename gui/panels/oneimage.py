@@ -62,6 +62,20 @@ def _picture() -> QtWidgets.QLabel:
     return label
 
 
+def _column(title: str, pickers, view: QtWidgets.QWidget) -> QtWidgets.QWidget:
+    """A titled row of pickers above a view that takes the rest of the height."""
+    w = QtWidgets.QWidget()
+    lay = QtWidgets.QVBoxLayout(w)
+    lay.setContentsMargins(0, 0, 0, 0)
+    row = QtWidgets.QHBoxLayout()
+    row.addWidget(QtWidgets.QLabel(title))
+    for picker in pickers:
+        row.addWidget(picker, 1)
+    lay.addLayout(row)
+    lay.addWidget(view, 1)
+    return w
+
+
 def feature_grid(maps: np.ndarray) -> tuple[np.ndarray, str]:
     """A layer's output for one image, (C, h, w) or (n,), as the grid the view draws (each
     channel scaled to [0, 1] on its own, a flat output scaled as a whole; NaN between
@@ -128,14 +142,7 @@ class OneImageView(QtWidgets.QWidget):
         self.map_layer = _combo("the layer whose output for this image is drawn, one tile per channel")
         self.maps = MosaicView(pg.colormap.get("viridis"))
         self.maps.setToolTip("each channel scaled to its own minimum (dark) and maximum (yellow)")
-        mapw = QtWidgets.QWidget()
-        ml = QtWidgets.QVBoxLayout(mapw)
-        ml.setContentsMargins(0, 0, 0, 0)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(QtWidgets.QLabel("Feature maps of layer"))
-        row.addWidget(self.map_layer, 1)
-        ml.addLayout(row)
-        ml.addWidget(self.maps, 1)
+        mapw = _column("Feature maps of layer", (self.map_layer,), self.maps)
 
         # filters of one convolution
         self.filter_layer = _combo("the convolution whose weights are drawn")
@@ -143,15 +150,7 @@ class OneImageView(QtWidgets.QWidget):
                                   "each output's kernels averaged over its inputs, or one input channel's")
         self.filters = MosaicView(DIVERGING)
         self.filters.setToolTip("blue: negative weights, white: zero, red: positive (one scale for the layer)")
-        filtw = QtWidgets.QWidget()
-        fl = QtWidgets.QVBoxLayout(filtw)
-        fl.setContentsMargins(0, 0, 0, 0)
-        row = QtWidgets.QHBoxLayout()
-        row.addWidget(QtWidgets.QLabel("Filters of"))
-        row.addWidget(self.filter_layer, 1)
-        row.addWidget(self.filter_mode, 1)
-        fl.addLayout(row)
-        fl.addWidget(self.filters, 1)
+        filtw = _column("Filters of", (self.filter_layer, self.filter_mode), self.filters)
 
         inside = QtWidgets.QSplitter()
         inside.addWidget(mapw)
@@ -205,8 +204,7 @@ class OneImageView(QtWidgets.QWidget):
         top = ", ".join(f"<b>{n}</b> {100 * p:.1f}%" for n, p in result["top"])
         where = f"{result.get('caption') or result.get('path', '')} · {run_title(self.state.run(result.get('run')))}"
         if e is None:
-            note = result.get("explain_note") or "no explanation"
-            self.pred_text.setText(f"{where}: {top}<br>{note}; the layers are drawn when it is not training.")
+            self.pred_text.setText(f"{where}: {top}<br>{result.get('explain_note') or 'no explanation'}")
             self.cam_image.clear()
             for combo in (self.cam_layer, self.cam_class, self.map_layer, self.filter_layer, self.filter_mode):
                 _fill(combo, [], 0)

@@ -54,6 +54,7 @@ class ImageGrid(QtWidgets.QWidget):
         self._grid = QtWidgets.QGridLayout(self)
         self._grid.setSpacing(4)
         self._grid.setContentsMargins(2, 2, 2, 2)
+        self._grid.setAlignment(QtCore.Qt.AlignTop | QtCore.Qt.AlignLeft)     # rows keep their height
         self.cells: list[QtWidgets.QLabel] = []
         self.count = 0
 
@@ -62,6 +63,7 @@ class ImageGrid(QtWidgets.QWidget):
         while self._grid.count():
             w = self._grid.takeAt(0).widget()
             if w is not None:
+                w.hide()                     # gone from the screen now, deleted when control returns to Qt
                 w.deleteLater()
         self.cells = []
         for i, img in enumerate(images):
@@ -75,6 +77,7 @@ class ImageGrid(QtWidgets.QWidget):
                 pic.setCursor(QtCore.Qt.PointingHandCursor)
             pic.setPixmap(to_pixmap(img, self.size))
             pic.setAlignment(QtCore.Qt.AlignCenter)
+            pic.setFixedSize(self.size + 2, self.size + 2)
             pic.setStyleSheet("border: 1px solid #ccc; background: #000;")
             v.addWidget(pic)
             if i < len(captions):

@@ -1,7 +1,8 @@
-"""Evaluate tab, "why did it say that?": one image through every layer (the softmax by
-class name, the feature maps of any layer, the filters of any convolution, Grad-CAM at
-any convolution for any class), the run picker and the misclassified gallery a page at a
-time, a clicked thumbnail explained."""
+"""Evaluate tab, "why did it say that?": an opened image through every layer (the softmax
+by class name, the feature maps of any layer, the filters of any convolution, Grad-CAM at
+any convolution for any class, all equal to the engine's), the run picker and the
+misclassified gallery a page at a time, a clicked thumbnail explained; Inside names a
+loaded checkpoint's layers."""
 import numpy as np
 from PIL import Image
 from PySide6 import QtCore
@@ -107,8 +108,13 @@ def test_one_image_every_layer(make_window, qtbot, tmp_path):
     np.testing.assert_array_equal(one.filters.image[:5, :5], w[0, 4])
     assert "input channel 4" in one.filters.title.text
 
-    # Grad-CAM at any convolution for any class
-    assert e.layer == "3" and one.cam_layer.currentData() == "3" and one.cam_class.currentIndex() == e.target
+    # Grad-CAM: at the last convolution for the predicted class first, then at any convolution for any class
+    assert e.layer == "3" and e.target == e.predicted == int(np.argmax(bars))
+    assert one.cam_layer.currentData() == "3" and one.cam_class.currentIndex() == e.target
+    assert [one.cam_layer.itemText(i) for i in range(one.cam_layer.count())] == ["0 Conv2d", "3 Conv2d"]
+    np.testing.assert_allclose(e.heatmap, explain(model, x).heatmap, atol=1e-6)
+    assert f"Grad-CAM of <b>{NAMES[e.target]}</b> at layer 3" in one.pred_text.text()
+    assert not one.cam_image.pixmap().isNull() and not one.pred_image.pixmap().isNull()
     other = (e.target + 4) % 10
     one.cam_layer.setCurrentIndex(0)
     one.cam_class.setCurrentIndex(other)
