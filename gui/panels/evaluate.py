@@ -183,8 +183,14 @@ class EvaluatePanel(QtWidgets.QWidget):
         else:
             self.result = None
             self.summary.setText(f"<b>{run_title(run)}</b>: not evaluated yet; press Evaluate.")
+            self.confusion.set_matrix(np.zeros((0, 0)))
+            self.per_class.set_bars([], {})
             self._page_images = {}
             self.show_page(0)
+
+    def showEvent(self, e):
+        super().showEvent(e)
+        self.rescan()
 
     def _update_gate(self):
         training = self.worker.training

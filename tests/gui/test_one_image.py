@@ -138,7 +138,8 @@ def test_run_picker_gallery_pages_and_a_clicked_thumbnail(make_window, qtbot, tm
     assert "run mnist_cnn-mnist-3 (best.npz) · on disk" in texts
     ep.choose_run(texts.index("run mnist_cnn-mnist-3 (best.npz) · on disk"))
     assert wait_until(qtbot, lambda: ep.run_pick.currentText() == "run mnist_cnn-mnist-3 (best.npz)", 60)
-    assert "run mnist_cnn-mnist-3 (best.npz)" in ep.summary.text()
+    assert "run mnist_cnn-mnist-3 (best.npz)</b>: not evaluated yet" in ep.summary.text()
+    assert ep.confusion.matrix.size == 0 and ep.per_class.values == {} and ep.page_label.text() == "none"
     texts = [ep.run_pick.itemText(i) for i in range(ep.run_pick.count())]
     assert texts.count("run mnist_cnn-mnist-3 (best.npz)") == 1 and not any("on disk" in t and "mnist_cnn-mnist-3" in t
                                                                            for t in texts)
@@ -173,4 +174,12 @@ def test_run_picker_gallery_pages_and_a_clicked_thumbnail(make_window, qtbot, tm
     assert f"misclassified image {n} of {n}" in ep.one.pred_text.text()
     qtbot.mouseClick(ep.prev_btn, QtCore.Qt.LeftButton)
     assert ep.page == pages - 2 and ep.wrong.count == PAGE        # a page read before is not asked for again
+
+    # another model in memory, then back: each run shows its own evaluation
+    _load(win, qtbot, _checkpoint(tmp_path / "other" / "last.npz"))
+    assert ep.run_pick.currentText() == "run other (last.npz)" and "not evaluated yet" in ep.summary.text()
+    texts = [ep.run_pick.itemText(i) for i in range(ep.run_pick.count())]
+    ep.choose_run(texts.index("run mnist_cnn-mnist-3 (best.npz)"))
+    assert ep.run_pick.currentText() == "run mnist_cnn-mnist-3 (best.npz)" and ep.result is r
+    assert f"{n:,} misclassified" in ep.summary.text() and ep.page_label.text().startswith(f"32 of {n}")
     assert not win._errors, win._errors
