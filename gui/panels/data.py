@@ -32,7 +32,7 @@ class DataPanel(QtWidgets.QWidget):
         self.root.setPlaceholderText("default data folder")
         self.root_browse = QtWidgets.QPushButton("…")
         self.folder = QtWidgets.QLineEdit()
-        self.folder.setPlaceholderText("folder or .zip/.tar archive of class folders")
+        self.folder.setPlaceholderText("folder or .zip/.tar archive of class folders, or a saved dataset (.json)")
         self.folder_browse = QtWidgets.QPushButton("…")
         self.saved = QtWidgets.QComboBox()
         self.saved.setToolTip("datasets made with New dataset… (their size, resize mode, colour and split)")
@@ -138,7 +138,7 @@ class DataPanel(QtWidgets.QWidget):
         self.saved.activated.connect(self._saved_chosen)
         self.new_dataset.clicked.connect(self.create_dataset)
         self.root.editingFinished.connect(lambda: self._set(root=self.root.text().strip()))
-        self.folder.editingFinished.connect(lambda: self._set(folder=self.folder.text().strip()))
+        self.folder.editingFinished.connect(lambda: self._folder_chosen(self.folder.text().strip()))
         self.root_browse.clicked.connect(self._browse_root)
         self.folder_browse.clicked.connect(self._browse_folder)
         self.val.valueChanged.connect(lambda v: self._set(val_fraction=round(v, 4), reload=False))
@@ -235,6 +235,13 @@ class DataPanel(QtWidgets.QWidget):
         if path:
             self.use_definition(path)
 
+    def _folder_chosen(self, path: str):
+        """A folder or archive is the dataset as it is; a saved dataset (.json) with its own split."""
+        if path and D.is_definition(path):
+            self.use_definition(path)
+        else:
+            self._set(folder=path)
+
     def use_definition(self, path: str):
         """Makes the definition at ``path`` the dataset: its images, validated on its own held-out part."""
         self._set(name="ImageFolder", folder=str(path), val_fraction=0.0)
@@ -255,13 +262,13 @@ class DataPanel(QtWidgets.QWidget):
             self._set(root=path)
 
     def _browse_folder(self):
-        dlg = QtWidgets.QFileDialog(self, "Image folder or archive")
+        dlg = QtWidgets.QFileDialog(self, "Image folder, archive or saved dataset")
         dlg.setFileMode(QtWidgets.QFileDialog.AnyFile)
-        dlg.setNameFilter("Folders or archives (*.zip *.tar *.tar.gz *.tgz);;All files (*)")
+        dlg.setNameFilter("Folders, archives or saved datasets (*.zip *.tar *.tar.gz *.tgz *.json);;All files (*)")
         if dlg.exec():
             path = dlg.selectedFiles()[0]
             self.folder.setText(path)
-            self._set(folder=path)
+            self._folder_chosen(path)
 
     # -- the dataset's information ----------------------------------------------------
     def _on_info(self, info=None):

@@ -140,3 +140,15 @@ def test_saved_datasets_are_listed_after_a_restart(qtbot, tmp_path):
     dp.saved.activated.emit(2)
     assert win.state.data.folder == made.path
     assert _loaded(qtbot, win) and win.state.dataset_info["shape"] == (3, 8, 8)
+
+
+def test_typing_a_saved_datasets_path_uses_its_split(qtbot, tmp_path):
+    made = D.create(write_photos(tmp_path / "photos"), size=(8, 8)).save(tmp_path / "pets.json")
+    win = _window(qtbot, val_fraction=0.2)
+    dp = win.data_panel
+    dp.folder.setText(made.path)
+    dp.folder.editingFinished.emit()
+    assert win.state.data.folder == made.path and win.state.data.val_fraction == 0.0
+    dp.folder.setText(str(tmp_path / "photos"))
+    dp.folder.editingFinished.emit()
+    assert win.state.data.folder == str(tmp_path / "photos") and dp.saved.currentIndex() == 0
