@@ -179,8 +179,9 @@ class DataPanel(QtWidgets.QWidget):
             w.blockSignals(False)
         self.folder_row.setEnabled(d.name == "ImageFolder")
         self.aug_box.setVisible(d.augment)
-        found = self.saved.findData(self._definition_path() or "")
-        self.saved.setCurrentIndex(max(0, found))
+        if self.saved.findData(self._definition_path()) < 0:
+            self._list_saved()
+        self.saved.setCurrentIndex(max(0, self.saved.findData(self._definition_path())))
 
     def _set(self, reload=True, **values):
         self.state.set_data(**values)
@@ -222,7 +223,11 @@ class DataPanel(QtWidgets.QWidget):
             else:
                 self.saved.addItem(made.name, str(path))
                 self.saved.setItemData(self.saved.count() - 1, made.summary(), QtCore.Qt.ToolTipRole)
-        self.saved.setCurrentIndex(max(0, self.saved.findData(self._definition_path() or "")))
+        current = self._definition_path()
+        if current and self.saved.findData(current) < 0:       # one saved elsewhere, in use
+            self.saved.addItem(Path(current).stem, current)
+            self.saved.setItemData(self.saved.count() - 1, current, QtCore.Qt.ToolTipRole)
+        self.saved.setCurrentIndex(max(0, self.saved.findData(current)))
         self.saved.blockSignals(False)
 
     def showEvent(self, event):

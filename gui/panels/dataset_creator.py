@@ -92,10 +92,15 @@ class DatasetCreator(QtWidgets.QDialog):
         form.addRow("Colour", self.color)
         form.addRow("Validation", self.val)
         form.addRow("Split seed", self.seed)
-        where = QtWidgets.QLabel(f"Saved in {self.folder}")
-        where.setStyleSheet(f"color: {NOTE};")
-        where.setWordWrap(True)
-        form.addRow("", where)
+        self.where = QtWidgets.QLabel(str(self.folder))
+        self.where.setStyleSheet(f"color: {NOTE};")
+        self.where.setWordWrap(True)
+        self.pick_where = QtWidgets.QPushButton("Elsewhere…")
+        self.pick_where.setToolTip("save the dataset's file in another folder (the Data tab lists the studio's own)")
+        where_row = QtWidgets.QHBoxLayout()
+        where_row.addWidget(self.where, 1)
+        where_row.addWidget(self.pick_where)
+        form.addRow("Saved in", where_row)
 
         self.counts = QtWidgets.QTableWidget(0, 2)
         self.counts.setHorizontalHeaderLabels(["Class", "Images"])
@@ -140,6 +145,7 @@ class DatasetCreator(QtWidgets.QDialog):
         self.source.editingFinished.connect(lambda: self.set_source(self.source.text()))
         self.pick_folder.clicked.connect(self._browse_folder)
         self.pick_archive.clicked.connect(self._browse_archive)
+        self.pick_where.clicked.connect(self._browse_where)
         self.name.textEdited.connect(lambda _: self._check())
         for spin in (self.size_h, self.size_w, self.val, self.seed):
             spin.valueChanged.connect(lambda _: self._check())
@@ -193,6 +199,17 @@ class DatasetCreator(QtWidgets.QDialog):
                                                         f"{ARCHIVE_FILTER};;All files (*)")
         if path:
             self.set_source(path)
+
+    def _browse_where(self) -> None:
+        path = QtWidgets.QFileDialog.getExistingDirectory(self, "Save the dataset in", str(self.folder))
+        if path:
+            self.save_in(path)
+
+    def save_in(self, folder) -> None:
+        """Create saves the definition in ``folder`` instead."""
+        self.folder = Path(folder)
+        self.where.setText(str(self.folder))
+        self._check()
 
     # -- the settings ----------------------------------------------------------------
     def settings(self) -> dict:

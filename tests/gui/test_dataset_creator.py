@@ -76,6 +76,11 @@ def test_what_stops_create_is_one_sentence(qtbot, tmp_path):
     dialog.name.textEdited.emit("pets")
     assert dialog.create_btn.isEnabled()
     assert (tmp_path / "defs" / "photos.json").read_text() == "the user's own file"
+    dialog.name.setText("photos")
+    dialog.save_in(tmp_path / "elsewhere")
+    assert str(tmp_path / "elsewhere" / "photos.json") in dialog.message.text()
+    dialog.create()
+    assert dialog.created.path == str(tmp_path / "elsewhere" / "photos.json")
 
 
 def _window(qtbot, folder="", **data):
@@ -149,6 +154,7 @@ def test_typing_a_saved_datasets_path_uses_its_split(qtbot, tmp_path):
     dp.folder.setText(made.path)
     dp.folder.editingFinished.emit()
     assert win.state.data.folder == made.path and win.state.data.val_fraction == 0.0
+    assert dp.saved.currentText() == "pets" and dp.saved.currentData() == made.path     # listed though saved elsewhere
     dp.folder.setText(str(tmp_path / "photos"))
     dp.folder.editingFinished.emit()
     assert win.state.data.folder == str(tmp_path / "photos") and dp.saved.currentIndex() == 0
