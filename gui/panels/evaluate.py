@@ -117,7 +117,7 @@ class EvaluatePanel(QtWidgets.QWidget):
         self.next_btn.clicked.connect(lambda: self.show_page(self.page + 1))
         self.wrong.clicked.connect(self.explain_wrong)
         state.subscribe(self._on_evaluation, S.EVALUATION)
-        state.subscribe(lambda **kw: self._update_gate(), S.STATUS)
+        state.subscribe(lambda **kw: self._on_runs(), S.STATUS)
         state.subscribe(lambda **kw: self._on_runs(), S.RUNS)
         self.rescan()
 
@@ -128,14 +128,14 @@ class EvaluatePanel(QtWidgets.QWidget):
         self._on_runs()
 
     def picker_items(self) -> list[tuple[str, tuple]]:
-        """(text, ("run", id) or ("file", checkpoint path)): the models in memory, then
-        every checkpoint of the runs on disk that is not loaded already."""
+        """(text, ("run", id) or ("file", checkpoint path)): the runs of this session (the
+        models in memory, and the runs drawn from their curves alone, which cannot be
+        evaluated), then every checkpoint of the runs on disk that is not loaded already."""
         items, loaded = [], set()
         for run in self.state.runs:
-            if self.worker.has_model(run.id):
-                items.append((run_title(run), ("run", run.id)))
-                if run.status == "loaded":
-                    loaded.update(str(Path(c).resolve()) for c in run.checkpoints)
+            items.append((run_title(run, self._has_model(run)), ("run", run.id)))
+            if run.status == "loaded":
+                loaded.update(str(Path(c).resolve()) for c in run.checkpoints)
         for info in self._disk:
             for name in R.CHECKPOINTS:
                 path = info.path / name
@@ -170,19 +170,22 @@ class EvaluatePanel(QtWidgets.QWidget):
             self.summary.setText(f"Loading {what}…")
             self.worker.load_checkpoint(what)
 
+    def _has_model(self, run: S.Run) -> bool:
+        """A model to evaluate: in memory, or soon (a run that is training)."""
+        return run.active or self.worker.has_model(run.id)
+
     def _show_run(self) -> None:
         """The current run's evaluation (if it has one), named."""
         run = self.state.run()
-        if run is None or not self.worker.has_model(run.id):
-            return
-        if run.id == self._result_run:
+        if run is None or run.id == self._result_run:
             return
         self._result_run = run.id
         if run.evaluation:
             self._draw_evaluation(run, run.evaluation)
         else:
             self.result = None
-            self.summary.setText(f"<b>{run_title(run)}</b>: not evaluated yet; press Evaluate.")
+            todo = "press Evaluate" if self._has_model(run) else "open its checkpoint to evaluate it"
+            self.summary.setText(f"<b>{run_title(run, self._has_model(run))}</b>: not evaluated yet; {todo}.")
             self.confusion.set_matrix(np.zeros((0, 0)))
             self.per_class.set_bars([], {})
             self._page_images = {}

@@ -25,11 +25,14 @@ MAX_KERNELS = 64            # outputs and inputs of a convolution drawn at most 
 IMAGE_SIDE = 150            # the input and Grad-CAM pictures, pixels
 
 
-def run_title(run: S.Run | None) -> str:
+def run_title(run: S.Run | None, has_model: bool = True) -> str:
     """How the views name a run: "run NAME (best.npz)" for one loaded from a checkpoint
-    (NAME: its folder), else "run 1: mnist_cnn on MNIST (in memory)"."""
+    (NAME: its folder), "run 1: mnist_cnn on MNIST (in memory)" for one trained in this
+    session, "NAME (curves only, no model)" for one whose model is not in memory."""
     if run is None:
         return "no run"
+    if not has_model:
+        return f"{run.name} (curves only, no model)"
     if run.status == "loaded" and run.checkpoints:
         ck = Path(run.checkpoints[0])
         return f"run {ck.parent.name} ({ck.name})"

@@ -182,4 +182,10 @@ def test_run_picker_gallery_pages_and_a_clicked_thumbnail(make_window, qtbot, tm
     ep.choose_run(texts.index("run mnist_cnn-mnist-3 (best.npz)"))
     assert ep.run_pick.currentText() == "run mnist_cnn-mnist-3 (best.npz)" and ep.result is r
     assert f"{n:,} misclassified" in ep.summary.text() and ep.page_label.text().startswith(f"32 of {n}")
+    assert ep.eval_btn.isEnabled()
+    win.state.add_run_from_history("overlaid", {}, [])                 # a run drawn from its curves alone
+    texts = [ep.run_pick.itemText(i) for i in range(ep.run_pick.count())]
+    ep.choose_run(texts.index("overlaid (curves only, no model)"))
+    assert ep.run_pick.currentText() == "overlaid (curves only, no model)" and not ep.eval_btn.isEnabled()
+    assert "open its checkpoint to evaluate it" in ep.summary.text() and ep.result is None
     assert not win._errors, win._errors
