@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import datasets
 from datasets import definition as D
 from datasets import folder as folder_module
-from helpers.dataset_files import tar_bytes
+from helpers.dataset_files import tar_bytes, zip_bytes
 from helpers.photo_folders import photo_arrays, write_photos
 
 
@@ -225,3 +225,13 @@ def test_a_number_too_long_to_convert_is_one_sentence(tmp_path):
     with pytest.raises(datasets.DatasetError) as e:
         D.load(path)
     assert _one_sentence(e, path).startswith(f"{path}: not a dataset definition (")
+
+
+def test_an_archive_is_a_source_too(tmp_path, cache_dir):
+    photos = write_photos(tmp_path / "photos")
+    archive = tmp_path / "photos.zip"
+    archive.write_bytes(zip_bytes({rel: (photos / rel).read_bytes() for rel in photo_arrays()}, "photos/"))
+    d = D.create(archive, size=(9, 7), resize="fill", val_fraction=0.5).save(tmp_path / "zipped.json")
+    assert d.source == str(archive.resolve()) and d.counts == [3, 4]
+    train, val = d.open(train=True), d.open(train=False)
+    assert train.data.shape == (3, 9, 7, 3) and val.data.shape == (4, 9, 7, 3)
