@@ -11,7 +11,12 @@ from engine.explain import colorize, conv_layers, explain, overlay, resize_bilin
 torch = pytest.importorskip("torch")
 from helpers.torch_ref import assert_close, to_torch  # noqa: E402
 
-try:      # the grad-cam package (the ref extra) needs torchvision; PyPI's fails to load beside a CPU build of torch
+# The grad-cam package (the ref extra) imports torchvision in its package __init__. PyPI's
+# torchvision (0.28.0 for torch 2.13) has a _C.so linked against the CUDA build's
+# libtorch_cuda.so and libc10_cuda.so, so beside a CPU build of torch `import torchvision` stops
+# with "operator torchvision::nms does not exist"; where the CUDA build is installed the
+# comparison below runs.
+try:
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 except Exception:  # noqa: BLE001 - absent, or its torchvision does not load beside this torch
