@@ -279,8 +279,9 @@ class DataPanel(QtWidgets.QWidget):
     def _on_info(self, info=None):
         info = info or {}
         if info.get("error"):
-            self.message.setText(f"<b style='color:#a00000'>{html.escape(info['error'], quote=False)}</b><br>"
-                                 f"<span style='color:#555'>Looked in: {html.escape(self._source(), quote=False)}</span>")
+            where = "" if self._source() in info["error"] else \
+                f"<br><span style='color:#555'>Looked in: {html.escape(self._source(), quote=False)}</span>"
+            self.message.setText(f"<b style='color:#a00000'>{html.escape(info['error'], quote=False)}</b>{where}")
             self.download_btn.setVisible(bool(info.get("can_download")))
             self.info.setText("")
             self.samples.set_images([])
