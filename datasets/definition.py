@@ -62,7 +62,7 @@ class DatasetDefinition:
     @property
     def name(self) -> str:
         """The file's name without ``.json`` ("" before it is saved)."""
-        return Path(self.path).name[:-len(SUFFIX)] if self.path.endswith(SUFFIX) else Path(self.path).name
+        return Path(self.path).stem
 
     def checked(self, where="dataset definition"):
         """This definition with every field checked (tuples and floats
@@ -235,12 +235,13 @@ def load(path) -> DatasetDefinition:
 def saved(folder) -> list:
     """[(path, DatasetDefinition or the DatasetError that loading it raised)]
     of the ``.json`` files in ``folder``, sorted by name; [] when the folder
-    does not exist."""
-    folder = Path(folder).expanduser()
-    if not folder.is_dir():
+    does not exist or cannot be listed."""
+    try:
+        paths = sorted(p for p in Path(folder).expanduser().iterdir() if p.suffix == SUFFIX and not p.name.startswith("."))
+    except OSError:
         return []
     out = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith(".")):
+    for path in paths:
         try:
             out.append((path, load(path)))
         except DatasetError as e:

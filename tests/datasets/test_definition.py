@@ -190,6 +190,7 @@ def test_saved_lists_definitions_and_broken_files(tmp_path):
     listed = D.saved(folder)
     assert [p.name for p, _ in listed] == ["a.json", "b.json"]
     assert isinstance(listed[0][1], datasets.DatasetError) and listed[1][1].classes == ["cat", "dog"]
+    assert D.saved(folder / "b.json") == []                       # not a folder: nothing to list
 
 
 @pytest.mark.parametrize("name", ["", "  ", ".hidden", "a/b", "a\\b", "x" * 101])
