@@ -150,8 +150,8 @@ class EvaluatePanel(QtWidgets.QWidget):
         for text, data in items:
             self.run_pick.addItem(text, data)
         current = next((i for i, (_, d) in enumerate(items) if d == ("run", self.state.current_run)), -1)
-        if not items:
-            self.run_pick.addItem("no model yet: train one, or load a checkpoint", None)
+        if current < 0:                      # nothing shown yet: the runs on disk are choices, not the choice
+            self.run_pick.insertItem(0, "no model yet: pick a run, train one, or load a checkpoint", None)
         self.run_pick.setCurrentIndex(max(current, 0))
         self.run_pick.blockSignals(False)
         self._show_run()

@@ -136,6 +136,8 @@ def test_run_picker_gallery_pages_and_a_clicked_thumbnail(make_window, qtbot, tm
     ep.rescan()
     texts = [ep.run_pick.itemText(i) for i in range(ep.run_pick.count())]
     assert "run mnist_cnn-mnist-3 (best.npz) · on disk" in texts
+    assert ep.run_pick.currentIndex() == 0 and ep.run_pick.currentText().startswith("no model yet")
+    assert not ep.eval_btn.isEnabled()
     ep.choose_run(texts.index("run mnist_cnn-mnist-3 (best.npz) · on disk"))
     assert wait_until(qtbot, lambda: ep.run_pick.currentText() == "run mnist_cnn-mnist-3 (best.npz)", 60)
     assert "run mnist_cnn-mnist-3 (best.npz)</b>: not evaluated yet" in ep.summary.text()
