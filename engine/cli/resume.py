@@ -6,9 +6,11 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..distributed.epoch_position import epoch_positions
 from ..errors import first_line
 from ..train.checkpoint import CheckpointError, atomic_copy, damaged, load_checkpoint, read_progress
 from ..train.recipe import RecipeError, Settings, dataset_key, is_named, parse_schedule
+from ..train.run_state import continuation
 from .errors import UserError
 
 # the train options a run records (its checkpoints' metadata.args), with their defaults
@@ -179,3 +181,24 @@ def planned_epochs_check(ckpt_path, saved: dict, a: argparse.Namespace) -> None:
     if planned and a.epochs != planned and kind in ("onecycle", "cosine"):
         raise UserError(f"--schedule {kind} of {ckpt_path} was planned for {planned} epochs; resume with "
                         f"--epochs {planned}, or start a new run to train longer")
+
+
+def layout_note(ckpt, trainer) -> str | None:
+    """The line that says how a run restored from ``ckpt`` into ``trainer`` continues on
+    another number of ranks (or batches an epoch): where its epoch resumes and the step
+    its per-step schedule continues at; None when the layout is the run's."""
+    was, now, counter = continuation(trainer, ckpt)
+    if was is None or (was.ranks, was.steps_per_epoch) == (now.ranks, now.steps_per_epoch):
+        return None
+    ranks = f"a run of {was.ranks} rank{'s' if was.ranks != 1 else ''} on {now.ranks}"
+    if 0 < was.batch < was.steps_per_epoch:
+        where = (f"epoch {was.epoch + 1} continues after {was.samples} of its "
+                 f"{epoch_positions(trainer.train_loader)} samples (batch {now.batch} of {now.steps_per_epoch}; "
+                 f"the run was at batch {was.batch} of {was.steps_per_epoch})")
+    else:
+        where = f"{was.steps_per_epoch} batches an epoch become {now.steps_per_epoch}"
+    if counter is not None:
+        saved = ckpt.meta["scheduler"]["state"].get("last_epoch", 0)
+        where += (f"; the per-step learning-rate schedule continues at step {counter}, the same fraction of its "
+                  f"epochs as the run's step {saved}")
+    return f"resuming {ranks}: {where}"

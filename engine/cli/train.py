@@ -115,7 +115,6 @@ def run(args) -> int:
         try:
             ckpt = load_checkpoint(args.resume)
             saved, extra = R.saved_args(ckpt, _parse_train)
-            launch.check_resume(ckpt, comm.size if comm else 1)
         except CheckpointError as e:
             raise UserError(f"--resume: {e}") from None
         changes = R.resume_changes(given, saved, args.resume)
@@ -170,7 +169,7 @@ def run(args) -> int:
             raise UserError(f"cannot create the run folder {out!r}: {e.strerror}") from None
         remove_temporaries(os.path.join(out, "summary.txt"))
     r.metadata["command"] = " ".join([PROG] + [shlex.quote(x) for x in sys.argv[1:]])
-    r.metadata["ranks"] = comm.size if comm is not None else 1     # a resume on another count checks it
+    r.metadata["ranks"] = comm.size if comm is not None else 1
     try:
         trainer = r.trainer(callbacks=[] if args.quiet else [ProgressBar(sys.stdout)],
                             snapshot_every=args.snapshot_every, distributed=comm is not None)
@@ -185,6 +184,9 @@ def run(args) -> int:
             raise UserError(f"{args.resume} already holds {trainer.epoch} trained epochs; pass --epochs N with N "
                             f"> {trainer.epoch} to train more")
         R.apply_changes(r.optimizer, changes, s)
+        note = R.layout_note(ckpt, trainer)
+        if note:
+            print(note)
         if copies and writes:
             R.copy_run(copies, out)
 

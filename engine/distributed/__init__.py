@@ -9,6 +9,8 @@
 
 - :mod:`.comm`: the mpi4py wrapper (:class:`Communicator`; one-line install hint without it),
 - :mod:`.sampler`: :class:`DistributedSampler`,
+- :mod:`.epoch_position`: where a run stands in an epoch, in samples (a checkpoint resumes
+  on any number of ranks),
 - :mod:`.ddp`: :class:`DistributedDataParallel` and its gradient :class:`Reducer`
   (buckets averaged by Iallreduce while backward runs),
 - :mod:`.sync_batchnorm`: :class:`SyncBatchNorm` (statistics over all ranks),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 
-from ..train.checkpoint import CheckpointError
 from .comm import Communicator, abort_on_error, initialized, world
 from .devices import select_gpu
 
@@ -35,21 +34,3 @@ def end_job(code: int) -> None:
     if initialized() and world().size > 1:
         world().abort(code)
 
-
-def check_resume(ckpt, ranks: int) -> None:
-    """CheckpointError unless checkpoint ``ckpt`` (of a run of ``metadata.ranks`` ranks,
-    1 if unrecorded) can continue on ``ranks`` ranks. The weights, optimizer and history
-    are the job's and fit any number; but a state saved mid-epoch is a batch position of
-    that many ranks' shards, and a per-step schedule counts that many ranks' steps."""
-    saved = int((ckpt.metadata or {}).get("ranks", 1))
-    if saved == ranks:
-        return
-    trainer = ckpt.meta.get("trainer") or {}
-    if trainer.get("batch_in_epoch"):
-        raise CheckpointError(f"checkpoint {ckpt.path} was saved in the middle of epoch {trainer.get('epoch', 0) + 1} "
-                              f"by {saved} rank{'s' if saved != 1 else ''}: resume it on {saved} (mpirun -n {saved}), "
-                              f"or from a checkpoint saved at an epoch end")
-    if ckpt.meta.get("scheduler_interval") == "step":
-        raise CheckpointError(f"checkpoint {ckpt.path} holds a learning-rate schedule planned over the steps of "
-                              f"{saved} rank{'s' if saved != 1 else ''} (each rank's steps per epoch depend on "
-                              f"how many there are): resume it on {saved} (mpirun -n {saved})")

@@ -11,6 +11,12 @@ base rates, so a schedule restored from ``state_dict()`` continues exactly, and
 ``state_dict()`` is plain JSON-able data (no functions, no arrays). ``load_state_dict``
 checks every entry (the ones this scheduler keeps, each in its range) before it changes
 anything, and raises ValueError naming the first that does not fit.
+
+A per-step schedule planned over another number of steps per epoch (a distributed run
+resumed on another number of ranks) continues as the same function of the epoch fraction:
+``mismatch(state, scale)`` compares the saved settings counted in steps (``_step_keys``)
+after scaling them by ``scale`` (new steps per epoch / old), and ``seek(t)`` moves the
+scheduler to step ``t`` of its own plan.
 """
 from __future__ import annotations
 
@@ -63,15 +69,30 @@ def _plain(v):
     return [_plain(x) for x in v] if isinstance(v, (list, tuple)) else v
 
 
-def _mismatch(sched, state) -> str | None:
+def _same_scaled(key_kind: str, saved, own, scale: float) -> bool:
+    """Whether a saved setting counted in steps ("steps": a count or a list of counts) or a
+    per-step factor ("factor") is ``own`` once a step is 1/``scale`` of the saved one: each
+    count within the roundings of planning it in whole steps, twice, each factor to 1e-9."""
+    if isinstance(saved, list) or isinstance(own, list):
+        return (isinstance(saved, list) and isinstance(own, list) and len(saved) == len(own)
+                and all(_same_scaled(key_kind, a, b, scale) for a, b in zip(saved, own)))
+    if key_kind == "factor":
+        return math.isclose(saved ** (1.0 / scale), own, rel_tol=1e-9)
+    return abs(saved * scale - own) <= (scale + 1) / 2 + 1e-9
+
+
+def _mismatch(sched, state, scale: float = 1.0) -> str | None:
     """The first setting (an entry that is not one of ``sched._counters``) in ``state`` that
-    differs from ``sched``'s own, as "name saved (this run's: value)"; None if none does."""
+    differs from ``sched``'s own, as "name saved (this run's: value)"; None if none does.
+    With ``scale`` != 1 the settings counted in steps are compared as :func:`_same_scaled`."""
     own = sched.state_dict()
     for k, v in state.items():
         if k in sched._counters or k in ("type", "schedulers") or k not in own:
             continue
-        if _plain(v) != _plain(own[k]):
-            return f"{k} {v!r} (this run's: {own[k]!r})"
+        kind = sched._step_keys.get(k) if scale != 1 else None
+        if not (_same_scaled(kind, v, own[k], scale) if kind else _plain(v) == _plain(own[k])):
+            shown = f" planned for {scale:.4g} times as many steps per epoch" if kind else ""
+            return f"{k} {v!r} (this run's{shown}: {own[k]!r})"
     return None
 
 
@@ -101,6 +122,7 @@ class LRScheduler:
     interval = "epoch"
     _state_keys: tuple = ()
     _counters = ("last_epoch", "_last_lr")     # state that advances; the rest are the schedule's settings
+    _step_keys: dict = {}    # settings counted in steps ("steps") or applied per step ("factor")
 
     def __init__(self, optimizer, last_epoch: int = -1):
         _check_optimizer(optimizer, type(self).__name__)
@@ -122,7 +144,11 @@ class LRScheduler:
         raise NotImplementedError
 
     def step(self) -> None:
-        self.last_epoch += 1
+        self.seek(self.last_epoch + 1)
+
+    def seek(self, t: int) -> None:
+        """Moves to step ``t``: the counter and the optimizer's rates become those of ``t``."""
+        self.last_epoch = int(t)
         self._apply(self.lr_at(self.last_epoch))
 
     def _apply(self, lrs):
@@ -158,10 +184,12 @@ class LRScheduler:
         """Raises the ValueError :meth:`load_state_dict` would raise; changes nothing."""
         self._checked(state)
 
-    def mismatch(self, state: dict) -> str | None:
+    def mismatch(self, state: dict, scale: float = 1.0) -> str | None:
         """What setting of a saved ``state`` differs from this scheduler's (its counters
-        aside), or None: a run continues only under the schedule it was planned with."""
-        return _mismatch(self, state)
+        aside), or None: a run continues only under the schedule it was planned with.
+        ``scale``: this plan's steps per epoch / the saved plan's (its step counts and
+        per-step factors are compared after scaling)."""
+        return _mismatch(self, state, scale)
 
     def load_state_dict(self, state: dict) -> None:
         """Restores ``state_dict()``'s output; nothing changes unless every entry fits."""
@@ -188,6 +216,7 @@ class StepLR(LRScheduler):
     """lr = base * gamma ** (t // step_size)."""
 
     _state_keys = ("step_size", "gamma")
+    _step_keys = {"step_size": "steps"}
 
     def __init__(self, optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1):
         self.step_size = _whole("StepLR", "step_size", step_size, 1)
@@ -205,6 +234,7 @@ class MultiStepLR(LRScheduler):
     """lr = base * gamma ** (number of milestones <= t)."""
 
     _state_keys = ("milestones", "gamma")
+    _step_keys = {"milestones": "steps"}
 
     def __init__(self, optimizer, milestones, gamma: float = 0.1, last_epoch: int = -1):
         self.milestones = sorted(int(m) for m in _milestones("MultiStepLR", "milestones", list(milestones)))
@@ -222,6 +252,7 @@ class ExponentialLR(LRScheduler):
     """lr = base * gamma ** t."""
 
     _state_keys = ("gamma",)
+    _step_keys = {"gamma": "factor"}
 
     def __init__(self, optimizer, gamma: float, last_epoch: int = -1):
         self.gamma = check_range("ExponentialLR", "gamma", gamma)
@@ -238,6 +269,7 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (base - eta_min) * (1 + cos(pi * t / T_max)) / 2."""
 
     _state_keys = ("T_max", "eta_min")
+    _step_keys = {"T_max": "steps"}
 
     def __init__(self, optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1):
         self.T_max = _whole("CosineAnnealingLR", "T_max", T_max, 1)
@@ -257,6 +289,7 @@ class LinearLR(LRScheduler):
     t = 0 to end_factor at t = total_iters, and staying there."""
 
     _state_keys = ("start_factor", "end_factor", "total_iters")
+    _step_keys = {"total_iters": "steps"}
 
     def __init__(self, optimizer, start_factor: float = 1.0 / 3, end_factor: float = 1.0,
                  total_iters: int = 5, last_epoch: int = -1):
@@ -348,13 +381,15 @@ class SequentialLR(LRScheduler):
             s._set(cs)
         super()._set(entries)
 
-    def mismatch(self, state):
+    _step_keys = {"milestones": "steps"}
+
+    def mismatch(self, state, scale: float = 1.0):
         children = state.get("schedulers") if isinstance(state, dict) else None
         if isinstance(children, list) and len(children) == len(self.schedulers):
             for s, cs in zip(self.schedulers, children):
-                if isinstance(cs, dict) and s.mismatch(cs):
-                    return f"{type(s).__name__} {s.mismatch(cs)}"
-        return _mismatch(self, state)
+                if isinstance(cs, dict) and s.mismatch(cs, scale):
+                    return f"{type(s).__name__} {s.mismatch(cs, scale)}"
+        return _mismatch(self, state, scale)
 
     def __repr__(self):
         return f"SequentialLR({self.schedulers!r}, milestones={self.milestones})"
@@ -375,6 +410,7 @@ class OneCycleLR(LRScheduler):
     momentum (SGD's momentum or Adam's beta1) cycles inversely. Stepped per batch."""
 
     interval = "step"
+    _step_keys = {"total_steps": "steps"}
     _state_keys = ("total_steps", "pct_start", "anneal_strategy", "div_factor", "final_div_factor",
                    "three_phase", "cycle_momentum", "base_momentum", "max_momentum", "max_lrs")
 
@@ -477,8 +513,9 @@ class OneCycleLR(LRScheduler):
             raise ValueError(f"OneCycleLR state: last_epoch {t} is past total_steps {total}")
         return entries
 
-    def step(self):
-        self.last_epoch += 1
+    def seek(self, t):
+        """Moves to step ``t``: the counter, the rates and the cycled momentum of ``t``."""
+        self.last_epoch = int(t)
         lrs, moms = self._at(self.last_epoch)
         self._apply(lrs)
         if self.cycle_momentum:

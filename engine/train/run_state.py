@@ -14,8 +14,10 @@ import numpy as np
 from .._version import __version__
 from ..autograd import random
 from ..data import DataLoader
+from ..distributed import epoch_position
 from ..errors import first_line
 from ..nn import Dropout, Dropout2d
+from ..optim import LRScheduler, OneCycleLR
 from . import checkpoint as ckpt
 
 __all__ = ["state_of", "check_restore", "apply_restore"]
@@ -47,16 +49,19 @@ def state_of(t) -> dict:
             cbs[key] = s
     rng = {"init": random.generator().bit_generator.state, "numpy_global": list(np.random.get_state()),
            "dropout": {name: list(m.get_rng_state()) for name, m in _dropouts(t.model)}}
+    position = {}
     if isinstance(t.train_loader, DataLoader):
         rng["train_loader"] = t._loader_state if t.batch_in_epoch > 0 and t._loader_state is not None \
             else t.train_loader.state_dict()
+        at = epoch_position.current(t.train_loader, t.epoch, t.batch_in_epoch)
+        position = {"samples_in_epoch": at.samples, "ranks": at.ranks, "steps_per_epoch": at.steps_per_epoch}
     return {
         "input_shape": list(t.input_shape) if t.input_shape else None,
         "optimizer": {"type": type(t.optimizer).__name__, "state_dict": t.optimizer.state_dict()},
         "scheduler": sched,
         "scheduler_interval": t._interval(),
         "rng": rng,
-        "trainer": {"epoch": t.epoch, "step": t.step, "batch_in_epoch": t.batch_in_epoch,
+        "trainer": {"epoch": t.epoch, "step": t.step, "batch_in_epoch": t.batch_in_epoch, **position,
                     "running": dict(t._running), "loss_reference": t._loss_reference},
         "history": [dict(h) for h in t.history],
         "callbacks": cbs,
@@ -103,17 +108,24 @@ def check_restore(t, c) -> None:
             check()
         except (ValueError, TypeError, KeyError, OverflowError) as e:
             raise ckpt.damaged(c.path, f"{part}: {first_line(e)}") from None
+    was, now, counter = continuation(t, c)
     if s is not None and t.scheduler is not None:
-        diff = t.scheduler.mismatch(s["state"])
+        if counter is None:
+            diff = t.scheduler.mismatch(s["state"])
+        else:            # a plan over this run's steps per epoch: compared with the saved one rescaled
+            diff = t.scheduler.mismatch(s["state"], now.steps_per_epoch / max(was.steps_per_epoch, 1))
         if diff:         # a run continues only under the schedule it was planned with
             raise ckpt.CheckpointError(f"checkpoint {c.path} holds a {type(t.scheduler).__name__} schedule with "
                                        f"{diff}; build this run's scheduler with the run's settings")
+        if counter is not None and isinstance(t.scheduler, OneCycleLR) and counter > t.scheduler.total_steps:
+            raise ckpt.CheckpointError(f"checkpoint {c.path} continues at step {counter} of this run's OneCycleLR "
+                                       f"schedule of {t.scheduler.total_steps} steps; plan it for the run's epochs")
     spe = t._steps_per_epoch()
     history, epoch, batch = meta.get("history") or [], tr.get("epoch", 0), tr.get("batch_in_epoch", 0)
     probe = meta.get("probe")
     if "trainer" in meta and len(history) != epoch:
         raise ckpt.damaged(c.path, f"its history has {len(history)} epoch rows for {epoch} trained epochs")
-    if spe and batch > spe:
+    if was is None and spe and batch > spe:
         raise ckpt.damaged(c.path, f"it is {batch} batches into an epoch of {spe}")
     if probe is not None and t.input_shape is not None and tuple(probe.shape) != t.input_shape:
         raise ckpt.damaged(c.path, f"its probe image has shape {probe.shape}, not {t.input_shape}")
@@ -127,9 +139,12 @@ def apply_restore(t, c) -> None:
     except (KeyError, ValueError) as e:
         raise ckpt.damaged(c.path, f"its weights do not fit its model spec: {first_line(e)}") from None
     o, s = meta.get("optimizer"), meta.get("scheduler")
+    was, now, counter = continuation(t, c)
     if o is not None:
         t.optimizer.load_state_dict(o["state_dict"])
-    if s is not None and t.scheduler is not None:
+    if s is not None and t.scheduler is not None and counter is not None:
+        t.scheduler.seek(counter)          # this run's plan, at the saved run's epoch fraction
+    elif s is not None and t.scheduler is not None:
         t.scheduler.load_state_dict(s["state"])
     elif s is not None and t.scheduler is None:
         warnings.warn(f"{c.path} holds a {s['type']} schedule but this trainer has no scheduler; "
@@ -153,6 +168,9 @@ def apply_restore(t, c) -> None:
     if rng.get("train_loader") is not None and isinstance(t.train_loader, DataLoader):
         t._loader_state = rng["train_loader"]
         t.train_loader.load_state_dict(rng["train_loader"])
+    if now is not None and "trainer" in meta:       # the saved position, on this run's ranks and batches
+        t._loader_state = epoch_position.go_to(t.train_loader, now)
+        t.batch_in_epoch = now.batch
     cbs = meta.get("callbacks") or {}
     for key, cb in callback_keys(t.callbacks):
         if key in cbs:
@@ -163,6 +181,32 @@ def apply_restore(t, c) -> None:
         t.input_shape = tuple(meta["input_shape"])
     for k, v in (meta.get("metadata") or {}).items():
         t.metadata.setdefault(k, v)
+
+
+def continuation(t, c) -> tuple:
+    """(saved position, this run's position continuing it, the step this run's per-step
+    schedule continues at or None when it loads the saved state as it is) of checkpoint
+    ``c`` for trainer ``t`` (:mod:`engine.distributed.epoch_position`); (None, None, None)
+    for a train loader that is not a DataLoader (it continues batch for batch).
+    CheckpointError if ``t``'s loader cannot start where the checkpoint stopped."""
+    meta = c.meta
+    if not isinstance(t.train_loader, DataLoader):
+        return None, None, None
+    try:
+        was = epoch_position.saved(meta.get("trainer") or {}, meta.get("metadata"), t.train_loader)
+    except ValueError as e:
+        raise ckpt.damaged(c.path, first_line(e)) from None
+    try:
+        now = epoch_position.continuing(t.train_loader, was)
+    except ValueError as e:
+        raise ckpt.CheckpointError(f"checkpoint {c.path} {first_line(e)}") from None
+    s, counter = meta.get("scheduler"), None
+    if s is not None and isinstance(t.scheduler, LRScheduler) and t.scheduler.interval == "step":
+        saved_counter = s["state"].get("last_epoch", 0)
+        counter = epoch_position.schedule_step(saved_counter, was, now)
+        if counter == saved_counter and now.steps_per_epoch == was.steps_per_epoch:
+            counter = None
+    return was, now, counter
 
 
 def _canon(spec) -> str:

@@ -1,11 +1,10 @@
 """``mpirun -n 2 numbacnn train ... --distributed``: rank 0 alone prints and writes the run
 folder; the run resumes in one process (another number of ranks) from its epoch-end
-checkpoint; a mid-epoch checkpoint or a per-step schedule refuses another number;
---sync-bn trains with SyncBatchNorm and saves the plain model; a user error on the ranks
-ends the job with status 2 and the message; without mpi4py, --distributed says in one
-line what to install."""
+checkpoint, its per-step schedule rescaled to the steps of one process, and says so in one
+line (mid-epoch resumes: test_resume_ranks.py, test_resume_layout.py); --sync-bn trains
+with SyncBatchNorm and saves the plain model; a user error on the ranks ends the job with
+status 2 and the message; without mpi4py, --distributed says in one line what to install."""
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,8 +12,7 @@ from PIL import Image
 
 import engine
 from engine.cli import main
-from engine.distributed import launch
-from engine.train import CheckpointError, load_checkpoint
+from engine.train import load_checkpoint
 
 from mpi_launch import run
 
@@ -37,7 +35,7 @@ TRAIN = ["--model", "resnet20", "--image-size", "8", "--batch-size", "2", "--wor
 def test_two_ranks_train_rank_0_writes_and_one_process_resumes(images, capsys):
     out = images / "run"
     r = run(2, ["-m", "engine", "train", "--distributed", "--sync-bn", "--dataset", images / "imgs", "--epochs", "2",
-                "--out", out, *TRAIN], timeout=300)
+                "--schedule", "step:1:0.5", "--out", out, *TRAIN], timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.count("distributed: 2 ranks of batch 2 (global batch 4)") == 1     # rank 1 prints nothing
     assert r.stdout.count("completed: trained 2 epochs (8 steps)") == 1                  # 14 images: 7 per rank
@@ -46,9 +44,14 @@ def test_two_ranks_train_rank_0_writes_and_one_process_resumes(images, capsys):
     assert c.spec == engine.models.get("resnet20", 3, 2, 8).spec()       # BatchNorm2d layers: loads anywhere
     assert len((out / "metrics.csv").read_text().splitlines()) == 3
     rc = main(["train", "--resume", str(out), "--epochs", "3", "--quiet"])
-    assert rc == 0, capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert rc == 0, printed.err
+    assert ("resuming a run of 2 ranks on 1: 4 batches an epoch become 7; the per-step learning-rate schedule "
+            "continues at step 14, the same fraction of its epochs as the run's step 8\n") in printed.out
     c = load_checkpoint(out / "last.npz")
     assert c.metadata["ranks"] == 1 and [row["step"] for row in c.history] == [4, 8, 15]   # 7 steps of batch 2
+    lrs = [row["lr"] for row in c.history]                  # halved every epoch, whatever the steps per epoch
+    np.testing.assert_allclose(lrs, [lrs[0], lrs[0] / 2, lrs[0] / 4], rtol=1e-12)
 
 
 def test_sync_bn_needs_distributed(images, capsys):
@@ -68,17 +71,3 @@ def test_without_mpi4py_distributed_says_what_to_install(images, capsys, monkeyp
     err = capsys.readouterr().err.strip()
     assert rc == 2 and "\n" not in err and "pip install 'numbacnn[mpi]'" in err
 
-
-def _ckpt(ranks, batch_in_epoch=0, interval="epoch"):
-    return SimpleNamespace(path="run/last.npz", metadata={"ranks": ranks}, meta={
-        "trainer": {"epoch": 3, "batch_in_epoch": batch_in_epoch}, "scheduler_interval": interval})
-
-
-def test_resuming_on_another_number_of_ranks():
-    launch.check_resume(_ckpt(2), 4)                      # an epoch end: any number
-    launch.check_resume(_ckpt(2, batch_in_epoch=5), 2)    # mid-epoch, same number
-    launch.check_resume(_ckpt(4, interval="step"), 4)
-    with pytest.raises(CheckpointError, match="saved in the middle of epoch 4 by 2 ranks: resume it on 2"):
-        launch.check_resume(_ckpt(2, batch_in_epoch=5), 1)
-    with pytest.raises(CheckpointError, match="schedule planned over the steps of 1 rank .*resume it on 1"):
-        launch.check_resume(_ckpt(1, interval="step"), 2)

@@ -1,6 +1,8 @@
 """DistributedSampler and DataLoader(sampler=...), in one process (ranks given explicitly,
 so no MPI is needed): shards, padding, epochs, and the batches of R ranks of batch B
 being the batches of one loader of batch R*B."""
+from collections import Counter
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -108,3 +110,52 @@ def test_bad_arguments_are_named():
         DataLoader(images(4), batch_size=2, shuffle=True, sampler=range(4))
     with pytest.raises(IndexError, match="sampler gave index 9, outside the dataset's 4 samples"):
         next(iter(DataLoader(images(4), batch_size=2, sampler=[0, 9])))
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(1, 60), saved=st.integers(1, 4), ranks=st.integers(1, 5), batch=st.integers(1, 5),
+       drop_last=st.booleans(), data=st.data())
+def test_a_resumed_epoch_reads_the_rest_of_the_permutation_once_on_any_number_of_ranks(n, saved, ranks, batch,
+                                                                                       drop_last, data):
+    old = DistributedSampler(range(n), num_replicas=saved, rank=0, seed=2, drop_last=drop_last)
+    old.set_epoch(3)
+    b = data.draw(st.integers(0, -(-len(old) // batch)), label="batches trained")
+    start = old.consumed(b, batch)
+    order = DistributedSampler(range(n), num_replicas=1, rank=0, seed=2)
+    order.set_epoch(3)
+    whole = DistributedSampler(range(n), num_replicas=ranks, rank=0, seed=2, drop_last=drop_last)
+    batches = -(-len(whole) // batch)
+    read, skips = [], set()
+    for r in range(ranks):
+        s = DistributedSampler(range(n), num_replicas=ranks, rank=r, seed=2, drop_last=drop_last)
+        skipped = s.resume(3, start, batch)
+        skips.add(skipped)
+        shard = s.indices()
+        assert len(shard) == len(s) and -(-len(s) // batch) == batches      # the epoch keeps its batches
+        assert s.consumed(skipped, batch) == start
+        assert s.consumed(batches, batch) == n or drop_last                 # the whole epoch, but a dropped tail
+        read += shard[skipped * batch:].tolist()
+        if ranks == saved:                                   # the same ranks: the whole epoch's shard
+            s2 = DistributedSampler(range(n), num_replicas=ranks, rank=r, seed=2, drop_last=drop_last)
+            s2.set_epoch(3)
+            assert skipped == b and np.array_equal(shard, s2.indices())
+        s.set_epoch(4)
+        assert len(s) == len(whole) and s.resumed is None               # the next epoch is whole again
+    assert len(skips) == 1
+    rest = order.indices()[start:].tolist()
+    extra = Counter(read) - Counter(rest)
+    assert not Counter(rest) - Counter(read) or drop_last                   # nothing left out but the tail
+    assert sum(extra.values()) < ranks and set(extra) <= set(order.indices()[:ranks].tolist())   # padding
+
+
+def test_resuming_two_ranks_stopped_mid_epoch_on_four():
+    two = DistributedSampler(range(48), num_replicas=2, rank=0, seed=5)
+    assert two.consumed(5, 2) == 20                 # 5 batches of 2 on 2 ranks: positions [0, 20)
+    four = [DistributedSampler(range(48), num_replicas=4, rank=r, seed=5) for r in range(4)]
+    assert {s.resume(1, 20, 2) for s in four} == {2}     # 28 left: 7 a rank, 4 batches of the epoch's 6
+    order = DistributedSampler(range(48), num_replicas=1, rank=0, seed=5)
+    order.set_epoch(1)
+    assert sorted(i for s in four for i in s.indices()[4:]) == sorted(order.indices()[20:])
+    assert four[3].indices()[4:].tolist() == order.indices()[23::4].tolist()
+    with pytest.raises(ValueError, match=r"start must be in \[0, 48\] \(the dataset's length\), got 49"):
+        four[0].resume(1, 49, 2)

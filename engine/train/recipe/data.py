@@ -196,7 +196,8 @@ def _loaders(s: Settings, train, val, test, mean, std, to_tensor: list, comm=Non
     validation and test batches (None for a missing split) through ToTensor and Normalize;
     with ``comm`` each rank loads its shard of ``train``."""
     normalize = T.Normalize(mean, std)
-    sampler = None if comm is None else DistributedSampler(train, comm.size, comm.rank, seed=s.seed)
+    sampler = None if comm is None else DistributedSampler(train, comm.size, comm.rank, shuffle=s.shuffle,
+                                                           seed=s.seed)
     train_loader = DataLoader(train, batch_size=s.batch_size, shuffle=s.shuffle and sampler is None,
                               sampler=sampler, num_workers=s.workers, seed=s.seed,
                               transform=T.Compose(to_tensor + [normalize]))
