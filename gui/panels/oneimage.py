@@ -17,7 +17,8 @@ from engine.explain import overlay
 
 from .. import state as S
 from ..widgets.heatmap import BarChart
-from ..widgets.images import DIVERGING, MosaicView, kernel_grid, mosaic, normalize_maps, symmetric_levels, to_pixmap
+from ..widgets.images import (DIVERGING, MosaicView, kernel_grid, mosaic, mosaic_tile, normalize_maps, symmetric_levels,
+                               to_pixmap)
 
 MAX_CHANNELS = 256          # a layer's channels drawn at most (the caption says when there are more)
 MAX_VALUES = 4096           # a flat layer's values drawn at most
@@ -240,6 +241,7 @@ class OneImageView(QtWidgets.QWidget):
             return
         f = e.feature_maps[i]
         grid, what = feature_grid(f.maps)
+        self.maps.describe = lambda y, x, m=f.maps: _describe_map(m, y, x)
         self.maps.show_image(grid, (0.0, 1.0), f"{f.name} {f.kind}: {what}")
 
     def _filter_layer_changed(self) -> None:
@@ -271,4 +273,33 @@ class OneImageView(QtWidgets.QWidget):
         else:
             shown = "mean over the inputs" if mode == "mean" else f"input channel {mode}"
             shown += f", {out} outputs" + (f" (first {MAX_CHANNELS})" if out > MAX_CHANNELS else "")
+        self.filters.describe = lambda y, x, w=f.weight, mode=mode: _describe_kernel(w, mode, y, x)
         self.filters.show_image(grid, symmetric_levels(grid), f"{f.name}: {kh}×{kw} kernels; {shown}")
+
+
+def _describe_map(maps: np.ndarray, y: int, x: int) -> str:
+    """The channel and value under pixel (y, x) of :func:`feature_grid`'s grid of ``maps``."""
+    if maps.ndim == 3:
+        hit = mosaic_tile(maps.shape[0], maps.shape[1], maps.shape[2], y, x, max_tiles=MAX_CHANNELS)
+        return "" if hit is None else f"channel {hit[0]}, row {hit[1]}, column {hit[2]}: {maps[hit]:.4g}"
+    flat = maps.reshape(-1)
+    hit = mosaic_tile(flat.size, 1, 1, y, x, max_tiles=MAX_VALUES)
+    return "" if hit is None else f"value {hit[0]}: {flat[hit[0]]:.4g}"
+
+
+def _describe_kernel(weight: np.ndarray, mode, y: int, x: int) -> str:
+    """The kernel and weight under pixel (y, x) of :func:`kernel_grid`'s grid of ``weight`` in ``mode``."""
+    out, inputs, kh, kw = weight.shape
+    if mode == "all":
+        cols = min(inputs, MAX_KERNELS)
+        hit = mosaic_tile(min(out, MAX_KERNELS) * cols, kh, kw, y, x, columns=cols, max_tiles=MAX_KERNELS * cols)
+        if hit is None:
+            return ""
+        (o, i), r, c = divmod(hit[0], cols), hit[1], hit[2]
+        return f"output {o}, input {i}, row {r}, column {c}: {weight[o, i, r, c]:.4g}"
+    hit = mosaic_tile(out, kh, kw, y, x, max_tiles=MAX_CHANNELS)
+    if hit is None:
+        return ""
+    o, r, c = hit
+    v = weight[o, :, r, c].mean() if mode == "mean" else weight[o, mode, r, c]
+    return f"output {o}, row {r}, column {c}: {v:.4g}"

@@ -138,6 +138,23 @@ def mosaic(maps: np.ndarray, columns: int | None = None, pad: int = 1, fill: flo
     return out
 
 
+def mosaic_tile(count: int, h: int, w: int, y: int, x: int, columns: int | None = None, pad: int = 1,
+                max_tiles: int = 64) -> tuple[int, int, int] | None:
+    """Which tile of :func:`mosaic`'s layout of ``count`` (h, w) tiles holds pixel (y, x):
+    (tile index, row in it, column in it), or None for a gap or a pixel outside."""
+    c = min(int(count), max_tiles)
+    if y < 0 or x < 0 or c <= 0:
+        return None
+    if h == 1 and w == 1:
+        side = int(math.ceil(math.sqrt(c)))
+        i = y * side + x if x < side else c
+        return (i, 0, 0) if i < c else None
+    cols = columns or int(math.ceil(math.sqrt(c)))
+    (r, dy), (k, dx) = divmod(y, h + pad), divmod(x, w + pad)
+    i = r * cols + k
+    return (i, dy, dx) if k < cols and dy < h and dx < w and i < c else None
+
+
 def filters_rgb(weights: np.ndarray, pad: int = 1) -> np.ndarray:
     """First-layer filters (O, C, kh, kw) as one image: RGB when C == 3, else grey per
     input channel of the first output... each filter scaled to [0, 1] on its own."""
@@ -199,8 +216,9 @@ DIVERGING = pg.ColorMap([0.0, 0.5, 1.0], [(33, 102, 172), (247, 247, 247), (178,
 
 class MosaicView(pg.GraphicsLayoutWidget):
     """One titled 2-D float image (a mosaic of maps or kernels, NaN gaps drawn as the
-    white background) through a colour table: ``show(image, levels, title)``; ``image``
-    keeps the array shown."""
+    white background) through a colour table: ``show_image(image, levels, title)``;
+    ``image`` keeps the array shown. ``describe(y, x)``, when set, names the pixel under
+    the mouse (its tooltip); "" for none."""
 
     def __init__(self, colormap: pg.ColorMap, parent=None):
         super().__init__(parent=parent)
@@ -213,6 +231,19 @@ class MosaicView(pg.GraphicsLayoutWidget):
         self.item.setLookupTable(colormap.getLookupTable(0.0, 1.0, 256))
         self._vb.addItem(self.item)
         self.image: np.ndarray | None = None
+        self.describe = None
+        self.scene().sigMouseMoved.connect(self._hover)
+
+    def tip_at(self, y: int, x: int) -> str:
+        """What ``describe`` says of pixel (y, x) of the image shown ("" outside it)."""
+        if self.image is None or self.describe is None or not (0 <= y < self.image.shape[0]
+                                                               and 0 <= x < self.image.shape[1]):
+            return ""
+        return self.describe(int(y), int(x))
+
+    def _hover(self, pos) -> None:
+        p = self.item.mapFromScene(pos)
+        self.setToolTip(self.tip_at(math.floor(p.y()), math.floor(p.x())))
 
     def show_image(self, image: np.ndarray, levels: tuple[float, float], title: str) -> None:
         self.image = np.asarray(image, np.float32)

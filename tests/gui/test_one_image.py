@@ -88,7 +88,13 @@ def test_one_image_every_layer(make_window, qtbot, tmp_path):
         want, _ = feature_grid(hooked[name])
         np.testing.assert_allclose(one.maps.image, want, atol=1e-5, equal_nan=True)
     one.map_layer.setCurrentIndex(names.index("3"))
-    assert "6 channels of 8×8" in one.maps.title.text
+    assert "6 channels of 8×8" in one.maps.title.text                # 3 × 2 tiles of 8 × 8, a gap of 1
+    assert one.maps.tip_at(9 + 2, 9 * 2 + 5) == f"channel 5, row 2, column 5: {hooked['3'][5, 2, 5]:.4g}"
+    assert one.maps.tip_at(8, 3) == "" and one.maps.tip_at(100, 3) == ""
+    one.maps.scene().sigMouseMoved.emit(one.maps.item.mapToScene(QtCore.QPointF(9 * 2 + 5.5, 9 + 2.5)))   # the mouse
+    assert one.maps.toolTip() == one.maps.tip_at(9 + 2, 9 * 2 + 5)
+    one.map_layer.setCurrentIndex(names.index("9"))                 # the scores: 10 values in a 4 × 4 square
+    assert one.maps.tip_at(2, 1) == f"value 9: {hooked['9'][9]:.4g}" and one.maps.tip_at(2, 2) == ""
 
     # the filters of every convolution: every kernel, their mean over the inputs, one input's
     convs = {n: m.weight.numpy() for n, m in model.named_modules() if isinstance(m, engine.nn.Conv2d)}
@@ -100,12 +106,14 @@ def test_one_image_every_layer(make_window, qtbot, tmp_path):
     assert shown.shape == (6 * 6 - 1, 6 * 6 - 1)
     for o, i in ((0, 0), (5, 5), (3, 2)):
         np.testing.assert_array_equal(shown[o * 6:o * 6 + 5, i * 6:i * 6 + 5], w[o, i])
+    assert one.filters.tip_at(3 * 6 + 4, 2 * 6 + 1) == f"output 3, input 2, row 4, column 1: {w[3, 2, 4, 1]:.4g}"
     assert np.isnan(shown[5, :]).all() and np.isnan(shown[:, 5]).all()
     one.filter_mode.setCurrentIndex(one.filter_mode.findData("mean"))
     np.testing.assert_allclose(one.filters.image, kernel_grid(w, "mean"), equal_nan=True)
     np.testing.assert_allclose(one.filters.image[:5, :5], w[0].mean(0), atol=1e-6)
     one.filter_mode.setCurrentIndex(one.filter_mode.findData(4))
     np.testing.assert_array_equal(one.filters.image[:5, :5], w[0, 4])
+    assert one.filters.tip_at(6 + 1, 6 * 2 + 3) == f"output 5, row 1, column 3: {w[5, 4, 1, 3]:.4g}"  # 3 × 2 tiles
     assert "input channel 4" in one.filters.title.text
 
     # Grad-CAM: at the last convolution for the predicted class first, then at any convolution for any class
@@ -124,7 +132,7 @@ def test_one_image_every_layer(make_window, qtbot, tmp_path):
     assert e.target == other and one.cam_class.currentText() == NAMES[other]
     np.testing.assert_allclose(e.heatmap, explain(model, x, layer="0", target=other).heatmap, atol=1e-6)
     assert f"Grad-CAM of <b>{NAMES[other]}</b> at layer 0" in one.pred_text.text()
-    assert one.map_layer.currentData() == "3" and one.filter_layer.currentData() == "3"   # the choices stay
+    assert one.map_layer.currentData() == "9" and one.filter_layer.currentData() == "3"   # the choices stay
     assert not win._errors, win._errors
 
 
