@@ -29,7 +29,7 @@ MIN_INTERVAL, MAX_INTERVAL = 0.1, 2.0    # seconds between refreshes of a plot (
 # from a training thread, twice over while a parallel kernel waits at its barrier: 1%
 # keeps training with the window open within a few per cent of the command line.
 BUDGET = 0.01
-X_ROOM = 0.08            # the x axis ends this share of the data's span past the last point
+X_ROOM = 0.15            # the x axis ends this share of the data's span past the last point
 AXIS_WIDTH = 64          # pixels of every plot's left axis, so the linked x axes line up
 
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
@@ -238,12 +238,12 @@ class CurvesView(QtWidgets.QWidget):
         self.lr_plot = CurvePlot("Learning rate", "lr", legend=False)   # colours as in the legends above
         self.lr_plot.setMinimumHeight(130)
         self.plots = {"loss": self.loss_plot, "acc": self.acc_plot, "lr": self.lr_plot}
-        for plot in (self.acc_plot, self.lr_plot):
-            plot.setXLink(self.loss_plot)
         self.following = True            # the view follows the data until the user zooms or pans
         self._x = None                   # the followed x range
+        self._syncing = False            # a plot's x range is being set by the view, not by the user
         for plot in self.plots.values():
             plot.getViewBox().sigRangeChangedManually.connect(self._user_moved)
+            plot.getViewBox().sigXRangeChanged.connect(self._x_moved)
 
         self.smoothing = QtWidgets.QSlider(QtCore.Qt.Horizontal)
         self.smoothing.setRange(0, 99)
@@ -362,6 +362,20 @@ class CurvesView(QtWidgets.QWidget):
     def _user_moved(self, *_):
         self.following = False
 
+    def _x_moved(self, viewbox, x_range):
+        """The plots' x axes are linked: a pan or zoom of one moves the others with it.
+        (pyqtgraph's setXLink would also make the view's own steps repaint the three plots
+        in one go; following the data, each plot takes the new range at its own turn.)"""
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            for plot in self.plots.values():
+                if plot.getViewBox() is not viewbox:
+                    plot.getViewBox().setXRange(*x_range, padding=0)
+        finally:
+            self._syncing = False
+
     def fit(self):
         """Back to following the data: every curve in view, now and as it grows."""
         self.following = True
@@ -370,11 +384,11 @@ class CurvesView(QtWidgets.QWidget):
             plot.refit()
         self.follow()
 
-    def follow(self) -> None:
-        """While following, keeps every curve of the three plots in view. The shared x
-        range fits the data (from its first point to X_ROOM past its last) and moves in
-        steps: only when the data passes its end or shrinks, so the cached axes are not
-        re-rendered at every refresh."""
+    def follow(self, which=("loss", "acc", "lr")) -> None:
+        """While following, keeps every curve of the plots named in ``which`` in view. The
+        shared x range fits the data of all three (from its first point to X_ROOM past its
+        last) and moves in steps: only when the data passes its end or shrinks, so the
+        cached axes are not re-rendered at every refresh."""
         if not self.following:
             return
         spans = [b[0] for b in (p.bounds() for p in self.plots.values()) if b is not None]
@@ -385,8 +399,12 @@ class CurvesView(QtWidgets.QWidget):
         if old is None or x0 < old[0] or x1 > old[1] or x1 - old[0] < (1 - 2 * X_ROOM) * (old[1] - old[0]):
             span = x1 - x0
             self._x = (x0, x1 + (X_ROOM * span if span > 0 else max(0.05 * abs(x1), 0.5)))
-        for plot in self.plots.values():
-            plot.follow_y(self._x)
+        self._syncing = True
+        try:
+            for name in which:
+                self.plots[name].follow_y(self._x)
+        finally:
+            self._syncing = False
 
     # -- drawing ----------------------------------------------------------------------
     def _maybe_redraw(self):
@@ -471,7 +489,7 @@ class CurvesView(QtWidgets.QWidget):
                     put("acc", tag + "vacc", ex, e["val_accuracy"] * 100, pen_v, f"{run.name} · validation", "s")
         for name in which:
             self.plots[name].keep_only(keep[name])
-        self.follow()
+        self.follow(which)
 
     def point_count(self) -> int:
         """Points held by the curves (for tests)."""
