@@ -171,3 +171,18 @@ def test_the_recipes_ranks_read_the_order_of_its_one_process_loader(tmp_path, sh
     ranks = [open_data(s, SimpleNamespace(size=2, rank=r)).train_loader.sampler for r in (0, 1)]
     together = np.stack([r.indices() for r in ranks], axis=1).ravel()
     assert together.tolist() == one._order(0).tolist()
+
+
+def test_a_run_stopped_after_the_last_batch_of_an_epoch_continues_at_its_end(tmp_path):
+    """(as a run stopped during validation is saved)"""
+    path, _ = _stopped(tmp_path, 2)
+    packed, arrays = read_parts(path)
+    packed["trainer"].update(batch_in_epoch=12, samples_in_epoch=N)          # all 12 batches of 2 ranks
+    packed["rng"]["train_loader"].update(epoch=2, batch=0)
+    packed["scheduler"]["state"]["last_epoch"] = 24
+    write_parts(path, packed, arrays)
+    t = _rank(4, 1)
+    t.restore(path)
+    assert (t.epoch, t.batch_in_epoch, t.scheduler.last_epoch) == (1, 6, 12)     # 6 batches an epoch on 4 ranks
+    t.fit(2)
+    assert t.epoch == 2 and not _epoch(t.seen, 1)                             # no batch trained again
