@@ -98,9 +98,12 @@ class Curves:
     skipped: int = 0
 
 
-def default_folders() -> list[Path]:
-    """Where runs live: the studio's runs folder and the CLI's ``runs/`` in the working folder."""
-    return [default_runs_dir(), Path.cwd() / "runs"]
+def default_folders(own=None) -> list[Path]:
+    """Where runs live: the studio's runs folder (``own``, the Train tab's setting, else
+    :func:`gui.state.default_runs_dir`) and the CLI's ``runs/`` in the working folder."""
+    studio = Path(own).expanduser() if own else default_runs_dir()
+    cli = Path.cwd() / "runs"
+    return [studio] if cli == studio else [studio, cli]
 
 
 def is_run(path) -> bool:

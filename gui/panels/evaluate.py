@@ -20,13 +20,6 @@ IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All
 PAGE = 32                    # misclassified thumbnails a page
 
 
-def runs_folders(state: S.AppState) -> list[Path]:
-    """Where the picker looks for runs: the studio's runs folder (the Train tab's
-    setting, else the default) and the CLI's ``runs/``."""
-    own = Path(state.hyper.runs_dir).expanduser() if state.hyper.runs_dir else S.default_runs_dir()
-    return [own, *(f for f in R.default_folders() if f != S.default_runs_dir())]
-
-
 def page_text(page: int, total: int) -> str:
     """"32 of 536 (1–32, page 1 of 17)": what a gallery page of ``total`` images holds."""
     if total <= 0:
@@ -40,7 +33,7 @@ class EvaluatePanel(QtWidgets.QWidget):
     def __init__(self, state: S.AppState, worker, parent=None, folders=None):
         super().__init__(parent)
         self.state, self.worker = state, worker
-        self.folders = folders               # the folders scanned for runs (None: runs_folders)
+        self.folders = folders               # the folders scanned for runs (None: gui.runs.default_folders)
         self._disk: list[R.RunInfo] = []
 
         self.run_pick = QtWidgets.QComboBox()
@@ -124,7 +117,7 @@ class EvaluatePanel(QtWidgets.QWidget):
     # -- which run ------------------------------------------------------------------------
     def rescan(self) -> None:
         """The runs on disk again, then the picker."""
-        self._disk = R.scan(self.folders if self.folders is not None else runs_folders(self.state))
+        self._disk = R.scan(self.folders if self.folders is not None else R.default_folders(self.state.hyper.runs_dir))
         self._on_runs()
 
     def picker_items(self) -> list[tuple[str, tuple]]:

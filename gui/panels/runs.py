@@ -106,8 +106,7 @@ class RunsPanel(QtWidgets.QWidget):
         tab's setting, else the default) and the CLI's ``runs/``."""
         if self.folders is not None:
             return [Path(f) for f in self.folders]
-        own = Path(self.state.hyper.runs_dir).expanduser() if self.state.hyper.runs_dir else S.default_runs_dir()
-        return [own, *(f for f in R.default_folders() if f != S.default_runs_dir())]
+        return R.default_folders(self.state.hyper.runs_dir)
 
     def refresh(self) -> None:
         folders = self.scan_folders()

@@ -104,6 +104,8 @@ def test_a_run_that_is_being_written_is_running(made):
 def test_default_folders_are_the_studios_and_the_clis(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert R.default_folders() == [default_runs_dir(), tmp_path / "runs"]
+    assert R.default_folders(tmp_path / "mine") == [tmp_path / "mine", tmp_path / "runs"]   # the Train tab's folder
+    assert R.default_folders(tmp_path / "runs") == [tmp_path / "runs"]                      # named once
     make_run(tmp_path / "runs" / "a", epochs=1)
     make_run(default_runs_dir() / "b", epochs=1)
     assert sorted(r.name for r in R.scan()) == ["a", "b"]
