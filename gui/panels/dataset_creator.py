@@ -55,6 +55,7 @@ class DatasetCreator(QtWidgets.QDialog):
         self.scan: D.Scan | None = None
         self.created: D.DatasetDefinition | None = None
         self._named_after = ""          # the name field holds the name made from this source
+        self._scanned = ""              # the source text last scanned
 
         self.source = QtWidgets.QLineEdit()
         self.source.setPlaceholderText("a folder with one sub-folder of images per class, or an archive of one")
@@ -128,7 +129,6 @@ class DatasetCreator(QtWidgets.QDialog):
         self.message.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
         self.buttons = QtWidgets.QDialogButtonBox(QtWidgets.QDialogButtonBox.Cancel)
         self.create_btn = self.buttons.addButton("Create", QtWidgets.QDialogButtonBox.AcceptRole)
-        self.create_btn.setDefault(True)
 
         top = QtWidgets.QHBoxLayout()
         left = QtWidgets.QVBoxLayout()
@@ -142,7 +142,7 @@ class DatasetCreator(QtWidgets.QDialog):
         lay.addWidget(self.buttons)
         self.resize(820, 560)
 
-        self.source.editingFinished.connect(lambda: self.set_source(self.source.text()))
+        self.source.editingFinished.connect(self._source_edited)
         self.pick_folder.clicked.connect(self._browse_folder)
         self.pick_archive.clicked.connect(self._browse_archive)
         self.pick_where.clicked.connect(self._browse_where)
@@ -151,6 +151,9 @@ class DatasetCreator(QtWidgets.QDialog):
             spin.valueChanged.connect(lambda _: self._check())
         for combo in (self.resize_mode, self.color):
             combo.currentIndexChanged.connect(lambda _: self._check())
+        cancel = self.buttons.button(QtWidgets.QDialogButtonBox.Cancel)
+        for button in (self.pick_folder, self.pick_archive, self.pick_where, cancel):
+            button.setAutoDefault(False)        # Enter never opens a file dialog nor cancels: it is Create (or nothing)
         self.buttons.rejected.connect(self.reject)
         self.create_btn.clicked.connect(self.create)
         if source:
@@ -163,7 +166,7 @@ class DatasetCreator(QtWidgets.QDialog):
         """Scans the folder or archive ``path`` (its file listing) and shows its classes."""
         path = str(path).strip()
         self.source.setText(path)
-        self.scan = None
+        self.scan, self._scanned = None, path
         if path:
             QtWidgets.QApplication.setOverrideCursor(QtCore.Qt.WaitCursor)
             try:
@@ -179,6 +182,10 @@ class DatasetCreator(QtWidgets.QDialog):
                 self.name.setText(self._named_after)
         self._show_counts(self.scan.classes if self.scan else [], self.scan.counts if self.scan else [])
         self._check()
+
+    def _source_edited(self) -> None:
+        if self.source.text().strip() != self._scanned:
+            self.set_source(self.source.text())
 
     def _show_counts(self, classes, counts) -> None:
         self.counts.setRowCount(len(classes))
@@ -252,9 +259,13 @@ class DatasetCreator(QtWidgets.QDialog):
             self.message.setText(f"<span style='color:{NOTE}'>Create saves {html.escape(str(path), quote=False)}: {train:,} "
                                  f"training and {val:,} validation images of {made.size[0]}×{made.size[1]}.</span>")
         self.create_btn.setEnabled(made is not None)
+        self.create_btn.setDefault(made is not None)
 
     def create(self) -> None:
-        """Saves the definition and closes the dialog (``created``); or says why not."""
+        """Saves the definition and closes the dialog (``created``); or says why not.
+        Enter in the Images field only scans it: the counts come before Create."""
+        if self.source.hasFocus():
+            return
         try:
             made, path = self._planned()
             self.created = made.save(path)

@@ -5,6 +5,7 @@ line, lists it after a restart, and its class-count chart follows Use images."""
 import numpy as np
 import pytest
 from PySide6 import QtCore
+from PySide6.QtTest import QTest
 
 from datasets import definition as D
 from gui.app import MainWindow
@@ -158,3 +159,21 @@ def test_typing_a_saved_datasets_path_uses_its_split(qtbot, tmp_path):
     dp.folder.setText(str(tmp_path / "photos"))
     dp.folder.editingFinished.emit()
     assert win.state.data.folder == str(tmp_path / "photos") and dp.saved.currentIndex() == 0
+
+
+def test_enter_in_the_images_field_scans_and_does_not_create(qtbot, tmp_path):
+    photos = write_photos(tmp_path / "photos")
+    dialog = DatasetCreator(tmp_path / "defs")
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.activateWindow()
+    dialog.source.setFocus()
+    assert wait_until(qtbot, dialog.source.hasFocus, 10)
+    QTest.keyClicks(dialog.source, str(photos))
+    QTest.keyClick(dialog.source, QtCore.Qt.Key_Return)
+    assert _table(dialog) == [("cat", "3"), ("dog", "4")] and dialog.create_btn.isEnabled()
+    assert dialog.isVisible() and dialog.created is None and not (tmp_path / "defs").exists()
+    dialog.name.setFocus()
+    assert wait_until(qtbot, dialog.name.hasFocus, 10)
+    QTest.keyClick(dialog.name, QtCore.Qt.Key_Return)             # Enter elsewhere is Create
+    assert dialog.created is not None and (tmp_path / "defs" / "photos.json").is_file()
