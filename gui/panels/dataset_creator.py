@@ -58,7 +58,7 @@ class DatasetCreator(QtWidgets.QDialog):
         self._scanned = ""              # the source text last scanned
 
         self.source = QtWidgets.QLineEdit()
-        self.source.setPlaceholderText("a folder with one sub-folder of images per class, or an archive of one")
+        self.source.setPlaceholderText("folder of class folders, or an archive")
         self.pick_folder = QtWidgets.QPushButton("Folder…")
         self.pick_archive = QtWidgets.QPushButton("Archive…")
         self.name = QtWidgets.QLineEdit()
@@ -253,7 +253,8 @@ class DatasetCreator(QtWidgets.QDialog):
         for thumb in self.preview.cells:         # each thumbnail its own size, its caption under it
             thumb.setFixedSize(PREVIEW + 2, PREVIEW + 2)
         if problem:
-            self.message.setText(f"<span style='color:{ERROR}'>{html.escape(problem, quote=False)}</span>")
+            color = NOTE if not self._scanned else ERROR        # nothing chosen yet is a hint, not an error
+            self.message.setText(f"<span style='color:{color}'>{html.escape(problem, quote=False)}</span>")
         else:
             train, val = made.parts()
             self.message.setText(f"<span style='color:{NOTE}'>Create saves {html.escape(str(path), quote=False)}: {train:,} "

@@ -57,9 +57,10 @@ def test_what_stops_create_is_one_sentence(qtbot, tmp_path):
     dialog = DatasetCreator(tmp_path / "defs")
     qtbot.addWidget(dialog)
     assert not dialog.create_btn.isEnabled() and "Choose a folder" in dialog.message.text()
+    assert "#555" in dialog.message.text()                               # a hint until something is chosen
     flat = write_tree(tmp_path / "flat", {"0.png": encode(stripes(4, 4))})
     dialog.set_source(str(flat))
-    assert not dialog.create_btn.isEnabled() and dialog.counts.rowCount() == 0
+    assert not dialog.create_btn.isEnabled() and dialog.counts.rowCount() == 0 and "#a00000" in dialog.message.text()
     assert "this folder has no class subfolders with images: put each class's images" in dialog.message.text()
     write_tree(tmp_path / "one", {"cat/0.png": encode(stripes(4, 4))})
     dialog.set_source(str(tmp_path / "one"))
