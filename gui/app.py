@@ -34,6 +34,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if load_settings:
             self.state.load()
         self.worker = Worker(self.state, self)
+        self._quitting = False             # the user chose to quit; the window closes once the run has ended
         self.setWindowTitle("numbacnn studio")
         self.setAcceptDrops(True)
 
@@ -65,7 +66,6 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.info.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.state.subscribe(self._on_status, S.STATUS)
         self.state.subscribe(self._on_message, S.MESSAGE)
-        self.state.subscribe(self._on_run, S.RUN)
         self.tabs.currentChanged.connect(lambda i: self.state.set_ui(tab=i))
         self._restore_window()
         self.worker.load_data()
@@ -162,6 +162,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     # -- status ---------------------------------------------------------------------------
     def _on_status(self, **info):
+        if info.get("training") is False and self._quitting:     # the run has ended and its files are written
+            QtCore.QTimer.singleShot(0, self.close)
         busy = self.state.busy
         self.busy.setText(f"⏳ {busy}" if busy else "")
         run = self.state.run()
@@ -173,8 +175,22 @@ class MainWindow(QtWidgets.QMainWindow):
             if info.get("status") in ("completed", "stopped", "error", "nan", "early_stopping"):
                 self._run_finished(run)
 
-    def _on_run(self, **info):
-        pass
+    def _confirm_quit(self) -> bool:
+        """Whether the user chose "Quit and save" over Cancel while a run trains."""
+        run = self.state.run()
+        box = QtWidgets.QMessageBox(self)
+        box.setObjectName("quit-confirmation")
+        box.setIcon(QtWidgets.QMessageBox.Question)
+        box.setWindowTitle("numbacnn studio")
+        box.setText("A run is training. Quit the studio?")
+        where = f" in {run.directory}" if run is not None and run.directory else ""
+        box.setInformativeText(f"The run stops within a step and its checkpoint (last.npz) and metrics are saved"
+                               f"{where}; it can be resumed from there later.")
+        quit_button = box.addButton("Quit and save", QtWidgets.QMessageBox.AcceptRole)
+        box.addButton(QtWidgets.QMessageBox.Cancel)
+        box.setDefaultButton(quit_button)
+        box.exec()
+        return box.clickedButton() is quit_button
 
     def _run_finished(self, run):
         """The run's per-batch metrics go beside its checkpoints (studio_metrics.csv); the
@@ -243,8 +259,16 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage(f"could not save settings: {e}", 8000)
 
     def closeEvent(self, e: QtGui.QCloseEvent):
+        """Quitting while a run trains asks first; on "Quit and save" the run stops (within
+        a step), and the window closes once its last.npz and metrics are written."""
         if self.worker.training:
-            self.worker.stop()
+            e.ignore()
+            if not self._quitting and (self.worker.stopping or self._confirm_quit()):
+                self._quitting = True
+                self.statusBar().showMessage("Stopping the run; the studio closes once its checkpoint and metrics "
+                                             "are saved…")
+                self.worker.stop()
+            return
         self.experiments_panel.stop()
         self.save_settings()
         self.worker.shutdown(timeout=5.0)

@@ -4,7 +4,8 @@ The run is built by the engine's recipe (:mod:`engine.train.recipe`) from the ap
 state's settings, exactly as ``numbacnn train`` builds it from its options, and trained
 by :class:`engine.train.Trainer`. Its events go to the GUI thread in small batches; it
 keeps what it has when it ends in any way (ModelCheckpoint writes last.npz and
-best.npz; after an exception the weights of that moment go to error.npz beside them).
+best.npz, and a stopped run always has a last.npz, even one stopped before its first
+step; after an exception the weights of that moment go to error.npz beside them).
 """
 from __future__ import annotations
 
@@ -85,6 +86,11 @@ class TrainingSession:
         if self.trainer is not None:
             self.trainer.stop()
 
+    @property
+    def stopping(self) -> bool:
+        """Whether the run was asked to stop."""
+        return self._stop.is_set()
+
     def set_probe(self, index: int):
         self.probe_index = int(index)
         self._probe_changed = True
@@ -132,6 +138,9 @@ class TrainingSession:
             self.engine.models[self.run_id] = (self.model, self.bundle, trainer)
             trainer.subscribe(self._on_event)
             if self._stop.is_set():          # stopped while the data and model were being built
+                last = self.directory / "last.npz"
+                if not last.exists():            # the run folder holds a run that resumes
+                    self._emit(CheckpointSaved(trainer.save_checkpoint(str(last))))
                 self.done = Done(reason="stopped", step=trainer.step, epoch=trainer.epoch,
                                  message="stopped before the first step", history=list(trainer.history))
                 self._emit(self.done)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import io
 import json
 import os
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.train import events as E
+from engine.train.checkpoint import atomic_write_bytes
 from engine.train.jsonable import jsonable
 
 from .events import CheckpointSaved
@@ -246,22 +248,22 @@ class Run:
         return self.status in ("starting", "running", "paused", "stopping")
 
     def write_csv(self, path) -> None:
-        """Per-batch and per-epoch metrics as one CSV (``kind`` column says which)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Per-batch and per-epoch metrics as one CSV (``kind`` column says which), written
+        atomically: a crash leaves the previous file whole, never a part of it."""
         cols = ["kind", "step", "epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lr", "images_per_sec",
                 "seconds"]
-        with open(path, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(cols)
-            b = self.batch_arrays()
-            for i in range(len(b["step"])):
-                w.writerow(["batch", int(b["step"][i]), int(b["epoch"][i]), _num(b["loss"][i]),
-                            _num(b["accuracy"][i]), "", "", _num(b["lr"][i]), _num(b["images_per_sec"][i]), ""])
-            for e in self.epochs:
-                w.writerow(["epoch", e.get("step", ""), e.get("epoch", ""), _num(e.get("train_loss")),
-                            _num(e.get("train_accuracy")), _num(e.get("val_loss")), _num(e.get("val_accuracy")),
-                            _num(e.get("lr")), "", _num(e.get("seconds"))])
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        b = self.batch_arrays()
+        for i in range(len(b["step"])):
+            w.writerow(["batch", int(b["step"][i]), int(b["epoch"][i]), _num(b["loss"][i]),
+                        _num(b["accuracy"][i]), "", "", _num(b["lr"][i]), _num(b["images_per_sec"][i]), ""])
+        for e in self.epochs:
+            w.writerow(["epoch", e.get("step", ""), e.get("epoch", ""), _num(e.get("train_loss")),
+                        _num(e.get("train_accuracy")), _num(e.get("val_loss")), _num(e.get("val_accuracy")),
+                        _num(e.get("lr")), "", _num(e.get("seconds"))])
+        atomic_write_bytes(str(path), buf.getvalue().encode())
 
 
 def _num(v):

@@ -47,9 +47,9 @@ class Worker(QtCore.QObject):
 
     # -- outbox -----------------------------------------------------------------------
     def drain(self) -> None:
+        # read before the outbox: a session that has ended posted all its events before it said so
+        ended = self.session is not None and self.engine.session is None
         items = self.engine.drain()
-        if not items:
-            return
         with self.state.batch():
             for cb, args in items:
                 try:
@@ -60,7 +60,7 @@ class Worker(QtCore.QObject):
                     self.error.emit(str(e), e.tb)
                 except Exception as e:  # noqa: BLE001 - a view's callback failed: a dialog, the app lives on
                     self.error.emit(str(e), traceback.format_exc())
-        if self.session is not None and self.engine.session is None:
+        if ended:
             self.session = None
             self.engine.requeue_deferred()
             self.state.busy = ""
@@ -185,6 +185,11 @@ class Worker(QtCore.QObject):
     @property
     def training(self) -> bool:
         return self.session is not None
+
+    @property
+    def stopping(self) -> bool:
+        """Whether the run in progress was asked to stop (it ends within a step)."""
+        return self.session is not None and self.session.stopping
 
     def set_snapshots(self, on: bool, hz: float | None = None):
         """The user's choice: feature maps refresh while training (at ``hz``)."""
@@ -437,8 +442,11 @@ class Worker(QtCore.QObject):
     _bench_cancel = threading.Event()
 
     def shutdown(self, timeout: float = 5.0):
+        """Stops the run, lets the engine thread finish its jobs (``timeout`` seconds at
+        most) and takes in what they posted."""
         self.timer.stop()
         self.engine.shutdown(timeout)
+        self.drain()
 
 
 

@@ -20,7 +20,6 @@ def make_window(qtbot, shared_data):
     """A MainWindow on real MNIST (small, fast settings); closed after the test."""
     from gui.app import MainWindow
     from gui.state import AppState
-    made = []
 
     def make(**hyper):
         state = AppState()
@@ -30,14 +29,17 @@ def make_window(qtbot, shared_data):
         settings.update(hyper)
         state.set_hyper(**settings)
         win = MainWindow(state, load_settings=False)
-        qtbot.addWidget(win)
+        qtbot.addWidget(win, before_close_func=_end_training)
         win.show()
-        made.append(win)
         assert wait_until(qtbot, lambda: state.dataset_info is not None, 60), "the dataset did not load"
         return win
 
-    yield make
-    for win in made:
-        if win.worker.training:
-            win.worker.stop()
-        win.worker.shutdown(timeout=30)
+    return make
+
+
+def _end_training(win):
+    """Before pytest-qt closes a window: its run stopped and its engine thread ended (a
+    window closed while a run trains asks the user first)."""
+    if win.worker.training:
+        win.worker.stop()
+    win.worker.shutdown(timeout=30)
