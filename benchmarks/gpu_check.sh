@@ -3,9 +3,9 @@
 #
 #   bash benchmarks/gpu_check.sh            # from anywhere; about 4-6 minutes
 #
-# 1. the CUDA kernel tests WITHOUT the simulator (tests/cuda: every kernel against its
-#    CPU twin on larger shapes, the model-level test, and parity with torch's CUDA
-#    convolution when torch with CUDA is installed);
+# 1. the CUDA kernel tests WITHOUT the simulator (tests/kernels' cuda half: every kernel
+#    against the numpy reference on larger shapes; tests/cuda: the model-level test, and
+#    parity with torch's CUDA convolution when torch with CUDA is installed);
 # 2. the benchmark: every kernel forward/backward on cpu and cuda, and training
 #    throughput of mnist_cnn, resnet20 and vgg16 at batch 128 on the CPU engine
 #    (2 threads, as the targets are stated), the CUDA engine, and PyTorch on the GPU
@@ -71,11 +71,11 @@ fi
 
 say ""
 say "== 1. CUDA kernel tests on the GPU (no simulator)"
-run timeout 170 $PY -m pytest -q -x tests/cuda -rs
+run timeout 170 $PY -m pytest -q -x tests/cuda tests/kernels -k cuda -rs
 TESTS=$?
 if [ $TESTS -ne 0 ] && [ $TESTS -ne 124 ]; then
   say "tests failed (status $TESTS); re-running the last failures with numba's default allocator"
-  NUMBACNN_CUDA_ALLOCATOR=default run timeout 60 $PY -m pytest -q --lf tests/cuda -rs
+  NUMBACNN_CUDA_ALLOCATOR=default run timeout 60 $PY -m pytest -q --lf tests/cuda tests/kernels -k cuda -rs
 fi
 say "(tests took $(( $(date +%s) - START )) s so far)"
 

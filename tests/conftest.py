@@ -6,6 +6,7 @@ os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")  # CUDA kernels run under Num
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
+from helpers import simulator_speedup  # noqa: E402
 
 SHARED_DATA = Path(os.environ.get("NUMBACNN_SHARED_DATA",
                                   Path(__file__).resolve().parents[1].parent / "shared" / "data"))
@@ -46,5 +47,7 @@ def ops(request):
     from engine.kernels import cuda
     if request.param == "cuda" and not cuda.available():
         pytest.skip(f"CUDA kernels cannot run here: {cuda.unusable_reason()}")
+    if request.param == "cuda" and cuda.SIM:
+        simulator_speedup.install()      # idempotent; tests/cuda/conftest.py installs it too
     return kernels.ops(request.param)
 

@@ -1,10 +1,13 @@
-"""tests/cuda: every CUDA kernel against its CPU twin.
+"""tests/cuda: what only the CUDA set has or does: the contract with the CPU set, device
+memory and transfers, the GEMM's tiles, PTX, the benchmark, whole models on "cuda"
+against the CPU, the dropout mask the CPU draws. (Each kernel of both sets against the
+numpy reference: tests/kernels, over the ``ops`` fixture of tests/conftest.py.)
 
 By default they run under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1, set here
 unless the environment already says otherwise) on tiny shapes. On a machine with an
-NVIDIA GPU, ``NUMBA_ENABLE_CUDASIM=0 pytest tests/cuda`` runs the same tests on the GPU
-with larger shapes, plus parity with torch's CUDA convolution when torch has CUDA
-(benchmarks/gpu_check.sh does that).
+NVIDIA GPU, ``NUMBA_ENABLE_CUDASIM=0 pytest tests/cuda tests/kernels -k cuda`` runs the
+same tests on the GPU with larger shapes, plus parity with torch's CUDA convolution when
+torch has CUDA (benchmarks/gpu_check.sh does that).
 
 numba reads NUMBA_ENABLE_CUDASIM when numba is imported, and numba.cuda picks the
 simulator or the driver when it is first imported, so this file sets the variable,

@@ -1,43 +1,14 @@
 """CPU convolution kernels: the im2col + GEMM kernel (whole batch and in blocks of
-samples), the direct kernel and a naive numpy reference agree, in float32 and float64, on odd
-shapes, strides, paddings and 1x1 kernels."""
+samples), the direct kernel and the numpy reference (helpers.kernel_reference) agree, in float32
+and float64, on odd shapes, strides, paddings and 1x1 kernels. (Both kernel sets on small
+shapes: test_conv.py.)"""
 import numpy as np
 import pytest
+from helpers.kernel_reference import conv_backward as ref_backward
+from helpers.kernel_reference import conv_forward as ref_forward
 
 from engine.kernels.cpu import conv, conv_direct
 from engine.kernels.cpu.parallel import gemm
-
-
-def ref_forward(x, w, b, stride, padding):
-    N, C, H, W = x.shape
-    O, _, kh, kw = w.shape
-    (sh, sw), (ph, pw) = stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).astype(np.float64)
-    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
-    y = np.zeros((N, O, Ho, Wo))
-    for i in range(kh):
-        for j in range(kw):
-            patch = xp[:, :, i:i + sh * (Ho - 1) + 1:sh, j:j + sw * (Wo - 1) + 1:sw]
-            y += np.einsum("nchw,oc->nohw", patch, w[:, :, i, j].astype(np.float64))
-    return y + (0 if b is None else b.astype(np.float64)[None, :, None, None])
-
-
-def ref_backward(x, w, g, stride, padding):
-    N, C, H, W = x.shape
-    O, _, kh, kw = w.shape
-    (sh, sw), (ph, pw) = stride, padding
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))).astype(np.float64)
-    dxp = np.zeros_like(xp)
-    _, _, Ho, Wo = g.shape
-    g = g.astype(np.float64)
-    dw = np.zeros(w.shape)
-    for i in range(kh):
-        for j in range(kw):
-            sl = (slice(None), slice(None), slice(i, i + sh * (Ho - 1) + 1, sh), slice(j, j + sw * (Wo - 1) + 1, sw))
-            dw[:, :, i, j] = np.einsum("nohw,nchw->oc", g, xp[sl])
-            dxp[sl] += np.einsum("nohw,oc->nchw", g, w[:, :, i, j].astype(np.float64))
-    dx = dxp[:, :, ph:ph + H, pw:pw + W]
-    return dx, dw, g.sum(axis=(0, 2, 3))
 
 
 # (N, C, H, W, O, kh, kw, stride, padding)

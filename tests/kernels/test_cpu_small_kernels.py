@@ -2,6 +2,7 @@
 the flat-buffer SGD step: each agrees with the plain path."""
 import numpy as np
 import pytest
+from helpers import kernel_reference as ref
 
 import engine
 from engine import manual_seed, models, nn, optim
@@ -105,17 +106,6 @@ def test_flat_sgd_matches_per_parameter_update_and_survives_replaced_arrays():
         np.testing.assert_allclose(sd["state"][i]["momentum_buffer"], bufs[i], rtol=1e-5, atol=1e-6)
 
 
-def _lrn_reference(x, size, alpha, beta, k, g):
-    """y and dx of local response normalisation in float64, by its definition."""
-    C = x.shape[1]
-    sq = np.pad(x.astype(np.float64) ** 2, ((0, 0), (size // 2, (size - 1) // 2), (0, 0), (0, 0)))
-    s = k + alpha / size * sum(sq[:, j:j + C] for j in range(size))
-    y = x * s ** -beta
-    t = np.pad(g * y / s, ((0, 0), ((size - 1) // 2, size // 2), (0, 0), (0, 0)))
-    dx = g * s ** -beta - 2 * alpha * beta / size * x * sum(t[:, j:j + C] for j in range(size))
-    return y, dx
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 0.6])   # the square-root forms, and pow
 @pytest.mark.parametrize("size", [5, 4, 1])
@@ -125,28 +115,11 @@ def test_lrn_matches_its_definition(dtype, beta, size):
     g = r.standard_normal(x.shape).astype(dtype)
     y, s = cpu.lrn_forward(x, size, 0.5, beta, 1.5)
     dx = cpu.lrn_backward(x, y, s, g, size, 0.5, beta)
-    ry, rdx = _lrn_reference(x, size, 0.5, beta, 1.5, g)
+    ry, rdx = ref.lrn(x, size, 0.5, beta, 1.5, g)
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-13)
     assert y.dtype == dx.dtype == dtype
     np.testing.assert_allclose(y, ry, **tol)
     np.testing.assert_allclose(dx, rdx, **tol)
-
-
-def _maxpool_reference(x, k, s, p):
-    """(y, argmax) by scanning each window clipped to the plane in row-major order, the
-    first strict maximum winning."""
-    N, C, H, W = x.shape
-    Ho, Wo = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1
-    y, idx = np.empty((N, C, Ho, Wo), x.dtype), np.empty((N, C, Ho, Wo), np.int32)
-    for n, c, oh, ow in np.ndindex(N, C, Ho, Wo):
-        h0, w0 = oh * s - p, ow * s - p
-        cells = [(i, j) for i in range(max(h0, 0), min(h0 + k, H)) for j in range(max(w0, 0), min(w0 + k, W))]
-        best, arg = x[n, c][cells[0]], cells[0]
-        for cell in cells[1:]:
-            if x[n, c][cell] > best:
-                best, arg = x[n, c][cell], cell
-        y[n, c, oh, ow], idx[n, c, oh, ow] = best, arg[0] * W + arg[1]
-    return y, idx
 
 
 @pytest.mark.parametrize("s,p", [(1, 1), (2, 1), (2, 0), (1, 0)])
@@ -154,6 +127,6 @@ def test_3x3_max_pool_picks_the_first_maximum_of_each_window(s, p):
     r = np.random.default_rng(4)
     x = r.integers(0, 4, (2, 3, 7, 9)).astype(np.float32)  # many ties
     y, idx = cpu.maxpool2d_forward(x, (3, 3), (s, s), (p, p))
-    ry, ridx = _maxpool_reference(x, 3, s, p)
+    ry, ridx = ref.maxpool_forward(x, (3, 3), (s, s), (p, p))
     np.testing.assert_array_equal(y, ry)
     np.testing.assert_array_equal(idx, ridx)
