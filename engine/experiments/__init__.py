@@ -11,7 +11,10 @@ Each experiment trains its arms with the same seed and data and writes ``out_dir
 CSVs and PNG plots of the overlaid curves. Budgets: "tiny" (seconds, for tests), "quick"
 (a few minutes on 2 CPU cores, still shows the effect), "full" (reproduces it properly).
 ``on_event`` receives :class:`Point` (one optimizer step of one arm) and :class:`Stage`
-(a line of progress) objects on the calling thread.
+(a line of progress) objects on the calling thread. Every arm is a run of the shared
+recipe (engine.train.recipe), as the command line and the studio train: data opened once
+(``Context.settings``, ``open_data``), fresh loaders per arm (``RunData.for_arm``), the
+model, SGD and loss from ``build``.
 """
 from __future__ import annotations
 

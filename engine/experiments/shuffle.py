@@ -1,9 +1,9 @@
 """shuffle: why shuffle the training set but not the test set."""
 from __future__ import annotations
 
-import numpy as np
-
 from dataclasses import replace
+
+import numpy as np
 
 from ..data import DataLoader, Subset
 from ..train import evaluate_model

@@ -1,4 +1,5 @@
-"""train_arm's edges: a diverging arm, a stopped run."""
+"""An experiment's arms: the recipe settings its budget gives, fresh loaders per arm,
+train_arm's edges (a diverging arm, a stopped run), an unwritten report."""
 import threading
 
 import numpy as np
