@@ -3,6 +3,7 @@ Evaluate, Benchmark, Experiments, Runs), menus for files, a status bar, drag-and
 any error — the app stays alive."""
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,9 @@ class MainWindow(QtWidgets.QMainWindow):
             self.state.load()
         self.worker = Worker(self.state, self)
         self._quitting = False             # the user chose to quit; the window closes once the run has ended
+        self._errors: list[str] = []       # every error message shown, oldest first
+        self._error_queue: collections.deque = collections.deque()    # (message, details) waiting for the open box
+        self._last_error_box: QtWidgets.QMessageBox | None = None      # the error box open
         self.setWindowTitle("numbacnn studio")
         self.setAcceptDrops(True)
 
@@ -66,10 +70,10 @@ class MainWindow(QtWidgets.QMainWindow):
         self.worker.info.connect(lambda text: self.statusBar().showMessage(text, 8000))
         self.state.subscribe(self._on_status, S.STATUS)
         self.state.subscribe(self._on_message, S.MESSAGE)
+        self.state.subscribe(self._update_busy, S.RUN)
         self.tabs.currentChanged.connect(lambda i: self.state.set_ui(tab=i))
         self._restore_window()
         self.worker.load_data()
-        self._errors: list[str] = []
 
     # -- menus ----------------------------------------------------------------------------
     def _menus(self):
@@ -88,7 +92,9 @@ class MainWindow(QtWidgets.QMainWindow):
         m.addSeparator()
         self._action(m, "Quit", self.close, QtGui.QKeySequence.Quit)
         r = self.menuBar().addMenu("&Run")
-        self._action(r, "Start", self.train_panel.start, "Ctrl+R")
+        self.start_action = self._action(r, "Start", self.train_panel.start, "Ctrl+R")
+        self.start_action.setEnabled(self.train_panel.start_btn.isEnabled())
+        self.train_panel.can_start_changed.connect(self.start_action.setEnabled)
         self._action(r, "Pause / Resume", self.train_panel.toggle_pause, "Ctrl+P")
         self._action(r, "Stop", self.worker.stop, "Ctrl+.")
         h = self.menuBar().addMenu("&Help")
@@ -109,7 +115,7 @@ class MainWindow(QtWidgets.QMainWindow):
         if run is None:
             self.show_error("Train a model or load a checkpoint first, then export it.")
             return
-        start = str(Path(run.directory or Path.home()) / "model.onnx")
+        start = str(self.state.files_folder() / "model.onnx")
         path, chosen = QtWidgets.QFileDialog.getSaveFileName(self, "Export model", start,
                                                              ";;".join(EXPORT_FILTERS.values()))
         if path:
@@ -164,8 +170,7 @@ class MainWindow(QtWidgets.QMainWindow):
     def _on_status(self, **info):
         if info.get("training") is False and self._quitting:     # the run has ended and its files are written
             QtCore.QTimer.singleShot(0, self.close)
-        busy = self.state.busy
-        self.busy.setText(f"⏳ {busy}" if busy else "")
+        self._update_busy()
         run = self.state.run()
         if run is not None:
             msg = f"{run.name} — {run.status}"
@@ -174,6 +179,20 @@ class MainWindow(QtWidgets.QMainWindow):
             self.status_text.setText(msg)
             if info.get("status") in ("completed", "stopped", "error", "nan", "early_stopping"):
                 self._run_finished(run)
+
+    def busy_text(self) -> str:
+        """The status bar's busy indicator ("" when idle): the engine job in progress and what
+        the active run does; a job that ends (a dataset loaded mid-run) leaves the run's part."""
+        parts = [self.state.busy] if self.state.busy else []
+        run = next((r for r in self.state.runs if r.active), None)
+        if run is not None:
+            parts.append("training" if run.activity == "running" else run.activity)
+        return f"Busy: {', '.join(parts)}" if parts else ""
+
+    def _update_busy(self, **info):
+        text = self.busy_text()
+        if text != self.busy.text():
+            self.busy.setText(text)
 
     def _confirm_quit(self) -> bool:
         """Whether the user chose "Quit and save" over Cancel while a run trains."""
@@ -194,8 +213,8 @@ class MainWindow(QtWidgets.QMainWindow):
 
     def _run_finished(self, run):
         """The run's per-batch metrics go beside its checkpoints (studio_metrics.csv); the
-        Runs tab lists it."""
-        if run.directory:
+        Runs tab lists it. A run that failed before it began has no folder and gets none."""
+        if run.directory and Path(run.directory).is_dir():
             try:
                 run.write_csv(Path(run.directory) / "studio_metrics.csv")
             except OSError as e:
@@ -211,21 +230,50 @@ class MainWindow(QtWidgets.QMainWindow):
             self.statusBar().showMessage(text, 8000)
 
     def show_error(self, message: str, details: str = ""):
-        """A dialog with the message (details behind a button); never raises."""
+        """A dialog with the message (details behind a button); never raises. One is open
+        at a time: errors that come meanwhile wait in a queue (the open one says how many)
+        and follow when it is closed; one repeating the open one or a waiting one is
+        dropped."""
         self._errors.append(message)
+        shown = self._last_error_box is not None
+        if (shown and self._last_error_box.text() == message) or any(m == message for m, _ in self._error_queue):
+            return
+        self._error_queue.append((message, details))
+        if shown:
+            self._count_waiting_errors()
+        else:
+            self._next_error()
+
+    def _next_error(self):
+        """Shows the oldest waiting error, if any and no other is open."""
+        if self._last_error_box is not None or not self._error_queue:
+            return
+        message, details = self._error_queue.popleft()
         box = QtWidgets.QMessageBox(self)
         box.setIcon(QtWidgets.QMessageBox.Warning)
         box.setWindowTitle("numbacnn studio")
         box.setText(message)
         run = self.state.run()
-        if run is not None and run.directory and "Training" in message:
-            box.setInformativeText(f"Checkpoints and metrics so far are kept in {run.directory}")
+        kept = f"Checkpoints and metrics so far are kept in {run.directory}" \
+            if run is not None and run.directory and "Training" in message else ""
+        box.setProperty("kept", kept)
         if details:
             box.setDetailedText(details)
         box.setModal(False)
         box.setAttribute(QtCore.Qt.WA_DeleteOnClose)
-        box.show()
+        box.finished.connect(self._error_closed)
         self._last_error_box = box
+        self._count_waiting_errors()
+        box.show()
+
+    def _error_closed(self, *_):
+        self._last_error_box = None        # deleted on close
+        QtCore.QTimer.singleShot(0, self._next_error)
+
+    def _count_waiting_errors(self):
+        box, n = self._last_error_box, len(self._error_queue)
+        waiting = f"{n} more error{'s' if n != 1 else ''} will follow when this one is closed." if n else ""
+        box.setInformativeText("\n\n".join(t for t in (box.property("kept"), waiting) if t))
 
     # -- drag and drop: predict an image file --------------------------------------------------
     def dragEnterEvent(self, e: QtGui.QDragEnterEvent):

@@ -133,8 +133,8 @@ class TrainingSession:
         """The job: everything from the data to the final checkpoint."""
         set_threads(int(self.hyper.threads) or None)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            trainer = self.build()
+            trainer = self.build()                       # data and model first: a run that cannot start
+            self.directory.mkdir(parents=True, exist_ok=True)     # leaves no run folder behind
             self.engine.models[self.run_id] = (self.model, self.bundle, trainer)
             trainer.subscribe(self._on_event)
             if self._stop.is_set():          # stopped while the data and model were being built

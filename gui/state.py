@@ -247,6 +247,16 @@ class Run:
     def active(self) -> bool:
         return self.status in ("starting", "running", "paused", "stopping")
 
+    @property
+    def activity(self) -> str:
+        """What the run is doing, in words: preparing its data and model, compiling kernels
+        (until its first batch is done), else its status ("running", "paused", ...)."""
+        if self.status == "starting":
+            return "preparing the data and the model"
+        if self.status == "running" and not len(self.batches["step"]):
+            return "compiling kernels…"
+        return self.status
+
     def write_csv(self, path) -> None:
         """Per-batch and per-epoch metrics as one CSV (``kind`` column says which), written
         atomically: a crash leaves the previous file whole, never a part of it."""
@@ -358,6 +368,21 @@ class AppState(Observable):
         self.emit(RUNS, added=run.id)
         self.emit(STATUS, run=run.id, status=run.status)
         return run
+
+    def runs_dir(self) -> Path:
+        """Where new runs go: the Train tab's runs folder, else :func:`default_runs_dir`."""
+        return Path(self.hyper.runs_dir).expanduser() if self.hyper.runs_dir else default_runs_dir()
+
+    def files_folder(self) -> Path:
+        """Where file dialogs open: the selected run's folder, else the runs folder, else
+        the nearest folder above it that exists."""
+        run = self.run()
+        if run is not None and run.directory and Path(run.directory).is_dir():
+            return Path(run.directory)
+        folder = self.runs_dir()
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        return folder
 
     def run(self, run_id: int | None = None) -> Run | None:
         run_id = self.current_run if run_id is None else run_id

@@ -22,7 +22,7 @@ from . import backend
 from . import qtcompat  # noqa: F401  (PySide6 6.12.0 signal refcount fix)
 from .engine_thread import EngineThread, JobFailed
 from .session import TrainingError, TrainingSession
-from .state import AppState, DataSettings, HyperParams, default_runs_dir
+from .state import AppState, DataSettings, HyperParams
 
 
 class Worker(QtCore.QObject):
@@ -63,7 +63,6 @@ class Worker(QtCore.QObject):
         if ended:
             self.session = None
             self.engine.requeue_deferred()
-            self.state.busy = ""
             self.state.emit("status", training=False)
 
     def _fail(self, what: str):
@@ -148,7 +147,7 @@ class Worker(QtCore.QObject):
         if self.session is not None:
             raise RuntimeError("a run is already training")
         st = self.state
-        runs_dir = Path(st.hyper.runs_dir).expanduser() if st.hyper.runs_dir else default_runs_dir()
+        runs_dir = st.runs_dir()
         stamp = time.strftime("%Y%m%d-%H%M%S")
         name = st.model.zoo_name if st.model.source == "zoo" else "custom"
         directory = runs_dir / f"{stamp}-{name}-{st.data.name.lower()}"
@@ -165,7 +164,6 @@ class Worker(QtCore.QObject):
         session.probe_index = int(st.ui.get("probe_index", 0))
         self.session = session
         self.engine.session = session
-        st.set_busy("training")
         self.engine.submit(session.run, name="training", exclusive=True)
         return run
 

@@ -10,10 +10,12 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from engine import cuda_available
+from engine.nn.summary import summary
 from engine.train.threads import MAX_THREADS
 
 from .. import backend
 from .. import state as S
+from .. import step_estimate
 from ..widgets.curves import CurvesView
 
 
@@ -25,6 +27,8 @@ def _cuda_state() -> tuple[bool, str]:
 
 
 class TrainPanel(QtWidgets.QWidget):
+    can_start_changed = QtCore.Signal(bool)        # whether Start may be pressed now (Run > Start follows it)
+
     def __init__(self, state: S.AppState, worker, parent=None):
         super().__init__(parent)
         self.state, self.worker = state, worker
@@ -54,6 +58,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.schedule.addItems(S.SCHEDULES)
         self.step_size = QtWidgets.QSpinBox()
         self.step_size.setRange(1, 1000)
+        self.step_size.setSuffix(" epochs")
         self.gamma = QtWidgets.QDoubleSpinBox()
         self.gamma.setRange(0.01, 0.99)
         self.gamma.setSingleStep(0.05)
@@ -75,6 +80,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.device.setToolTip(why if not ok else "")
         self.cuda_note = QtWidgets.QLabel("" if ok else "CUDA unavailable: no NVIDIA GPU/driver found")
         self.cuda_note.setStyleSheet("color: #777; font-size: 9pt;")
+        self.cuda_note.setWordWrap(True)           # never clipped when a wider label (a schedule's) narrows the column
         self.cuda_note.setToolTip(why)
         self.threads = QtWidgets.QSpinBox()
         self.threads.setRange(0, MAX_THREADS)
@@ -95,7 +101,7 @@ class TrainPanel(QtWidgets.QWidget):
         form.addRow("Epochs", self.epochs)
         form.addRow(self.shuffle)
         form.addRow("Schedule", self.schedule)
-        self.sched_rows = {"step": ("Step size (epochs)", self.step_size), "gamma": ("Gamma", self.gamma),
+        self.sched_rows = {"step": ("Step size", self.step_size), "gamma": ("Gamma", self.gamma),
                            "milestones": ("Milestones", self.milestones), "patience": ("Patience", self.patience)}
         for label, w in self.sched_rows.values():
             form.addRow(label, w)
@@ -143,12 +149,12 @@ class TrainPanel(QtWidgets.QWidget):
         for w in (self.start_btn, self.pause_btn, self.stop_btn):
             buttons.addWidget(w)
 
-        left = QtWidgets.QVBoxLayout()
+        left = QtWidgets.QVBoxLayout()          # the run controls first: rows that come and go never move them
+        left.addLayout(buttons)
+        left.addWidget(self.train_reason)
         left.addLayout(form)
         left.addWidget(self.lr_plot)
-        left.addLayout(buttons)
         left.addWidget(self.resume_ckpt_btn)
-        left.addWidget(self.train_reason)
         left.addStretch(1)
         leftw = QtWidgets.QWidget()
         leftw.setLayout(left)
@@ -197,6 +203,8 @@ class TrainPanel(QtWidgets.QWidget):
         state.subscribe(lambda **kw: self._update_run(), S.RUN)
         state.subscribe(lambda **kw: self._update_preview(), S.SAMPLES)
         state.subscribe(lambda **kw: self._update_preview(), S.DATA)
+        state.subscribe(lambda **kw: self._update_gate(), S.SAMPLES)
+        state.subscribe(lambda **kw: self._update_gate(), S.DATA)
         self._update_gate()
 
     # -- form <-> state ---------------------------------------------------------------------
@@ -297,18 +305,29 @@ class TrainPanel(QtWidgets.QWidget):
         self.lr_plot.setXRange(0, max(1, self.state.hyper.epochs), padding=0.02)
 
     # -- run state -----------------------------------------------------------------------------
-    def _update_gate(self):
+    def blocked(self) -> str:
+        """Why Start cannot be pressed now ("" when it can): a run is active, the data is
+        missing or still loading, or the model does not fit the data."""
+        if self.worker.training:
+            return "a run is training; stop it first"
+        info, name = self.state.dataset_info, self.state.data.name
+        if not info or info.get("name", name) != name:
+            return f"{name} is still loading (see the Data tab)"
+        if info.get("error"):
+            return f"the data is missing: {str(info['error']).rstrip('.')} (see the Data tab)"
         check = self.state.model_check or {}
-        training = self.worker.training
-        can = bool(check.get("ok")) and not training
-        self.start_btn.setEnabled(can)
         if not check.get("ok"):
-            msg = check.get("message") or "the model does not fit the data"
-            self.train_reason.setText(f"Train is disabled: {msg} (see the Model tab).")
-            self.start_btn.setToolTip(msg)
-        else:
-            self.train_reason.setText("")
-            self.start_btn.setToolTip("")
+            return f"{(check.get('message') or 'the model does not fit the data').rstrip('.')} (see the Model tab)"
+        return ""
+
+    def _update_gate(self):
+        training = self.worker.training
+        why = self.blocked()
+        if self.start_btn.isEnabled() != (not why):
+            self.start_btn.setEnabled(not why)
+            self.can_start_changed.emit(not why)
+        self.train_reason.setText(f"Train is disabled: {why}." if why and not training else "")
+        self.start_btn.setToolTip(why)
         self.pause_btn.setEnabled(training)
         self.stop_btn.setEnabled(training)
         self.resume_ckpt_btn.setEnabled(not training)
@@ -335,11 +354,11 @@ class TrainPanel(QtWidgets.QWidget):
             if value != self.progress.value():
                 self.progress.setValue(value)
             ep = f"epoch {min(run.epoch + 1, max(run.total_epochs, 1))}/{run.total_epochs}" if run.total_epochs else ""
-            text = f"{run.status} — {ep}, step {run.step} — %p%"
+            text = f"{run.activity} — {ep}, step {run.step} — %p%"
             if text != self.progress.format():
                 self.progress.setFormat(text)
             text = (f"{run.images_per_sec:,.0f} img/s · ETA {backend.fmt_eta(run.eta_seconds)}"
-                    if run.active else f"{run.status}")
+                    if run.status == "running" and len(run.batches["step"]) else run.activity)
             if text != self.rate.text():
                 self.rate.setText(text)
             now = time.monotonic()
@@ -354,11 +373,42 @@ class TrainPanel(QtWidgets.QWidget):
 
     # -- actions -------------------------------------------------------------------------------
     def start(self, max_steps: int = 0):
-        if not (self.state.model_check or {}).get("ok"):
+        """Starts a run (Start, Run > Start, Ctrl+R) unless Start is blocked (:meth:`blocked`)
+        or the user turns down the warning about a huge step; returns the run or None."""
+        if self.blocked() or not self._step_is_accepted():
             return None
         run = self.worker.start_training(max_steps=max_steps)
         self._update_gate()
         return run
+
+    def step_warning(self) -> str:
+        """The question to ask before a step that needs over half the machine's memory or
+        over ten seconds (gui/step_estimate.py), for the model and batch set now; "" if none."""
+        check, hyper = self.state.model_check or {}, self.state.hyper
+        if hyper.device != "cpu" or not check.get("ok"):
+            return ""
+        shape, classes = tuple(check["input"]), int(check["output"][0])
+        model = backend.build_model(self.state.model, shape, classes)
+        est = step_estimate.estimate_step(summary(model, shape), hyper.batch_size, hyper.optimizer,
+                                          int(hyper.threads) or MAX_THREADS)
+        m = self.state.model
+        return step_estimate.warning(est, m.zoo_name if m.source == "zoo" else "this model",
+                                     step_estimate.machine_memory())
+
+    def _step_is_accepted(self) -> bool:
+        question = self.step_warning()
+        if not question:
+            return True
+        box = QtWidgets.QMessageBox(self)
+        box.setObjectName("big-step-warning")
+        box.setIcon(QtWidgets.QMessageBox.Warning)
+        box.setWindowTitle("numbacnn studio")
+        box.setText(question[0].upper() + question[1:])
+        box.setInformativeText("A smaller batch (Batch size) trains in steps that fit; Stop ends a step early.")
+        go = box.addButton("Start anyway", QtWidgets.QMessageBox.AcceptRole)
+        box.addButton(QtWidgets.QMessageBox.Cancel)
+        box.exec()
+        return box.clickedButton() is go
 
     def toggle_pause(self):
         run = self.state.run()
@@ -368,8 +418,7 @@ class TrainPanel(QtWidgets.QWidget):
             self.worker.pause()
 
     def _resume_dialog(self):
-        start = self.state.recent.get("checkpoint", "")
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Resume from checkpoint", start,
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Resume from checkpoint", str(self.state.files_folder()),
                                                         "Checkpoints (*.npz);;All files (*)")
         if path:
             self.resume_from(path)
@@ -386,20 +435,21 @@ class TrainPanel(QtWidgets.QWidget):
         self.worker.load_checkpoint(path, done=loaded)
 
     def _save_ckpt(self):
-        start = self.state.recent.get("checkpoint", "checkpoint.npz")
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save checkpoint", start, "Checkpoints (*.npz)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Save checkpoint",
+                                                        str(self.state.files_folder() / "checkpoint.npz"),
+                                                        "Checkpoints (*.npz)")
         if path:
             self.worker.save_checkpoint(path)
 
     def _load_ckpt(self):
-        start = self.state.recent.get("checkpoint", "")
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load checkpoint", start,
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Load checkpoint", str(self.state.files_folder()),
                                                         "Checkpoints (*.npz);;All files (*)")
         if path:
             self.worker.load_checkpoint(path)
 
     def _export_png(self):
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export curves", "curves.png", "PNG image (*.png)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export curves", str(self.state.files_folder() / "curves.png"),
+                                                        "PNG image (*.png)")
         if path:
             self.curves.export_png(path)
 
@@ -407,6 +457,7 @@ class TrainPanel(QtWidgets.QWidget):
         run = self.state.run()
         if run is None:
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export metrics", "metrics.csv", "CSV (*.csv)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export metrics",
+                                                        str(self.state.files_folder() / "metrics.csv"), "CSV (*.csv)")
         if path:
             run.write_csv(path)

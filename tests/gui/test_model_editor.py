@@ -30,10 +30,12 @@ def type_into(edit: QtWidgets.QLineEdit, text: str):
     QTest.keyClicks(edit, text)
 
 
-def test_invalid_edit_disables_train_and_shows_reason(qtbot, tmp_path):
+def test_invalid_edit_disables_train_and_shows_reason(qtbot, tmp_path, shared_data):
     win = window(qtbot, tmp_path)
     mp, tp = win.model_panel, win.train_panel
-    assert tp.start_btn.isEnabled()
+    win.state.set_data(root=str(shared_data))              # Start also needs the data (issue 17)
+    win.worker.load_data()
+    assert wait_until(qtbot, tp.start_btn.isEnabled, 60)
     mp.edit_copy.click()
     assert win.state.model.source == "custom" and mp.editable
     assert mp.table.rowCount() == 10 and mp.table.item(9, 3).text() == "10"
