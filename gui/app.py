@@ -6,10 +6,7 @@ from __future__ import annotations
 import collections
 from pathlib import Path
 
-import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
-
-from engine.onnx import export as export_onnx
 
 from . import qtcompat  # noqa: F401  (PySide6 6.12.0 signal refcount fix)
 from . import state as S
@@ -133,21 +130,6 @@ class MainWindow(QtWidgets.QMainWindow):
         if Path(path).is_dir():
             self.show_error(f"Could not export the model: {path} is a folder; choose a file name.")
             return
-        rid = run.id
-        thread = self.worker.engine
-
-        def work():
-            held = thread.models.get(rid)
-            if held is None:
-                raise RuntimeError("this run's model is not in memory; load its checkpoint")
-            model, inputs = held[0], held[1]
-            if fmt == "safetensors":
-                return model.save_safetensors(path)
-            if inputs is None:
-                raise ValueError("this run does not record its input shape, which an ONNX file fixes; export "
-                                 "safetensors instead")
-            return export_onnx(model, np.zeros((1, *inputs.shape), np.float32), path)
-
         def done(p):
             self.state.set_busy("")
             self.statusBar().showMessage(f"exported {p}", 8000)
@@ -157,7 +139,7 @@ class MainWindow(QtWidgets.QMainWindow):
             self.show_error(f"Could not export the model to {path}:\n\n{exc}", tb)
 
         self.state.set_busy("exporting")
-        thread.submit(work, done=done, error=failed, name="export")
+        self.worker.export_model(path, fmt, run.id, done=done, error=failed)
 
     def _about(self):
         QtWidgets.QMessageBox.about(

@@ -11,14 +11,17 @@ import traceback
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from PySide6 import QtCore
 
-from engine import bench
+from engine import bench, experiments
 from engine.explain import conv_layers, explain
+from engine.onnx import export as export_onnx
 from engine.train import load_checkpoint, save_checkpoint, take_snapshot
 from engine.train.jsonable import jsonable
 
 from . import backend
+from . import explainer as X
 from . import qtcompat  # noqa: F401  (PySide6 6.12.0 signal refcount fix)
 from .engine_thread import EngineThread, JobFailed
 from .session import TrainingError, TrainingSession
@@ -438,6 +441,41 @@ class Worker(QtCore.QObject):
         self._bench_cancel.set()
 
     _bench_cancel = threading.Event()
+
+    # -- the Explain tab, experiments, export ----------------------------------------------
+    def explainer_source(self, run_id: int | None, run_name: str, probe_index: int, done, error) -> None:
+        """The Explain tab's layers and probe image (:func:`gui.explainer.load_source`): of
+        run ``run_id``'s model in memory, else of the model the settings describe; then
+        ``done(source)`` or ``error(exception, traceback)`` on the GUI thread."""
+        st = self.state
+        self.engine.submit(X.load_source, self.engine.models, run_id, run_name, replace(st.model), replace(st.data),
+                           replace(st.hyper), int(probe_index), done=done, error=error, name="explainer layers")
+
+    def run_experiment(self, name: str, budget: str, root: str | None, stop, on_event, done, error) -> None:
+        """:func:`engine.experiments.measure` of experiment ``name`` at ``budget`` on the
+        data under ``root``, after any run (exclusive); ``stop`` (a threading.Event) ends it
+        between batches. ``on_event(event)`` gets its Stage and Point events, ``done(result)``
+        or ``error(exception, traceback)`` its end, all on the GUI thread."""
+        self.engine.submit(experiments.measure, name, budget, lambda event: self.engine.post(on_event, event), root,
+                           stop, done=done, error=error, name=f"experiment {name}", exclusive=True)
+
+    def export_model(self, path: str, fmt: str, run_id: int, done, error) -> None:
+        """Writes run ``run_id``'s model to ``path`` atomically: ``fmt`` "onnx" (eval form,
+        inputs of the run's image shape, any batch size) or "safetensors" (torch's
+        state_dict keys); then ``done(path)`` or ``error(exception, traceback)``."""
+        def work():
+            held = self.engine.models.get(run_id)
+            if held is None:
+                raise RuntimeError("this run's model is not in memory; load its checkpoint")
+            model, inputs = held[0], held[1]
+            if fmt == "safetensors":
+                return model.save_safetensors(path)
+            if inputs is None:
+                raise ValueError("this run does not record its input shape, which an ONNX file fixes; export "
+                                 "safetensors instead")
+            return export_onnx(model, np.zeros((1, *inputs.shape), np.float32), path)
+
+        self.engine.submit(work, done=done, error=error, name="export")
 
     def shutdown(self, timeout: float = 5.0):
         """Stops the run, lets the engine thread finish its jobs (``timeout`` seconds at

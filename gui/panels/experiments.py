@@ -96,8 +96,7 @@ class ExperimentsPanel(QtWidgets.QWidget):
         self._running(True)
         self.status.setText(f"{name} ({budget}): waiting for the engine")
         root = self.state.data.root or None
-        self.worker.engine.submit(experiments.measure, name, budget, self._from_engine, root, self._stop,
-                                  done=self._done, error=self._failed, name=f"experiment {name}", exclusive=True)
+        self.worker.run_experiment(name, budget, root, self._stop, self._on_event, done=self._done, error=self._failed)
         self.timer.start()
 
     def stop(self) -> None:
@@ -111,10 +110,6 @@ class ExperimentsPanel(QtWidgets.QWidget):
         self.stop_button.setEnabled(on)
         self.name.setEnabled(not on)
         self.budget.setEnabled(not on)
-
-    def _from_engine(self, event) -> None:
-        """on_event, on the engine thread: hands the event to the GUI thread."""
-        self.worker.engine.post(self._on_event, event)
 
     def _on_event(self, event) -> None:
         if isinstance(event, experiments.Stage):

@@ -12,7 +12,7 @@ and the probe image are copied on the engine thread (the model may be training) 
 the tab is shown."""
 from __future__ import annotations
 
-from dataclasses import asdict, replace
+from dataclasses import asdict
 
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -470,13 +470,11 @@ class ExplainerPanel(QtWidgets.QWidget):
         run = self.state.run()
         st = self.state
         self._say("Loading the model's layers…")
-        self.worker.engine.submit(
-            X.load_source, self.worker.engine.models, None if run is None else run.id,
-            "" if run is None else f"{run.name.split(':')[0]} at step {run.step}", replace(st.model),
-            replace(st.data), replace(st.hyper),
+        self.worker.explainer_source(
+            None if run is None else run.id, "" if run is None else f"{run.name.split(':')[0]} at step {run.step}",
             int(st.ui.get("probe_index", 0)),
             done=lambda source: job == self._job and self.set_source(source),
-            error=lambda exc, tb: job == self._job and self._source_failed(exc), name="explainer layers")
+            error=lambda exc, tb: job == self._job and self._source_failed(exc))
 
     def _source_failed(self, exc: BaseException) -> None:
         self._source_key = None

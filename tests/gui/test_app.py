@@ -94,3 +94,16 @@ def test_the_benchmark_tab_reads_engine_bench_results_and_nothing_else():
     assert parse_models(result) == (["vgg16 (batch 8)"], {"cpu": [10.0]})
     with pytest.raises(NotBenchResults, match="not an engine.bench result"):
         parse({"rows": [{"name": "conv", "cpu_ms": 1.0}]})
+
+
+def test_views_reach_the_engine_only_through_the_worker():
+    """No view touches the engine thread (worker.engine): gui/worker.py is their one door."""
+    import ast
+    from pathlib import Path
+
+    gui = Path(__file__).resolve().parents[2] / "gui"
+    views = [gui / "app.py", *sorted((gui / "panels").glob("*.py")), *sorted((gui / "widgets").glob("*.py"))]
+    reached = [f"{path.name}:{node.lineno}" for path in views for node in ast.walk(ast.parse(path.read_text()))
+               if isinstance(node, ast.Attribute) and node.attr == "engine"
+               and isinstance(node.value, ast.Attribute) and node.value.attr == "worker"]
+    assert len(views) > 10 and not reached, reached
