@@ -36,6 +36,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self._errors: list[str] = []       # every error message shown, oldest first
         self._error_queue: collections.deque = collections.deque()    # (message, details) waiting for the open box
         self._last_error_box: QtWidgets.QMessageBox | None = None      # the error box open
+        self._metrics_at: dict[int, int] = {}     # run id -> its checkpoints when its metrics were last written
         self.setWindowTitle("numbacnn studio")
         self.setAcceptDrops(True)
 
@@ -68,6 +69,7 @@ class MainWindow(QtWidgets.QMainWindow):
         self.state.subscribe(self._on_status, S.STATUS)
         self.state.subscribe(self._on_message, S.MESSAGE)
         self.state.subscribe(self._update_busy, S.RUN)
+        self.state.subscribe(self._keep_metrics, S.RUN)
         self.tabs.currentChanged.connect(lambda i: self.state.set_ui(tab=i))
         self._restore_window()
         self.worker.load_data()
@@ -197,13 +199,24 @@ class MainWindow(QtWidgets.QMainWindow):
         """The run's per-batch metrics go beside its checkpoints (studio_metrics.csv); the
         Runs tab lists it. A run that failed before it began has no folder and gets none."""
         if run.directory and Path(run.directory).is_dir():
-            try:
-                run.write_csv(Path(run.directory) / "studio_metrics.csv")
-            except OSError as e:
-                self.statusBar().showMessage(f"could not write metrics: {e}", 8000)
+            self._write_metrics(run)
             self.runs_panel.refresh()
         if run.status == "nan":
             self.show_error(f"Training stopped: {run.message}", "")
+
+    def _keep_metrics(self, run=None, **info):
+        """Whenever a training run saves a checkpoint, its metrics so far go beside it, so a
+        crash loses no curve that a checkpoint holds."""
+        r = self.state.run(run)
+        if r is not None and r.active and len(r.checkpoints) != self._metrics_at.get(r.id, 0):
+            self._metrics_at[r.id] = len(r.checkpoints)
+            self._write_metrics(r)
+
+    def _write_metrics(self, run):
+        try:
+            run.write_csv(Path(run.directory) / "studio_metrics.csv")
+        except OSError as e:
+            self.statusBar().showMessage(f"could not write metrics: {e}", 8000)
 
     def _on_message(self, text="", level="info"):
         if level == "error":

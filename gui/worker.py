@@ -478,11 +478,12 @@ class Worker(QtCore.QObject):
         self.engine.submit(work, done=done, error=error, name="export")
 
     def shutdown(self, timeout: float = 5.0):
-        """Stops the run, lets the engine thread finish its jobs (``timeout`` seconds at
-        most) and takes in what they posted."""
+        """Stops the run and lets the engine thread finish its jobs (``timeout`` seconds at
+        most); what they post is not taken in (the views are closing)."""
         self.timer.stop()
         self.engine.shutdown(timeout)
-        self.drain()
+        if self.engine.session is None:
+            self.session = None
 
 
 

@@ -418,6 +418,9 @@ class TrainPanel(QtWidgets.QWidget):
             self.worker.pause()
 
     def _resume_dialog(self):
+        if self.worker.training:
+            self.worker.error.emit("A run is training; stop it before resuming another.", "")
+            return
         path, _ = QtWidgets.QFileDialog.getOpenFileName(self, "Resume from checkpoint", str(self.state.files_folder()),
                                                         "Checkpoints (*.npz);;All files (*)")
         if path:
@@ -426,6 +429,9 @@ class TrainPanel(QtWidgets.QWidget):
     def resume_from(self, path: str):
         """Loads the checkpoint's settings, then continues its run up to the Epochs set here."""
         def loaded(old):
+            if self.worker.training:          # a run was started while the checkpoint loaded
+                self.worker.error.emit(f"A run is training; stop it before resuming {path}.", "")
+                return
             self.worker.resume_settings(path)
             run = self.worker.start_training(resume_from=path)
             run.epochs = [dict(e) for e in old.epochs]       # the history so far, on the same curves

@@ -81,6 +81,21 @@ def test_quit_during_a_long_step_saves_the_run_and_closes(make_window, qtbot):
     assert not left, left
 
 
+def test_the_metrics_so_far_are_written_at_every_checkpoint(make_window, qtbot):
+    win = make_window(epochs=5)
+    run = win.train_panel.start()
+    csv_path = Path(run.directory) / "studio_metrics.csv"
+    assert wait_until(qtbot, lambda: run.checkpoints, 180), f"no checkpoint ({run.status}, {run.message})"
+    assert run.active and csv_path.is_file()                 # written while the run goes on
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    per_epoch = run.steps_per_epoch
+    assert [int(r["step"]) for r in rows if r["kind"] == "batch"][:per_epoch] == list(range(1, per_epoch + 1))
+    assert [r["kind"] for r in rows].count("epoch") >= 1
+    win.worker.stop()
+    assert wait_until(qtbot, lambda: not win.worker.training, 60)
+
+
 def test_cancel_keeps_training(make_window, qtbot):
     win = make_window(epochs=3)
     run = win.train_panel.start()
