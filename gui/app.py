@@ -19,6 +19,7 @@ from .panels.inside import InsidePanel
 from .panels.model import ModelPanel
 from .panels.runs import RunsPanel
 from .panels.train import TrainPanel
+from .widgets.question import ask
 from .worker import Worker
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
@@ -181,19 +182,10 @@ class MainWindow(QtWidgets.QMainWindow):
     def _confirm_quit(self) -> bool:
         """Whether the user chose "Quit and save" over Cancel while a run trains."""
         run = self.state.run()
-        box = QtWidgets.QMessageBox(self)
-        box.setObjectName("quit-confirmation")
-        box.setIcon(QtWidgets.QMessageBox.Question)
-        box.setWindowTitle("numbacnn studio")
-        box.setText("A run is training. Quit the studio?")
         where = f" in {run.directory}" if run is not None and run.directory else ""
-        box.setInformativeText(f"The run stops within a step and its checkpoint (last.npz) and metrics are saved"
-                               f"{where}; it can be resumed from there later.")
-        quit_button = box.addButton("Quit and save", QtWidgets.QMessageBox.AcceptRole)
-        box.addButton(QtWidgets.QMessageBox.Cancel)
-        box.setDefaultButton(quit_button)
-        box.exec()
-        return box.clickedButton() is quit_button
+        return ask(self, "quit-confirmation", "A run is training. Quit the studio?",
+                   f"The run stops within a step and its checkpoint (last.npz) and metrics are saved{where}; it can "
+                   "be resumed from there later.", "Quit and save")
 
     def _run_finished(self, run):
         """The run's per-batch metrics go beside its checkpoints (studio_metrics.csv); the

@@ -17,6 +17,7 @@ from .. import backend
 from .. import state as S
 from .. import step_estimate
 from ..widgets.curves import CurvesView
+from ..widgets.question import ask
 
 
 def _cuda_state() -> tuple[bool, str]:
@@ -399,16 +400,9 @@ class TrainPanel(QtWidgets.QWidget):
         question = self.step_warning()
         if not question:
             return True
-        box = QtWidgets.QMessageBox(self)
-        box.setObjectName("big-step-warning")
-        box.setIcon(QtWidgets.QMessageBox.Warning)
-        box.setWindowTitle("numbacnn studio")
-        box.setText(question[0].upper() + question[1:])
-        box.setInformativeText("A smaller batch (Batch size) trains in steps that fit; Stop ends a step early.")
-        go = box.addButton("Start anyway", QtWidgets.QMessageBox.AcceptRole)
-        box.addButton(QtWidgets.QMessageBox.Cancel)
-        box.exec()
-        return box.clickedButton() is go
+        return ask(self, "big-step-warning", question[0].upper() + question[1:],
+                   "A smaller batch (Batch size) trains in steps that fit; Stop ends a step early.", "Start anyway",
+                   icon=QtWidgets.QMessageBox.Warning)
 
     def toggle_pause(self):
         run = self.state.run()
