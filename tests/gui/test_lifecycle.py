@@ -96,6 +96,16 @@ def test_the_metrics_so_far_are_written_at_every_checkpoint(make_window, qtbot):
     assert wait_until(qtbot, lambda: not win.worker.training, 60)
 
 
+def test_a_run_stopped_before_its_first_step_leaves_a_loadable_last_npz(make_window, qtbot):
+    win = make_window()
+    run = win.train_panel.start()
+    win.worker.stop()                                        # while its data and model are being built
+    assert wait_until(qtbot, lambda: not win.worker.training, 120)
+    assert run.status == "stopped" and run.step == 0
+    last = Path(run.directory) / "last.npz"
+    assert load_checkpoint(str(last)).meta["trainer"]["step"] == 0 and str(last) in run.checkpoints
+
+
 def test_cancel_keeps_training(make_window, qtbot):
     win = make_window(epochs=3)
     run = win.train_panel.start()
