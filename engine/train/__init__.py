@@ -1,4 +1,5 @@
-"""Training: the Trainer (fit, pause/resume/stop; trainer.py) and its events (events.py),
+"""Training: the Trainer (fit, pause/resume/stop; trainer.py; a stop ends a step in
+progress and undoes it: interrupt.py) and its events (events.py),
 callbacks (ModelCheckpoint, EarlyStopping, CSVLogger, JSONLogger, ProgressBar;
 callbacks.py), evaluation (evaluation.py, metrics.py), feature-map snapshots
 (snapshots.py), pickle-free checkpoints (``.npz`` + JSON; checkpoint.py) and what a
