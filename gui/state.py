@@ -111,7 +111,7 @@ class _Batch:
 class DataSettings:
     name: str = "MNIST"            # one of DATASETS
     root: str = ""                 # data root; "" means datasets.default_root()
-    folder: str = ""               # ImageFolder: a folder (or archive) of class folders
+    folder: str = ""               # ImageFolder: a folder (or archive) of class folders, or a saved dataset definition (.json)
     val_fraction: float = 0.1      # held out of the training images for validation
     limit: int = 0                 # use only this many training images (0: all)
     augment: bool = False
@@ -268,7 +268,8 @@ class Run:
         b = self.batch_arrays()
         for i in range(len(b["step"])):
             w.writerow(["batch", int(b["step"][i]), int(b["epoch"][i]), _num(b["loss"][i]),
-                        _num(b["accuracy"][i]), "", "", _num(b["lr"][i]), _num(b["images_per_sec"][i]), ""])
+                        _num(b["accuracy"][i]), "", "", _num(b["lr"][i]), _num(b["images_per_sec"][i]),
+                        _num(b["seconds"][i]) if i < len(b["seconds"]) else ""])
         for e in self.epochs:
             w.writerow(["epoch", e.get("step", ""), e.get("epoch", ""), _num(e.get("train_loss")),
                         _num(e.get("train_accuracy")), _num(e.get("val_loss")), _num(e.get("val_accuracy")),

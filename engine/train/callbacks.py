@@ -281,7 +281,9 @@ def _fmt(v):
 
 class JSONLogger(Callback):
     """JSON lines in ``path``: one {"event": "epoch", ...} record per epoch, and one
-    {"event": "done", ...} at the end; ``batch_every`` > 0 adds a batch record every N steps."""
+    {"event": "done", ...} at the end; ``batch_every`` > 0 adds a batch record every N steps,
+    with ``seconds``: the run's wall time so far (the finished epochs' ``seconds`` of a
+    resumed run included), the x a batch has on a wall-time axis."""
 
     def __init__(self, path, batch_every: int = 0):
         self.path = os.fspath(path)
@@ -292,6 +294,8 @@ class JSONLogger(Callback):
             f.write(json.dumps(jsonable(record)) + "\n")
 
     def on_train_start(self, trainer, event):
+        before = sum(v for v in (r.get("seconds") for r in trainer.history) if isinstance(v, float) and math.isfinite(v))
+        self._started = time.monotonic() - before
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         with open(self.path, "w") as f:
             for row in trainer.history:
@@ -300,7 +304,8 @@ class JSONLogger(Callback):
     def on_batch_end(self, trainer, event):
         if self.batch_every and event.step % self.batch_every == 0:
             self._append({"event": "batch", "epoch": event.epoch, "step": event.step, "loss": event.loss,
-                          "accuracy": event.accuracy, "lr": event.lr, "images_per_sec": event.images_per_sec})
+                          "accuracy": event.accuracy, "lr": event.lr, "images_per_sec": event.images_per_sec,
+                          "seconds": round(time.monotonic() - self._started, 3)})
 
     def on_epoch_end(self, trainer, event):
         self._append({"event": "epoch", **trainer.history[-1]})

@@ -120,8 +120,12 @@ def test_curves_are_the_full_per_batch_and_per_epoch_record(made):
     hist = trainers["done"].history
     np.testing.assert_array_equal(c.epoch["val_accuracy"], [h["val_accuracy"] for h in hist])
     np.testing.assert_array_equal(c.epoch["step"], [12, 24])
+    seconds = c.batch["seconds"]                      # the wall-time axis: the run's time at each batch
+    assert np.isfinite(seconds).all() and (np.diff(seconds) >= 0).all()
+    assert seconds[-1] <= c.epoch["seconds"].sum() + 0.5
     s = R.load_curves(studio / "crashed")             # no batch records: the studio's CSV has them
     assert list(s.batch["step"]) == list(range(1, 25)) and len(s.epoch["epoch"]) == 2
+    assert np.isfinite(s.batch["seconds"]).all() and (np.diff(s.batch["seconds"]) >= 0).all()
 
 
 def test_curves_survive_a_cut_last_line_and_fall_back_to_the_checkpoint(made, tmp_path):
