@@ -4,8 +4,10 @@
 
 Trains mnist_cnn on part of MNIST for an epoch and a bit (so both per-batch and
 per-epoch curves show), evaluates on the test split, predicts a digit, shows the
-feature maps, the convolution explainer on the trained first layer, a model with a row
-that does not fit, the augmented samples and the kernel benchmark (engine.bench, CPU
+feature maps, the convolution explainer on the trained first layer, one misclassified
+digit through every layer, the run browser comparing two runs, New dataset… on class
+folders of photos of different sizes, a model with a row that does not fit, the
+augmented samples and the kernel benchmark (engine.bench, CPU
 and GPU where there is one; or a results JSON given with --bench-json), and grabs the
 main window for each tab into benchmarks/.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -34,6 +37,7 @@ def main(argv=None) -> int:
 
     import numpy as np
     import pyqtgraph as pg
+    from PIL import Image
     from PySide6 import QtCore, QtWidgets
 
     from gui.app import MainWindow
@@ -106,16 +110,58 @@ def main(argv=None) -> int:
     win.evaluate_panel.split.setCurrentIndex(0)
     win.worker.evaluate(which="test")
     until(lambda: run.evaluation is not None, 600, "the evaluation")
-    from PIL import Image
-
     import datasets.mnist as dm
     digit = dm.MNIST(args.data_root, train=False).data[18]
     img = Path(tempfile.mkdtemp()) / "digit.png"
     Image.fromarray(255 - np.kron(digit, np.ones((4, 4), np.uint8))).save(img)
     win.evaluate_panel.predict(str(img))
     until(lambda: st.prediction is not None, 60, "the prediction")
+    win.evaluate_panel.pages.setCurrentIndex(0)
     shot(win.evaluate_panel, "gui_screenshot_evaluate.png")
+
+    # one image, every layer: the first misclassified test digit, its maps at the second conv
+    ev = win.evaluate_panel
+    before = st.prediction
+    ev.explain_wrong(0)
+    until(lambda: st.prediction is not before, 60, "the explanation")
+    one = ev.one
+    one.map_layer.setCurrentIndex(min(3, one.map_layer.count() - 1))
+    one.filter_layer.setCurrentIndex(one.filter_layer.count() - 1)
+    shot(ev, "gui_screenshot_one_image.png")
     shot(win.data_panel, "gui_screenshot_data.png")
+
+    # the run browser: this run and a second, shorter one, compared
+    st.set_hyper(lr=0.02, epochs=1)
+    second = win.worker.start_training()
+    until(lambda: second.step >= 30, 600, "the second run's 30 steps")
+    win.worker.stop()
+    until(lambda: not win.worker.training, 60, "the second stop")
+    rp = win.runs_panel
+    rp.refresh()
+    names = [i.name for i in rp.infos if i.path.parent == Path(os.environ["NUMBACNN_CONFIG"]) / "runs"]
+    rp.select(names)
+    rp.compare_selected()
+    shot(rp, "gui_screenshot_runs.png")
+
+    # New dataset…: class folders of photos of different sizes, as a user has them
+    from gui.panels.dataset_creator import DatasetCreator, definitions_folder
+
+    photos = Path(tempfile.mkdtemp()) / "pets"
+    with tarfile.open(Path(args.data_root) / "cifar10-train-jpg.tar.gz") as tar:
+        for cls, n in (("cat", 40), ("dog", 35), ("horse", 25)):
+            (photos / cls).mkdir(parents=True)
+            for k in range(n):
+                member = tar.getmember(f"train/{cls}/{k:04d}.jpg")
+                im = Image.open(tar.extractfile(member)).convert("RGB")
+                im.resize((32 * (2 + k % 3), 32 * (2 + k % 2)), Image.BICUBIC).save(photos / cls / f"{k}.jpg")
+    dialog = DatasetCreator(definitions_folder(st), "", win)
+    dialog.set_source(str(photos))
+    dialog.show()
+    loop(0.8)
+    path = out / "gui_screenshot_dataset_creator.png"
+    dialog.grab().save(str(path))
+    shots.append(path)
+    dialog.close()
 
     # the model editor with a row that does not fit
     mp = win.model_panel
