@@ -13,9 +13,11 @@ writes them under ``runs/`` of its working folder, the studio under
 Status, from the files: the ``done`` record's reason (completed or early stopping:
 "completed"; stopped by the user: "stopped"; a loss that was not finite or diverged:
 "failed"); without one, "failed" if ``error.npz`` is there, "completed" if the checkpoint
-holds every planned epoch, "running" if a file of the run changed in the last
-``live_seconds``, else "interrupted" (the process ended without saying how: killed, or
-the machine went down; ``last.npz`` resumes it).
+holds every planned epoch, "running" while the process named by metrics.jsonl's
+``start`` record is alive on this machine (for a run written on another machine, or
+without that record: if a file of the run changed in the last ``live_seconds``), else
+"interrupted" (the process ended without saying how: killed, or the machine went down;
+``last.npz`` resumes it). A running run cannot be renamed or deleted.
 
 Nothing here raises for a damaged run while scanning: its :class:`RunInfo` carries a
 ``problem`` sentence and the rest of the list is read. Rename refuses clashes; delete
@@ -31,6 +33,7 @@ import errno
 import json
 import math
 import os
+import socket
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -51,6 +54,8 @@ EPOCH_KEYS = ("epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_
 MAX_METRICS_BYTES = 256 << 20     # a metrics file larger than this is not read (a run logs ~100 bytes a record)
 TAIL_BYTES = 1 << 16             # the end of metrics.jsonl read for its done record while scanning
 LIVE_SECONDS = 300.0              # a run without a done record whose files changed this recently is running
+LINE_BYTES = 1 << 20              # the longest metrics.jsonl line read while looking for the writer's record
+HEAD_BYTES = 16 << 20             # how far into metrics.jsonl the writer's record is looked for
 DONE_STATUS = {"completed": "completed", "early_stopping": "completed", "stopped": "stopped"}
 
 
@@ -184,10 +189,12 @@ def read_run(path, now: float | None = None, live_seconds: float = LIVE_SECONDS)
         info.status = "failed"
     elif isinstance(planned, int) and planned > 0 and info.epochs >= planned:
         info.status = "completed"
-    elif now - info.modified <= live_seconds:
-        info.status = "running"
     else:
-        info.status = "interrupted"
+        writer = _writer(path / "metrics.jsonl")
+        live = _alive(writer) if writer is not None else None
+        if live is None:                  # written elsewhere, or by a version that did not say
+            live = now - info.modified <= live_seconds
+        info.status = "running" if live else "interrupted"
     info.problem = "; ".join(problems)
     return info
 
@@ -257,6 +264,41 @@ def _done_record(path: Path) -> dict | None:
         if isinstance(r, dict) and r.get("event") == "done":
             return r
     return None
+
+
+def _writer(path: Path) -> dict | None:
+    """The "start" record of metrics.jsonl (the process writing the run: pid, host), which
+    a run writes after its finished epochs' records at the head of the file; None if there
+    is none in the first HEAD_BYTES (lines are read up to LINE_BYTES each)."""
+    try:
+        with open(path, "rb") as f:
+            while f.tell() < HEAD_BYTES and (line := f.readline(LINE_BYTES)):
+                try:
+                    r = json.loads(line)
+                except (ValueError, RecursionError):
+                    return None
+                if not isinstance(r, dict) or r.get("event") not in ("epoch", "start"):
+                    return None
+                if r["event"] == "start":
+                    return r
+    except OSError:
+        return None
+    return None
+
+
+def _alive(writer: dict) -> bool | None:
+    """Whether the process of a "start" record still runs: True or False on this machine,
+    None when the record names another machine (or names no process)."""
+    pid, host = writer.get("pid"), writer.get("host")
+    if isinstance(pid, bool) or not isinstance(pid, int) or not 0 < pid < 2 ** 31 or host != socket.gethostname():
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:           # alive, another user's
+        return True
+    return True
 
 
 def _csv_rows(path: Path) -> list:

@@ -11,6 +11,7 @@ import io
 import json
 import math
 import os
+import socket
 import sys
 import time
 import warnings
@@ -280,8 +281,10 @@ def _fmt(v):
 
 
 class JSONLogger(Callback):
-    """JSON lines in ``path``: one {"event": "epoch", ...} record per epoch, and one
-    {"event": "done", ...} at the end; ``batch_every`` > 0 adds a batch record every N steps,
+    """JSON lines in ``path``: one {"event": "epoch", ...} record per finished epoch, then
+    {"event": "start", "pid", "host", "time"} (the process writing the run: a run browser
+    tells a live run from one whose process was killed), and {"event": "done", ...} at the
+    end; ``batch_every`` > 0 adds a batch record every N steps,
     with ``seconds``: the run's wall time so far (the finished epochs' ``seconds`` of a
     resumed run included), the x a batch has on a wall-time axis."""
 
@@ -300,6 +303,8 @@ class JSONLogger(Callback):
         with open(self.path, "w") as f:
             for row in trainer.history:
                 f.write(json.dumps(jsonable({"event": "epoch", **row})) + "\n")
+            f.write(json.dumps({"event": "start", "pid": os.getpid(), "host": socket.gethostname(),
+                                "time": time.time()}) + "\n")
 
     def on_batch_end(self, trainer, event):
         if self.batch_every and event.step % self.batch_every == 0:

@@ -27,7 +27,7 @@ def test_train_writes_the_run_folder(run_dir, capsys):
     rows = list(csv.DictReader(open(run_dir / "metrics.csv")))
     assert len(rows) == 1 and float(rows[0]["train_loss"]) > 0
     recs = [json.loads(line) for line in open(run_dir / "metrics.jsonl")]
-    assert [r["event"] for r in recs] == ["epoch", "done", "final"]
+    assert [r["event"] for r in recs] == ["start", "epoch", "done", "final"]
     assert recs[-1]["split"] == "test" and recs[-1]["num_samples"] == 10000
     text = (run_dir / "summary.txt").read_text()
     assert "Total parameters: 6,422" in text and "confusion matrix" in text and "command:" in text

@@ -3,6 +3,8 @@ listing (name, dataset, model, settings, status, best validation accuracy, durat
 curves, comparison, rename, delete to the freedesktop.org trash."""
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -63,9 +65,27 @@ def made(tmp_path_factory):
                 "stopped": make_run(cli / "stopped", epochs=3, stop_at=15, lr=0.01),
                 "killed": make_run(cli / "killed", epochs=3, fail_at=1),
                 "crashed": make_run(studio / "crashed", epochs=3, fail_at=2, studio=True, batch_every=0)}
+    set_writer(cli / "killed", dead_pid())       # its process was killed
     (cli / "notes").mkdir()                      # not a run
     (cli / "notes" / "readme.txt").write_text("x")
     return cli, studio, trainers
+
+
+def set_writer(folder, pid, host=None):
+    """Makes the start record of ``folder``'s metrics.jsonl name process ``pid`` on ``host``."""
+    path = folder / "metrics.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in records:
+        if r["event"] == "start":
+            r.update(pid=pid, host=host or socket.gethostname())
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended."""
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
 
 
 def by_name(runs):
@@ -91,14 +111,37 @@ def test_scan_lists_every_run_with_what_it_recorded(made):
     assert (got["crashed"].status, got["crashed"].epochs) == ("failed", 2)
 
 
-def test_a_run_that_is_being_written_is_running(made):
+def test_a_run_that_is_being_written_is_running(made, tmp_path):
     cli, _, _ = made
-    info = R.read_run(cli / "killed", now=R.read_run(cli / "killed").modified + 1)
-    assert info.status == "running"
+    live = tmp_path / "live"                     # its process (this one) is alive: running however old its files
+    shutil.copytree(cli / "killed", live)
+    set_writer(live, os.getpid())
+    assert R.read_run(live, now=LATER).status == "running"
     with pytest.raises(R.RunError, match="still being written"):
-        R.rename(cli / "killed", "other", now=info.modified + 1)
+        R.rename(live, "other", now=LATER)
     with pytest.raises(R.RunError, match="still being written"):
-        R.trash(cli / "killed", confirmed=True, now=info.modified + 1)
+        R.trash(live, confirmed=True, now=LATER)
+    assert live.is_dir()
+    elsewhere = tmp_path / "elsewhere"            # written on another machine: by its files' age
+    shutil.copytree(cli / "killed", elsewhere)
+    set_writer(elsewhere, os.getpid(), host="another-machine")
+    modified = R.read_run(elsewhere).modified
+    assert R.read_run(elsewhere, now=modified + 1).status == "running"
+    assert R.read_run(elsewhere, now=modified + R.LIVE_SECONDS + 1).status == "interrupted"
+    assert R.read_run(cli / "killed", now=modified + 1).status == "interrupted"    # its process is gone
+
+
+def test_the_writer_record_is_found_after_the_epochs_and_damage_is_ignored(tmp_path):
+    run = tmp_path / "r"
+    run.mkdir()
+    lines = [json.dumps({"event": "epoch", "epoch": k, "seconds": 1.0}) for k in range(3)]
+    start = {"event": "start", "pid": os.getpid(), "host": socket.gethostname(), "time": 0.0}
+    (run / "metrics.jsonl").write_text("\n".join(lines + [json.dumps(start), '{"event": "batch"}']) + "\n")
+    assert R.read_run(run, now=LATER).status == "running"
+    for bad in ('{"pid": 1', json.dumps({**start, "pid": "1"}), json.dumps({**start, "pid": 2 ** 40}),
+                json.dumps({**start, "pid": True}), "[]", "x" * (R.LINE_BYTES + 10)):
+        (run / "metrics.jsonl").write_text("\n".join(lines + [bad]) + "\n")
+        assert R.read_run(run, now=LATER).status == "interrupted"
 
 
 def test_default_folders_are_the_studios_and_the_clis(tmp_path, monkeypatch):

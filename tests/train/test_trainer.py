@@ -2,6 +2,8 @@
 the NaN guard, EarlyStopping and the loggers."""
 import csv
 import json
+import os
+import socket
 import threading
 
 import numpy as np
@@ -356,8 +358,10 @@ def test_loggers_and_checkpoints(tmp_path):
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert float(rows[1]["val_accuracy"]) == pytest.approx(t.history[1]["val_accuracy"])
     recs = [json.loads(line) for line in open(tmp_path / "m.jsonl")]
-    assert [r["event"] for r in recs if r["event"] != "batch"] == ["epoch", "epoch", "done"]
-    assert any(r["event"] == "batch" for r in recs)
+    assert [r["event"] for r in recs if r["event"] != "batch"] == ["start", "epoch", "epoch", "done"]
+    assert (recs[0]["pid"], recs[0]["host"]) == (os.getpid(), socket.gethostname())   # who writes the run
+    batches = [r for r in recs if r["event"] == "batch"]
+    assert batches and all(b["seconds"] >= a["seconds"] >= 0 for a, b in zip(batches, batches[1:]))
     best = load_checkpoint(tmp_path / "best.npz")
     assert best.meta["trainer"]["epoch"] - 1 == ck.best_epoch
     assert ck.best == max(h["val_accuracy"] for h in t.history)
