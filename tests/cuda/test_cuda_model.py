@@ -1,5 +1,5 @@
-"""Whole models on "cuda": training steps equal to the CPU's, device moves, gradcheck,
-and the no-GPU message."""
+"""Whole models on "cuda": training steps equal to the CPU's, device moves, and the no-GPU
+message. (A small net's float64 gradient check on each set: tests/kernels/test_backward_gradcheck.py.)"""
 import importlib.util
 import os
 import subprocess
@@ -14,7 +14,6 @@ from engine import kernels, models, nn, optim
 from engine.data import DataLoader
 from engine.data import transforms as T
 from engine.kernels import cuda as GPU
-from engine.nn.gradcheck import gradcheck
 from engine.train import BatchEnd, Trainer
 
 
@@ -88,15 +87,6 @@ def test_to_cuda_and_back_keeps_weights_and_buffers():
     after = m.to("cpu").state_dict()
     for k in before:
         np.testing.assert_array_equal(after[k], before[k])
-
-
-def test_gradcheck_on_cuda_in_float64():
-    engine.manual_seed(2)
-    net = nn.Sequential(nn.Conv2d(2, 3, 3, padding=1), nn.BatchNorm2d(3), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Flatten(), nn.Linear(12, 2)).double().to("cuda")
-    x = np.random.default_rng(5).standard_normal((2, 2, 4, 4))
-    report = gradcheck(net, x, max_elements=big(3, 20), atol=1e-6, rtol=1e-4)
-    assert report, str(report)
 
 
 @pytest.mark.skipif(not SIM, reason="checks the message on a machine without a GPU")

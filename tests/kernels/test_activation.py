@@ -1,15 +1,13 @@
 """Activation and dropout kernels of every kernel set (the ``ops`` fixture) against numpy:
 forward and backward, non-finite values passed through as torch does (so divergence stays
-visible), the dropout mask's values; the functions' gradients against central differences.
-(The CPU's vectorised sigmoid/tanh accuracy: test_cpu_act_avgpool.py; the CUDA set drawing
+visible), the dropout mask's values. (Against central differences: test_backward_gradcheck.py;
+the CPU's vectorised sigmoid/tanh accuracy: test_cpu_act_avgpool.py; the CUDA set drawing
 the CPU's very dropout mask: tests/cuda/test_cuda_dropout.py.)"""
 import numpy as np
 import pytest
 from helpers.cuda import big
 
 from engine import nn
-from engine.nn import functional as F
-from engine.nn.gradcheck import gradcheck
 
 SHAPE = big((2, 3, 5), (16, 32, 9, 11))      # the larger on a GPU, not the simulator
 
@@ -49,26 +47,14 @@ def test_relu_keeps_nan_and_inf(ops):
 
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
 def test_dropout_keeps_a_share_and_scales_it(ops, p):
-    x = np.random.default_rng(1).standard_normal(big((4, 500), (64, 4096))).astype(np.float32)
+    x = np.random.default_rng(1).standard_normal(big((6, 100), (64, 4096))).astype(np.float32)
     y, mask = ops.dropout_forward(ops.asarray(x), p, 123456789)
     y, m = ops.to_host(y), ops.to_host(mask)
     scale = np.float32(1 / (1 - p)) if p < 1 else 0
     assert set(np.unique(m)) <= {0, scale}
-    assert abs((m != 0).mean() - (1 - p)) < 0.05
+    assert abs((m != 0).mean() - (1 - p)) < 0.06          # 3.5 standard deviations at 600 elements
     np.testing.assert_allclose(y, x * m, rtol=1e-6)
     g = np.random.default_rng(2).standard_normal(x.shape).astype(np.float32)
     np.testing.assert_allclose(ops.to_host(ops.dropout_backward(ops.asarray(g), mask)), g * m, rtol=1e-6)
     again, _ = ops.dropout_forward(ops.asarray(x), p, 123456789)
     np.testing.assert_array_equal(ops.to_host(again), y)       # a seed draws one mask
-
-
-def _all_four(t):
-    """relu + leaky_relu + sigmoid + tanh of t: one gradient check runs every backward kernel."""
-    return F.relu(t) + F.leaky_relu(t, 0.1) + F.sigmoid(t) + F.tanh(t)
-
-
-def test_activations_pass_a_float64_gradient_check(ops):
-    x = np.random.default_rng(3).standard_normal((2, 6)) * 2
-    x[np.abs(x) < 0.01] = 0.5                 # away from ReLU's kink
-    report = gradcheck(_all_four, ops.asarray(x), max_elements=4)
-    assert report, str(report)

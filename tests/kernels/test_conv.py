@@ -1,16 +1,14 @@
 """Convolution kernels of every kernel set (the ``ops`` fixture: cpu, then cuda): forward,
-both backward passes and the fused epilogues against the numpy reference; the layer's
-gradients against central differences (engine.nn.gradcheck). Shapes stay small enough for
-the CUDA simulator; the CPU's path selection (GEMM, direct, Winograd, ...) is tested over
-many more in test_cpu_conv*.py. Where a GPU runs the CUDA set (not the simulator), the
-cases are the larger ones (helpers.cuda.big)."""
+both backward passes and the fused epilogues against the numpy reference (against central
+differences: test_backward_gradcheck.py). Shapes stay small enough for the CUDA simulator;
+the CPU's path selection (GEMM, direct, Winograd, ...) is tested over many more in
+test_cpu_conv*.py. Where a GPU runs the CUDA set (not the simulator), the cases are the
+larger ones (helpers.cuda.big)."""
 import numpy as np
 import pytest
 from helpers import kernel_reference as ref
 from helpers.cuda import big
 
-from engine import manual_seed, nn
-from engine.nn.gradcheck import gradcheck
 
 # (N, C, H, W, O, k, stride, padding)
 CASES = big(
@@ -79,14 +77,6 @@ def test_relu_maxpool2x2_equals_conv_relu_then_max_pool(ops):
     assert (want == 0).any() and (want > 0).any()
     np.testing.assert_allclose(y, want, **TOL)
     np.testing.assert_array_equal(np.where(want > 0, idx, 0), np.where(want > 0, winners, 0))
-
-
-def test_a_conv_layer_passes_a_float64_gradient_check(ops):
-    manual_seed(1)
-    layer = nn.Conv2d(2, 3, 3, stride=2, padding=1).double().to(ops.DEVICE)
-    x = np.random.default_rng(6).standard_normal((2, 2, 5, 5))
-    report = gradcheck(layer, x, max_elements=2, wrt=("input", "weight"))      # db: the reference test
-    assert report, str(report)
 
 
 # the activation and its derivative from its output

@@ -1,13 +1,11 @@
 """Linear and loss kernels of every kernel set (the ``ops`` fixture) against numpy: the
-fully connected layer, softmax cross-entropy with label smoothing, mean squared error;
-their gradients against central differences."""
+fully connected layer, softmax cross-entropy with label smoothing, mean squared error.
+(Against central differences: test_backward_gradcheck.py.)"""
 import numpy as np
 import pytest
 from helpers import kernel_reference as ref
 from helpers.cuda import big
 
-from engine import manual_seed, nn
-from engine.nn.gradcheck import gradcheck
 
 
 def _randn(seed, *shape):
@@ -50,17 +48,3 @@ def test_mse(ops):
     assert abs(ops.mse_forward(ops.asarray(y), t) - (diff ** 2).mean()) < 1e-6      # a host target is uploaded
     np.testing.assert_allclose(ops.to_host(ops.mse_backward(ops.asarray(y), ops.asarray(t))), 2 * diff / diff.size,
                                atol=1e-7)
-
-
-def test_linear_and_losses_pass_a_float64_gradient_check(ops):
-    manual_seed(4)
-    layer = nn.Linear(5, 3).double().to(ops.DEVICE)
-    x = ops.asarray(np.random.default_rng(8).standard_normal((4, 5)))
-    report = gradcheck(layer, x, max_elements=2, wrt=("input", "weight"))     # db: test_linear
-    assert report, str(report)
-    target = ops.asarray(np.array([0, 2, 1, 0], np.int64))
-    report = gradcheck(nn.CrossEntropyLoss(label_smoothing=0.1).to(ops.DEVICE), x, target=target, max_elements=2)
-    assert report, str(report)
-    report = gradcheck(nn.MSELoss().to(ops.DEVICE), x, target=ops.asarray(np.random.default_rng(9).standard_normal((4, 5))),
-                       max_elements=2)
-    assert report, str(report)

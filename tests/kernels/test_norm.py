@@ -1,15 +1,12 @@
 """Normalisation kernels of every kernel set (the ``ops`` fixture): batch norm in training
 and eval mode (with its fused ReLU epilogue and ReLU-masked backward) and local response
-normalisation, against the numpy reference; the layers' gradients against central
-differences."""
+normalisation, against the numpy reference. (Against central differences:
+test_backward_gradcheck.py.)"""
 import numpy as np
 import pytest
 from helpers import kernel_reference as ref
 from helpers.cuda import big
 
-from engine import manual_seed, nn
-from engine.nn import functional as F
-from engine.nn.gradcheck import gradcheck
 
 EPS, MOMENTUM = 1e-5, 0.1
 
@@ -88,13 +85,3 @@ def test_local_response_norm(ops, size):
     np.testing.assert_allclose(ops.to_host(y), want, rtol=1e-5, atol=1e-5)
     got = ops.lrn_backward(ops.asarray(x), y, s, ops.asarray(g), size, 1e-2, 0.75)
     np.testing.assert_allclose(ops.to_host(got), dx, rtol=1e-5, atol=1e-5)
-
-
-def test_batch_norm_and_lrn_pass_a_float64_gradient_check(ops):
-    manual_seed(3)
-    bn = nn.BatchNorm2d(3).double().to(ops.DEVICE)
-    x = ops.asarray(np.random.default_rng(8).standard_normal((3, 3, 2, 3)))
-    report = gradcheck(bn, x, max_elements=2, wrt=("input", "weight"))       # dbeta: the reference tests
-    assert report, str(report)
-    report = gradcheck(lambda t: F.local_response_norm(t, 3, 0.5, 0.75, 1.5), x, max_elements=2)
-    assert report, str(report)

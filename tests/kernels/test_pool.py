@@ -1,13 +1,11 @@
 """Pooling kernels of every kernel set (the ``ops`` fixture): max, average and adaptive
 average pooling, forward and backward, against the numpy reference; the fused ReLU mask of
-the max-pool backward; the functions' gradients against central differences."""
+the max-pool backward. (Against central differences: test_backward_gradcheck.py.)"""
 import numpy as np
 import pytest
 from helpers import kernel_reference as ref
 from helpers.cuda import big
 
-from engine.nn import functional as F
-from engine.nn.gradcheck import gradcheck
 
 # (N, C, H, W, kernel, stride, padding)
 SMALL = [(2, 2, 4, 6, (2, 2), (2, 2), (0, 0)),
@@ -78,11 +76,3 @@ def test_adaptive_average_pool(ops, hw, out):
     g = _grad(y.shape)
     np.testing.assert_allclose(ops.to_host(ops.adaptive_avgpool2d_backward(ops.asarray(g), x.shape)),
                                ref.adaptive_avgpool_backward(g, x.shape), **TOL)
-
-
-@pytest.mark.parametrize("pool", [lambda t: F.max_pool2d(t, 3, 2, 1), lambda t: F.avg_pool2d(t, 3, 2, 1),
-                                  lambda t: F.adaptive_avg_pool2d(t, (2, 3))], ids=["max", "avg", "adaptive"])
-def test_pooling_passes_a_float64_gradient_check(ops, pool):
-    x = ops.asarray(_distinct((1, 2, 5, 6), seed=4).astype(np.float64) * 10)
-    report = gradcheck(pool, x, max_elements=2)
-    assert report, str(report)
