@@ -519,7 +519,7 @@ class CurvesView(QtWidgets.QWidget):
             raise OSError(f"could not write {path}")
 
     def showEvent(self, e):
-        self._mark()
+        self.redraw()                    # a view brought to the front shows every plot at once
         self._timer.start()
         super().showEvent(e)
 

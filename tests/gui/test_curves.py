@@ -180,3 +180,11 @@ def test_plots_without_data_show_a_note_and_no_axes(view, qtbot):
     assert bars.note.isVisible()
     with pytest.raises(ValueError, match="square"):
         heat.set_matrix(np.zeros((2, 3)))
+
+
+def test_a_view_brought_to_the_front_shows_every_plot_at_once(view):
+    view.hide()
+    run = live_run(view.state)                                 # a run trained while another tab was in front
+    view.show()                                                # no timer tick in between
+    for plot in view.plots.values():
+        assert any(key.startswith(f"r{run.id}") for key in plot.items), plot
