@@ -1,5 +1,6 @@
 """Pooling kernels of every kernel set (the ``ops`` fixture): max, average and adaptive
-average pooling, forward and backward, against the numpy reference; the fused ReLU mask of
+average pooling, forward and backward, against the numpy reference (on ties the first
+maximum in row-major order wins, on both sets); the fused ReLU mask of
 the max-pool backward. (Against central differences: test_backward_gradcheck.py.)"""
 import numpy as np
 import pytest
@@ -39,6 +40,15 @@ def test_max_pool(ops, case):
     g = _grad(want.shape)
     np.testing.assert_allclose(ops.to_host(ops.maxpool2d_backward(ops.asarray(g), idx, x.shape)),
                                ref.maxpool_backward(g, winners, x.shape), **TOL)
+
+
+@pytest.mark.parametrize("s,p", [(1, 1), (2, 1), (2, 0), (1, 0)])
+def test_3x3_max_pool_picks_the_first_maximum_of_each_window(ops, s, p):
+    x = np.random.default_rng(4).integers(0, 4, (2, 3, 7, 9)).astype(np.float32)  # many ties
+    y, idx = ops.maxpool2d_forward(ops.asarray(x), (3, 3), (s, s), (p, p))
+    want, winners = ref.maxpool_forward(x, (3, 3), (s, s), (p, p))
+    np.testing.assert_array_equal(ops.to_host(y), want)
+    np.testing.assert_array_equal(ops.to_host(idx), winners)
 
 
 @pytest.mark.parametrize("case", SMALL)
