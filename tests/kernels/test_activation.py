@@ -45,6 +45,15 @@ def test_relu_keeps_nan_and_inf(ops):
         np.testing.assert_array_equal(y[0, 1:], [0.0, 2.0, np.inf, 0.0, 0.0])
 
 
+@pytest.mark.parametrize("act", ["sigmoid", "tanh"])
+def test_sigmoid_and_tanh_pass_nan_and_give_the_limits_at_infinity(ops, act):
+    x = np.array([np.nan, np.inf, -np.inf, -np.nan], np.float32)
+    y = ops.to_host(getattr(ops, act + "_forward")(ops.asarray(x)))
+    assert np.isnan(y[0]) and np.isnan(y[3])
+    assert y[1] == 1.0
+    assert y[2] == -1.0 if act == "tanh" else 0 <= y[2] < 1e-38
+
+
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
 def test_dropout_keeps_a_share_and_scales_it(ops, p):
     x = np.random.default_rng(1).standard_normal(big((6, 100), (64, 4096))).astype(np.float32)

@@ -34,15 +34,6 @@ def test_float32_activations_are_within_a_few_units_of_the_last_place(act):
 
 
 @pytest.mark.parametrize("act", ["sigmoid", "tanh"])
-def test_activations_pass_nan_and_give_the_limits_at_infinity(act):
-    x = np.array([np.nan, np.inf, -np.inf, -np.nan], np.float32)
-    y = ACTS[act][0](x)
-    assert np.isnan(y[0]) and np.isnan(y[3])
-    assert y[1] == 1.0
-    assert y[2] == -1.0 if act == "tanh" else 0 <= y[2] < 1e-38
-
-
-@pytest.mark.parametrize("act", ["sigmoid", "tanh"])
 def test_float64_activations_are_exact_to_rounding(act):
     x = np.linspace(-40, 40, 2001)
     ref = 1 / (1 + np.exp(-x)) if act == "sigmoid" else np.tanh(x)
