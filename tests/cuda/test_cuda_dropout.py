@@ -6,7 +6,7 @@ import pytest
 from helpers.cuda import assert_close, big, randn, up
 
 
-@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
+@pytest.mark.parametrize("p", [0.3, 0.5])     # p = 0 and 1 keep and drop all: tests/kernels/test_activation.py
 def test_dropout_draws_exactly_the_cpu_mask(gpu, cpu, rng, p):
     x = randn(rng, *big((3, 40), (64, 4096)))
     seed = 123456789
