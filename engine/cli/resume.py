@@ -16,8 +16,8 @@ from .errors import UserError
 # the train options a run records (its checkpoints' metadata.args), with their defaults
 TRAIN_DEFAULTS = dict(model="mnist_cnn", dataset="mnist", epochs=5, batch_size=64, optimizer="adam", lr=None,
                       momentum=0.9, weight_decay=None, schedule="none", warmup=0, augment="", val_split=0.0,
-                      seed=0, workers=1, label_smoothing=0.0, train_size=None, patience=None, nesterov=False,
-                      data_root=None, image_size=None, log_every=0)
+                      seed=0, workers=1, label_smoothing=0.0, train_size=None, val_size=None, subset_seed=None,
+                      patience=None, nesterov=False, data_root=None, image_size=None, log_every=0)
 # settings of the recipe a run records that the command line has no option for (a studio
 # run's): they come from the checkpoint, as they were
 RECORDED_ONLY = ("shuffle", "normalize", "crop_padding")
@@ -25,8 +25,8 @@ RECORDED_ONLY = ("shuffle", "normalize", "crop_padding")
 RUN_FILES = ("best.npz", "last.npz", "metrics.csv", "metrics.jsonl", "summary.txt")
 
 # How each train option may change on --resume (the rest come from the checkpoint):
-SPLIT_OPTIONS = ("dataset", "val_split", "train_size", "seed", "image_size")  # refused: they change the images
-#                                                                  a run trains and validates on
+# refused: they change the images a run trains and validates on
+SPLIT_OPTIONS = ("dataset", "val_split", "train_size", "val_size", "subset_seed", "seed", "image_size")
 STATE_OPTIONS = ("model", "optimizer", "schedule", "warmup", "batch_size")     # refused: the saved optimizer,
 #                                                     schedule and data-order state cannot follow them
 RECIPE_OPTIONS = ("lr", "momentum", "weight_decay", "nesterov", "label_smoothing", "augment", "patience")

@@ -55,6 +55,10 @@ def add_parser(sub) -> None:
                    help="hold out this fraction of the training images for validation; with 0 (the default) "
                         "each epoch is validated on the dataset's test (or held-out) split")
     t.add_argument("--train-size", type=A.positive_int, default=d, help="train on the first N training images only")
+    t.add_argument("--val-size", type=A.positive_int, default=d, help="validate on the first N validation images only")
+    t.add_argument("--subset-seed", type=A.nonneg_int, default=d,
+                   help="with --train-size / --val-size: take N images drawn by this seed (kept in order) "
+                        "instead of the first N")
     t.add_argument("--patience", type=A.positive_int, default=d, help="early stopping after N epochs without "
                                                                       "validation-loss improvement")
     t.add_argument("--device", choices=("cpu", "cuda"), default="cpu")

@@ -124,6 +124,8 @@ def test_a_new_run_never_reuses_a_run_folder(capsys, run, tmp_path, setup):
                               "the images the run trains and validates on"]),
     (["--seed", "5"], ["--seed 5 differs from the run's 0"]),
     (["--train-size", "8"], ["--train-size 8 differs"]),
+    (["--val-size", "8"], ["--val-size 8 differs"]),
+    (["--subset-seed", "3"], ["--subset-seed 3 differs"]),
     (["--model", "mnist_cnn"], ["--model mnist_cnn is a different architecture"]),
     (["--optimizer", "sgd"], ["--optimizer sgd differs from the run's adam", "cannot follow it"]),
     (["--batch-size", "8"], ["--batch-size 8 differs from the run's 4"]),

@@ -120,3 +120,17 @@ def test_cli_resume_equals_an_uninterrupted_run(shared_data, tmp_path, capsys):
         for k in ("step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr"):
             assert a[k] == b[k], k
     assert len(part) == 2
+
+
+def test_seeded_subsets_for_training_and_validation(shared_data, tmp_path, capsys):
+    rc = cli.main(["train", "--data-root", str(shared_data), "--train-size", "128", "--val-size", "100",
+                   "--subset-seed", "3", "--epochs", "1", "--batch-size", "64", "--workers", "0",
+                   "--out", str(tmp_path / "r")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "128 training images" in out
+    args = load_checkpoint(str(tmp_path / "r" / "last.npz")).metadata["args"]
+    assert (args["train_size"], args["val_size"], args["subset_seed"]) == (128, 100, 3)
+    rc = cli.main(["train", "--data-root", str(shared_data), "--train-size", "99999", "--subset-seed", "3",
+                   "--epochs", "1", "--out", str(tmp_path / "big")])
+    assert rc != 0 and "--train-size 99999 is more than the 60,000 training images" in capsys.readouterr().err
+    assert not (tmp_path / "big").exists()
