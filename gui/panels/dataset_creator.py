@@ -17,6 +17,7 @@ from datasets.archive import ARCHIVE_SUFFIXES
 
 from .. import state as S
 from ..widgets.images import ImageGrid
+from ..widgets.spin import spin_box
 
 RESIZE_TIPS = {
     "squash": "stretch every image to the size (the whole image, its proportions changed)",
@@ -63,8 +64,8 @@ class DatasetCreator(QtWidgets.QDialog):
         self.pick_archive = QtWidgets.QPushButton("Archive…")
         self.name = QtWidgets.QLineEdit()
         self.name.setPlaceholderText("the dataset's name")
-        self.size_h = _spin(1, 1024, 32, " px")
-        self.size_w = _spin(1, 1024, 32, " px")
+        self.size_h = spin_box(1, 1024, 32, suffix=" px")
+        self.size_w = spin_box(1, 1024, 32, suffix=" px")
         self.resize_mode = QtWidgets.QComboBox()
         for key, title in D.RESIZE_TITLES.items():
             self.resize_mode.addItem(title.capitalize(), key)
@@ -72,8 +73,8 @@ class DatasetCreator(QtWidgets.QDialog):
         self.color = QtWidgets.QComboBox()
         self.color.addItem("Colour (RGB)", "color")
         self.color.addItem("Grayscale", "grayscale")
-        self.val = _spin(1, 90, 10, " % of each class")
-        self.seed = _spin(0, 999_999, 0, "")
+        self.val = spin_box(1, 90, 10, suffix=" % of each class")
+        self.seed = spin_box(0, 999_999, 0)
         self.seed.setToolTip("the validation images are drawn with this seed: the same seed, the same split")
 
         source_row = QtWidgets.QHBoxLayout()
@@ -274,11 +275,3 @@ class DatasetCreator(QtWidgets.QDialog):
             self._check(str(e))
             return
         self.accept()
-
-
-def _spin(lo: int, hi: int, value: int, suffix: str) -> QtWidgets.QSpinBox:
-    spin = QtWidgets.QSpinBox()
-    spin.setRange(lo, hi)
-    spin.setValue(value)
-    spin.setSuffix(suffix)
-    return spin

@@ -19,6 +19,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from .. import explainer as X
 from .. import state as S
+from ..widgets.spin import spin_box
 
 NUMBER_CELL = 24            # cells at least this many pixels wide show their numbers
 RED, BLUE, WHITE = (np.array(c, np.float64) for c in ((178, 24, 43), (33, 102, 172), (255, 255, 255)))
@@ -240,14 +241,6 @@ class NumberGrid(QtWidgets.QWidget):
         return super().eventFilter(obj, e)
 
 
-def _spin(low: int, high: int, value: int, tip: str) -> QtWidgets.QSpinBox:
-    s = QtWidgets.QSpinBox()
-    s.setRange(low, high)
-    s.setValue(value)
-    s.setToolTip(tip)
-    return s
-
-
 def _titled(title: str, *widgets) -> QtWidgets.QGroupBox:
     """A group box of widgets one above the other; the last takes the spare height."""
     box = QtWidgets.QGroupBox(title)
@@ -279,21 +272,21 @@ class ExplainerPanel(QtWidgets.QWidget):
         self.layer = QtWidgets.QComboBox()
         self.layer.setToolTip("A conv or pooling layer of the model, your own kernel, or plain pooling")
         self.layer.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToContents)
-        self.filter = _spin(0, 0, 0, "Which filter (output channel) of the layer")
-        self.channel = _spin(0, 0, 0, "Which input channel of the filter's weights")
+        self.filter = spin_box(0, 0, 0, tip="Which filter (output channel) of the layer")
+        self.channel = spin_box(0, 0, 0, tip="Which input channel of the filter's weights")
         self.input = QtWidgets.QComboBox()
         self.input.setToolTip("The probe image (as the model sees it, normalised) or a small grid of numbers")
-        self.rows = _spin(3, GRID_LIMIT, 7, "Rows of the number grid")
-        self.cols = _spin(3, GRID_LIMIT, 7, "Columns of the number grid")
+        self.rows = spin_box(3, GRID_LIMIT, 7, tip="Rows of the number grid")
+        self.cols = spin_box(3, GRID_LIMIT, 7, tip="Columns of the number grid")
         self.new_numbers = QtWidgets.QPushButton("New numbers")
         self.reload_btn = QtWidgets.QPushButton("Reload model")
         self.reload_btn.setToolTip("Copy the layers' weights and the probe image again (they change while training)")
         self.source_label = QtWidgets.QLabel("Loading the model's layers…")
         self.source_label.setStyleSheet("color: #555;")
         self.source_label.setSizePolicy(QtWidgets.QSizePolicy.Ignored, QtWidgets.QSizePolicy.Preferred)
-        self.kh, self.kw = (_spin(1, X.MAX_WINDOW, 3, f"Window {a}") for a in ("height", "width"))
-        self.sh, self.sw = (_spin(1, X.MAX_WINDOW, 1, f"Stride along the {a}") for a in ("rows", "columns"))
-        self.ph, self.pw = (_spin(0, X.MAX_WINDOW, 0, f"Zero padding on the {a}") for a in
+        self.kh, self.kw = (spin_box(1, X.MAX_WINDOW, 3, tip=f"Window {a}") for a in ("height", "width"))
+        self.sh, self.sw = (spin_box(1, X.MAX_WINDOW, 1, tip=f"Stride along the {a}") for a in ("rows", "columns"))
+        self.ph, self.pw = (spin_box(0, X.MAX_WINDOW, 0, tip=f"Zero padding on the {a}") for a in
                             ("top and bottom", "left and right"))
         self.layer_values = QtWidgets.QPushButton("Layer's values")
         self.layer_values.setToolTip("Kernel size, stride and padding as the layer has them")
