@@ -8,6 +8,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from . import collector
 from . import qtcompat  # noqa: F401  (PySide6 6.12.0 signal refcount fix)
 from . import state as S
 from .panels.bench import BenchPanel
@@ -29,6 +30,7 @@ EXPORT_FILTERS = {"onnx": "ONNX model (*.onnx)", "safetensors": "safetensors wei
 class MainWindow(QtWidgets.QMainWindow):
     def __init__(self, state: S.AppState | None = None, load_settings: bool = True):
         super().__init__()
+        collector.start()                  # Qt objects in reference cycles are deleted on this thread only
         self.state = state or S.AppState()
         if load_settings:
             self.state.load()

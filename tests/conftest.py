@@ -51,3 +51,13 @@ def ops(request):
         simulator_speedup.install()      # idempotent; tests/cuda/conftest.py installs it too
     return kernels.ops(request.param)
 
+
+
+@pytest.fixture
+def gui_collector(qapp):
+    """Python's cycle collector on the GUI thread's timer for the test (as the studio runs
+    it: gui.collector), given back to CPython afterwards, once the test's windows are closed."""
+    from gui import collector
+    collector.start()
+    yield
+    collector.stop()

@@ -7,6 +7,7 @@ import pytest
 pytest.importorskip("PySide6")
 pytest.importorskip("pyqtgraph")
 os.environ.setdefault("PYQTGRAPH_QT_LIB", "PySide6")
+pytestmark = pytest.mark.usefixtures("gui_collector")      # the studio's collection policy (gui.collector)
 
 from helpers.qt import wait_until  # noqa: E402
 

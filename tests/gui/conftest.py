@@ -9,6 +9,11 @@ from helpers.qt import wait_until  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
+def _collect_on_the_gui_thread(gui_collector):
+    """Every GUI test runs with the studio's collection policy (gui.collector)."""
+
+
+@pytest.fixture(autouse=True)
 def _config_dir(tmp_path, monkeypatch):
     """Every test gets its own settings file and run folder."""
     monkeypatch.setenv("NUMBACNN_CONFIG", str(tmp_path / "config"))
