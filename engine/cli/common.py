@@ -47,6 +47,19 @@ def open_checkpoint(path):
     return c, c.build_model()
 
 
+def open_image_model(path, verb: str):
+    """(checkpoint, its model, its input shape (C, H, W)) for a command that feeds the model
+    image files (``verb``: "predict", "explain"); UserError unless the checkpoint records
+    an input shape of 1 (grayscale) or 3 (RGB) channels."""
+    c, model = open_checkpoint(path)
+    shape = c.input_shape or tuple(c.metadata.get("input_shape") or ())
+    if not shape:
+        raise UserError(f"{path} does not record its input shape")
+    if shape[0] not in (1, 3):
+        raise UserError(f"{path} takes {shape[0]}-channel images; {verb} reads grayscale (1) or RGB (3) images")
+    return c, model, tuple(shape)
+
+
 def eval_transform(c):
     """ToTensor, then the normalisation checkpoint ``c`` records (if any)."""
     norm = c.metadata.get("normalize") or {}

@@ -13,7 +13,7 @@ from ..nn import summary
 from ..train import evaluate_model, probabilities
 from ..train.recipe import image_shape, is_named, open_dataset, shape_text
 from . import arguments as A
-from .common import check_device, eval_transform, layer_table, open_checkpoint, read_image, use_threads
+from .common import check_device, eval_transform, layer_table, open_checkpoint, open_image_model, read_image, use_threads
 from .errors import UserError
 
 PREDICT_BATCH = 64             # images per forward pass
@@ -78,13 +78,8 @@ def _memory_budget() -> int:
 
 def run_predict(args) -> int:
     check_device(args.device)
-    c, model = open_checkpoint(args.checkpoint)
-    shape = c.input_shape or tuple(c.metadata.get("input_shape") or ())
-    if not shape:
-        raise UserError(f"{args.checkpoint} does not record its input shape")
+    c, model, shape = open_image_model(args.checkpoint, "predict")
     ch, h, w = shape
-    if ch not in (1, 3):
-        raise UserError(f"{args.checkpoint} takes {ch}-channel images; predict reads grayscale (1) or RGB (3) images")
     need = summary(model, shape).activation_bytes * min(len(args.images), PREDICT_BATCH)
     if need > _memory_budget():
         raise UserError(f"{args.checkpoint}'s model needs {need / 2**30:.1f} GiB for {shape_text(shape)} images, "

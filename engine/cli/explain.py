@@ -13,7 +13,7 @@ from ..data.transforms import apply_batch
 from ..errors import first_line
 from ..explain import explain, heatmap, overlay
 from ..train.checkpoint import atomic_write_bytes
-from .common import eval_transform, fresh_out, open_checkpoint, read_image
+from .common import eval_transform, fresh_out, open_image_model, read_image
 from .errors import UserError
 
 EXPLAIN_SIDE = 256     # the PNG's longer side is at least this (the image scaled by a whole factor)
@@ -51,13 +51,8 @@ def run_explain(args) -> int:
     if os.path.splitext(args.out)[1].lower() != ".png":
         raise UserError(f"-o {args.out}: explain writes a PNG; give a name ending in .png")
     fresh_out(args.out, args.force)
-    c, model = open_checkpoint(args.checkpoint)
-    shape = c.input_shape or tuple(c.metadata.get("input_shape") or ())
-    if not shape:
-        raise UserError(f"{args.checkpoint} does not record its input shape")
+    c, model, shape = open_image_model(args.checkpoint, "explain")
     ch, h, w = shape
-    if ch not in (1, 3):
-        raise UserError(f"{args.checkpoint} takes {ch}-channel images; explain reads grayscale (1) or RGB (3) images")
     names = c.class_names or None
     target = class_index(args.target, names)
     img = read_image(args.image, ch, h, w)
