@@ -121,29 +121,14 @@ def profile(name, batch, steps):
 
     for _ in range(3):
         step()
-    plain = []
-    for _ in range(steps):
-        t0 = _clock()
-        step()
-        plain.append(_clock() - t0)
+    plain = _timed(step, steps)
     kernel_times, undo = _instrument_kernels()
-    kstep = []
-    for _ in range(steps):
-        t0 = _clock()
-        step()
-        kstep.append(_clock() - t0)
+    kstep = _timed(step, steps)
     undo()
     kmed = statistics.median(kstep) * 1e3
     print(f"\n## {name}, batch {batch}: median step {statistics.median(plain) * 1e3:.2f} ms, "
           f"{kmed:.2f} ms with the kernel calls timed (layer fusion on)\n")
-    print("| kernel | first argument | ms per step | calls per step | share of step |")
-    print("|---|---|---|---|---|")
-    total = 0.0
-    for (kname, shape), ts in sorted(kernel_times.items(), key=lambda kv: -sum(kv[1])):
-        ms = sum(ts) / steps * 1e3
-        total += ms
-        print(f"| {kname} | {shape} | {ms:.3f} | {len(ts) / steps:g} | {100 * ms / kmed:.1f}% |")
-    print(f"| (rest) | Python between kernel calls | {kmed - total:.3f} | | {100 * (kmed - total) / kmed:.1f}% |")
+    _kernel_table(kernel_times, steps, kmed, "step", "share of step")
     forward, marks = _instrument(model)
     backward = {lname: [] for lname in forward}
     step_times = []
@@ -187,22 +172,34 @@ def profile_inference(name, batch, steps):
     for _ in range(3):
         forward()
     kernel_times, undo = _instrument_kernels()
-    runs = []
-    for _ in range(steps):
-        t0 = _clock()
-        forward()
-        runs.append(_clock() - t0)
+    runs = _timed(forward, steps)
     undo()
     med = statistics.median(runs) * 1e3
     print(f"\n## {name}, batch {batch}, inference: median forward {med:.2f} ms with the kernel calls timed\n")
-    print("| kernel | first argument | ms per forward | calls per forward | share |")
+    _kernel_table(kernel_times, steps, med, "forward", "share")
+
+
+def _timed(fn, repeats: int) -> list:
+    """Seconds (by ``_clock``) of each of ``repeats`` calls of ``fn()``."""
+    times = []
+    for _ in range(repeats):
+        t0 = _clock()
+        fn()
+        times.append(_clock() - t0)
+    return times
+
+
+def _kernel_table(kernel_times: dict, repeats: int, per_ms: float, unit: str, share: str) -> None:
+    """Prints the kernels' time per ``unit`` (a step or a forward of ``per_ms`` ms, median),
+    the most first, and the rest: the Python between kernel calls."""
+    print(f"| kernel | first argument | ms per {unit} | calls per {unit} | {share} |")
     print("|---|---|---|---|---|")
     total = 0.0
     for (kname, shape), ts in sorted(kernel_times.items(), key=lambda kv: -sum(kv[1])):
-        ms = sum(ts) / steps * 1e3
+        ms = sum(ts) / repeats * 1e3
         total += ms
-        print(f"| {kname} | {shape} | {ms:.3f} | {len(ts) / steps:g} | {100 * ms / med:.1f}% |")
-    print(f"| (rest) | Python between kernel calls | {med - total:.3f} | | {100 * (med - total) / med:.1f}% |")
+        print(f"| {kname} | {shape} | {ms:.3f} | {len(ts) / repeats:g} | {100 * ms / per_ms:.1f}% |")
+    print(f"| (rest) | Python between kernel calls | {per_ms - total:.3f} | | {100 * (per_ms - total) / per_ms:.1f}% |")
 
 
 def main(argv=None):
