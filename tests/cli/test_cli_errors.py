@@ -12,6 +12,7 @@ import engine
 from engine import cli
 from engine.cli import evaluate as cli_evaluate
 from engine.train import save_checkpoint
+from helpers.dataset_files import write_noise_folder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -51,11 +52,7 @@ def folders(tmp_path_factory):
     rng = np.random.default_rng(0)
     one = base / "one_class"
     (one / "cats").mkdir(parents=True)
-    rgb = base / "rgb"
-    for c in ("a", "b"):
-        (rgb / c).mkdir(parents=True)
-        for i in range(4):
-            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(rgb / c / f"{i}.png")
+    rgb = write_noise_folder(base / "rgb", 4, rng)
     for i in range(3):
         Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(one / "cats" / f"{i}.png")
     return {"one": one, "rgb": rgb, "base": base}

@@ -11,12 +11,12 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from engine import cli, nn
 from engine.train import load_checkpoint
 
 from helpers.checkpoint_corruptions import read_parts, write_parts
+from helpers.dataset_files import write_noise_folder
 from helpers.process import ROOT
 
 
@@ -45,10 +45,7 @@ def setup(tmp_path_factory):
     schedule kind the rules look at."""
     base = tmp_path_factory.mktemp("resume")
     rng = np.random.default_rng(0)
-    for c in ("a", "b"):
-        (base / "data" / c).mkdir(parents=True)
-        for i in range(12):
-            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(base / "data" / c / f"{i}.png")
+    write_noise_folder(base / "data", 12, rng)
     spec = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                          nn.Linear(64, 2)).spec()
     (base / "tiny.json").write_text(json.dumps(spec))

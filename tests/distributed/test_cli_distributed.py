@@ -8,11 +8,11 @@ import sys
 
 import numpy as np
 import pytest
-from PIL import Image
 
 import engine
 from engine.cli import main
 from engine.train import load_checkpoint
+from helpers.dataset_files import write_noise_folder
 
 from mpi_launch import run
 
@@ -21,10 +21,7 @@ from mpi_launch import run
 def images(tmp_path_factory):
     base = tmp_path_factory.mktemp("distributed_cli")
     rng = np.random.default_rng(0)
-    for c in ("a", "b"):
-        (base / "imgs" / c).mkdir(parents=True)
-        for i in range(8):
-            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(base / "imgs" / c / f"{i}.png")
+    write_noise_folder(base / "imgs", 8, rng)
     return base
 
 

@@ -157,6 +157,16 @@ def png_tree(seed=0):
             np.array([n.startswith("dog") for n in names], np.int64))
 
 
+def write_noise_folder(root, per_class, rng, classes=("a", "b")):
+    """Class folders ``root/<class>/<i>.png`` of ``per_class`` random 8x8 RGB images each,
+    drawn from ``rng`` class by class; returns ``root``."""
+    for c in classes:
+        (Path(root) / c).mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(Path(root) / c / f"{i}.png")
+    return Path(root)
+
+
 def write_tree(root, files):
     """Write {relative path: bytes} under ``root``; returns ``root``."""
     for rel, blob in files.items():
