@@ -7,26 +7,35 @@ for the set of their device here; nothing else in the engine branches on it.
 """
 from __future__ import annotations
 
+import importlib
+
+import numpy as np
+
 from .contracts import conv_output_size  # noqa: F401  (layers size their outputs with it)
 
 DEVICES = ("cpu", "cuda")
+_loaded: dict = {}      # device -> its kernel module, once loaded (and, for cuda, usable)
 
 
 def ops(device: str):
-    """The kernel module for ``device`` ("cpu" or "cuda")."""
-    if device == "cpu":
-        from . import cpu
-        return cpu
+    """The kernel module for ``device`` ("cpu" or "cuda"), loaded on first use: numba-cuda
+    is an optional dependency. Every layer call asks, so a loaded set is a dict lookup
+    (an ``import`` statement here cost a few microseconds a call, ten times that in a
+    process with PySide6, whose import hook runs Python code on every import)."""
+    kernels = _loaded.get(device)
+    if kernels is not None:
+        return kernels
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
+    kernels = importlib.import_module(f"{__name__}.{device}")
     if device == "cuda":
-        from . import cuda
-        cuda.require()
-        return cuda
-    raise ValueError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
+        kernels.require()
+    _loaded[device] = kernels
+    return kernels
 
 
 def device_of(array) -> str:
     """"cpu" for a numpy array, "cuda" for a numba.cuda device array."""
-    import numpy as np
     return "cpu" if isinstance(array, np.ndarray) else "cuda"
 
 
