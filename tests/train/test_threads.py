@@ -1,4 +1,7 @@
 """--threads: the CPU kernels' thread pool follows set_threads; OpenBLAS stays on one thread."""
+import threading
+import time
+
 import numpy as np
 import pytest
 
@@ -80,3 +83,33 @@ def _child_sum():
     a = np.zeros(10)
     parallel.parallel_for(_fill, 10, a)
     return float(a.sum())
+
+
+def _slow_fill(a, lo, hi):
+    for i in range(lo, hi):
+        a[i] += 1
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.002])      # workers still spinning / gone to sleep
+def test_blocks_from_two_threads_at_once_each_run_once(monkeypatch, pause):
+    monkeypatch.setattr(parallel, "PARALLEL_MIN", 0)
+    monkeypatch.setattr(parallel, "MAX_THREADS", 3)
+    before = threads.get_threads()
+    arrays = [np.zeros(64) for _ in range(2)]
+
+    def caller(a):
+        for _ in range(200):
+            parallel.parallel_for(_slow_fill, a.size, a)
+            time.sleep(pause)
+    try:
+        parallel.set_num_threads(3)
+        ts = [threading.Thread(target=caller, args=(a,)) for a in arrays]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=60)
+        assert not any(t.is_alive() for t in ts)
+    finally:
+        threads.set_threads(before)
+    for a in arrays:
+        assert (a == 200).all()
