@@ -199,6 +199,7 @@ class TrainPanel(QtWidgets.QWidget):
         self.save_ckpt_btn.clicked.connect(self._save_ckpt)
         self.load_ckpt_btn.clicked.connect(self._load_ckpt)
         state.subscribe(lambda **kw: self._sync_from_state(), S.HYPER)
+        state.subscribe(lambda **kw: self._update_gate(), S.HYPER)
         state.subscribe(lambda **kw: self._update_gate(), S.MODEL)
         state.subscribe(lambda **kw: self._update_run(force=True), S.STATUS)
         state.subscribe(lambda **kw: self._update_run(), S.RUN)
@@ -308,7 +309,8 @@ class TrainPanel(QtWidgets.QWidget):
     # -- run state -----------------------------------------------------------------------------
     def blocked(self) -> str:
         """Why Start cannot be pressed now ("" when it can): a run is active, the data is
-        missing or still loading, or the model does not fit the data."""
+        missing or still loading, a batch is larger than the training split, or the model
+        does not fit the data."""
         if self.worker.training:
             return "a run is training; stop it first"
         info, name = self.state.dataset_info, self.state.data.name
@@ -316,6 +318,10 @@ class TrainPanel(QtWidgets.QWidget):
             return f"{name} is still loading (see the Data tab)"
         if info.get("error"):
             return f"the data is missing: {str(info['error']).rstrip('.')} (see the Data tab)"
+        batch, train = self.state.hyper.batch_size, info.get("train", 0)
+        if batch > train:
+            return (f"the batch size {batch:,} is larger than the {train:,} training images; lower it "
+                    f"or use more images (see the Data tab)")
         check = self.state.model_check or {}
         if not check.get("ok"):
             return f"{(check.get('message') or 'the model does not fit the data').rstrip('.')} (see the Model tab)"

@@ -186,6 +186,18 @@ def test_a_huge_step_asks_before_start(make_window, qtbot, monkeypatch):
 
 
 # --- Start is gated; the status says what is true ------------------------------------------------------
+def test_start_is_disabled_while_the_batch_is_larger_than_the_training_split(make_window, qtbot):
+    win = make_window()
+    tp, st = win.train_panel, win.state
+    train = st.dataset_info["train"]                       # 3,600 of the 4,000 images
+    st.set_hyper(batch_size=train + 1)
+    assert not tp.start_btn.isEnabled() and not win.start_action.isEnabled()
+    assert f"the batch size {train + 1:,} is larger than the {train:,} training images" in tp.train_reason.text()
+    assert tp.start() is None and not st.runs                              # nothing starts, no run folder
+    st.set_hyper(batch_size=train)
+    assert tp.start_btn.isEnabled() and tp.train_reason.text() == ""
+
+
 def test_start_is_disabled_without_data_and_while_a_run_trains(make_window, qtbot, shared_data, tmp_path):
     win = make_window(epochs=3)
     tp, st = win.train_panel, win.state
