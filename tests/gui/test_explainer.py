@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import wait_until
+from helpers.qt import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PySide6 import QtCore

@@ -1,4 +1,5 @@
-"""Helpers for tests/cuda: upload, compare, and shape sizes that depend on the device."""
+"""Helpers for the tests that run CUDA kernels (tests/cuda, and the cuda half of tests/kernels' ops
+fixture): upload, compare, and shape sizes that depend on the device."""
 import numpy as np
 
 from engine.kernels import cuda as GPU
