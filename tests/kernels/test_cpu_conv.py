@@ -87,6 +87,41 @@ def test_relu_epilogue(shape, path):
     assert (y >= 0).all()
 
 
+def _nan_at_one_input(x):
+    x = x.copy()
+    x[0, 0, x.shape[2] // 2, x.shape[3] // 2] = np.nan
+    return x
+
+
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[5], (2, 3, 13, 13, 6, 5, 5, (1, 1), (0, 0))])  # 9 wide: a tail
+def test_a_nan_stays_nan_through_the_relu_epilogue(shape, path):
+    # torch's relu keeps NaN: a fused ReLU that made it 0 would hide a diverged run from the
+    # trainer's NaN guard (the direct kernel's vector max did, before)
+    x, w, b, _, stride, padding = _data(shape, np.float32, seed=5)
+    x = _nan_at_one_input(x)
+    plain = conv.conv2d_forward(x, w, b, stride, padding)
+    fused = conv.conv2d_forward(x, w, b, stride, padding, relu=True)
+    assert np.isnan(plain).any()
+    np.testing.assert_array_equal(np.isnan(fused), np.isnan(plain))
+
+
+@pytest.mark.parametrize("shape,chosen", [
+    ((2, 64, 8, 8, 64, 3, 3, (1, 1), (1, 1)), "_use_winograd"),
+    ((2, 96, 6, 6, 96, 1, 1, (1, 1), (0, 0)), "_use_pointwise"),
+    ((2, 512, 2, 2, 512, 3, 3, (1, 1), (1, 1)), "_use_smallmap")])
+def test_a_nan_stays_nan_through_the_other_paths_relu(shape, chosen):
+    N, C, H, W, O, kh, kw, (sh, sw), (ph, pw) = shape
+    Ho, Wo = (H + 2 * ph - kh) // sh + 1, (W + 2 * pw - kw) // sw + 1
+    args = {"_use_winograd": (C, O, kh, kw, sh, sw, ph, pw, Ho, Wo), "_use_pointwise": (C, O, kh, kw, sh, sw, ph, pw),
+            "_use_smallmap": (H, W, kh, kw, sh, sw, ph, pw, Ho, Wo)}[chosen]
+    assert getattr(conv, chosen)(*args)
+    x, w, b, _, stride, padding = _data(shape, np.float32, seed=5)
+    x = _nan_at_one_input(x)
+    plain = conv.conv2d_forward(x, w, b, stride, padding)
+    assert np.isnan(plain).any()
+    np.testing.assert_array_equal(np.isnan(conv.conv2d_forward(x, w, b, stride, padding, relu=True)), np.isnan(plain))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[1], SHAPES[5], SHAPES[7], SHAPES[9]])
 def test_relu_maxpool_epilogue(shape, dtype, path):

@@ -149,7 +149,8 @@ def _bias_rows(yw, Qp, Wq, b, relu, Ho, Wo, yf):
                 v = vadd(vload(yw, s0 + t), bv)
                 vstore(yf, d0 + t, vmax(v, zero) if relu else v)
             for t in range(m, Wo):
-                yf[d0 + t] = max(yw[s0 + t] + bo, 0) if relu else yw[s0 + t] + bo
+                v = yw[s0 + t] + bo
+                yf[d0 + t] = (0 if v < 0 else v) if relu else v   # NaN stays NaN, as in vmax
 
 
 @helper

@@ -16,7 +16,7 @@ them into SSE pairs).
     v = vsplat(a, i)        a[i] in every lane
     v = vfma(x, y, z)       x*y + z, lane by lane
     v = vadd(x, y)          x + y, lane by lane
-    v = vmax(x, y)          max(x, y), lane by lane
+    v = vmax(x, y)          max(x, y), lane by lane; a NaN in x is kept (torch's relu keeps NaN)
     s = vsum(v)             the sum of v's lanes
     f = bits_float(i)       the float32 (float64) whose bits are the int32 (int64) i, a
                             scalar that LLVM vectorises with the loop around it (vmath.py)
@@ -144,7 +144,8 @@ def vmax(typingctx, x, y):
         return None
 
     def codegen(context, builder, sig, args):
-        return builder.select(builder.fcmp_ordered(">", *args), *args)
+        # x where x > y or x is NaN: a NaN reaching a fused ReLU stays NaN, as in torch
+        return builder.select(builder.fcmp_unordered(">", *args), *args)
     return x(x, y), codegen
 
 
