@@ -28,6 +28,13 @@ this file's kernels on 96 to 512 channels (1.2-1.4x on 64). An earlier F(2x2, 3x
 streams 2^k bytes apart, which share cache sets, at 2 GB/s); the new one keeps its
 streams off 4 KiB multiples and computes 16 outputs per tile instead of 4.
 
+Small Winograd path. 3x3 stride-1 layers of padding 1 with 16 to 63 channels in and out
+(ResNet-20's) run :mod:`.winograd_f2`, F(2x2, 3x3), forward and input gradient: one sample
+at a time in cache, the 16 products on the direct kernels' register tiles (so not the
+BLAS products with K = 16 that sank F(4x4, 3x3) there), the transforms whole vectors on
+the input split into even and odd rows and columns: 1.25-1.46x the direct kernels on
+ResNet-20's layers (one thread, batch 128). The weight gradient stays direct.
+
 Pointwise path. 1x1 stride-1 unpadded layers with at least 96 channels in and out run
 :mod:`.pointwise`: each sample's planes are already the column matrix.
 
@@ -49,7 +56,7 @@ from numba import uint64
 from .. import contracts
 from ..checks import NUMPY
 from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
-from . import conv_direct, pointwise, smallmap, winograd
+from . import conv_direct, pointwise, smallmap, winograd, winograd_f2
 from .parallel import gemm, get_num_threads, helper, kernel, parallel_for
 from .activation import sigmoid_forward, tanh_forward
 from .pool import avgpool2d_forward, maxpool2d_forward
@@ -258,6 +265,12 @@ def _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
     return winograd.suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
 
 
+def _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
+    """Whether :mod:`.winograd_f2` runs this layer's forward and input gradient (after
+    :mod:`.winograd`, before the direct kernels)."""
+    return winograd_f2.suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
+
+
 def _use_pointwise(C, O, kh, kw, sh, sw, ph, pw) -> bool:
     """Whether :mod:`.pointwise` runs this layer (before the direct kernels and BLAS)."""
     return pointwise.suitable(C, O, kh, kw, sh, sw, ph, pw)
@@ -278,6 +291,8 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
     y = np.empty((N, O, Ho, Wo), x.dtype)
     if _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
         return winograd.forward(x, w, b, ph, y, relu=relu)
+    if _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
+        return winograd_f2.forward(x, w, b, y, relu=relu)
     if _use_pointwise(C, O, kh, kw, sh, sw, ph, pw):
         return pointwise.forward(x, w, b, y, relu=relu)
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
@@ -292,9 +307,11 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
 
 def _fuse_pool(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
     """Whether a convolution followed by an activation and a 2x2 pool runs as one pass of
-    the direct kernels: where they run the layer and Winograd does not (Winograd's
-    1.4-2x on VGG's 64- and 128-channel layers outweighs the pooling pass it leaves)."""
-    return _use_direct(C, O, kh, kw, sh, sw, ph, pw) and not _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
+    the direct kernels: where they run the layer and neither Winograd path does
+    (Winograd's 1.4-2x on VGG's 64- and 128-channel layers outweighs the pooling pass it
+    leaves)."""
+    return (_use_direct(C, O, kh, kw, sh, sw, ph, pw) and not _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
+            and not _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo))
 
 
 def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
@@ -343,7 +360,11 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
         dw, db = np.empty(w.shape, dt), np.zeros(O, dt)
         conv_direct.backward_weight(x, grad_y, (sh, sw), (ph, pw), dw, db)
-        dx = conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt)) if need_input_grad else None
+        dx = None
+        if need_input_grad and _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
+            dx = winograd_f2.backward_input(grad_y, w, np.empty(x.shape, dt))
+        elif need_input_grad:
+            dx = conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt))
         return dx, dw, db
     if _use_smallmap(H, W, kh, kw, sh, sw, ph, pw, Ho, Wo):
         return smallmap.backward(x, w, grad_y, (sh, sw), (ph, pw), need_input_grad)

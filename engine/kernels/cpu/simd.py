@@ -16,7 +16,10 @@ them into SSE pairs).
     v = vsplat(a, i)        a[i] in every lane
     v = vfma(x, y, z)       x*y + z, lane by lane
     v = vadd(x, y)          x + y, lane by lane
+    v = vsub(x, y)          x - y, lane by lane
     v = vmax(x, y)          max(x, y), lane by lane; a NaN in x is kept (torch's relu keeps NaN)
+    v = vziplo(x, y)        x0 y0 x1 y1 ... (the lower halves interleaved); vziphi: the upper
+    v = vevens(x, y)        x0 x2 ... y0 y2 ... (the even lanes of x then y); vodds: the odd
     s = vsum(v)             the sum of v's lanes
     f = bits_float(i)       the float32 (float64) whose bits are the int32 (int64) i, a
                             scalar that LLVM vectorises with the loop around it (vmath.py)
@@ -139,6 +142,16 @@ def vadd(typingctx, x, y):
 
 
 @intrinsic
+def vsub(typingctx, x, y):
+    if not (isinstance(x, Vec) and x == y):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fsub(*args)
+    return x(x, y), codegen
+
+
+@intrinsic
 def vmax(typingctx, x, y):
     if not (isinstance(x, Vec) and x == y):
         return None
@@ -147,6 +160,26 @@ def vmax(typingctx, x, y):
         # x where x > y or x is NaN: a NaN reaching a fused ReLU stays NaN, as in torch
         return builder.select(builder.fcmp_unordered(">", *args), *args)
     return x(x, y), codegen
+
+
+def _shuffle(mask_of):
+    """An intrinsic f(x, y) of two vectors of one type: lanes of (x, y) concatenated,
+    picked by ``mask_of(L)``."""
+    def f(typingctx, x, y):
+        if not (isinstance(x, Vec) and x == y):
+            return None
+        mask = ir.Constant(ir.VectorType(ir.IntType(32), x.lanes), mask_of(x.lanes))
+
+        def codegen(context, builder, sig, args):
+            return builder.shuffle_vector(args[0], args[1], mask)
+        return x(x, y), codegen
+    return f
+
+
+vziplo = intrinsic(_shuffle(lambda L: [i // 2 + (L if i % 2 else 0) for i in range(L)]))
+vziphi = intrinsic(_shuffle(lambda L: [L // 2 + i // 2 + (L if i % 2 else 0) for i in range(L)]))
+vevens = intrinsic(_shuffle(lambda L: list(range(0, 2 * L, 2))))
+vodds = intrinsic(_shuffle(lambda L: list(range(1, 2 * L, 2))))
 
 
 @intrinsic
