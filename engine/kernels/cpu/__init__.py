@@ -14,6 +14,7 @@ backward), and max-pool winners in their input plane (``maxpool2d_backward`` fla
 other while it runs and raises).
 """
 from .allocator import install_allocator as _install_allocator
+from .kernel_cache import sync as _sync_kernel_cache
 from .activation import (leaky_relu_backward, leaky_relu_forward, relu_backward, relu_forward,
                          sigmoid_backward, sigmoid_forward, tanh_backward, tanh_forward)
 from .batchnorm import batchnorm_backward, batchnorm_fold, batchnorm_forward_eval, batchnorm_forward_train
@@ -52,3 +53,4 @@ __all__ = [
 contract test checks both directions)."""
 
 _install_allocator()
+_sync_kernel_cache()        # before any kernel is loaded from Numba's cache
