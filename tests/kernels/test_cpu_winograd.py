@@ -76,11 +76,17 @@ def test_which_layers_take_it(geometry, want):
     assert winograd.suitable(*geometry) is want
 
 
-def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
+def spy(monkeypatch, module, names) -> list:
+    """The names of ``module``'s functions ``names`` as they are called, in order."""
     calls = []
-    for name in ("forward", "backward"):
-        fn = getattr(winograd, name)
-        monkeypatch.setattr(winograd, name, lambda *a, _fn=fn, _n=name, **k: calls.append(_n) or _fn(*a, **k))
+    for name in names:
+        fn = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _fn=fn, _n=name, **k: calls.append(_n) or _fn(*a, **k))
+    return calls
+
+
+def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
+    calls = spy(monkeypatch, winograd, ("forward", "backward"))
     r = np.random.default_rng(2)
     x = r.standard_normal((2, 64, 6, 5)).astype(np.float32)
     w = (r.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
@@ -96,8 +102,13 @@ def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
     assert calls == []
 
 
-def test_a_module_passes_a_float64_gradient_check():
-    model = nn.Sequential(nn.Conv2d(64, 64, 3, padding=1), nn.ReLU()).double()
-    x = np.random.default_rng(3).standard_normal((2, 64, 5, 4))
+def gradcheck_conv_relu(channels, height, width):
+    """A float64 gradient check of Conv2d(channels, channels, 3, padding=1) -> ReLU."""
+    model = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()).double()
+    x = np.random.default_rng(3).standard_normal((2, channels, height, width))
     report = gradcheck(model, x, max_elements=40)
     assert report.ok, str(report)
+
+
+def test_a_module_passes_a_float64_gradient_check():
+    gradcheck_conv_relu(64, 5, 4)

@@ -6,10 +6,9 @@ without the ReLU (a NaN stays NaN); the convolution entry points take it exactly
 import numpy as np
 import pytest
 from test_cpu_conv import ref_backward, ref_forward
+from test_cpu_winograd import _close, gradcheck_conv_relu, spy
 
-from engine import nn
 from engine.kernels.cpu import conv, winograd_f2
-from engine.nn.gradcheck import gradcheck
 
 # (N, C, H, W, O): odd sizes (half tiles), widths past one and two vectors of tiles, O not
 # a multiple of 4 (6-row register tiles), the smallest map taken
@@ -24,12 +23,6 @@ def _data(shape, dtype, seed=0):
     w = (r.standard_normal((O, C, 3, 3)) / np.sqrt(9 * C)).astype(dtype)
     g = r.standard_normal((N, O, H, W)).astype(dtype)
     return x, w, r.standard_normal(O).astype(dtype), g
-
-
-def _close(a, ref, dtype):
-    """Within rounding of the largest value: float64 to 1e-12, float32 to 2e-5."""
-    scale = np.abs(ref).max()
-    assert np.abs(a - ref).max() <= (1e-12 if dtype == np.float64 else 2e-5) * scale, np.abs(a - ref).max() / scale
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -70,10 +63,7 @@ def test_which_layers_take_it(geometry, want):
 
 
 def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
-    calls = []
-    for name in ("forward", "backward_input"):
-        fn = getattr(winograd_f2, name)
-        monkeypatch.setattr(winograd_f2, name, lambda *a, _fn=fn, _n=name, **k: calls.append(_n) or _fn(*a, **k))
+    calls = spy(monkeypatch, winograd_f2, ("forward", "backward_input"))
     x, w, _, _ = _data((2, 32, 6, 5, 16), np.float32, seed=2)
     y = conv.conv2d_forward(x, w, None, (1, 1), (1, 1), relu=True)
     dx, dw, db = conv.conv2d_backward(x, w, y, (1, 1), (1, 1))
@@ -88,7 +78,4 @@ def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
 
 
 def test_a_module_passes_a_float64_gradient_check():
-    model = nn.Sequential(nn.Conv2d(16, 16, 3, padding=1), nn.ReLU()).double()
-    x = np.random.default_rng(3).standard_normal((2, 16, 5, 6))
-    report = gradcheck(model, x, max_elements=40)
-    assert report.ok, str(report)
+    gradcheck_conv_relu(16, 5, 6)

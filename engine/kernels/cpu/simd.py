@@ -131,36 +131,22 @@ def vfma(typingctx, x, y, z):
     return x(x, y, z), codegen
 
 
-@intrinsic
-def vadd(typingctx, x, y):
-    if not (isinstance(x, Vec) and x == y):
-        return None
+def _lanewise(emit):
+    """An intrinsic f(x, y) of two vectors of one type: ``emit(builder, x, y)``, lane by lane."""
+    def f(typingctx, x, y):
+        if not (isinstance(x, Vec) and x == y):
+            return None
 
-    def codegen(context, builder, sig, args):
-        return builder.fadd(*args)
-    return x(x, y), codegen
-
-
-@intrinsic
-def vsub(typingctx, x, y):
-    if not (isinstance(x, Vec) and x == y):
-        return None
-
-    def codegen(context, builder, sig, args):
-        return builder.fsub(*args)
-    return x(x, y), codegen
+        def codegen(context, builder, sig, args):
+            return emit(builder, *args)
+        return x(x, y), codegen
+    return f
 
 
-@intrinsic
-def vmax(typingctx, x, y):
-    if not (isinstance(x, Vec) and x == y):
-        return None
-
-    def codegen(context, builder, sig, args):
-        # x where x > y or x is NaN: a NaN reaching a fused ReLU stays NaN, as in torch
-        return builder.select(builder.fcmp_unordered(">", *args), *args)
-    return x(x, y), codegen
-
+vadd = intrinsic(_lanewise(lambda b, x, y: b.fadd(x, y)))
+vsub = intrinsic(_lanewise(lambda b, x, y: b.fsub(x, y)))
+# x where x > y or x is NaN: a NaN reaching a fused ReLU stays NaN, as in torch
+vmax = intrinsic(_lanewise(lambda b, x, y: b.select(b.fcmp_unordered(">", x, y), x, y)))
 
 def _shuffle(mask_of):
     """An intrinsic f(x, y) of two vectors of one type: lanes of (x, y) concatenated,
