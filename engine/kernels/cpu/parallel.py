@@ -221,7 +221,9 @@ class _Pool:
                 raise e
 
 
-MOST_WORKERS = 255     # flag cells for this many workers (64 KiB); threads start when first asked for
+MOST_WORKERS = max(MAX_THREADS, 64)
+"""Workers the pool has flag cells for (every core this process may use; threads start when
+first asked for)."""
 
 
 def _get_pool() -> _Pool:

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import winograd
 from .conv_direct import MACS_PER_ELEMENT, _flip, _fwd_tiles, _fwd_tiles6, _round_up, _tile_rows
 from .parallel import helper, kernel, parallel_for
 from .simd import (VECTOR_BYTES, lanes, vadd, vevens, vload, vmax, vodds, vsplat, vstore, vsub, vzero, vziphi,
                    vziplo)
 
-MIN_CHANNELS, MAX_CHANNELS = 16, 63
+MIN_CHANNELS = 16
+MAX_CHANNELS = winograd.MIN_CHANNELS - 1    # from there F(4x4, 3x3) takes the layer
 MIN_OUTPUT = 4
 
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
