@@ -23,6 +23,9 @@ SHAPES = [
     (2, 3, 7, 9, 5, 3, 3, (1, 1), (1, 1)),      # 3x3 same, odd sizes
     (1, 2, 1, 2, 3, 3, 3, (1, 1), (1, 1)),      # 3x3 same on a 1x2 map
     (2, 4, 16, 16, 64, 3, 3, (1, 1), (1, 1)),   # 16x16 planes: 6-row forward tiles although O % 4 == 0
+    (2, 3, 5, 37, 4, 3, 3, (2, 2), (1, 1)),     # stride 2 on rows of whole vectors and a tail (even/odd split)
+    (2, 2, 6, 34, 3, 5, 5, (2, 2), (2, 2)),     # stride 2, even padding: even columns to phase 0
+    (2, 3, 5, 33, 4, 1, 1, (2, 2), (0, 0)),     # 1x1 stride 2 on long rows
 ]
 
 
@@ -148,6 +151,18 @@ def test_direct_weight_gradient_in_chunks(shape, monkeypatch):
     _, rdw, rdb = ref_backward(x, w, g, stride, padding)
     np.testing.assert_allclose(dw, rdw, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(db, rdb, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [s for s in SHAPES if s[7] != (1, 1) and s[8][0] < s[5] and s[8][1] < s[6]]
+                         + [(2, 3, 8, 20, 4, 3, 3, (2, 2), (1, 1)),   # every place covered: no zero fill
+                            (2, 2, 9, 19, 3, 2, 2, (3, 3), (1, 1))])  # kernel smaller than the stride
+def test_direct_strided_input_gradient_writes_every_place(shape, dtype):
+    # into a buffer of NaN: the stride phases' outputs and the zero fill (where some
+    # places have no window) must leave none of it
+    x, w, _, g, stride, padding = _data(shape, dtype, seed=11)
+    dx = conv_direct.backward_input(g, w, stride, padding, np.full(x.shape, np.nan, dtype))
+    np.testing.assert_allclose(dx, ref_backward(x, w, g, stride, padding)[0], **_tol(dtype))
 
 
 def test_empty_batch(path):

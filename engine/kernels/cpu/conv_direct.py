@@ -41,7 +41,7 @@ import numpy as np
 
 from . import vmath
 from .parallel import get_num_threads, helper, kernel, parallel_for
-from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, vsum, vzero
+from .simd import VECTOR_BYTES, lanes, vadd, vevens, vfma, vload, vmax, vodds, vsplat, vstore, vsum, vzero
 
 MACS_PER_ELEMENT = 16
 """Multiply-adds that cost about as long as one element of an element-wise pass (the unit
@@ -154,6 +154,29 @@ def _bias_rows(yw, Qp, Wq, b, relu, Ho, Wo, yf):
 
 
 @helper
+def _split_row2(sf, i, W, pw, xq, d0, d1):
+    # the input row sf[i:i+W] into the two column phases of stride 2, whose rows start at
+    # xq[d0] (phase 0) and xq[d1] (phase 1): column t goes to phase (t + pw) % 2 at
+    # (t + pw) // 2. Whole vectors split into even and odd lanes (a strided scalar copy
+    # took a third of ResNet-20's stride-2 layers), then a scalar tail.
+    L = lanes(xq)
+    de, do = (d0, d1) if pw % 2 == 0 else (d1, d0)  # the phase rows of even and odd columns
+    de += pw // 2
+    do += (pw + 1) // 2
+    m = W // 2 - W // 2 % L
+    for j in range(0, m, L):
+        v0 = vload(sf, i + 2 * j)
+        v1 = vload(sf, i + 2 * j + L)
+        vstore(xq, de + j, vevens(v0, v1))
+        vstore(xq, do + j, vodds(v0, v1))
+    for t in range(2 * m, W):
+        if t % 2 == 0:
+            xq[de + t // 2] = sf[i + t]
+        else:
+            xq[do + t // 2] = sf[i + t]
+
+
+@helper
 def _pad_into(src, ph, pw, sh, sw, kh, kw, Hq, Wq, xq):
     # xq (sh*sw*C*Hq*Wq + spare) flat: the padded sample src (C, H, W) (C-contiguous)
     # split into stride phases, xq[((a*sw + b)*C + c)*Hq*Wq + u*Wq + v] = padded[c, u*sh + a,
@@ -169,12 +192,17 @@ def _pad_into(src, ph, pw, sh, sw, kh, kw, Hq, Wq, xq):
         for b in range(min(sw, kw)):
             v0 = (pw - b + sw - 1) // sw if pw > b else 0  # columns likewise
             v1 = (W - 1 + pw - b) // sw + 1
+            if sw == 2 and b == 1:
+                continue  # phase b = 1 was written with b = 0 (_split_row2)
             for c in range(C):
                 base = ((a * sw + b) * C + c) * plane + v0
                 for u in range(u0, u1):
                     i = (c * H + u * sh + a - ph) * W + v0 * sw + b - pw
                     if sw == 1:
                         _copy(sf, i, xq, base + u * Wq, v1 - v0)
+                    elif sw == 2:
+                        d = ((a * sw) * C + c) * plane + u * Wq
+                        _split_row2(sf, (c * H + u * sh + a - ph) * W, W, pw, xq, d, d + C * plane)
                     else:
                         d = base + u * Wq
                         for t in range(v1 - v0):
@@ -540,8 +568,10 @@ def backward_input(g, w, stride, padding, dx):
     if sh == sw == 1:
         kh, kw = w.shape[2], w.shape[3]
         return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), (1, 1), (kh - 1 - ph, kw - 1 - pw), dx)
-    C = w.shape[1]
-    dx[...] = 0  # places no phase output reaches get no gradient
+    C, kh, kw = w.shape[1:]
+    Hg, Wg = g.shape[2:]
+    if not (kh >= sh and kw >= sw and (Hg - 1) * sh + kh >= dx.shape[2] + ph and (Wg - 1) * sw + kw >= dx.shape[3] + pw):
+        dx[...] = 0  # some places of dx no window covers (or a phase without taps): their gradient is 0
     zero = np.zeros(C, g.dtype)
     for a in range(sh):
         for b in range(sw):
