@@ -1,5 +1,5 @@
-"""The Winograd F(2x2, 3x3) convolution (engine/kernels/cpu/winograd_f2.py): forward and input
-gradient equal the direct sum (float64 to rounding, float32 to a few units in its sixth
+"""The Winograd F(2x2, 3x3) convolution (engine/kernels/cpu/winograd_f2.py): forward, input
+and weight gradients equal the direct sum (float64 to rounding, float32 to a few units in its sixth
 digit) on maps that are not a multiple of the 2x2 tile or of the vector width, with or
 without the ReLU (a NaN stays NaN); the convolution entry points take it exactly where
 ``suitable`` says; through a module it passes a float64 gradient check."""
@@ -27,15 +27,19 @@ def _data(shape, dtype, seed=0):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_and_input_gradient_equal_the_direct_sum(shape, dtype):
+def test_forward_and_gradients_equal_the_direct_sum(shape, dtype):
     x, w, b, g = _data(shape, dtype)
     for relu in (False, True):
         y = winograd_f2.forward(x, w, b, np.empty(g.shape, dtype), relu=relu)
         ref = ref_forward(x, w, b, (1, 1), (1, 1))
         _close(y, np.maximum(ref, 0) if relu else ref, dtype)
-    dx = winograd_f2.backward_input(g, w, np.empty(x.shape, dtype))
-    assert dx.dtype == dtype
-    _close(dx, ref_backward(x, w, g, (1, 1), (1, 1))[0], dtype)
+    dx, dw, db = winograd_f2.backward(x, w, g)
+    assert dx.dtype == dw.dtype == db.dtype == dtype
+    for got, want in zip((dx, dw, db), ref_backward(x, w, g, (1, 1), (1, 1))):
+        _close(got, want, dtype)
+    dx, dw2, _ = winograd_f2.backward(x, w, g, need_input_grad=False)
+    assert dx is None
+    np.testing.assert_array_equal(dw2, dw)
 
 
 def test_a_nan_stays_nan_through_the_relu():
@@ -63,17 +67,20 @@ def test_which_layers_take_it(geometry, want):
 
 
 def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
-    calls = spy(monkeypatch, winograd_f2, ("forward", "backward_input"))
+    calls = spy(monkeypatch, winograd_f2, ("forward", "backward"))
     x, w, _, _ = _data((2, 32, 6, 5, 16), np.float32, seed=2)
     y = conv.conv2d_forward(x, w, None, (1, 1), (1, 1), relu=True)
     dx, dw, db = conv.conv2d_backward(x, w, y, (1, 1), (1, 1))
-    assert calls == ["forward", "backward_input", "forward"]      # the input gradient is a forward
+    assert calls == ["forward", "backward", "forward"]      # the input gradient is a forward
     _close(y, np.maximum(ref_forward(x, w, None, (1, 1), (1, 1)), 0), np.float32)
     for a, b in zip((dx, dw, db), ref_backward(x, w, y, (1, 1), (1, 1))):
         _close(a, b, np.float32)
     calls.clear()
     assert conv.conv2d_backward(x, w, y, (1, 1), (1, 1), need_input_grad=False)[0] is None
+    assert calls == ["backward"]
+    calls.clear()
     conv.conv2d_forward(x[:, :8], w[:, :8], None, (1, 1), (1, 1))      # 8 channels: the direct kernels
+    conv.conv2d_backward(x[:, :8], w[:, :8], y, (1, 1), (1, 1))
     assert calls == []
 
 

@@ -15,18 +15,31 @@ The padded input is split into its even and odd rows and columns (conv_direct._p
 with stride 2): tile j reads padded columns 2j .. 2j+3, which are the even and odd columns
 j and j+1, so the transforms of L adjacent tiles are whole-vector adds.
 
+The weight gradient exchanges the roles of the 2x2 output tile and the 3x3 kernel
+(F(3x3, 2x2) by transposition): with g the 2x2 output-gradient tile over d,
+
+    dw = G^T [ sum over samples and tiles of (A g A^T) * (B^T d B) ] G
+
+the same input transform, 16 sums over the tiles of (C x tiles) @ (tiles x O). Those run
+with vector lanes along the output channels (the gradient transposed to pixel-major by
+8 x 8 register transposes first), so the long sum over tiles stays in registers with no
+lane sums; a sum with lanes along the tiles (as the direct weight gradient does) ran
+only 8-33 vectors per sample before its accumulators went back to memory, and lost to
+the direct kernels.
+
 Shapes: x (N, C, H, W), w (O, C, 3, 3), y (N, O, H, W). Per sample and thread the
-transformed input (16 x C x tiles) and the products (16 x O x tiles) stay in L2.
+transformed input (16 x C x tiles) and the products or the transformed gradient
+(16 x O x tiles) stay in L2; the 16 rows of each are kept off 4 KiB multiples apart
+(rows that share cache sets made the gradient transform 5x slower).
 """
 from __future__ import annotations
 
 import numpy as np
 
 from . import winograd
-from .conv_direct import MACS_PER_ELEMENT, _flip, _fwd_tiles, _fwd_tiles6, _round_up, _tile_rows
-from .parallel import helper, kernel, parallel_for
-from .simd import (VECTOR_BYTES, lanes, vadd, vevens, vload, vmax, vodds, vsplat, vstore, vsub, vzero, vziphi,
-                   vziplo)
+from .conv_direct import MACS_PER_ELEMENT, _flip, _fwd_tiles, _fwd_tiles6, _pad_into, _round_up, _tile_rows
+from .parallel import get_num_threads, helper, kernel, parallel_for
+from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, vsub, vzero, vziphi, vziplo
 
 MIN_CHANNELS = 16
 MAX_CHANNELS = winograd.MIN_CHANNELS - 1    # from there F(4x4, 3x3) takes the layer
@@ -40,35 +53,6 @@ def suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
     F(4x4, 3x3) kernels take 64 and up), outputs of at least MIN_OUTPUT x MIN_OUTPUT."""
     return (kh == kw == 3 and sh == sw == 1 and ph == pw == 1 and MIN_CHANNELS <= min(C, O)
             and max(C, O) <= MAX_CHANNELS and min(Ho, Wo) >= MIN_OUTPUT)
-
-
-@helper
-def _pad_phases(src, Hq, Wq, xq):
-    # xq: the sample src (C, H, W) padded by 1, split into its even and odd rows and
-    # columns: padded[c, 2u + a, 2v + b] at ((a*2 + b)*C + c)*Hq*Wq + u*Wq + v. Original
-    # row r is padded row r + 1; its even columns 2m are the odd padded columns (v = m),
-    # its odd columns 2m + 1 the even ones (v = m + 1). Only the interior is written.
-    C, H, W = src.shape
-    sf = src.reshape(-1)
-    plane = Hq * Wq
-    L = lanes(xq)
-    for c in range(C):
-        for r in range(H):
-            a, u = (r + 1) % 2, (r + 1) // 2
-            odd = ((a * 2 + 1) * C + c) * plane + u * Wq
-            even = (a * 2 * C + c) * plane + u * Wq + 1
-            row = (c * H + r) * W
-            m = 0
-            while 2 * m + 2 * L <= W:
-                lo, hi = vload(sf, row + 2 * m), vload(sf, row + 2 * m + L)
-                vstore(xq, odd + m, vevens(lo, hi))
-                vstore(xq, even + m, vodds(lo, hi))
-                m += L
-            for q in range(2 * m, W):
-                if q % 2:
-                    xq[even + q // 2] = sf[row + q]
-                else:
-                    xq[odd + q // 2] = sf[row + q]
 
 
 @helper
@@ -93,6 +77,29 @@ def _at(m0, m1, m2, m3):
     return vadd(vadd(m0, m1), m2), vsub(vsub(m1, m2), m3)
 
 
+@helper
+def _transform_input(xq, C, plane, Wq, th, twp, Qp, v):
+    # v (16, rows x Qp): B^T d B of every tile (i, j) of every channel c at c*Qp + i*twp + j,
+    # from xq (the padded sample's four phases of plane elements, as conv_direct._pad_into
+    # splits them)
+    L = lanes(xq)
+    for c in range(C):
+        ee, eo, oe, oo = c * plane, (C + c) * plane, (2 * C + c) * plane, (3 * C + c) * plane
+        for i in range(th):
+            for j0 in range(0, twp, L):
+                q0, q1 = i * Wq + j0, (i + 1) * Wq + j0  # rows 2i, 2i+1 (q0); 2i+2, 2i+3 (q1)
+                # B^T over the rows, in each of the tile's columns 2j .. 2j+3
+                r0a, r1a, r2a, r3a = _rows(xq, ee + q0, oe + q0, ee + q1, oe + q1)
+                r0b, r1b, r2b, r3b = _rows(xq, eo + q0, oo + q0, eo + q1, oo + q1)
+                r0c, r1c, r2c, r3c = _rows(xq, ee + q0 + 1, oe + q0 + 1, ee + q1 + 1, oe + q1 + 1)
+                r0d, r1d, r2d, r3d = _rows(xq, eo + q0 + 1, oo + q0 + 1, eo + q1 + 1, oo + q1 + 1)
+                t = c * Qp + i * twp + j0
+                _cols(v, t, 0, r0a, r0b, r0c, r0d)
+                _cols(v, t, 4, r1a, r1b, r1c, r1d)
+                _cols(v, t, 8, r2a, r2b, r2c, r2d)
+                _cols(v, t, 12, r3a, r3b, r3c, r3d)
+
+
 @kernel
 def _fwd(x, wt, koff, b, relu, Hq, Wq, th, tw, twp, Qp, y, lo, hi):
     # samples [lo, hi): y[n] (O, H, W) = conv(x[n], w) + b (then max(., 0) with relu);
@@ -108,22 +115,8 @@ def _fwd(x, wt, koff, b, relu, Hq, Wq, th, tw, twp, Qp, y, lo, hi):
     m = np.empty((16, Op * Qp), x.dtype)
     out = np.empty(2 * L, x.dtype)
     for n in range(lo, hi):
-        _pad_phases(x[n], Hq, Wq, xq)
-        for c in range(C):
-            ee, eo, oe, oo = c * plane, (C + c) * plane, (2 * C + c) * plane, (3 * C + c) * plane
-            for i in range(th):
-                for j0 in range(0, twp, L):
-                    q0, q1 = i * Wq + j0, (i + 1) * Wq + j0  # rows 2i, 2i+1 (q0); 2i+2, 2i+3 (q1)
-                    # B^T over the rows, in each of the tile's columns 2j .. 2j+3
-                    r0a, r1a, r2a, r3a = _rows(xq, ee + q0, oe + q0, ee + q1, oe + q1)
-                    r0b, r1b, r2b, r3b = _rows(xq, eo + q0, oo + q0, eo + q1, oo + q1)
-                    r0c, r1c, r2c, r3c = _rows(xq, ee + q0 + 1, oe + q0 + 1, ee + q1 + 1, oe + q1 + 1)
-                    r0d, r1d, r2d, r3d = _rows(xq, eo + q0 + 1, oo + q0 + 1, eo + q1 + 1, oo + q1 + 1)
-                    t = c * Qp + i * twp + j0
-                    _cols(v, t, 0, r0a, r0b, r0c, r0d)
-                    _cols(v, t, 4, r1a, r1b, r1c, r1d)
-                    _cols(v, t, 8, r2a, r2b, r2c, r2d)
-                    _cols(v, t, 12, r3a, r3b, r3c, r3d)
+        _pad_into(x[n], 1, 1, 2, 2, 3, 3, Hq, Wq, xq)
+        _transform_input(xq, C, plane, Wq, th, twp, Qp, v)
         for p in range(16):                            # the 16 products
             if Op % 4:
                 _fwd_tiles6(v[p], wt[p], koff, Op, Qp, m[p])
@@ -183,7 +176,206 @@ def forward(x, w, b, y, relu=False):
     return y
 
 
-def backward_input(g, w, dx):
-    """dx (N, C, H, W) of y = conv(x, w, stride 1, padding 1) from g (N, O, H, W): the
-    forward of g with the flipped, transposed kernel (3x3, stride 1, padding 1 as well)."""
-    return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), dx)
+def backward(x, w, g, need_input_grad=True):
+    """(dx or None, dw (O, C, 3, 3), db (O,)) of y = conv(x, w, stride 1, padding 1) + b
+    from g (N, O, H, W). dx is the forward of g with the flipped, transposed kernel (3x3,
+    stride 1, padding 1 as well); dw and db: :func:`backward_weight`."""
+    dw, db = backward_weight(x, g)
+    dx = forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), np.empty(x.shape, g.dtype)) if need_input_grad else None
+    return dx, dw, db
+
+
+@helper
+def _ag(g0, g1, zero):
+    # A over two: (g0, g0 + g1, g0 - g1, -g1), A = (A^T)^T
+    return g0, vadd(g0, g1), vsub(g0, g1), vsub(zero, g1)
+
+
+@helper
+def _transform_gradient(gt, Op, Wt, th, twp, u):
+    # u (16, tiles x Op): A g A^T of every 2x2 gradient tile (i, j), at (i*twp + j)*Op + o;
+    # gt holds the sample's gradient pixel-major, (row*Wt + column)*Op + o, zeros outside
+    L = lanes(gt)
+    zero = vzero(gt)
+    for i in range(th):
+        for j in range(twp):
+            a = (2 * i * Wt + 2 * j) * Op
+            t = (i * twp + j) * Op
+            for o in range(0, Op, L):
+                r0, r1, r2, r3 = _ag(vload(gt, a + o), vload(gt, a + Wt * Op + o), zero)         # column 2j
+                s0, s1, s2, s3 = _ag(vload(gt, a + Op + o), vload(gt, a + (Wt + 1) * Op + o), zero)  # 2j + 1
+                for k, (e, f) in enumerate(((r0, s0), (r1, s1), (r2, s2), (r3, s3))):
+                    c0, c1, c2, c3 = _ag(e, f, zero)
+                    vstore(u[4 * k], t + o, c0)
+                    vstore(u[4 * k + 1], t + o, c1)
+                    vstore(u[4 * k + 2], t + o, c2)
+                    vstore(u[4 * k + 3], t + o, c3)
+
+
+@helper
+def _zip_round(r):
+    # one round of an 8 x 8 transpose: vectors i and i + 4 zipped into 2i and 2i + 1
+    return (vziplo(r[0], r[4]), vziphi(r[0], r[4]), vziplo(r[1], r[5]), vziphi(r[1], r[5]),
+            vziplo(r[2], r[6]), vziphi(r[2], r[6]), vziplo(r[3], r[7]), vziphi(r[3], r[7]))
+
+
+@helper
+def _transpose_block(src, s, ss, dst, d, ds):
+    # dst[d + q*ds:][:L] = lane q of the L vectors src[s + k*ss:][:L], k < L (an L x L
+    # block transposed: log2(L) rounds of zips pairing vectors i and i + L/2); returns the
+    # sum of the transposed vectors (lane k: the sum of vector k's lanes)
+    L = lanes(dst)
+    if L == 8:
+        r = (vload(src, s), vload(src, s + ss), vload(src, s + 2 * ss), vload(src, s + 3 * ss),
+             vload(src, s + 4 * ss), vload(src, s + 5 * ss), vload(src, s + 6 * ss), vload(src, s + 7 * ss))
+        t = _zip_round(_zip_round(_zip_round(r)))
+        vstore(dst, d, t[0])
+        vstore(dst, d + ds, t[1])
+        vstore(dst, d + 2 * ds, t[2])
+        vstore(dst, d + 3 * ds, t[3])
+        vstore(dst, d + 4 * ds, t[4])
+        vstore(dst, d + 5 * ds, t[5])
+        vstore(dst, d + 6 * ds, t[6])
+        vstore(dst, d + 7 * ds, t[7])
+        return vadd(vadd(vadd(t[0], t[1]), vadd(t[2], t[3])), vadd(vadd(t[4], t[5]), vadd(t[6], t[7])))
+    r0, r1, r2, r3 = vload(src, s), vload(src, s + ss), vload(src, s + 2 * ss), vload(src, s + 3 * ss)
+    a0, a1, a2, a3 = vziplo(r0, r2), vziphi(r0, r2), vziplo(r1, r3), vziphi(r1, r3)
+    t0, t1, t2, t3 = vziplo(a0, a2), vziphi(a0, a2), vziplo(a1, a3), vziphi(a1, a3)
+    vstore(dst, d, t0)
+    vstore(dst, d + ds, t1)
+    vstore(dst, d + 2 * ds, t2)
+    vstore(dst, d + 3 * ds, t3)
+    return vadd(vadd(t0, t1), vadd(t2, t3))
+
+
+@helper
+def _gradient_pixel_major(gn, Op, Wt, gt, bsum, lane):
+    # gt[(r*Wt + col)*Op + o] = gn[o, r, col] (gn (O, H, W)); bsum[o] += the sum of plane o.
+    # L x L blocks (channels x columns) transposed in registers, the edges element by
+    # element; lane: L elements of scratch
+    O, H, W = gn.shape
+    L = lanes(gt)
+    gf = gn.reshape(-1)
+    Ov, Wv = O - O % L, W - W % L
+    for o0 in range(0, Ov, L):
+        acc = vzero(gt)
+        for r in range(H):
+            for c0 in range(0, Wv, L):
+                acc = vadd(acc, _transpose_block(gf, (o0 * H + r) * W + c0, H * W, gt, (r * Wt + c0) * Op + o0, Op))
+        vstore(lane, 0, acc)
+        for k in range(L):
+            bsum[o0 + k] += lane[k]
+    for o in range(O):
+        total = 0.0
+        for r in range(H):
+            for col in range(0 if o >= Ov else Wv, W):
+                e = gn[o, r, col]
+                total += e
+                gt[(r * Wt + col) * Op + o] = e
+        bsum[o] += total
+
+
+@helper
+def _products(v, u, Qp, T, Cp, Op, m):
+    # m (Cp*Op) flat += V (Cp, T) @ U (T, Op), V's row c at v[c*Qp], U's row t at u[t*Op]:
+    # lanes along o, so the sum over the tiles runs in registers with no lane sums; tiles
+    # of 3 channels c x 4 vectors of o (Op a multiple of 4L, Cp of 3) or 6 x 2 (2L, 6)
+    L = lanes(m)
+    if Op % (4 * L) == 0:
+        for c0 in range(0, Cp, 3):
+            for o0 in range(0, Op, 4 * L):
+                a00 = vzero(m); a01 = vzero(m); a02 = vzero(m); a03 = vzero(m)  # noqa: E702
+                a10 = vzero(m); a11 = vzero(m); a12 = vzero(m); a13 = vzero(m)  # noqa: E702
+                a20 = vzero(m); a21 = vzero(m); a22 = vzero(m); a23 = vzero(m)  # noqa: E702
+                for t in range(T):
+                    q = t * Op + o0
+                    b0 = vload(u, q); b1 = vload(u, q + L); b2 = vload(u, q + 2 * L); b3 = vload(u, q + 3 * L)  # noqa: E702
+                    x = vsplat(v, c0 * Qp + t)
+                    a00 = vfma(x, b0, a00); a01 = vfma(x, b1, a01); a02 = vfma(x, b2, a02); a03 = vfma(x, b3, a03)  # noqa: E501,E702
+                    x = vsplat(v, (c0 + 1) * Qp + t)
+                    a10 = vfma(x, b0, a10); a11 = vfma(x, b1, a11); a12 = vfma(x, b2, a12); a13 = vfma(x, b3, a13)  # noqa: E501,E702
+                    x = vsplat(v, (c0 + 2) * Qp + t)
+                    a20 = vfma(x, b0, a20); a21 = vfma(x, b1, a21); a22 = vfma(x, b2, a22); a23 = vfma(x, b3, a23)  # noqa: E501,E702
+                for r, (e0, e1, e2, e3) in enumerate(((a00, a01, a02, a03), (a10, a11, a12, a13),
+                                                      (a20, a21, a22, a23))):
+                    i = (c0 + r) * Op + o0
+                    vstore(m, i, vadd(vload(m, i), e0))
+                    vstore(m, i + L, vadd(vload(m, i + L), e1))
+                    vstore(m, i + 2 * L, vadd(vload(m, i + 2 * L), e2))
+                    vstore(m, i + 3 * L, vadd(vload(m, i + 3 * L), e3))
+    else:
+        for c0 in range(0, Cp, 6):
+            for o0 in range(0, Op, 2 * L):
+                a00 = vzero(m); a01 = vzero(m); a10 = vzero(m); a11 = vzero(m)  # noqa: E702
+                a20 = vzero(m); a21 = vzero(m); a30 = vzero(m); a31 = vzero(m)  # noqa: E702
+                a40 = vzero(m); a41 = vzero(m); a50 = vzero(m); a51 = vzero(m)  # noqa: E702
+                for t in range(T):
+                    q = t * Op + o0
+                    b0 = vload(u, q); b1 = vload(u, q + L)  # noqa: E702
+                    x = vsplat(v, c0 * Qp + t)
+                    a00 = vfma(x, b0, a00); a01 = vfma(x, b1, a01)  # noqa: E702
+                    x = vsplat(v, (c0 + 1) * Qp + t)
+                    a10 = vfma(x, b0, a10); a11 = vfma(x, b1, a11)  # noqa: E702
+                    x = vsplat(v, (c0 + 2) * Qp + t)
+                    a20 = vfma(x, b0, a20); a21 = vfma(x, b1, a21)  # noqa: E702
+                    x = vsplat(v, (c0 + 3) * Qp + t)
+                    a30 = vfma(x, b0, a30); a31 = vfma(x, b1, a31)  # noqa: E702
+                    x = vsplat(v, (c0 + 4) * Qp + t)
+                    a40 = vfma(x, b0, a40); a41 = vfma(x, b1, a41)  # noqa: E702
+                    x = vsplat(v, (c0 + 5) * Qp + t)
+                    a50 = vfma(x, b0, a50); a51 = vfma(x, b1, a51)  # noqa: E702
+                for r, (e0, e1) in enumerate(((a00, a01), (a10, a11), (a20, a21), (a30, a31), (a40, a41), (a50, a51))):
+                    i = (c0 + r) * Op + o0
+                    vstore(m, i, vadd(vload(m, i), e0))
+                    vstore(m, i + L, vadd(vload(m, i + L), e1))
+
+
+@kernel
+def _wgrad(x, g, Hq, Wq, th, twp, Qp, Cp, acc, bacc, lo, hi):
+    # blocks [lo, hi) of acc (B, 16, Cp*Op) and bacc (B, O): block b sums, over its samples
+    # [N*b//B, N*(b+1)//B) and their tiles, M[p] (Cp, Op) = V[p] @ U[p] and the bias gradient
+    N, C, H, W = x.shape
+    B = acc.shape[0]
+    Op = acc.shape[2] // Cp
+    L = lanes(acc[0, 0])
+    plane = Hq * Wq
+    T = th * twp
+    Wt = 2 * twp  # gradient columns held per row: whole tiles, the ones past W stay 0
+    xq = np.zeros(4 * C * plane + 2 * L, x.dtype)
+    v = np.zeros((16, Cp * Qp), x.dtype)  # rows c >= C stay 0
+    gt = np.zeros(2 * th * Wt * Op, x.dtype)  # rows >= H, columns >= W, o >= O stay 0
+    u = np.empty((16, T * Op + 2 * L), x.dtype)  # rows 2L apart from a multiple of 4 KiB (cache sets)
+    lane = np.empty(L, x.dtype)
+    for b in range(lo, hi):
+        a = acc[b]
+        a[:] = 0
+        bacc[b, :] = 0
+        for n in range(N * b // B, N * (b + 1) // B):
+            _pad_into(x[n], 1, 1, 2, 2, 3, 3, Hq, Wq, xq)
+            _transform_input(xq, C, plane, Wq, th, twp, Qp, v)
+            _gradient_pixel_major(g[n], Op, Wt, gt, bacc[b], lane)
+            _transform_gradient(gt, Op, Wt, th, twp, u)
+            for p in range(16):
+                _products(v[p], u[p], Qp, T, Cp, Op, a[p])
+
+
+def backward_weight(x, g):
+    """(dw (O, C, 3, 3), db (O,)) of y = conv(x, w, stride 1, padding 1) + b from
+    g (N, O, H, W), by F(2x2, 3x3) with the roles of the 2x2 output tile and the 3x3 kernel
+    exchanged: dw = G^T [ sum over tiles of (A g A^T) * (B^T d B) ] G."""
+    N, C, H, W = x.shape
+    O = g.shape[1]
+    L = VECTOR_BYTES // x.itemsize
+    th, tw = (H + 1) // 2, (W + 1) // 2
+    twp = _round_up(tw, L)
+    Op = _round_up(O, 4 * L if O > 2 * L else 2 * L)
+    Cp = _round_up(C, 3 if Op % (4 * L) == 0 else 6)
+    B = max(1, min(N, get_num_threads()))
+    acc = np.empty((B, 16, Cp * Op), x.dtype)
+    bacc = np.empty((B, O), np.float64)
+    parallel_for(_wgrad, B, np.ascontiguousarray(x), np.ascontiguousarray(g), th + 1, twp + 1, th, twp, th * twp,
+                 Cp, acc, bacc, work=N * O * H * W * (9 * C // MACS_PER_ELEMENT))
+    m = acc.sum(axis=0, dtype=np.float64).reshape(4, 4, Cp, Op)[:, :, :C, :O]
+    gtm = np.tensordot(_G, m, axes=(0, 0))                  # G^T M: (3, 4, C, O)
+    dw = np.tensordot(gtm, _G, axes=(1, 0)).transpose(2, 1, 0, 3).astype(x.dtype)  # (G^T M G) as (O, C, 3, 3)
+    return dw, bacc.sum(axis=0).astype(x.dtype)
