@@ -8,7 +8,7 @@ import pytest
 from test_cpu_conv import ref_backward, ref_forward
 
 from engine import nn
-from engine.kernels.cpu import conv, winograd
+from engine.kernels.cpu import conv, winograd, winograd_f2
 from engine.nn.gradcheck import gradcheck
 
 # (N, C, H, W, O, padding)
@@ -37,7 +37,8 @@ def test_forward_and_gradients_equal_the_direct_sum(shape, dtype):
     x, w, b, g, p = _data(shape, dtype)
     y = winograd.forward(x, w, b, p, np.empty(g.shape, dtype))
     _close(y, ref_forward(x, w, b, (1, 1), (p, p)), dtype)
-    dx, dw, db = winograd.backward(x, w, g, p)
+    dx = winograd.backward_input(g, w, p)
+    dw, db = winograd.backward_weight(x, g, p)
     rdx, rdw, rdb = ref_backward(x, w, g, (1, 1), (p, p))
     assert dx.dtype == dw.dtype == db.dtype == dtype and dw.shape == w.shape and dx.shape == x.shape
     _close(dx, rdx, dtype)
@@ -45,20 +46,18 @@ def test_forward_and_gradients_equal_the_direct_sum(shape, dtype):
     _close(db, rdb, dtype)
 
 
-def test_relu_in_the_output_pass_and_no_input_gradient():
+def test_relu_in_the_output_pass():
     x, w, b, g, p = _data(SHAPES[1], np.float64, seed=1)
     y = winograd.forward(x, w, b, p, np.empty(g.shape), relu=True)
     np.testing.assert_allclose(y, np.maximum(ref_forward(x, w, b, (1, 1), (p, p)), 0), rtol=1e-12, atol=1e-12)
-    dx, dw, _ = winograd.backward(x, w, g, p, need_input_grad=False)
-    assert dx is None
-    np.testing.assert_allclose(dw, ref_backward(x, w, g, (1, 1), (p, p))[1], rtol=1e-11, atol=1e-11)
 
 
 def test_a_batch_of_0_gives_empty_outputs_and_zero_parameter_gradients():
     x, w, b, g, p = _data(SHAPES[0], np.float32)
     assert winograd.forward(x[:0], w, b, p, np.empty((0,) + g.shape[1:], np.float32)).shape[0] == 0
-    dx, dw, db = winograd.backward(x[:0], w, g[:0], p)
-    assert dx.shape[0] == 0 and not dw.any() and not db.any()
+    dx = winograd.backward_input(g[:0], w, p)
+    dw, db = winograd.backward_weight(x[:0], g[:0], p)
+    assert dx.shape == (0,) + x.shape[1:] and not dw.any() and not db.any()
 
 
 def test_stack_rows_never_share_a_cache_set():
@@ -85,18 +84,27 @@ def spy(monkeypatch, module, names) -> list:
     return calls
 
 
-def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
-    calls = spy(monkeypatch, winograd, ("forward", "backward"))
+@pytest.mark.parametrize("channels,weight_gradient", [(64, "winograd_f2"), (160, "winograd")])
+def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch, channels, weight_gradient):
+    # F(4x4, 3x3) runs the forward and the input gradient; the weight gradient is
+    # F(2x2, 3x3)'s up to its reach (winograd_f2.suitable_weight_gradient), F(4x4, 3x3)'s beyond
+    calls = spy(monkeypatch, winograd, ("forward", "backward_input", "backward_weight"))
+    f2_calls = spy(monkeypatch, winograd_f2, ("backward_weight",))
     r = np.random.default_rng(2)
-    x = r.standard_normal((2, 64, 6, 5)).astype(np.float32)
-    w = (r.standard_normal((64, 64, 3, 3)) / 24).astype(np.float32)
+    x = r.standard_normal((2, channels, 6, 5)).astype(np.float32)
+    w = (r.standard_normal((channels, channels, 3, 3)) / np.sqrt(9 * channels)).astype(np.float32)
     y = conv.conv2d_forward(x, w, None, (1, 1), (1, 1), relu=True)
     dx, dw, db = conv.conv2d_backward(x, w, y, (1, 1), (1, 1))
-    assert calls == ["forward", "backward", "forward"]  # the input gradient is a forward
+    f4_weight = ["backward_weight"] if weight_gradient == "winograd" else []
+    assert calls == ["forward", "backward_input", "forward"] + f4_weight  # the input gradient is a forward
+    assert f2_calls == ([] if f4_weight else ["backward_weight"])
     ref = np.maximum(ref_forward(x, w, None, (1, 1), (1, 1)), 0)
     _close(y, ref, np.float32)
     for a, b in zip((dx, dw, db), ref_backward(x, w, y, (1, 1), (1, 1))):
         _close(a, b, np.float32)
+    calls.clear()
+    conv.conv2d_backward(x, w, y, (1, 1), (1, 1), need_input_grad=False)
+    assert calls == f4_weight
     calls.clear()
     conv.conv2d_forward(x[:, :32], w[:, :32], None, (1, 1), (1, 1))
     assert calls == []

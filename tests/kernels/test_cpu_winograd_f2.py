@@ -33,13 +33,11 @@ def test_forward_and_gradients_equal_the_direct_sum(shape, dtype):
         y = winograd_f2.forward(x, w, b, np.empty(g.shape, dtype), relu=relu)
         ref = ref_forward(x, w, b, (1, 1), (1, 1))
         _close(y, np.maximum(ref, 0) if relu else ref, dtype)
-    dx, dw, db = winograd_f2.backward(x, w, g)
+    dx = winograd_f2.backward_input(g, w)
+    dw, db = winograd_f2.backward_weight(x, g)
     assert dx.dtype == dw.dtype == db.dtype == dtype
     for got, want in zip((dx, dw, db), ref_backward(x, w, g, (1, 1), (1, 1))):
         _close(got, want, dtype)
-    dx, dw2, _ = winograd_f2.backward(x, w, g, need_input_grad=False)
-    assert dx is None
-    np.testing.assert_array_equal(dw2, dw)
 
 
 def test_a_nan_stays_nan_through_the_relu():
@@ -66,18 +64,41 @@ def test_which_layers_take_it(geometry, want):
     assert winograd_f2.suitable(*geometry) is want
 
 
+@pytest.mark.parametrize("geometry,want", [
+    ((16, 16, 3, 3, 1, 1, 1, 1, 32, 32), True), ((64, 64, 3, 3, 1, 1, 1, 1, 32, 32), True),
+    ((96, 96, 3, 3, 1, 1, 1, 1, 4, 4), True), ((64, 128, 3, 3, 1, 1, 1, 1, 16, 16), True),
+    ((128, 128, 3, 3, 1, 1, 1, 1, 8, 8), True), ((128, 128, 3, 3, 1, 1, 1, 1, 4, 4), False),
+    ((128, 128, 3, 3, 1, 1, 1, 1, 32, 32), False), ((160, 160, 3, 3, 1, 1, 1, 1, 8, 8), False),
+    ((8, 16, 3, 3, 1, 1, 1, 1, 8, 8), False), ((32, 32, 3, 3, 2, 2, 1, 1, 8, 8), False),
+    ((64, 64, 3, 3, 1, 1, 2, 2, 10, 10), False), ((64, 64, 3, 3, 1, 1, 1, 1, 2, 2), False)])
+def test_which_weight_gradients_take_it(geometry, want):
+    assert winograd_f2.suitable_weight_gradient(*geometry) is want
+
+
+def test_a_layer_between_the_forward_paths_takes_its_weight_gradient(monkeypatch):
+    # 32 -> 80 channels: neither Winograd forward (F(2x2, 3x3) up to 63 channels, F(4x4,
+    # 3x3) from 64 in and out); the direct kernels run the forward and the input gradient
+    calls = spy(monkeypatch, winograd_f2, ("forward", "backward_input", "backward_weight"))
+    x, w, _, _ = _data((2, 32, 8, 7, 80), np.float32, seed=4)
+    g = np.random.default_rng(4).standard_normal((2, 80, 8, 7)).astype(np.float32)
+    dx, dw, db = conv.conv2d_backward(x, w, g, (1, 1), (1, 1))
+    assert calls == ["backward_weight"]
+    for a, b in zip((dx, dw, db), ref_backward(x, w, g, (1, 1), (1, 1))):
+        _close(a, b, np.float32)
+
+
 def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch):
-    calls = spy(monkeypatch, winograd_f2, ("forward", "backward"))
+    calls = spy(monkeypatch, winograd_f2, ("forward", "backward_input", "backward_weight"))
     x, w, _, _ = _data((2, 32, 6, 5, 16), np.float32, seed=2)
     y = conv.conv2d_forward(x, w, None, (1, 1), (1, 1), relu=True)
     dx, dw, db = conv.conv2d_backward(x, w, y, (1, 1), (1, 1))
-    assert calls == ["forward", "backward", "forward"]      # the input gradient is a forward
+    assert calls == ["forward", "backward_input", "forward", "backward_weight"]  # the input gradient is a forward
     _close(y, np.maximum(ref_forward(x, w, None, (1, 1), (1, 1)), 0), np.float32)
     for a, b in zip((dx, dw, db), ref_backward(x, w, y, (1, 1), (1, 1))):
         _close(a, b, np.float32)
     calls.clear()
     assert conv.conv2d_backward(x, w, y, (1, 1), (1, 1), need_input_grad=False)[0] is None
-    assert calls == ["backward"]
+    assert calls == ["backward_weight"]
     calls.clear()
     conv.conv2d_forward(x[:, :8], w[:, :8], None, (1, 1), (1, 1))      # 8 channels: the direct kernels
     conv.conv2d_backward(x[:, :8], w[:, :8], y, (1, 1), (1, 1))

@@ -26,14 +26,18 @@ at least 4x4 run :mod:`.winograd`, F(4x4, 3x3): 4x fewer multiplies, 1.6-2.4x fa
 this file's kernels on 96 to 512 channels (1.2-1.4x on 64). An earlier F(2x2, 3x3) path
 (2.25x fewer multiplies) lost to vectorised im2col + GEMM (its input transform wrote 16
 streams 2^k bytes apart, which share cache sets, at 2 GB/s); the new one keeps its
-streams off 4 KiB multiples and computes 16 outputs per tile instead of 4.
+streams off 4 KiB multiples and computes 16 outputs per tile instead of 4. Up to 96
+channels (128 on 8x8 to 16x16 maps) the weight gradient is F(2x2, 3x3)'s instead
+(:func:`.winograd_f2.suitable_weight_gradient`: 1.1-1.7x F(4x4, 3x3)'s there).
 
 Small Winograd path. 3x3 stride-1 layers of padding 1 with 16 to 63 channels in and out
 (ResNet-20's) run :mod:`.winograd_f2`, F(2x2, 3x3), all three passes: one sample at a
 time in cache, the 16 products on register tiles (so not the BLAS products with K = 16
 that sank F(4x4, 3x3) there), the transforms whole vectors on the input split into even
 and odd rows and columns: forward and input gradient 1.25-1.46x the direct kernels on
-ResNet-20's layers, weight gradient 1.2x (16 channels) and 1.4-1.7x (32) (batch 128).
+ResNet-20's layers, weight gradient 1.2x (16 channels) and 1.4-1.7x (32) (batch 128);
+its weight gradient also serves 3x3 layers between the two Winograd forwards (e.g. 32 ->
+80 channels, direct forward).
 
 Pointwise path. 1x1 stride-1 unpadded layers with at least 96 channels in and out run
 :mod:`.pointwise`: each sample's planes are already the column matrix.
@@ -353,10 +357,15 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     grad_y = np.ascontiguousarray(grad_y)
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
-    if _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
-        return winograd.backward(x, w, grad_y, ph, need_input_grad)
-    if _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
-        return winograd_f2.backward(x, w, grad_y, need_input_grad)
+    f4, f2 = _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo), _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
+    f2_weight = winograd_f2.suitable_weight_gradient(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
+    if f4 or f2_weight:
+        dx = None
+        if need_input_grad:  # first: F(4x4, 3x3)'s transformed filter is freed before the weight gradient's sums
+            dx = (winograd.backward_input(grad_y, w, ph) if f4 else winograd_f2.backward_input(grad_y, w) if f2 else
+                  conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt)))
+        dw, db = winograd_f2.backward_weight(x, grad_y) if f2_weight else winograd.backward_weight(x, grad_y, ph)
+        return dx, dw, db
     if _use_pointwise(C, O, kh, kw, sh, sw, ph, pw):
         return pointwise.backward(x, w, grad_y, need_input_grad)
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):

@@ -379,18 +379,22 @@ def _weight_gradient(x, g, p, th, tw):
     return dU
 
 
-def backward(x, w, g, padding, need_input_grad=True):
-    """(dx or None, dw, db) of y = conv(x, w) + b, stride 1, from g (N, O, Ho, Wo). The
-    input gradient first: its transformed filter is freed before the weight gradient's
-    per-thread sums are made."""
+def backward_input(g, w, padding):
+    """dx (N, C, H, W) of y = conv(x, w), stride 1, from g (N, O, Ho, Wo): the forward of
+    g with the flipped, transposed kernel and padding 2 - padding."""
+    wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
+    N, _, Ho, Wo = g.shape
+    C = w.shape[1]
+    dx = np.empty((N, C, Ho + 2 - 2 * padding, Wo + 2 - 2 * padding), g.dtype)  # Ho = H + 2*padding - 2
+    return forward(g, wf, np.zeros(C, g.dtype), 2 - padding, dx)
+
+
+def backward_weight(x, g, padding):
+    """(dw (O, C, 3, 3), db (O,)) of y = conv(x, w) + b, stride 1, from g (N, O, Ho, Wo)."""
     C = x.shape[1]
-    O = w.shape[0]
-    dx = None
-    if need_input_grad:
-        wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-        dx = forward(g, wf, np.zeros(C, x.dtype), 2 - padding, np.empty(x.shape, x.dtype))
+    O = g.shape[1]
     dU = _weight_gradient(x, g, padding, tiles(g.shape[2]), tiles(g.shape[3]))
     db = g.sum(axis=(0, 2, 3), dtype=np.float64)
     dw9 = _stack(9, O * C, x.dtype)
     parallel_for(_weight_transform_back, O, dU, C, dw9, work=O * C * 36)
-    return dx, np.ascontiguousarray(_matrices(dw9, O, C).transpose(1, 2, 0)).reshape(w.shape), db.astype(x.dtype)
+    return np.ascontiguousarray(_matrices(dw9, O, C).transpose(1, 2, 0)).reshape(O, C, 3, 3), db.astype(x.dtype)

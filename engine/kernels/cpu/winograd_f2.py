@@ -44,8 +44,26 @@ from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, 
 MIN_CHANNELS = 16
 MAX_CHANNELS = winograd.MIN_CHANNELS - 1    # from there F(4x4, 3x3) takes the layer
 MIN_OUTPUT = 4
+WGRAD_CHANNELS = 96         # the weight gradient's reach (suitable_weight_gradient)
+WGRAD_CHANNELS_MID = 128
 
 _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+
+
+def suitable_weight_gradient(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
+    """Where :func:`backward_weight` runs a layer's weight gradient, whichever path runs
+    its forward: 3x3, stride 1, padding 1, at least MIN_CHANNELS channels in and out and
+    outputs of at least MIN_OUTPUT x MIN_OUTPUT, up to WGRAD_CHANNELS channels, or up to
+    WGRAD_CHANNELS_MID on maps of 8x8 to 16x16. Measured on the 2-core machine (two
+    threads, batch 64-128) against F(4x4, 3x3)'s weight gradient: 1.1-1.7x on 64 channels
+    (4x4 to 32x32 maps) and 96, 1.15-1.26x on 128 at 8x8 and 16x16, but 0.68x at 4x4 (4
+    tiles a sample: each sum goes back to memory after 4 steps) and 0.97x at 32x32 (the
+    transformed tiles outgrow L2), 0.7-0.9x from 160 channels; against the direct
+    kernels, 1.2x on 16 channels, 1.4-1.7x on 32."""
+    if not (kh == kw == 3 and sh == sw == 1 and ph == pw == 1 and MIN_CHANNELS <= min(C, O)
+            and min(Ho, Wo) >= MIN_OUTPUT):
+        return False
+    return max(C, O) <= WGRAD_CHANNELS or (max(C, O) <= WGRAD_CHANNELS_MID and 8 <= min(Ho, Wo) and max(Ho, Wo) <= 16)
 
 
 def suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
@@ -176,13 +194,11 @@ def forward(x, w, b, y, relu=False):
     return y
 
 
-def backward(x, w, g, need_input_grad=True):
-    """(dx or None, dw (O, C, 3, 3), db (O,)) of y = conv(x, w, stride 1, padding 1) + b
-    from g (N, O, H, W). dx is the forward of g with the flipped, transposed kernel (3x3,
-    stride 1, padding 1 as well); dw and db: :func:`backward_weight`."""
-    dw, db = backward_weight(x, g)
-    dx = forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), np.empty(x.shape, g.dtype)) if need_input_grad else None
-    return dx, dw, db
+def backward_input(g, w):
+    """dx (N, C, H, W) of y = conv(x, w, stride 1, padding 1) from g (N, O, H, W): the
+    forward of g with the flipped, transposed kernel (3x3, stride 1, padding 1 as well)."""
+    N, _, H, W = g.shape
+    return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), np.empty((N, w.shape[1], H, W), g.dtype))
 
 
 @helper
@@ -192,13 +208,13 @@ def _ag(g0, g1, zero):
 
 
 @helper
-def _transform_gradient(gt, Op, Wt, th, twp, u):
-    # u (16, tiles x Op): A g A^T of every 2x2 gradient tile (i, j), at (i*twp + j)*Op + o;
+def _transform_gradient(gt, Op, Wt, th, tw, twp, u):
+    # u (16, tiles x Op): A g A^T of every 2x2 gradient tile (i, j), j < tw, at (i*twp + j)*Op + o;
     # gt holds the sample's gradient pixel-major, (row*Wt + column)*Op + o, zeros outside
     L = lanes(gt)
     zero = vzero(gt)
     for i in range(th):
-        for j in range(twp):
+        for j in range(tw):
             a = (2 * i * Wt + 2 * j) * Op
             t = (i * twp + j) * Op
             for o in range(0, Op, L):
@@ -276,8 +292,9 @@ def _gradient_pixel_major(gn, Op, Wt, gt, bsum, lane):
 
 
 @helper
-def _products(v, u, Qp, T, Cp, Op, m):
-    # m (Cp*Op) flat += V (Cp, T) @ U (T, Op), V's row c at v[c*Qp], U's row t at u[t*Op]:
+def _products(v, u, Qp, th, tw, twp, Cp, Op, m):
+    # m (Cp*Op) flat += V (Cp, T) @ U (T, Op) over the tiles t = i*twp + j, j < tw (the
+    # rest, padding to whole vectors, skipped), V's row c at v[c*Qp], U's row t at u[t*Op]:
     # lanes along o, so the sum over the tiles runs in registers with no lane sums; tiles
     # of 3 channels c x 4 vectors of o (Op a multiple of 4L, Cp of 3) or 6 x 2 (2L, 6)
     L = lanes(m)
@@ -287,15 +304,16 @@ def _products(v, u, Qp, T, Cp, Op, m):
                 a00 = vzero(m); a01 = vzero(m); a02 = vzero(m); a03 = vzero(m)  # noqa: E702
                 a10 = vzero(m); a11 = vzero(m); a12 = vzero(m); a13 = vzero(m)  # noqa: E702
                 a20 = vzero(m); a21 = vzero(m); a22 = vzero(m); a23 = vzero(m)  # noqa: E702
-                for t in range(T):
-                    q = t * Op + o0
-                    b0 = vload(u, q); b1 = vload(u, q + L); b2 = vload(u, q + 2 * L); b3 = vload(u, q + 3 * L)  # noqa: E702
-                    x = vsplat(v, c0 * Qp + t)
-                    a00 = vfma(x, b0, a00); a01 = vfma(x, b1, a01); a02 = vfma(x, b2, a02); a03 = vfma(x, b3, a03)  # noqa: E501,E702
-                    x = vsplat(v, (c0 + 1) * Qp + t)
-                    a10 = vfma(x, b0, a10); a11 = vfma(x, b1, a11); a12 = vfma(x, b2, a12); a13 = vfma(x, b3, a13)  # noqa: E501,E702
-                    x = vsplat(v, (c0 + 2) * Qp + t)
-                    a20 = vfma(x, b0, a20); a21 = vfma(x, b1, a21); a22 = vfma(x, b2, a22); a23 = vfma(x, b3, a23)  # noqa: E501,E702
+                for i in range(th):
+                    for t in range(i * twp, i * twp + tw):
+                        q = t * Op + o0
+                        b0 = vload(u, q); b1 = vload(u, q + L); b2 = vload(u, q + 2 * L); b3 = vload(u, q + 3 * L)  # noqa: E702
+                        x = vsplat(v, c0 * Qp + t)
+                        a00 = vfma(x, b0, a00); a01 = vfma(x, b1, a01); a02 = vfma(x, b2, a02); a03 = vfma(x, b3, a03)  # noqa: E501,E702
+                        x = vsplat(v, (c0 + 1) * Qp + t)
+                        a10 = vfma(x, b0, a10); a11 = vfma(x, b1, a11); a12 = vfma(x, b2, a12); a13 = vfma(x, b3, a13)  # noqa: E501,E702
+                        x = vsplat(v, (c0 + 2) * Qp + t)
+                        a20 = vfma(x, b0, a20); a21 = vfma(x, b1, a21); a22 = vfma(x, b2, a22); a23 = vfma(x, b3, a23)  # noqa: E501,E702
                 for r, (e0, e1, e2, e3) in enumerate(((a00, a01, a02, a03), (a10, a11, a12, a13),
                                                       (a20, a21, a22, a23))):
                     i = (c0 + r) * Op + o0
@@ -309,21 +327,22 @@ def _products(v, u, Qp, T, Cp, Op, m):
                 a00 = vzero(m); a01 = vzero(m); a10 = vzero(m); a11 = vzero(m)  # noqa: E702
                 a20 = vzero(m); a21 = vzero(m); a30 = vzero(m); a31 = vzero(m)  # noqa: E702
                 a40 = vzero(m); a41 = vzero(m); a50 = vzero(m); a51 = vzero(m)  # noqa: E702
-                for t in range(T):
-                    q = t * Op + o0
-                    b0 = vload(u, q); b1 = vload(u, q + L)  # noqa: E702
-                    x = vsplat(v, c0 * Qp + t)
-                    a00 = vfma(x, b0, a00); a01 = vfma(x, b1, a01)  # noqa: E702
-                    x = vsplat(v, (c0 + 1) * Qp + t)
-                    a10 = vfma(x, b0, a10); a11 = vfma(x, b1, a11)  # noqa: E702
-                    x = vsplat(v, (c0 + 2) * Qp + t)
-                    a20 = vfma(x, b0, a20); a21 = vfma(x, b1, a21)  # noqa: E702
-                    x = vsplat(v, (c0 + 3) * Qp + t)
-                    a30 = vfma(x, b0, a30); a31 = vfma(x, b1, a31)  # noqa: E702
-                    x = vsplat(v, (c0 + 4) * Qp + t)
-                    a40 = vfma(x, b0, a40); a41 = vfma(x, b1, a41)  # noqa: E702
-                    x = vsplat(v, (c0 + 5) * Qp + t)
-                    a50 = vfma(x, b0, a50); a51 = vfma(x, b1, a51)  # noqa: E702
+                for i in range(th):
+                    for t in range(i * twp, i * twp + tw):
+                        q = t * Op + o0
+                        b0 = vload(u, q); b1 = vload(u, q + L)  # noqa: E702
+                        x = vsplat(v, c0 * Qp + t)
+                        a00 = vfma(x, b0, a00); a01 = vfma(x, b1, a01)  # noqa: E702
+                        x = vsplat(v, (c0 + 1) * Qp + t)
+                        a10 = vfma(x, b0, a10); a11 = vfma(x, b1, a11)  # noqa: E702
+                        x = vsplat(v, (c0 + 2) * Qp + t)
+                        a20 = vfma(x, b0, a20); a21 = vfma(x, b1, a21)  # noqa: E702
+                        x = vsplat(v, (c0 + 3) * Qp + t)
+                        a30 = vfma(x, b0, a30); a31 = vfma(x, b1, a31)  # noqa: E702
+                        x = vsplat(v, (c0 + 4) * Qp + t)
+                        a40 = vfma(x, b0, a40); a41 = vfma(x, b1, a41)  # noqa: E702
+                        x = vsplat(v, (c0 + 5) * Qp + t)
+                        a50 = vfma(x, b0, a50); a51 = vfma(x, b1, a51)  # noqa: E702
                 for r, (e0, e1) in enumerate(((a00, a01), (a10, a11), (a20, a21), (a30, a31), (a40, a41), (a50, a51))):
                     i = (c0 + r) * Op + o0
                     vstore(m, i, vadd(vload(m, i), e0))
@@ -331,7 +350,7 @@ def _products(v, u, Qp, T, Cp, Op, m):
 
 
 @kernel
-def _wgrad(x, g, Hq, Wq, th, twp, Qp, Cp, acc, bacc, lo, hi):
+def _wgrad(x, g, Hq, Wq, th, tw, twp, Qp, Cp, acc, bacc, lo, hi):
     # blocks [lo, hi) of acc (B, 16, Cp*Op) and bacc (B, O): block b sums, over its samples
     # [N*b//B, N*(b+1)//B) and their tiles, M[p] (Cp, Op) = V[p] @ U[p] and the bias gradient
     N, C, H, W = x.shape
@@ -354,9 +373,9 @@ def _wgrad(x, g, Hq, Wq, th, twp, Qp, Cp, acc, bacc, lo, hi):
             _pad_into(x[n], 1, 1, 2, 2, 3, 3, Hq, Wq, xq)
             _transform_input(xq, C, plane, Wq, th, twp, Qp, v)
             _gradient_pixel_major(g[n], Op, Wt, gt, bacc[b], lane)
-            _transform_gradient(gt, Op, Wt, th, twp, u)
+            _transform_gradient(gt, Op, Wt, th, tw, twp, u)
             for p in range(16):
-                _products(v[p], u[p], Qp, T, Cp, Op, a[p])
+                _products(v[p], u[p], Qp, th, tw, twp, Cp, Op, a[p])
 
 
 def backward_weight(x, g):
@@ -373,7 +392,7 @@ def backward_weight(x, g):
     B = max(1, min(N, get_num_threads()))
     acc = np.empty((B, 16, Cp * Op), x.dtype)
     bacc = np.empty((B, O), np.float64)
-    parallel_for(_wgrad, B, np.ascontiguousarray(x), np.ascontiguousarray(g), th + 1, twp + 1, th, twp, th * twp,
+    parallel_for(_wgrad, B, np.ascontiguousarray(x), np.ascontiguousarray(g), th + 1, twp + 1, th, tw, twp, th * twp,
                  Cp, acc, bacc, work=N * O * H * W * (9 * C // MACS_PER_ELEMENT))
     m = acc.sum(axis=0, dtype=np.float64).reshape(4, 4, Cp, Op)[:, :, :C, :O]
     gtm = np.tensordot(_G, m, axes=(0, 0))                  # G^T M: (3, 4, C, O)
