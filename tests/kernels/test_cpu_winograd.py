@@ -1,7 +1,7 @@
 """The Winograd F(4x4, 3x3) convolution (engine/kernels/cpu/winograd.py): forward and both
 gradients equal the direct sum (float64 to rounding, float32 to a few units in its
 sixth digit) for paddings 0-2, maps that are not a multiple of the 4x4 tile, one
-sample or none; the convolution entry points take it exactly where ``suitable`` says;
+sample or none, with the products per thread's samples or shared out; the convolution entry points take it exactly where ``suitable`` says;
 through a module it passes a float64 gradient check."""
 import numpy as np
 import pytest
@@ -31,9 +31,16 @@ def _close(a, ref, dtype):
     assert np.abs(a - ref).max() <= (1e-12 if dtype == np.float64 else 2e-5) * scale, np.abs(a - ref).max() / scale
 
 
+@pytest.fixture(params=["own samples", "shared products"])
+def products(request, monkeypatch):
+    """Both ways of running the 36 products: each thread on its own samples' tiles, or the
+    whole batch's tiles with the products shared out (forced; _shared_products decides)."""
+    monkeypatch.setattr(winograd, "_shared_products", lambda *a: request.param == "shared products")
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", SHAPES)
-def test_forward_and_gradients_equal_the_direct_sum(shape, dtype):
+def test_forward_and_gradients_equal_the_direct_sum(shape, dtype, products):
     x, w, b, g, p = _data(shape, dtype)
     y = winograd.forward(x, w, b, p, np.empty(g.shape, dtype))
     _close(y, ref_forward(x, w, b, (1, 1), (p, p)), dtype)
@@ -52,7 +59,7 @@ def test_relu_in_the_output_pass():
     np.testing.assert_allclose(y, np.maximum(ref_forward(x, w, b, (1, 1), (p, p)), 0), rtol=1e-12, atol=1e-12)
 
 
-def test_a_batch_of_0_gives_empty_outputs_and_zero_parameter_gradients():
+def test_a_batch_of_0_gives_empty_outputs_and_zero_parameter_gradients(products):
     x, w, b, g, p = _data(SHAPES[0], np.float32)
     assert winograd.forward(x[:0], w, b, p, np.empty((0,) + g.shape[1:], np.float32)).shape[0] == 0
     dx = winograd.backward_input(g[:0], w, p)

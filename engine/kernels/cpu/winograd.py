@@ -187,18 +187,17 @@ def _row6(M, r, t, c):
 
 
 @kernel
-def _output_transform(M, b, relu, th, tw, y):
-    # y (nb, O, Ho, Wo)[n, o] = A^T M[:, o*T + t] A of every tile t (see _input_transform),
+def _output_transform(M, b, relu, th, tw, T, t0, y):
+    # y (nb, O, Ho, Wo)[n, o] = A^T M[:, o*T + t0 + t] A of every tile t (see _input_transform),
     # cut to Ho x Wo, + b[o], then max(., 0) with relu
     nb, O, Ho, Wo = y.shape
-    T = nb * th * tw
     c = _constants(y)
     for n in range(nb):
         for o in range(O):
             bo = b[o]
             for ty in range(th):
                 for tx in range(tw):
-                    t = o * T + (n * th + ty) * tw + tx
+                    t = o * T + t0 + (n * th + ty) * tw + tx
                     r0, r1, r2 = _row6(M, 0, t, c), _row6(M, 6, t, c), _row6(M, 12, t, c)
                     r3, r4, r5 = _row6(M, 18, t, c), _row6(M, 24, t, c), _row6(M, 30, t, c)
                     h, v = 4 * ty, 4 * tx
@@ -314,14 +313,53 @@ def _forward_samples(x, U, O, b, relu, p, th, tw, y, lo, hi):
         M = _stack(36, O * T, x.dtype, "winograd.M")
         _input_transform(x[n0:n1], p, th, tw, T, 0, V)
         np.matmul(_matrices(U, O, C), _matrices(V, C, T), out=_matrices(M, O, T))
-        _output_transform(M, b, relu, th, tw, y[n0:n1])
+        _output_transform(M, b, relu, th, tw, T, 0, y[n0:n1])
+
+
+def _input_samples(x, p, th, tw, V, lo, hi):
+    """The transformed input tiles of samples [lo, hi) into the whole batch's stack."""
+    _input_transform(x[lo:hi], p, th, tw, x.shape[0] * th * tw, lo * th * tw, V)
+
+
+def _output_samples(M, b, relu, th, tw, y, lo, hi):
+    """Samples [lo, hi) of y from the whole batch's products."""
+    _output_transform(M, b, relu, th, tw, y.shape[0] * th * tw, lo * th * tw, y[lo:hi])
+
+
+def _forward_products(U, V, O, C, T, M, lo, hi):
+    """M[xi] = U[xi] @ V[xi] for xi in [lo, hi)."""
+    Um, Vm, Mm = _matrices(U, O, C), _matrices(V, C, T), _matrices(M, O, T)
+    for k in range(lo, hi):
+        np.matmul(Um[k], Vm[k], out=Mm[k])
+
+
+def _shared_products(N, C, O, th, tw) -> bool:
+    """Whether the 36 products run on the whole batch's tiles, shared out between the
+    threads, rather than each thread's on its own samples: when the transformed filter (or
+    weight gradient), which each thread would read (or sum) once, outweighs the batch's
+    transformed tiles (many channels on small maps: ResNet-18's 512 at 4x4)."""
+    return 2 * O * C * get_num_threads() > (O + C) * N * th * tw
 
 
 def forward(x, w, b, padding, y, relu=False):
     """y (N, O, Ho, Wo) = conv(x, w) + b (then max(., 0) with relu), stride 1, padding
-    ``padding`` (0, 1 or 2, both axes); w (O, C, 3, 3). Returns y."""
+    ``padding`` (0, 1 or 2, both axes); w (O, C, 3, 3). Returns y. Each thread transforms,
+    multiplies and transforms back its own samples in blocks; with _shared_products, the
+    threads transform their samples into the whole batch's stacks, share out the 36
+    products and then the output transform (each thread's blocks would read the whole
+    filter again, from memory: 37 MB on 512 channels)."""
+    N, C = x.shape[0], x.shape[1]
+    O = w.shape[0]
     th, tw = tiles(y.shape[2]), tiles(y.shape[3])
-    _run(_forward_samples, x.shape[0], x, _transformed_filter(w), w.shape[0], b, relu, padding, th, tw, y)
+    U = _transformed_filter(w)
+    if not _shared_products(N, C, O, th, tw):
+        _run(_forward_samples, N, x, U, O, b, relu, padding, th, tw, y)
+        return y
+    T = N * th * tw
+    V, M = _stack(36, C * T, x.dtype), _stack(36, O * T, x.dtype)
+    _run(_input_samples, N, x, padding, th, tw, V)
+    parallel_for(_forward_products, 36, U, V, O, C, T, M, work=PARALLEL_WORK)
+    _run(_output_samples, N, M, b, relu, th, tw, y)
     return y
 
 
@@ -365,7 +403,7 @@ def _weight_gradient(x, g, p, th, tw):
     N, C = x.shape[0], x.shape[1]
     O = g.shape[1]
     T = N * th * tw
-    if 2 * O * C * get_num_threads() <= (O + C) * T:
+    if not _shared_products(N, C, O, th, tw):
         sums = []
         _run(_wgrad_samples, N, x, g, p, th, tw, sums)
         if not sums:
