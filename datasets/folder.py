@@ -1,6 +1,7 @@
 """ImageFolder: one sub-folder per class, from a folder or an archive, decoded once and cached."""
 
 import io
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -124,11 +125,39 @@ def _decode_tree(root, size, grayscale, resize):
             "classes": np.array(classes, dtype=str), "names": np.array(names, dtype=str)}
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_damage(blob):
+    """What is wrong with the chunks of a PNG file (each carries a CRC-32 of its type and
+    data), or None when they are intact or ``blob`` is not a PNG. PIL checks neither the
+    image data's CRCs nor zlib's checksum (it stops inflating once it has the pixels), so
+    a flipped bit in the pixel data would decode to wrong pixels without a word."""
+    if not blob.startswith(PNG_SIGNATURE):
+        return None
+    view, pos = memoryview(blob), len(PNG_SIGNATURE)
+    while pos + 12 <= len(blob):
+        length = int.from_bytes(view[pos:pos + 4], "big")
+        end = pos + 12 + length
+        if end > len(blob):
+            return "a chunk runs past the end of the file (cut short?)"
+        kind = bytes(view[pos + 4:pos + 8])
+        if zlib.crc32(view[pos + 4:pos + 8 + length]) != int.from_bytes(view[end - 4:end], "big"):
+            return f"the checksum of its {kind.decode('ascii', 'backslashreplace')} chunk does not match (damaged?)"
+        if kind == b"IEND":
+            return None
+        pos = end
+    return "it ends before its IEND chunk (cut short?)"
+
+
 def decode_image(root, name, blob, size, grayscale, resize, budget):
     """uint8 (H, W) or (H, W, 3) of one image file (brought to ``size`` as
     ``resize`` says, see ``fit``), refused before decoding when it has more
     than ``limits.MAX_IMAGE_PIXELS`` pixels or would take more than
-    ``budget`` bytes."""
+    ``budget`` bytes, or when it is a PNG whose chunks fail their CRCs."""
+    damage = png_damage(blob)
+    if damage:
+        raise DatasetError(f"{root}: {name} is not a readable image: {damage}")
     try:
         img = Image.open(io.BytesIO(blob), formats=FORMATS)
     except Exception as e:  # PIL signals a broken file with many exception types

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import datasets
@@ -129,6 +129,7 @@ IMAGES_BY_FORMAT = {fmt: encode(SMOOTH, fmt) for fmt in ("PNG", "JPEG", "GIF", "
 
 @FUZZ
 @given(fmt=st.sampled_from(sorted(IMAGES_BY_FORMAT)), damage=DAMAGE)
+@example(fmt="PNG", damage=("flip", 0.6508218470034028, 3, b"\xe3"))  # inside the pixel data: decoded wrong before
 def test_images(tmp_path, cache_dir, fmt, damage):
     root = write_tree(_case_dir(tmp_path), {f"cat/x.{fmt.lower()}": damaged(IMAGES_BY_FORMAT[fmt], *damage)})
     ds = _outcome(lambda: datasets.ImageFolder(root), root)

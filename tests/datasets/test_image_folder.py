@@ -129,6 +129,25 @@ def test_broken_image_is_named(tmp_path, cache_dir):
         datasets.ImageFolder(path)
 
 
+def _idat_at(png):
+    """The offset of the first IDAT chunk's data in a PNG file."""
+    return png.index(b"IDAT") + 4
+
+
+@pytest.mark.parametrize("damage,says", [
+    (lambda png: png[:_idat_at(png) + 3] + bytes([png[_idat_at(png) + 3] ^ 8]) + png[_idat_at(png) + 4:],
+     "checksum of its IDAT chunk does not match"),          # PIL would decode this to wrong pixels
+    (lambda png: png[:_idat_at(png) + 5], "runs past the end of the file"),
+    (lambda png: png[:png.index(b"IEND") - 4], "ends before its IEND chunk")])
+def test_a_png_whose_chunks_fail_their_crcs_is_named(tmp_path, cache_dir, damage, says):
+    image = (np.arange(16 * 16 * 3) % 251).reshape(16, 16, 3).astype(np.uint8)
+    png = encode(image, "PNG")
+    assert folder_module.png_damage(png) is None and folder_module.png_damage(encode(image, "JPEG")) is None
+    write_tree(tmp_path / "root", {"cat/x.png": damage(png)})
+    with pytest.raises(datasets.DatasetError, match=f"cat/x.png is not a readable image: .*{says}"):
+        datasets.ImageFolder(tmp_path / "root")
+
+
 @pytest.mark.parametrize("make", ["empty_dir", "no_class_dirs", "missing", "bad_archive", "not_archive"])
 def test_no_images_or_unreadable_sources(tmp_path, cache_dir, make):
     path = tmp_path / "src"

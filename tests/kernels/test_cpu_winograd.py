@@ -1,8 +1,9 @@
 """The Winograd F(4x4, 3x3) convolution (engine/kernels/cpu/winograd.py): forward and both
 gradients equal the direct sum (float64 to rounding, float32 to a few units in its
 sixth digit) for paddings 0-2, maps that are not a multiple of the 4x4 tile, one
-sample or none, with the products per thread's samples or shared out; the convolution entry points take it exactly where ``suitable`` says;
-through a module it passes a float64 gradient check."""
+sample or none, with the products per thread's samples or shared out; the convolution
+entry points take it exactly where ``suitable`` says; through a module it passes a
+float64 gradient check."""
 import numpy as np
 import pytest
 from test_cpu_conv import ref_backward, ref_forward
