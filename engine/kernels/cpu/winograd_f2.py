@@ -29,8 +29,9 @@ the direct kernels.
 
 Shapes: x (N, C, H, W), w (O, C, 3, 3), y (N, O, H, W). Per sample and thread the
 transformed input (16 x C x tiles) and the products or the transformed gradient
-(16 x O x tiles) stay in L2; the 16 rows of each are kept off 4 KiB multiples apart
-(rows that share cache sets made the gradient transform 5x slower).
+(16 x O x tiles) stay in L2; the transformed gradient's 16 rows are kept off 4 KiB
+multiples apart (16 KiB apart, on 16 channels at 32x32, they shared cache sets and made
+its transform 5x slower).
 """
 from __future__ import annotations
 
