@@ -45,7 +45,7 @@ def test_forward_and_gradients_equal_the_direct_sum(shape, dtype, products):
     x, w, b, g, p = _data(shape, dtype)
     y = winograd.forward(x, w, b, p, np.empty(g.shape, dtype))
     _close(y, ref_forward(x, w, b, (1, 1), (p, p)), dtype)
-    dx = winograd.backward_input(g, w, p)
+    dx = winograd.backward_input(g, w, p, np.empty(x.shape, dtype))
     dw, db = winograd.backward_weight(x, g, p)
     rdx, rdw, rdb = ref_backward(x, w, g, (1, 1), (p, p))
     assert dx.dtype == dw.dtype == db.dtype == dtype and dw.shape == w.shape and dx.shape == x.shape
@@ -63,7 +63,7 @@ def test_relu_in_the_output_pass():
 def test_a_batch_of_0_gives_empty_outputs_and_zero_parameter_gradients(products):
     x, w, b, g, p = _data(SHAPES[0], np.float32)
     assert winograd.forward(x[:0], w, b, p, np.empty((0,) + g.shape[1:], np.float32)).shape[0] == 0
-    dx = winograd.backward_input(g[:0], w, p)
+    dx = winograd.backward_input(g[:0], w, p, np.empty((0,) + x.shape[1:], np.float32))
     dw, db = winograd.backward_weight(x[:0], g[:0], p)
     assert dx.shape == (0,) + x.shape[1:] and not dw.any() and not db.any()
 

@@ -33,7 +33,7 @@ def test_forward_and_gradients_equal_the_direct_sum(shape, dtype):
         y = winograd_f2.forward(x, w, b, np.empty(g.shape, dtype), relu=relu)
         ref = ref_forward(x, w, b, (1, 1), (1, 1))
         _close(y, np.maximum(ref, 0) if relu else ref, dtype)
-    dx = winograd_f2.backward_input(g, w)
+    dx = winograd_f2.backward_input(g, w, np.empty(x.shape, dtype))
     dw, db = winograd_f2.backward_weight(x, g)
     assert dx.dtype == dw.dtype == db.dtype == dtype
     for got, want in zip((dx, dw, db), ref_backward(x, w, g, (1, 1), (1, 1))):

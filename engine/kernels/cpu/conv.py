@@ -362,8 +362,13 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     if f4 or f2_weight:
         dx = None
         if need_input_grad:  # first: F(4x4, 3x3)'s transformed filter is freed before the weight gradient's sums
-            dx = (winograd.backward_input(grad_y, w, ph) if f4 else winograd_f2.backward_input(grad_y, w) if f2 else
-                  conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), np.empty(x.shape, dt)))
+            dx = np.empty(x.shape, dt)
+            if f4:
+                winograd.backward_input(grad_y, w, ph, dx)
+            elif f2:
+                winograd_f2.backward_input(grad_y, w, dx)
+            else:
+                conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), dx)
         dw, db = winograd_f2.backward_weight(x, grad_y) if f2_weight else winograd.backward_weight(x, grad_y, ph)
         return dx, dw, db
     if _use_pointwise(C, O, kh, kw, sh, sw, ph, pw):

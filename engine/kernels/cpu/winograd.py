@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 from numba import uint64
 
+from .conv_direct import _flip
 from .parallel import PARALLEL_MIN, get_num_threads, helper, kernel, parallel_for
 from .workspace import workspace
 
@@ -417,14 +418,11 @@ def _weight_gradient(x, g, p, th, tw):
     return dU
 
 
-def backward_input(g, w, padding):
-    """dx (N, C, H, W) of y = conv(x, w), stride 1, from g (N, O, Ho, Wo): the forward of
-    g with the flipped, transposed kernel and padding 2 - padding."""
-    wf = np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
-    N, _, Ho, Wo = g.shape
-    C = w.shape[1]
-    dx = np.empty((N, C, Ho + 2 - 2 * padding, Wo + 2 - 2 * padding), g.dtype)  # Ho = H + 2*padding - 2
-    return forward(g, wf, np.zeros(C, g.dtype), 2 - padding, dx)
+def backward_input(g, w, padding, dx):
+    """dx (N, C, H, W) of y = conv(x, w), stride 1, from g (N, O, Ho, Wo), filled in place
+    and returned: the forward of g with the flipped, transposed kernel and padding
+    2 - padding."""
+    return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), 2 - padding, dx)
 
 
 def backward_weight(x, g, padding):

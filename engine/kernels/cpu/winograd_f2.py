@@ -195,11 +195,11 @@ def forward(x, w, b, y, relu=False):
     return y
 
 
-def backward_input(g, w):
-    """dx (N, C, H, W) of y = conv(x, w, stride 1, padding 1) from g (N, O, H, W): the
-    forward of g with the flipped, transposed kernel (3x3, stride 1, padding 1 as well)."""
-    N, _, H, W = g.shape
-    return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), np.empty((N, w.shape[1], H, W), g.dtype))
+def backward_input(g, w, dx):
+    """dx (N, C, H, W) of y = conv(x, w, stride 1, padding 1) from g (N, O, H, W), filled in
+    place and returned: the forward of g with the flipped, transposed kernel (3x3, stride 1,
+    padding 1 as well)."""
+    return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), dx)
 
 
 @helper
