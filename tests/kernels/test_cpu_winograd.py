@@ -1,7 +1,8 @@
 """The Winograd F(4x4, 3x3) convolution (engine/kernels/cpu/winograd.py): forward and both
 gradients equal the direct sum (float64 to rounding, float32 to a few units in its
-sixth digit) for paddings 0-2, maps that are not a multiple of the 4x4 tile, one
-sample or none, with the products per thread's samples or shared out; the convolution
+sixth digit) for paddings 0-2, maps that are not a multiple of the 4x4 tile, channels
+and widths below, at and past whole vectors, one sample or none, with the products per
+thread's samples or shared out; a NaN stays NaN through the fused ReLU; the convolution
 entry points take it exactly where ``suitable`` says; through a module it passes a
 float64 gradient check."""
 import numpy as np
@@ -12,9 +13,11 @@ from engine import nn
 from engine.kernels.cpu import conv, winograd, winograd_f2
 from engine.nn.gradcheck import gradcheck
 
-# (N, C, H, W, O, padding)
+# (N, C, H, W, O, padding): channels and widths under a vector, whole vectors (8 float32,
+# 4 float64) and some past them; outputs as wide as their tiles (16: one row of pixels
+# runs on into the next in the output's transposes) or not
 SHAPES = [(2, 3, 8, 8, 5, 1), (3, 4, 9, 7, 6, 1), (2, 5, 6, 11, 3, 0), (2, 3, 5, 5, 4, 2), (1, 2, 3, 3, 2, 1),
-          (2, 9, 13, 10, 7, 1)]
+          (2, 9, 13, 10, 7, 1), (2, 19, 11, 18, 26, 1), (2, 16, 16, 16, 24, 1), (1, 8, 10, 12, 9, 2)]
 
 
 def _data(shape, dtype, seed=0):
@@ -60,6 +63,15 @@ def test_relu_in_the_output_pass():
     np.testing.assert_allclose(y, np.maximum(ref_forward(x, w, b, (1, 1), (p, p)), 0), rtol=1e-12, atol=1e-12)
 
 
+def test_a_nan_stays_nan_through_the_relu():
+    x, w, b, g, p = _data(SHAPES[6], np.float32, seed=1)
+    x[0, 0, 4, 10] = np.nan
+    plain = winograd.forward(x, w, b, p, np.empty(g.shape, np.float32))
+    fused = winograd.forward(x, w, b, p, np.empty(g.shape, np.float32), relu=True)
+    assert np.isnan(plain).any()
+    np.testing.assert_array_equal(np.isnan(fused), np.isnan(plain))
+
+
 def test_a_batch_of_0_gives_empty_outputs_and_zero_parameter_gradients(products):
     x, w, b, g, p = _data(SHAPES[0], np.float32)
     assert winograd.forward(x[:0], w, b, p, np.empty((0,) + g.shape[1:], np.float32)).shape[0] == 0
@@ -76,7 +88,8 @@ def test_stack_rows_never_share_a_cache_set():
 
 @pytest.mark.parametrize("geometry,want", [
     ((64, 64, 3, 3, 1, 1, 1, 1, 32, 32), True), ((512, 512, 3, 3, 1, 1, 1, 1, 4, 4), True),
-    ((96, 128, 3, 3, 1, 1, 0, 0, 30, 30), True), ((32, 32, 3, 3, 1, 1, 1, 1, 16, 16), False),
+    ((96, 128, 3, 3, 1, 1, 0, 0, 30, 30), True), ((32, 32, 3, 3, 1, 1, 1, 1, 16, 16), True),
+    ((16, 16, 3, 3, 1, 1, 1, 1, 4, 4), True), ((15, 32, 3, 3, 1, 1, 1, 1, 16, 16), False),
     ((512, 512, 3, 3, 1, 1, 1, 1, 2, 2), False), ((64, 128, 3, 3, 2, 2, 1, 1, 16, 16), False),
     ((64, 64, 5, 5, 1, 1, 2, 2, 32, 32), False), ((64, 64, 3, 3, 1, 1, 1, 0, 32, 30), False)])
 def test_which_layers_take_it(geometry, want):
@@ -114,7 +127,7 @@ def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch, c
     conv.conv2d_backward(x, w, y, (1, 1), (1, 1), need_input_grad=False)
     assert calls == f4_weight
     calls.clear()
-    conv.conv2d_forward(x[:, :32], w[:, :32], None, (1, 1), (1, 1))
+    conv.conv2d_forward(x[:, :8], w[:, :8], None, (1, 1), (1, 1))  # 8 channels in: the direct kernels
     assert calls == []
 
 

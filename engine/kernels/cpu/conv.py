@@ -21,23 +21,16 @@ buffer) while the products stay large. The weight gradient is computed transpose
 (K, nb*P) @ (nb*P, O): OpenBLAS is much faster with the long reduction on that side; each
 thread sums its own and the threads' sums are added at the end.
 
-Winograd path. 3x3 stride-1 layers with at least 64 channels in and out and outputs of
-at least 4x4 run :mod:`.winograd`, F(4x4, 3x3): 4x fewer multiplies, 1.6-2.4x faster than
-this file's kernels on 96 to 512 channels (1.2-1.4x on 64). An earlier F(2x2, 3x3) path
-(2.25x fewer multiplies) lost to vectorised im2col + GEMM (its input transform wrote 16
-streams 2^k bytes apart, which share cache sets, at 2 GB/s); the new one keeps its
-streams off 4 KiB multiples and computes 16 outputs per tile instead of 4. Up to 96
-channels (128 on 8x8 to 16x16 maps) the weight gradient is F(2x2, 3x3)'s instead
-(:func:`.winograd_f2.suitable_weight_gradient`: 1.1-1.7x F(4x4, 3x3)'s there).
-
-Small Winograd path. 3x3 stride-1 layers of padding 1 with 16 to 63 channels in and out
-(ResNet-20's) run :mod:`.winograd_f2`, F(2x2, 3x3), all three passes: one sample at a
-time in cache, the 16 products on register tiles (so not the BLAS products with K = 16
-that sank F(4x4, 3x3) there), the transforms whole vectors on the input split into even
-and odd rows and columns: forward and input gradient 1.25-1.46x the direct kernels on
-ResNet-20's layers, weight gradient 1.2x (16 channels) and 1.4-1.7x (32) (batch 128);
-its weight gradient also serves 3x3 layers between the two Winograd forwards (e.g. 32 ->
-80 channels, direct forward).
+Winograd path. 3x3 stride-1 layers with at least 16 channels in and out and outputs of
+at least 4x4 run :mod:`.winograd`, F(4x4, 3x3): 4x fewer multiplies, its transforms on
+vectors of channels: 1.1-1.5x faster than the direct kernels on 16 and 32 channels,
+2-3x from 64 (1.4-1.9x faster than F(2x2, 3x3), whose forward it replaced on 16 to 63
+channels). An earlier F(2x2, 3x3) path lost to vectorised im2col + GEMM (its input
+transform wrote 16 streams 2^k bytes apart, which share cache sets, at 2 GB/s); the
+transforms keep their streams off 4 KiB multiples. Up to 96 channels (128 on 8x8 to
+16x16 maps) the weight gradient is F(2x2, 3x3)'s instead
+(:func:`.winograd_f2.suitable_weight_gradient`: 1.2-2.3x F(4x4, 3x3)'s on 16 to 96
+channels from 16x16, one sample at a time in cache, the 16 sums on register tiles).
 
 Pointwise path. 1x1 stride-1 unpadded layers with at least 96 channels in and out run
 :mod:`.pointwise`: each sample's planes are already the column matrix.
@@ -269,12 +262,6 @@ def _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
     return winograd.suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
 
 
-def _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
-    """Whether :mod:`.winograd_f2` runs this layer's forward and input gradient (after
-    :mod:`.winograd`, before the direct kernels)."""
-    return winograd_f2.suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
-
-
 def _use_pointwise(C, O, kh, kw, sh, sw, ph, pw) -> bool:
     """Whether :mod:`.pointwise` runs this layer (before the direct kernels and BLAS)."""
     return pointwise.suitable(C, O, kh, kw, sh, sw, ph, pw)
@@ -295,8 +282,6 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
     y = np.empty((N, O, Ho, Wo), x.dtype)
     if _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
         return winograd.forward(x, w, b, ph, y, relu=relu)
-    if _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
-        return winograd_f2.forward(x, w, b, y, relu=relu)
     if _use_pointwise(C, O, kh, kw, sh, sw, ph, pw):
         return pointwise.forward(x, w, b, y, relu=relu)
     if _use_direct(C, O, kh, kw, sh, sw, ph, pw):
@@ -311,11 +296,9 @@ def conv2d_forward(x, w, b, stride, padding, relu=False):
 
 def _fuse_pool(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
     """Whether a convolution followed by an activation and a 2x2 pool runs as one pass of
-    the direct kernels: where they run the layer and neither Winograd path does
-    (Winograd's 1.4-2x on VGG's 64- and 128-channel layers outweighs the pooling pass it
-    leaves)."""
-    return (_use_direct(C, O, kh, kw, sh, sw, ph, pw) and not _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
-            and not _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo))
+    the direct kernels: where they run the layer and Winograd does not (Winograd's 1.4-2x
+    on VGG's 64- and 128-channel layers outweighs the pooling pass it leaves)."""
+    return _use_direct(C, O, kh, kw, sh, sw, ph, pw) and not _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
 
 
 def conv2d_relu_maxpool2x2(x, w, b, stride, padding):
@@ -357,18 +340,12 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     grad_y = np.ascontiguousarray(grad_y)
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
-    f4, f2 = _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo), _use_winograd_f2(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
+    f4 = _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
     f2_weight = winograd_f2.suitable_weight_gradient(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
-    if f4 or f2_weight:
+    if f4:
         dx = None
-        if need_input_grad:  # first: F(4x4, 3x3)'s transformed filter is freed before the weight gradient's sums
-            dx = np.empty(x.shape, dt)
-            if f4:
-                winograd.backward_input(grad_y, w, ph, dx)
-            elif f2:
-                winograd_f2.backward_input(grad_y, w, dx)
-            else:
-                conv_direct.backward_input(grad_y, w, (sh, sw), (ph, pw), dx)
+        if need_input_grad:  # first: the transformed filter is freed before the weight gradient's sums
+            dx = winograd.backward_input(grad_y, w, ph, np.empty(x.shape, dt))
         dw, db = winograd_f2.backward_weight(x, grad_y) if f2_weight else winograd.backward_weight(x, grad_y, ph)
         return dx, dw, db
     if _use_pointwise(C, O, kh, kw, sh, sw, ph, pw):

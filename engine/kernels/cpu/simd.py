@@ -21,6 +21,10 @@ them into SSE pairs).
     v = vziplo(x, y)        x0 y0 x1 y1 ... (the lower halves interleaved); vziphi: the upper
     v = vevens(x, y)        x0 x2 ... y0 y2 ... (the even lanes of x then y); vodds: the odd
     s = vsum(v)             the sum of v's lanes
+    s = vtranspose(src, i, si, dst, o, so)
+                            an L x L block transposed: dst[o + q*so:][:L] = lane q of the
+                            vectors src[i + k*si:][:L], k < L; s: their sums (lane k: the
+                            sum of vector k's lanes)
     f = bits_float(i)       the float32 (float64) whose bits are the int32 (int64) i, a
                             scalar that LLVM vectorises with the loop around it (vmath.py)
 
@@ -32,6 +36,8 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic, models, register_model
+
+from .parallel import helper
 
 VECTOR_BYTES = 32
 
@@ -190,3 +196,37 @@ def bits_float(typingctx, i):
     def codegen(context, builder, sig, args):
         return builder.bitcast(args[0], context.get_value_type(ft))
     return ft(i), codegen
+
+
+@helper
+def _zip_round(r):
+    # one round of an 8 x 8 transpose: vectors i and i + 4 zipped into 2i and 2i + 1
+    return (vziplo(r[0], r[4]), vziphi(r[0], r[4]), vziplo(r[1], r[5]), vziphi(r[1], r[5]),
+            vziplo(r[2], r[6]), vziphi(r[2], r[6]), vziplo(r[3], r[7]), vziphi(r[3], r[7]))
+
+
+@helper
+def vtranspose(src, s, ss, dst, d, ds):
+    # log2(L) rounds of zips pairing vectors i and i + L/2 (see the module docstring)
+    L = lanes(dst)
+    if L == 8:
+        r = (vload(src, s), vload(src, s + ss), vload(src, s + 2 * ss), vload(src, s + 3 * ss),
+             vload(src, s + 4 * ss), vload(src, s + 5 * ss), vload(src, s + 6 * ss), vload(src, s + 7 * ss))
+        t = _zip_round(_zip_round(_zip_round(r)))
+        vstore(dst, d, t[0])
+        vstore(dst, d + ds, t[1])
+        vstore(dst, d + 2 * ds, t[2])
+        vstore(dst, d + 3 * ds, t[3])
+        vstore(dst, d + 4 * ds, t[4])
+        vstore(dst, d + 5 * ds, t[5])
+        vstore(dst, d + 6 * ds, t[6])
+        vstore(dst, d + 7 * ds, t[7])
+        return vadd(vadd(vadd(t[0], t[1]), vadd(t[2], t[3])), vadd(vadd(t[4], t[5]), vadd(t[6], t[7])))
+    r0, r1, r2, r3 = vload(src, s), vload(src, s + ss), vload(src, s + 2 * ss), vload(src, s + 3 * ss)
+    a0, a1, a2, a3 = vziplo(r0, r2), vziphi(r0, r2), vziplo(r1, r3), vziphi(r1, r3)
+    t0, t1, t2, t3 = vziplo(a0, a2), vziphi(a0, a2), vziplo(a1, a3), vziphi(a1, a3)
+    vstore(dst, d, t0)
+    vstore(dst, d + ds, t1)
+    vstore(dst, d + 2 * ds, t2)
+    vstore(dst, d + 3 * ds, t3)
+    return vadd(vadd(t0, t1), vadd(t2, t3))

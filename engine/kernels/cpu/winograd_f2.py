@@ -1,7 +1,7 @@
-"""Winograd F(2x2, 3x3) for 3x3 layers of stride 1 and padding 1 with 16 to 63 channels
-(ResNet-20's), one sample at a time, everything in cache.
+"""The weight gradient of 3x3 layers of stride 1 and padding 1 with 16 to 96 channels
+(ResNet-20's) by Winograd F(2x2, 3x3), one sample at a time, everything in cache.
 
-Per 2x2 output tile with its 4x4 input tile d (Lavin and Gray 2016):
+Per 2x2 output tile with its 4x4 input tile d (Lavin and Gray 2016), the forward is
 
     y = A^T [ sum over c of (G g G^T)[c] * (B^T d[c] B) ] A      (* element-wise, 16 terms)
 
@@ -9,27 +9,26 @@ Per 2x2 output tile with its 4x4 input tile d (Lavin and Gray 2016):
     G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
     A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
 
-16 multiplies per tile and channel pair instead of 36: the 16 sums over c are 16 products
-(O x C) @ (C x tiles), run by the direct kernels' register tiles (conv_direct._fwd_tiles).
-The padded input is split into its even and odd rows and columns (conv_direct._pad_into
-with stride 2): tile j reads padded columns 2j .. 2j+3, which are the even and odd columns
-j and j+1, so the transforms of L adjacent tiles are whole-vector adds.
-
-The weight gradient exchanges the roles of the 2x2 output tile and the 3x3 kernel
-(F(3x3, 2x2) by transposition): with g the 2x2 output-gradient tile over d,
+(the forward and the input gradient are F(4x4, 3x3)'s, :mod:`.winograd`, which does 4x
+fewer multiplies against 2.25x). The weight gradient exchanges the roles of the 2x2
+output tile and the 3x3 kernel (F(3x3, 2x2) by transposition): with g the 2x2
+output-gradient tile over d,
 
     dw = G^T [ sum over samples and tiles of (A g A^T) * (B^T d B) ] G
 
-the same input transform, 16 sums over the tiles of (C x tiles) @ (tiles x O). Those run
-with vector lanes along the output channels (the gradient transposed to pixel-major by
-8 x 8 register transposes first), so the long sum over tiles stays in registers with no
-lane sums; a sum with lanes along the tiles (as the direct weight gradient does) ran
-only 8-33 vectors per sample before its accumulators went back to memory, and lost to
-the direct kernels.
+16 sums over the tiles of (C x tiles) @ (tiles x O). The padded input is split into its
+even and odd rows and columns (conv_direct._pad_into with stride 2): tile j reads padded
+columns 2j .. 2j+3, which are the even and odd columns j and j+1, so the input
+transforms of L adjacent tiles are whole-vector adds. The sums run with vector lanes
+along the output channels (the gradient transposed to pixel-major by 8 x 8 register
+transposes first), so the long sum over tiles stays in registers with no lane sums; a
+sum with lanes along the tiles (as the direct weight gradient does) ran only 8-33
+vectors per sample before its accumulators went back to memory, and lost to the direct
+kernels.
 
 Shapes: x (N, C, H, W), w (O, C, 3, 3), y (N, O, H, W). Per sample and thread the
-transformed input (16 x C x tiles) and the products or the transformed gradient
-(16 x O x tiles) stay in L2; the transformed gradient's 16 rows are kept off 4 KiB
+transformed input (16 x C x tiles) and the transformed gradient (16 x O x tiles) stay in
+L2; the transformed gradient's 16 rows are kept off 4 KiB
 multiples apart (16 KiB apart, on 16 channels at 32x32, they shared cache sets and made
 its transform 5x slower).
 """
@@ -38,13 +37,10 @@ from __future__ import annotations
 import numpy as np
 
 from . import winograd
-from .conv_direct import MACS_PER_ELEMENT, _flip, _fwd_tiles, _fwd_tiles6, _pad_into, _round_up, _tile_rows
+from .conv_direct import MACS_PER_ELEMENT, _pad_into, _round_up
 from .parallel import get_num_threads, helper, kernel, parallel_for
-from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, vsub, vzero, vziphi, vziplo
+from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vsplat, vstore, vsub, vtranspose, vzero
 
-MIN_CHANNELS = 16
-MAX_CHANNELS = winograd.MIN_CHANNELS - 1    # from there F(4x4, 3x3) takes the layer
-MIN_OUTPUT = 4
 WGRAD_CHANNELS = 96         # the weight gradient's reach (suitable_weight_gradient)
 WGRAD_CHANNELS_MID = 128
 
@@ -52,26 +48,17 @@ _G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 
 
 def suitable_weight_gradient(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
-    """Where :func:`backward_weight` runs a layer's weight gradient, whichever path runs
-    its forward: 3x3, stride 1, padding 1, at least MIN_CHANNELS channels in and out and
-    outputs of at least MIN_OUTPUT x MIN_OUTPUT, up to WGRAD_CHANNELS channels, or up to
-    WGRAD_CHANNELS_MID on maps of 8x8 to 16x16. Measured on the 2-core machine (two
-    threads, batch 64-128) against F(4x4, 3x3)'s weight gradient: 1.1-1.7x on 64 channels
-    (4x4 to 32x32 maps) and 96, 1.15-1.26x on 128 at 8x8 and 16x16, but 0.68x at 4x4 (4
-    tiles a sample: each sum goes back to memory after 4 steps) and 0.97x at 32x32 (the
-    transformed tiles outgrow L2), 0.7-0.9x from 160 channels; against the direct
-    kernels, 1.2x on 16 channels, 1.4-1.7x on 32."""
-    if not (kh == kw == 3 and sh == sw == 1 and ph == pw == 1 and MIN_CHANNELS <= min(C, O)
-            and min(Ho, Wo) >= MIN_OUTPUT):
+    """Where :func:`backward_weight` runs the weight gradient of a layer whose forward
+    F(4x4, 3x3) runs (:func:`.winograd.suitable`): padding 1, up to WGRAD_CHANNELS
+    channels, or up to WGRAD_CHANNELS_MID on maps of 8x8 to 16x16. Measured on the 2-core machine (two
+    threads, batch 64-128) against F(4x4, 3x3)'s weight gradient: 1.35-2.3x on 16 and 32
+    channels (but 8x8 maps: 0.9-1.1x), 1.3-1.5x on 64 at 16x16 and 32x32, 1.2x on 96 at
+    16x16, even on 64-128 channels at 8x8 and 128 at 16x16; 0.93x on 96 at 32x32 and
+    0.68x at 4x4 (4 tiles a sample: each sum goes back to memory after 4 steps), 0.7-0.9x
+    from 160 channels; against the direct kernels, 1.2x on 16 channels, 1.4-1.7x on 32."""
+    if not (winograd.suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) and ph == pw == 1):
         return False
     return max(C, O) <= WGRAD_CHANNELS or (max(C, O) <= WGRAD_CHANNELS_MID and 8 <= min(Ho, Wo) and max(Ho, Wo) <= 16)
-
-
-def suitable(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo) -> bool:
-    """3x3, stride 1, padding 1, MIN_CHANNELS..MAX_CHANNELS channels in and out (the
-    F(4x4, 3x3) kernels take 64 and up), outputs of at least MIN_OUTPUT x MIN_OUTPUT."""
-    return (kh == kw == 3 and sh == sw == 1 and ph == pw == 1 and MIN_CHANNELS <= min(C, O)
-            and max(C, O) <= MAX_CHANNELS and min(Ho, Wo) >= MIN_OUTPUT)
 
 
 @helper
@@ -88,12 +75,6 @@ def _cols(v, t, p, e0, e1, e2, e3):
     vstore(v[p + 1], t, vadd(e1, e2))
     vstore(v[p + 2], t, vsub(e2, e1))
     vstore(v[p + 3], t, vsub(e1, e3))
-
-
-@helper
-def _at(m0, m1, m2, m3):
-    # A^T over four: (m0 + m1 + m2, m1 - m2 - m3)
-    return vadd(vadd(m0, m1), m2), vsub(vsub(m1, m2), m3)
 
 
 @helper
@@ -117,89 +98,6 @@ def _transform_input(xq, C, plane, Wq, th, twp, Qp, v):
                 _cols(v, t, 4, r1a, r1b, r1c, r1d)
                 _cols(v, t, 8, r2a, r2b, r2c, r2d)
                 _cols(v, t, 12, r3a, r3b, r3c, r3d)
-
-
-@kernel
-def _fwd(x, wt, koff, b, relu, Hq, Wq, th, tw, twp, Qp, y, lo, hi):
-    # samples [lo, hi): y[n] (O, H, W) = conv(x[n], w) + b (then max(., 0) with relu);
-    # wt (16, C*Op): the transformed filters of each tile position, packed as
-    # conv_direct's wp; tiles (i, j) at i*twp + j, twp = tw rounded up to whole vectors
-    N, C, H, W = x.shape
-    O = y.shape[1]
-    Op = wt.shape[1] // C
-    L = lanes(wt[0])
-    plane = Hq * Wq
-    xq = np.zeros(4 * C * plane + 2 * L, x.dtype)  # phases (row, column): ee, eo, oe, oo
-    v = np.zeros((16, C * Qp), x.dtype)
-    m = np.empty((16, Op * Qp), x.dtype)
-    out = np.empty(2 * L, x.dtype)
-    for n in range(lo, hi):
-        _pad_into(x[n], 1, 1, 2, 2, 3, 3, Hq, Wq, xq)
-        _transform_input(xq, C, plane, Wq, th, twp, Qp, v)
-        for p in range(16):                            # the 16 products
-            if Op % 4:
-                _fwd_tiles6(v[p], wt[p], koff, Op, Qp, m[p])
-            else:
-                _fwd_tiles(v[p], wt[p], koff, Op, Qp, m[p])
-        yf = y[n].reshape(-1)
-        zero = vzero(out)
-        for o in range(O):
-            bv = vsplat(b, o)
-            for i in range(th):
-                for j0 in range(0, twp, L):
-                    s = o * Qp + i * twp + j0
-                    u00, u10 = _at(vload(m[0], s), vload(m[4], s), vload(m[8], s), vload(m[12], s))
-                    u01, u11 = _at(vload(m[1], s), vload(m[5], s), vload(m[9], s), vload(m[13], s))
-                    u02, u12 = _at(vload(m[2], s), vload(m[6], s), vload(m[10], s), vload(m[14], s))
-                    u03, u13 = _at(vload(m[3], s), vload(m[7], s), vload(m[11], s), vload(m[15], s))
-                    y00, y01 = _at(u00, u01, u02, u03)
-                    y10, y11 = _at(u10, u11, u12, u13)
-                    # row 2i + a, columns 2j0 ..: the tiles' two columns interleaved, + b
-                    for a in range(2):
-                        h = 2 * i + a
-                        if h >= H:
-                            break
-                        e, f = (y00, y01) if a == 0 else (y10, y11)
-                        lo, hi = vadd(vziplo(e, f), bv), vadd(vziphi(e, f), bv)
-                        if relu:
-                            lo, hi = vmax(lo, zero), vmax(hi, zero)
-                        d = (o * H + h) * W + 2 * j0
-                        if 2 * j0 + 2 * L <= W:
-                            vstore(yf, d, lo)
-                            vstore(yf, d + L, hi)
-                        else:
-                            vstore(out, 0, lo)
-                            vstore(out, L, hi)
-                            for t in range(W - 2 * j0):
-                                yf[d + t] = out[t]
-
-
-def forward(x, w, b, y, relu=False):
-    """y (N, O, H, W) = conv(x, w, stride 1, padding 1) + b (then max(., 0) with relu),
-    filled in place and returned."""
-    N, C, H, W = x.shape
-    O = w.shape[0]
-    L = VECTOR_BYTES // x.itemsize
-    th, tw = (H + 1) // 2, (W + 1) // 2
-    twp = _round_up(tw, L)
-    T = th * twp
-    Op = _round_up(O, _tile_rows(O, T, L))
-    Qp = _round_up(T, 2 * L if Op % 4 else 3 * L)
-    g = _G.astype(x.dtype)
-    u = np.einsum("ri,ocij,sj->rsco", g, w, g)           # G w G^T: (4, 4, C, O)
-    wt = np.zeros((16, C, Op), x.dtype)
-    wt[:, :, :O] = u.reshape(16, C, O)
-    koff = np.arange(C, dtype=np.int64) * Qp
-    parallel_for(_fwd, N, x, wt.reshape(16, C * Op), koff, np.ascontiguousarray(b, x.dtype), relu,
-                 th + 1, twp + 1, th, tw, twp, Qp, y, work=N * O * H * W * (9 * C // MACS_PER_ELEMENT))
-    return y
-
-
-def backward_input(g, w, dx):
-    """dx (N, C, H, W) of y = conv(x, w, stride 1, padding 1) from g (N, O, H, W), filled in
-    place and returned: the forward of g with the flipped, transposed kernel (3x3, stride 1,
-    padding 1 as well)."""
-    return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), dx)
 
 
 @helper
@@ -230,42 +128,6 @@ def _transform_gradient(gt, Op, Wt, th, tw, twp, u):
 
 
 @helper
-def _zip_round(r):
-    # one round of an 8 x 8 transpose: vectors i and i + 4 zipped into 2i and 2i + 1
-    return (vziplo(r[0], r[4]), vziphi(r[0], r[4]), vziplo(r[1], r[5]), vziphi(r[1], r[5]),
-            vziplo(r[2], r[6]), vziphi(r[2], r[6]), vziplo(r[3], r[7]), vziphi(r[3], r[7]))
-
-
-@helper
-def _transpose_block(src, s, ss, dst, d, ds):
-    # dst[d + q*ds:][:L] = lane q of the L vectors src[s + k*ss:][:L], k < L (an L x L
-    # block transposed: log2(L) rounds of zips pairing vectors i and i + L/2); returns the
-    # sum of the transposed vectors (lane k: the sum of vector k's lanes)
-    L = lanes(dst)
-    if L == 8:
-        r = (vload(src, s), vload(src, s + ss), vload(src, s + 2 * ss), vload(src, s + 3 * ss),
-             vload(src, s + 4 * ss), vload(src, s + 5 * ss), vload(src, s + 6 * ss), vload(src, s + 7 * ss))
-        t = _zip_round(_zip_round(_zip_round(r)))
-        vstore(dst, d, t[0])
-        vstore(dst, d + ds, t[1])
-        vstore(dst, d + 2 * ds, t[2])
-        vstore(dst, d + 3 * ds, t[3])
-        vstore(dst, d + 4 * ds, t[4])
-        vstore(dst, d + 5 * ds, t[5])
-        vstore(dst, d + 6 * ds, t[6])
-        vstore(dst, d + 7 * ds, t[7])
-        return vadd(vadd(vadd(t[0], t[1]), vadd(t[2], t[3])), vadd(vadd(t[4], t[5]), vadd(t[6], t[7])))
-    r0, r1, r2, r3 = vload(src, s), vload(src, s + ss), vload(src, s + 2 * ss), vload(src, s + 3 * ss)
-    a0, a1, a2, a3 = vziplo(r0, r2), vziphi(r0, r2), vziplo(r1, r3), vziphi(r1, r3)
-    t0, t1, t2, t3 = vziplo(a0, a2), vziphi(a0, a2), vziplo(a1, a3), vziphi(a1, a3)
-    vstore(dst, d, t0)
-    vstore(dst, d + ds, t1)
-    vstore(dst, d + 2 * ds, t2)
-    vstore(dst, d + 3 * ds, t3)
-    return vadd(vadd(t0, t1), vadd(t2, t3))
-
-
-@helper
 def _gradient_pixel_major(gn, Op, Wt, gt, bsum, lane):
     # gt[(r*Wt + col)*Op + o] = gn[o, r, col] (gn (O, H, W)); bsum[o] += the sum of plane o.
     # L x L blocks (channels x columns) transposed in registers, the edges element by
@@ -278,7 +140,7 @@ def _gradient_pixel_major(gn, Op, Wt, gt, bsum, lane):
         acc = vzero(gt)
         for r in range(H):
             for c0 in range(0, Wv, L):
-                acc = vadd(acc, _transpose_block(gf, (o0 * H + r) * W + c0, H * W, gt, (r * Wt + c0) * Op + o0, Op))
+                acc = vadd(acc, vtranspose(gf, (o0 * H + r) * W + c0, H * W, gt, (r * Wt + c0) * Op + o0, Op))
         vstore(lane, 0, acc)
         for k in range(L):
             bsum[o0 + k] += lane[k]
