@@ -82,16 +82,6 @@ def tiles(size: int) -> int:
 
 
 @helper
-def _store6(V, r, t, v):
-    V[r, t] = v[0]
-    V[r + 1, t] = v[1]
-    V[r + 2, t] = v[2]
-    V[r + 3, t] = v[3]
-    V[r + 4, t] = v[4]
-    V[r + 5, t] = v[5]
-
-
-@helper
 def _gv(g0, g1, g2, f, zero):
     # G g of 3 vectors; f = (1/4, 1/6, 1/12, 1/24, -1/6, -1/12) splat
     q, s, t, e, ms, mt = f
@@ -135,30 +125,7 @@ def _filter_transform(w, Op, U, lo, hi):
                     vstore(Uf, (6 * r + l) * S + c * Op + o0, row[l])
 
 
-# The output gradient's transform (the weight gradient's): 1-D transforms of one row or
-# column of a tile, as tuples of scalars (c = the constants (2, 4, 5, 8) in the arrays'
-# dtype), four down its columns, then six along its rows, all in registers (measured
-# 1.5-2x faster than through a scratch array).
-
-@helper
-def _a(e0, e1, e2, e3, c):
-    # A e
-    two, four, eight = c[0], c[1], c[3]
-    s02, s13, q02, q13 = e0 + e2, e1 + e3, e0 + four * e2, two * e1 + eight * e3
-    return e0, s02 + s13, s02 - s13, q02 + q13, q02 - q13, e3
-
-
-@helper
-def _constants(a):
-    t = a.dtype.type
-    return t(2), t(4), t(5), t(8)
-
-
-# The input and output transforms run on vectors of L channels (L output channels): each
-# sample is first copied channel-last (L x L blocks transposed in registers), so a tile's
-# 36 inputs for L channels are 36 vector loads, and the products' output (tiles x
-# channels) is transposed back the same way. One tile at a time with scalars took as long
-# as the products on 64 channels at 8x8 (ResNet-20's last stage).
+# The input and output transforms, on vectors of L channels (see the module docstring).
 
 @helper
 def _btv(d0, d1, d2, d3, d4, d5, k):
@@ -295,6 +262,35 @@ def _output_transform(M, b, relu, th, tw, t0, y):
                             v = vadd(r[j], bv)
                             vstore(yp, d + j * Op, vmax(v, zero) if relu else v)
         _to_planes(yp, Wt, Op, y[n])
+
+
+# The output gradient's transform (the weight gradient's): 1-D transforms of one row or
+# column of a tile, as tuples of scalars (c = the constants (2, 4, 5, 8) in the arrays'
+# dtype), four down its columns, then six along its rows, all in registers (measured
+# 1.5-2x faster than through a scratch array).
+
+@helper
+def _store6(V, r, t, v):
+    V[r, t] = v[0]
+    V[r + 1, t] = v[1]
+    V[r + 2, t] = v[2]
+    V[r + 3, t] = v[3]
+    V[r + 4, t] = v[4]
+    V[r + 5, t] = v[5]
+
+
+@helper
+def _a(e0, e1, e2, e3, c):
+    # A e
+    two, four, eight = c[0], c[1], c[3]
+    s02, s13, q02, q13 = e0 + e2, e1 + e3, e0 + four * e2, two * e1 + eight * e3
+    return e0, s02 + s13, s02 - s13, q02 + q13, q02 - q13, e3
+
+
+@helper
+def _constants(a):
+    t = a.dtype.type
+    return t(2), t(4), t(5), t(8)
 
 
 @kernel
