@@ -41,7 +41,7 @@ at most two thirds of the kernel's taps read the input (VGG's 512 channels on 2x
 (measured 1.9x forward, 2.4x backward on VGG's 2x2 layers).
 
 Direct path. Layers with up to 1200 taps in and out (C*kh*kw, O*kh*kw: every layer of the
-small nets and ResNet-20 but its F(2x2, 3x3) passes, VGG's up to 128 channels) and
+small nets and ResNet-20 but its Winograd passes, VGG's up to 128 channels) and
 padding smaller than the kernel run :mod:`.conv_direct`, register-tiled SIMD kernels that
 read x in place of im2col columns; BLAS keeps the rest.
 """
