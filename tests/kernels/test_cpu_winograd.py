@@ -2,7 +2,8 @@
 gradients equal the direct sum (float64 to rounding, float32 to a few units in its
 sixth digit) for paddings 0-2, maps that are not a multiple of the 4x4 tile, channels
 and widths below, at and past whole vectors, one sample or none, with the products per
-thread's samples or shared out; a NaN stays NaN through the fused ReLU; the convolution
+thread's samples or shared out (the weight gradient's by register tiles or by BLAS, in
+one group of samples or many); a NaN stays NaN through the fused ReLU; the convolution
 entry points take it exactly where ``suitable`` says; through a module it passes a
 float64 gradient check."""
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 from test_cpu_conv import ref_backward, ref_forward
 
 from engine import nn
-from engine.kernels.cpu import conv, winograd, winograd_f2
+from engine.kernels.cpu import conv, winograd
 from engine.nn.gradcheck import gradcheck
 
 # (N, C, H, W, O, padding): channels and widths under a vector, whole vectors (8 float32,
@@ -37,9 +38,12 @@ def _close(a, ref, dtype):
 
 @pytest.fixture(params=["own samples", "shared products"])
 def products(request, monkeypatch):
-    """Both ways of running the 36 products: each thread on its own samples' tiles, or the
-    whole batch's tiles with the products shared out (forced; _shared_products decides)."""
-    monkeypatch.setattr(winograd, "_shared_products", lambda *a: request.param == "shared products")
+    """Both ways of running the 36 products: each thread on its own samples' tiles (the
+    weight gradient's by register tiles), or the whole batch's tiles with the products
+    shared out (BLAS) (forced; _shared_products and REGISTER_CHANNELS decide)."""
+    shared = request.param == "shared products"
+    monkeypatch.setattr(winograd, "_shared_products", lambda *a: shared)
+    monkeypatch.setattr(winograd, "REGISTER_CHANNELS", 0 if shared else 10**6)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -55,6 +59,29 @@ def test_forward_and_gradients_equal_the_direct_sum(shape, dtype, products):
     _close(dx, rdx, dtype)
     _close(dw, rdw, dtype)
     _close(db, rdb, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_weight_gradient_sums_groups_of_one_sample(monkeypatch, dtype, products):
+    # stacks budgeted for less than one sample: a group (chunk) per sample, each thread's
+    # share of 5 samples summed group by group
+    monkeypatch.setattr(winograd, "REGISTER_BYTES", 1)
+    monkeypatch.setattr(winograd, "SHARED_BYTES", 1)
+    x, w, b, g, p = _data((5,) + SHAPES[6][1:], dtype)
+    dw, db = winograd.backward_weight(x, g, p)
+    _, rdw, rdb = ref_backward(x, w, g, (1, 1), (p, p))
+    _close(dw, rdw, dtype)
+    _close(db, rdb, dtype)
+
+
+@pytest.mark.parametrize("channels,path", [(16, "_register_gradient"), (128, "_register_gradient"),
+                                           (129, "_shared_gradient"), (512, "_shared_gradient")])
+def test_the_weight_gradient_takes_register_tiles_up_to_REGISTER_CHANNELS(monkeypatch, channels, path):
+    calls = spy(monkeypatch, winograd, ("_register_gradient", "_shared_gradient"))
+    x = np.zeros((1, 16, 4, 4), np.float32)
+    winograd.backward_weight(x, np.zeros((1, channels, 4, 4), np.float32), 1)
+    winograd.backward_weight(np.zeros((1, channels, 4, 4), np.float32), x, 1)
+    assert calls == [path, path]
 
 
 def test_relu_in_the_output_pass():
@@ -105,39 +132,30 @@ def spy(monkeypatch, module, names) -> list:
     return calls
 
 
-@pytest.mark.parametrize("channels,weight_gradient", [(64, "winograd_f2"), (160, "winograd")])
-def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch, channels, weight_gradient):
-    # F(4x4, 3x3) runs the forward and the input gradient; the weight gradient is
-    # F(2x2, 3x3)'s up to its reach (winograd_f2.suitable_weight_gradient), F(4x4, 3x3)'s beyond
+@pytest.mark.parametrize("channels", [64, 160])
+def test_the_convolution_entry_points_run_it_where_it_is_suitable(monkeypatch, channels):
     calls = spy(monkeypatch, winograd, ("forward", "backward_input", "backward_weight"))
-    f2_calls = spy(monkeypatch, winograd_f2, ("backward_weight",))
     r = np.random.default_rng(2)
     x = r.standard_normal((2, channels, 6, 5)).astype(np.float32)
     w = (r.standard_normal((channels, channels, 3, 3)) / np.sqrt(9 * channels)).astype(np.float32)
     y = conv.conv2d_forward(x, w, None, (1, 1), (1, 1), relu=True)
     dx, dw, db = conv.conv2d_backward(x, w, y, (1, 1), (1, 1))
-    f4_weight = ["backward_weight"] if weight_gradient == "winograd" else []
-    assert calls == ["forward", "backward_input", "forward"] + f4_weight  # the input gradient is a forward
-    assert f2_calls == ([] if f4_weight else ["backward_weight"])
+    assert calls == ["forward", "backward_input", "forward", "backward_weight"]  # the input gradient is a forward
     ref = np.maximum(ref_forward(x, w, None, (1, 1), (1, 1)), 0)
     _close(y, ref, np.float32)
     for a, b in zip((dx, dw, db), ref_backward(x, w, y, (1, 1), (1, 1))):
         _close(a, b, np.float32)
     calls.clear()
     conv.conv2d_backward(x, w, y, (1, 1), (1, 1), need_input_grad=False)
-    assert calls == f4_weight
+    assert calls == ["backward_weight"]
     calls.clear()
     conv.conv2d_forward(x[:, :8], w[:, :8], None, (1, 1), (1, 1))  # 8 channels in: the direct kernels
     assert calls == []
 
 
-def gradcheck_conv_relu(channels, height, width):
-    """A float64 gradient check of Conv2d(channels, channels, 3, padding=1) -> ReLU."""
+@pytest.mark.parametrize("channels,height,width", [(16, 5, 6), (64, 5, 4)])
+def test_a_module_passes_a_float64_gradient_check(channels, height, width):
     model = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()).double()
     x = np.random.default_rng(3).standard_normal((2, channels, height, width))
     report = gradcheck(model, x, max_elements=40)
     assert report.ok, str(report)
-
-
-def test_a_module_passes_a_float64_gradient_check():
-    gradcheck_conv_relu(64, 5, 4)

@@ -27,10 +27,9 @@ vectors of channels: 1.1-1.5x faster than the direct kernels on 16 and 32 channe
 2-3x from 64 (1.4-1.9x faster than F(2x2, 3x3), whose forward it replaced on 16 to 63
 channels). An earlier F(2x2, 3x3) path lost to vectorised im2col + GEMM (its input
 transform wrote 16 streams 2^k bytes apart, which share cache sets, at 2 GB/s); the
-transforms keep their streams off 4 KiB multiples. Up to 96 channels (128 on 8x8 to
-16x16 maps) the weight gradient is F(2x2, 3x3)'s instead
-(:func:`.winograd_f2.suitable_weight_gradient`: 1.2-2.3x F(4x4, 3x3)'s on 16 to 96
-channels from 16x16, one sample at a time in cache, the 16 sums on register tiles).
+transforms keep their streams off 4 KiB multiples. Its weight gradient sums its 36
+products on register tiles up to 128 channels (1.4-1.8x the F(2x2, 3x3) weight gradient
+it replaced on 16 to 128 channels).
 
 Pointwise path. 1x1 stride-1 unpadded layers with at least 96 channels in and out run
 :mod:`.pointwise`: each sample's planes are already the column matrix.
@@ -53,7 +52,7 @@ from numba import uint64
 from .. import contracts
 from ..checks import NUMPY
 from ..contracts import conv_output_size  # noqa: F401  (the set's public name)
-from . import conv_direct, pointwise, smallmap, winograd, winograd_f2
+from . import conv_direct, pointwise, smallmap, winograd
 from .parallel import gemm, get_num_threads, helper, kernel, parallel_for
 from .activation import sigmoid_forward, tanh_forward
 from .pool import avgpool2d_forward, maxpool2d_forward
@@ -340,13 +339,11 @@ def conv2d_backward(x, w, grad_y, stride, padding, need_input_grad=True):
     grad_y = np.ascontiguousarray(grad_y)
     K, P = C * kh * kw, Ho * Wo
     dt = x.dtype
-    f4 = _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
-    f2_weight = winograd_f2.suitable_weight_gradient(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo)
-    if f4:
+    if _use_winograd(C, O, kh, kw, sh, sw, ph, pw, Ho, Wo):
         dx = None
         if need_input_grad:  # first: the transformed filter is freed before the weight gradient's sums
             dx = winograd.backward_input(grad_y, w, ph, np.empty(x.shape, dt))
-        dw, db = winograd_f2.backward_weight(x, grad_y) if f2_weight else winograd.backward_weight(x, grad_y, ph)
+        dw, db = winograd.backward_weight(x, grad_y, ph)
         return dx, dw, db
     if _use_pointwise(C, O, kh, kw, sh, sw, ph, pw):
         return pointwise.backward(x, w, grad_y, need_input_grad)

@@ -2,8 +2,7 @@
 
 Numba checks a cached kernel against its own file's modification time and size only, but
 the kernels inline helpers and SIMD intrinsics from other files of this package
-(:mod:`.simd`, :mod:`.vmath`, the direct kernels' register tiles that
-:mod:`.winograd_f2` uses). After an edit or a ``git pull`` that changed only those, a
+(:mod:`.simd`, :mod:`.vmath`). After an edit or a ``git pull`` that changed only those, a
 process loaded the old compiled code: seen when ``simd.vmax`` changed and the fused
 convolution + ReLU kept its old behaviour until ``conv_direct.py`` itself was touched.
 

@@ -15,24 +15,32 @@ samples:
 
     forward      M[xi] (T, O) = V[xi] @ U[xi];   Y = A^T M A per tile  (+ bias, ReLU)
     input grad   the forward of g with w flipped and transposed, padding 2 - p
-    weight grad  dU[xi] (O, C) = sum over tiles of Gy[xi] @ V[xi], Gy = A gy A^T (O, T)
+    weight grad  dU[xi] (C, O) = sum over tiles of V[xi]^T @ Gy[xi], Gy = A gy A^T (T, O)
                  the transformed 4x4 tiles of the output gradient (zeros past Ho, Wo);
-                 dW[o, c] = G^T dU[:, o, c] G (the same identity with the roles of the
+                 dW[o, c] = G^T dU[:, c, o] G (the same identity with the roles of the
                  output and the filter exchanged: F(3x3, 4x4))
 
 Channels run in vector lanes (C and O rounded up to whole vectors, zeros there): each
 sample is copied channel-last by L x L register transposes, so a tile's 36 inputs for L
 channels are 36 vector loads and its transform is vector adds and fused multiply-adds;
 the products' output, tiles x output channels, goes back to planes the same way; the
-filter transform takes L output channels' taps by transposes too. (One tile at a time
-with scalars took as long as the products on 64 channels at 8x8: vectors made the
-forward 1.4-1.9x faster on 64 to 256 channels, and F(4x4, 3x3) faster than F(2x2, 3x3)
-and the direct kernels from 16 channels.) The output gradient's transform (the weight
-gradient's) is scalar, one tile at a time. The stacks are stored xi-major, (36, T, C),
-so each GEMM reads and writes contiguous matrices. Each thread takes a share of the
-samples, in blocks whose V stays under FORWARD_BYTES (WGRAD_BYTES), and runs its own
-single-threaded GEMMs (as the GEMM path in :mod:`.conv`); the weight gradient's
-per-thread sums are added at the end.
+filter transform takes L output channels' taps by transposes too, and the output
+gradient's transform runs on L output channels as the output transform does. (One tile
+at a time with scalars took as long as the products on 64 channels at 8x8: vectors made
+the forward 1.4-1.9x faster on 64 to 256 channels, and F(4x4, 3x3) faster than F(2x2,
+3x3) and the direct kernels from 16 channels.) The stacks are stored xi-major,
+(36, T, C), so each product reads and writes contiguous matrices.
+
+The forward's products are BLAS GEMMs: each thread takes a share of the samples, in
+blocks whose V stays under FORWARD_BYTES, and runs its own single-threaded GEMMs (as the
+GEMM path in :mod:`.conv`). The weight gradient's are sums over many tiles into small
+(C, O) matrices: up to REGISTER_CHANNELS channels they run on register tiles with lanes
+along o (:func:`_tile_products`), each thread over groups of its samples whose stacks stay
+in L2, with no lane sums and the sums in registers for a whole group (1.4-1.8x the F(2x2,
+3x3) weight gradient that did the same with 16 products per 2x2 tile, and 1.5-3x BLAS,
+on 16 to 128 channels); beyond, where a sample has few tiles for many channels, BLAS on
+chunks of the batch, the 36 products shared out between the threads (2-4x the register
+tiles on 256 and 512 channels).
 
 Accuracy: the transforms' coefficients (up to 8 and 1/24) cost a few bits in float32:
 measured against float64, relative errors about 10x those of the direct sum.
@@ -40,8 +48,6 @@ measured against float64, relative errors about 10x those of the direct sum.
 from __future__ import annotations
 
 import numpy as np
-from numba import uint64
-
 from .conv_direct import _flip
 from .parallel import PARALLEL_MIN, get_num_threads, helper, kernel, parallel_for
 from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, vsub, vtranspose, vzero
@@ -53,9 +59,15 @@ that the transforms' output is still in cache when the products read it (1 MB me
 1.2-1.5x faster than 8 MB on 32- to 128-channel layers, one thread), but at least the
 size of the transformed filter, which every block's products read again (512 channels at
 4x4 ran 2x slower in 1 MB blocks)."""
-WGRAD_BYTES = 8 * 2**20
-"""The same for the weight gradient, whose per-block products are summed (larger blocks:
-fewer sums)."""
+REGISTER_CHANNELS = 128
+"""The weight gradient's products run as register tiles (:func:`_wgrad`) up to this many
+channels in or out, and by BLAS (:func:`_shared_gradient`) beyond (see the module docstring)."""
+REGISTER_BYTES = 2**19
+"""The transformed tiles of one group of samples of the register tiles' weight gradient,
+both stacks: in L2 while the 36 products sum over them."""
+SHARED_BYTES = 32 * 2**20
+"""The same for a chunk of the samples of the BLAS weight gradient (the whole batch on
+the small maps it serves)."""
 
 
 PARALLEL_WORK = PARALLEL_MIN  # a layer worth this path is worth every thread
@@ -154,29 +166,39 @@ def _vconstants(a):
 
 
 @helper
-def _channels_last(xn, p, Wp, Cp, xp):
+def _channels_last(xn, p, Wp, Cp, xp, sums):
     # xp[((p + h)*Wp + p + w)*Cp + c] = xn[c, h, w] (xn (C, H, W) C-contiguous): the sample
-    # channel-last inside a plane padded by p; the rest of xp is left as it is (zeros)
+    # channel-last inside a plane padded by p; the rest of xp is left as it is (zeros);
+    # sums[c] += the sum of plane c
     C, H, W = xn.shape
     L = lanes(xp)
     xf = xn.reshape(-1)
     Cv, Wv = C - C % L, W - W % L
+    lane = np.empty(L, xp.dtype)
     for c0 in range(0, Cv, L):
+        acc = vzero(xp)
         for h in range(H):
             for w0 in range(0, Wv, L):
-                vtranspose(xf, (c0 * H + h) * W + w0, H * W, xp, ((p + h) * Wp + p + w0) * Cp + c0, Cp)
+                acc = vadd(acc, vtranspose(xf, (c0 * H + h) * W + w0, H * W, xp, ((p + h) * Wp + p + w0) * Cp + c0, Cp))
+        vstore(lane, 0, acc)
+        for q in range(L):
+            sums[c0 + q] += lane[q]
     for c in range(C):
+        total = 0.0
         for h in range(H):
             for w in range(0 if c >= Cv else Wv, W):
-                xp[((p + h) * Wp + p + w) * Cp + c] = xf[(c * H + h) * W + w]
+                e = xf[(c * H + h) * W + w]
+                total += e
+                xp[((p + h) * Wp + p + w) * Cp + c] = e
+        sums[c] += total
 
 
 @kernel
-def _input_transform(x, p, th, tw, t0, V):
-    # V (36, S) stack: row 6r + l, element (t0 + t)*Cp + c = (B^T d B)[r, l] of every tile
+def _input_transform(x, p, th, tw, t0, Cs, V):
+    # V (36, S) stack: row 6r + l, element (t0 + t)*Cs + c = (B^T d B)[r, l] of every tile
     # t = (n*th + ty)*tw + tx of the samples x (nb, C, H, W), d the 6x6 patch at (4ty, 4tx)
-    # of channel c's plane padded by p (zeros beyond); Cp = C rounded up to whole vectors
-    # (those channels 0)
+    # of channel c's plane padded by p (zeros beyond); for C <= c < Cp, C rounded up to
+    # whole vectors, 0; elements Cp to Cs (>= Cp) of a tile are not written
     nb, C, H, W = x.shape
     L = lanes(V[0])
     Cp = (C + L - 1) // L * L
@@ -185,12 +207,13 @@ def _input_transform(x, p, th, tw, t0, V):
     Wp = 4 * tw + 2
     xp = np.zeros((4 * th + 2) * Wp * Cp, x.dtype)
     e = np.empty(36 * L, x.dtype)  # d B of one tile's rows
+    sums = np.zeros(C, np.float64)
     k = _vconstants(x)
     for n in range(nb):
-        _channels_last(x[n], p, Wp, Cp, xp)
+        _channels_last(x[n], p, Wp, Cp, xp, sums)
         for ty in range(th):
             for tx in range(tw):
-                t = (t0 + (n * th + ty) * tw + tx) * Cp
+                t = (t0 + (n * th + ty) * tw + tx) * Cs
                 for c0 in range(0, Cp, L):
                     for i in range(6):  # along each row of the patch
                         a = ((4 * ty + i) * Wp + 4 * tx) * Cp + c0
@@ -264,62 +287,120 @@ def _output_transform(M, b, relu, th, tw, t0, y):
         _to_planes(yp, Wt, Op, y[n])
 
 
-# The output gradient's transform (the weight gradient's): 1-D transforms of one row or
-# column of a tile, as tuples of scalars (c = the constants (2, 4, 5, 8) in the arrays'
-# dtype), four down its columns, then six along its rows, all in registers (measured
-# 1.5-2x faster than through a scratch array).
-
 @helper
-def _store6(V, r, t, v):
-    V[r, t] = v[0]
-    V[r + 1, t] = v[1]
-    V[r + 2, t] = v[2]
-    V[r + 3, t] = v[3]
-    V[r + 4, t] = v[4]
-    V[r + 5, t] = v[5]
-
-
-@helper
-def _a(e0, e1, e2, e3, c):
-    # A e
-    two, four, eight = c[0], c[1], c[3]
-    s02, s13, q02, q13 = e0 + e2, e1 + e3, e0 + four * e2, two * e1 + eight * e3
-    return e0, s02 + s13, s02 - s13, q02 + q13, q02 - q13, e3
-
-
-@helper
-def _constants(a):
-    t = a.dtype.type
-    return t(2), t(4), t(5), t(8)
+def _av(e0, e1, e2, e3, k):
+    # A e of 4 vectors (6 of them); k as in _btv
+    four, eight = k[1], k[5]
+    s02, s13, q02, q13 = vadd(e0, e2), vadd(e1, e3), vfma(four, e2, e0), vfma(eight, e3, vadd(e1, e1))
+    return e0, vadd(s02, s13), vsub(s02, s13), vadd(q02, q13), vsub(q02, q13), e3
 
 
 @kernel
-def _grad_transform(g, th, tw, T, t0, Gy):
-    # Gy[:, o*T + t0 + t] (36 rows) = A gy A^T of every 4x4 tile gy of g (nb, O, Ho, Wo)[n, o]
-    # (zeros past Ho, Wo), t, T and t0 as in _input_transform, one tile at a time
+def _grad_transform(g, th, tw, t0, Os, Gy, sums):
+    # Gy (36, S) stack: row 6r + l, element (t0 + t)*Os + o = (A gy A^T)[r, l] of every 4x4
+    # tile gy of g (nb, O, Ho, Wo)[n, o] (zeros past Ho, Wo), t as in _input_transform, for
+    # o < Os (O rounded up to whole vectors, or more: 0 for o >= O); sums[o] += the sum of
+    # g[:, o]. Like the output transform, on vectors of L channels of the pixel-major sample
     nb, O, Ho, Wo = g.shape
+    L = lanes(Gy[0])
+    S = Gy.shape[1]
+    Gf = Gy.reshape(-1)
     Wt = 4 * tw
-    plane = np.zeros((4 * th, Wt), g.dtype)
-    pf = plane.reshape(-1)
-    c = _constants(g)
+    gp = np.zeros(4 * th * Wt * Os, g.dtype)  # one sample, pixel-major, zeros past Ho, Wo and O
+    e = np.empty(24 * L, g.dtype)  # A gy of one tile's columns
+    k = _vconstants(g)
     for n in range(nb):
-        for o in range(O):
-            for h in range(Ho):  # row by row: a 2-D slice copy compiled 1.5 s slower
-                plane[h, :Wo] = g[n, o, h]
-            for ty in range(th):
-                for tx in range(tw):
-                    d = uint64(4 * ty * Wt + 4 * tx)
-                    a0 = _a(pf[d], pf[d + Wt], pf[d + 2 * Wt], pf[d + 3 * Wt], c)
-                    a1 = _a(pf[d + 1], pf[d + 1 + Wt], pf[d + 1 + 2 * Wt], pf[d + 1 + 3 * Wt], c)
-                    a2 = _a(pf[d + 2], pf[d + 2 + Wt], pf[d + 2 + 2 * Wt], pf[d + 2 + 3 * Wt], c)
-                    a3 = _a(pf[d + 3], pf[d + 3 + Wt], pf[d + 3 + 2 * Wt], pf[d + 3 + 3 * Wt], c)
-                    t = o * T + t0 + (n * th + ty) * tw + tx
-                    _store6(Gy, 0, t, _a(a0[0], a1[0], a2[0], a3[0], c))
-                    _store6(Gy, 6, t, _a(a0[1], a1[1], a2[1], a3[1], c))
-                    _store6(Gy, 12, t, _a(a0[2], a1[2], a2[2], a3[2], c))
-                    _store6(Gy, 18, t, _a(a0[3], a1[3], a2[3], a3[3], c))
-                    _store6(Gy, 24, t, _a(a0[4], a1[4], a2[4], a3[4], c))
-                    _store6(Gy, 30, t, _a(a0[5], a1[5], a2[5], a3[5], c))
+        _channels_last(g[n], 0, Wt, Os, gp, sums)
+        for ty in range(th):
+            for tx in range(tw):
+                t = (t0 + (n * th + ty) * tw + tx) * Os
+                for o0 in range(0, Os, L):
+                    a = (4 * ty * Wt + 4 * tx) * Os + o0
+                    for j in range(4):  # down each column
+                        r = _av(vload(gp, a + j * Os), vload(gp, a + (Wt + j) * Os), vload(gp, a + (2 * Wt + j) * Os),
+                                vload(gp, a + (3 * Wt + j) * Os), k)
+                        for i in range(6):
+                            vstore(e, (4 * i + j) * L, r[i])
+                    for i in range(6):  # then along each row
+                        r = _av(vload(e, 4 * i * L), vload(e, (4 * i + 1) * L), vload(e, (4 * i + 2) * L),
+                                vload(e, (4 * i + 3) * L), k)
+                        for j in range(6):
+                            vstore(Gf, (6 * i + j) * S + t + o0, r[j])
+
+
+@helper
+def _tile_products(v, u, T, Cp, Op, m):
+    # m (Cp*Op) flat += V^T @ U, V (T, Cp) at v[t*Cp + c], U (T, Op) at u[t*Op + o]: lanes
+    # along o, so the sum over the T tiles runs in registers with no lane sums; register
+    # tiles of 3 channels c x 4 vectors of o (Op a multiple of 4L, Cp of 3) or 6 x 2 (2L, 6)
+    L = lanes(m)
+    if Op % (4 * L) == 0:
+        for c0 in range(0, Cp, 3):
+            for o0 in range(0, Op, 4 * L):
+                a00 = vzero(m); a01 = vzero(m); a02 = vzero(m); a03 = vzero(m)  # noqa: E702
+                a10 = vzero(m); a11 = vzero(m); a12 = vzero(m); a13 = vzero(m)  # noqa: E702
+                a20 = vzero(m); a21 = vzero(m); a22 = vzero(m); a23 = vzero(m)  # noqa: E702
+                for t in range(T):
+                    q, r = t * Op + o0, t * Cp + c0
+                    b0 = vload(u, q); b1 = vload(u, q + L); b2 = vload(u, q + 2 * L); b3 = vload(u, q + 3 * L)  # noqa: E702
+                    x = vsplat(v, r)
+                    a00 = vfma(x, b0, a00); a01 = vfma(x, b1, a01); a02 = vfma(x, b2, a02); a03 = vfma(x, b3, a03)  # noqa: E501,E702
+                    x = vsplat(v, r + 1)
+                    a10 = vfma(x, b0, a10); a11 = vfma(x, b1, a11); a12 = vfma(x, b2, a12); a13 = vfma(x, b3, a13)  # noqa: E501,E702
+                    x = vsplat(v, r + 2)
+                    a20 = vfma(x, b0, a20); a21 = vfma(x, b1, a21); a22 = vfma(x, b2, a22); a23 = vfma(x, b3, a23)  # noqa: E501,E702
+                for r, (e0, e1, e2, e3) in enumerate(((a00, a01, a02, a03), (a10, a11, a12, a13),
+                                                  (a20, a21, a22, a23))):
+                    i = (c0 + r) * Op + o0
+                    vstore(m, i, vadd(vload(m, i), e0))
+                    vstore(m, i + L, vadd(vload(m, i + L), e1))
+                    vstore(m, i + 2 * L, vadd(vload(m, i + 2 * L), e2))
+                    vstore(m, i + 3 * L, vadd(vload(m, i + 3 * L), e3))
+    else:
+        for c0 in range(0, Cp, 6):
+            for o0 in range(0, Op, 2 * L):
+                a00 = vzero(m); a01 = vzero(m); a10 = vzero(m); a11 = vzero(m)  # noqa: E702
+                a20 = vzero(m); a21 = vzero(m); a30 = vzero(m); a31 = vzero(m)  # noqa: E702
+                a40 = vzero(m); a41 = vzero(m); a50 = vzero(m); a51 = vzero(m)  # noqa: E702
+                for t in range(T):
+                    q, r = t * Op + o0, t * Cp + c0
+                    b0 = vload(u, q); b1 = vload(u, q + L)  # noqa: E702
+                    x = vsplat(v, r)
+                    a00 = vfma(x, b0, a00); a01 = vfma(x, b1, a01)  # noqa: E702
+                    x = vsplat(v, r + 1)
+                    a10 = vfma(x, b0, a10); a11 = vfma(x, b1, a11)  # noqa: E702
+                    x = vsplat(v, r + 2)
+                    a20 = vfma(x, b0, a20); a21 = vfma(x, b1, a21)  # noqa: E702
+                    x = vsplat(v, r + 3)
+                    a30 = vfma(x, b0, a30); a31 = vfma(x, b1, a31)  # noqa: E702
+                    x = vsplat(v, r + 4)
+                    a40 = vfma(x, b0, a40); a41 = vfma(x, b1, a41)  # noqa: E702
+                    x = vsplat(v, r + 5)
+                    a50 = vfma(x, b0, a50); a51 = vfma(x, b1, a51)  # noqa: E702
+                for r, (e0, e1) in enumerate(((a00, a01), (a10, a11), (a20, a21), (a30, a31), (a40, a41), (a50, a51))):
+                    i = (c0 + r) * Op + o0
+                    vstore(m, i, vadd(vload(m, i), e0))
+                    vstore(m, i + L, vadd(vload(m, i + L), e1))
+
+
+@kernel
+def _wgrad(x, g, p, th, tw, nb, Cq, Oq, V, Gy, acc, bacc, lo, hi):
+    # blocks [lo, hi) of acc (B, 36, Cq*Oq) and bacc (B, O): block b sums, over its samples
+    # [N*b//B, N*(b+1)//B) taken nb at a time, dU[xi] (Cq, Oq) += V[xi]^T @ Gy[xi] by
+    # register tiles, and the bias gradient; V (B, 36, >= nb*th*tw*Cq) and Gy (B, 36,
+    # >= nb*th*tw*Oq) are the blocks' stacks (zeros: V's lanes C to Cq are never written)
+    N, B = x.shape[0], acc.shape[0]
+    for b in range(lo, hi):
+        a = acc[b]
+        a[:] = 0
+        bacc[b, :] = 0
+        for n0 in range(N * b // B, N * (b + 1) // B, nb):
+            n1 = min(N * (b + 1) // B, n0 + nb)
+            T = (n1 - n0) * th * tw
+            _input_transform(x[n0:n1], p, th, tw, 0, Cq, V[b])
+            _grad_transform(g[n0:n1], th, tw, 0, Oq, Gy[b], bacc[b])
+            for xi in range(36):
+                _tile_products(V[b, xi], Gy[b, xi], T, Cq, Oq, a[xi])
 
 
 @helper
@@ -336,12 +417,12 @@ def _column_gt(dU, r, i, f):
 
 
 @kernel
-def _weight_transform_back(dU, C, dw9, lo, hi):
-    # dw9[:, o*C + c] (9 rows) = G^T dU[:, o*C + c] G (the 3x3 taps row-major) for o in
-    # [lo, hi), c < C: straight-line code over contiguous rows, as _filter_transform
+def _weight_transform_back(dU, O, dw9, lo, hi):
+    # dw9[:, c*O + o] (9 rows) = G^T dU[:, c*O + o] G (the 3x3 taps row-major) for c in
+    # [lo, hi), o < O: straight-line code over contiguous rows, as _filter_transform
     t = dw9.dtype.type
     f = (t(1 / 4), t(1 / 6), t(1 / 12), t(1 / 24))
-    for i in range(lo * C, hi * C):
+    for i in range(lo * O, hi * O):
         k0, k1, k2 = _column_gt(dU, 0, i, f), _column_gt(dU, 1, i, f), _column_gt(dU, 2, i, f)  # G^T dU
         k3, k4, k5 = _column_gt(dU, 3, i, f), _column_gt(dU, 4, i, f), _column_gt(dU, 5, i, f)
         for r in range(3):  # (G^T dU) G, row r
@@ -402,14 +483,14 @@ def _forward_samples(x, U, b, relu, p, th, tw, y, lo, hi):
         T = (n1 - n0) * th * tw
         V = _stack(36, T * Cp, x.dtype, "winograd.V")
         M = _stack(36, T * Op, x.dtype, "winograd.M")
-        _input_transform(x[n0:n1], p, th, tw, 0, V)
+        _input_transform(x[n0:n1], p, th, tw, 0, Cp, V)
         np.matmul(_matrices(V, T, Cp), _matrices(U, Cp, Op), out=_matrices(M, T, Op))
         _output_transform(M, b, relu, th, tw, 0, y[n0:n1])
 
 
 def _input_samples(x, p, th, tw, V, lo, hi):
     """The transformed input tiles of samples [lo, hi) into the whole batch's stack."""
-    _input_transform(x[lo:hi], p, th, tw, lo * th * tw, V)
+    _input_transform(x[lo:hi], p, th, tw, lo * th * tw, _vectors(x.shape[1], x.dtype), V)
 
 
 def _output_samples(M, b, relu, th, tw, y, lo, hi):
@@ -457,62 +538,6 @@ def forward(x, w, b, padding, y, relu=False):
     return y
 
 
-def _wgrad_samples(x, g, p, th, tw, sums, lo, hi):
-    """Weight-gradient sums dU (36, O*Cp) over samples [lo, hi), appended to ``sums``."""
-    C, O = x.shape[1], g.shape[1]
-    Cp = _vectors(C, x.dtype)
-    nb_max = _block(hi - lo, Cp, O, th, tw, x.itemsize, WGRAD_BYTES)
-    dU = _stack(36, O * Cp, x.dtype)
-    dU[...] = 0
-    for n0 in range(lo, hi, nb_max):
-        n1 = min(hi, n0 + nb_max)
-        T = (n1 - n0) * th * tw
-        V = _stack(36, T * Cp, x.dtype, "winograd.V")
-        Gy = _stack(36, O * T, x.dtype, "winograd.M")
-        _input_transform(x[n0:n1], p, th, tw, 0, V)
-        _grad_transform(g[n0:n1], th, tw, T, 0, Gy)
-        _matrices(dU, O, Cp)[...] += np.matmul(_matrices(Gy, O, T), _matrices(V, T, Cp))
-    sums.append(dU)
-
-
-def _transform_samples(x, g, p, th, tw, V, Gy, lo, hi):
-    """The transformed tiles of samples [lo, hi) into the whole batch's stacks."""
-    T, t0 = x.shape[0] * th * tw, lo * th * tw
-    _input_transform(x[lo:hi], p, th, tw, t0, V)
-    _grad_transform(g[lo:hi], th, tw, T, t0, Gy)
-
-
-def _products(Gy, V, O, Cp, T, dU, lo, hi):
-    """dU[xi] = Gy[xi] @ V[xi] for xi in [lo, hi)."""
-    Gm, Vm, Um = _matrices(Gy, O, T), _matrices(V, T, Cp), _matrices(dU, O, Cp)
-    for k in range(lo, hi):
-        np.matmul(Gm[k], Vm[k], out=Um[k])
-
-
-def _weight_gradient(x, g, p, th, tw):
-    """dU (36, O*Cp): over each thread's share of the samples, summed; or, when those sums
-    would outweigh half the whole batch's transformed tiles (many channels, few tiles),
-    from the whole batch's tiles with the 36 products shared out between the threads:
-    measured 2x faster on ResNet-18's 512 channels at 4x4, 1.17x on 256 at 8x8, and no
-    faster on 64 at 32x32 (batch 64, on a loaded machine)."""
-    N, C = x.shape[0], x.shape[1]
-    O = g.shape[1]
-    Cp = _vectors(C, x.dtype)
-    T = N * th * tw
-    if not _shared_products(N, C, O, th, tw):
-        sums = []
-        _run(_wgrad_samples, N, x, g, p, th, tw, sums)
-        if not sums:
-            return np.zeros((36, O * Cp), x.dtype)
-        for part in sums[1:]:
-            sums[0] += part
-        return sums[0]
-    V, Gy, dU = _stack(36, T * Cp, x.dtype), _stack(36, O * T, x.dtype), _stack(36, O * Cp, x.dtype)
-    _run(_transform_samples, N, x, g, p, th, tw, V, Gy)
-    parallel_for(_products, 36, Gy, V, O, Cp, T, dU, work=PARALLEL_WORK)
-    return dU
-
-
 def backward_input(g, w, padding, dx):
     """dx (N, C, H, W) of y = conv(x, w), stride 1, from g (N, O, Ho, Wo), filled in place
     and returned: the forward of g with the flipped, transposed kernel and padding
@@ -520,14 +545,69 @@ def backward_input(g, w, padding, dx):
     return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), 2 - padding, dx)
 
 
+def _transform_samples(x, g, p, th, tw, V, Gy, sums, lo, hi):
+    """The transformed tiles of samples [lo, hi) into the whole batch's stacks; their bias
+    gradient appended to ``sums``."""
+    Cp, Op, t0 = _vectors(x.shape[1], x.dtype), _vectors(g.shape[1], g.dtype), lo * th * tw
+    db = np.zeros(g.shape[1], np.float64)
+    _input_transform(x[lo:hi], p, th, tw, t0, Cp, V)
+    _grad_transform(g[lo:hi], th, tw, t0, Op, Gy, db)
+    sums.append(db)
+
+
+def _products(V, Gy, Cp, Op, T, dU, lo, hi):
+    """dU[xi] += V[xi]^T @ Gy[xi] for xi in [lo, hi)."""
+    Vm, Gm, Um = _matrices(V, T, Cp), _matrices(Gy, T, Op), _matrices(dU, Cp, Op)
+    for k in range(lo, hi):
+        Um[k] += Vm[k].T @ Gm[k]
+
+
+def _shared_gradient(x, g, p, th, tw):
+    """(dU (36, Cp*Op), db (O,)) by BLAS: the threads transform a chunk of the samples into
+    stacks under SHARED_BYTES, then share out its 36 products, summed into dU chunk by
+    chunk."""
+    N, C, O = x.shape[0], x.shape[1], g.shape[1]
+    Cp, Op = _vectors(C, x.dtype), _vectors(O, x.dtype)
+    nb = _block(N, Cp, Op, th, tw, x.itemsize, SHARED_BYTES // 2)
+    dU = _stack(36, Cp * Op, x.dtype)
+    dU[...] = 0
+    sums = []
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        T = (n1 - n0) * th * tw
+        V, Gy = _stack(36, T * Cp, x.dtype, "winograd.V"), _stack(36, T * Op, x.dtype, "winograd.M")
+        _run(_transform_samples, n1 - n0, x[n0:n1], g[n0:n1], p, th, tw, V, Gy, sums)
+        parallel_for(_products, 36, V, Gy, Cp, Op, T, dU, work=PARALLEL_WORK)
+    return dU, np.sum(sums, axis=0), Cp, Op
+
+
+def _register_gradient(x, g, p, th, tw):
+    """(dU (36, Cq*Oq), db (O,)) by :func:`_wgrad`: each thread's share of the samples in
+    groups whose stacks stay under REGISTER_BYTES, summed."""
+    N, C = x.shape[0], x.shape[1]
+    O = g.shape[1]
+    L = VECTOR_BYTES // x.itemsize
+    Oq = -(-O // (4 * L if O > 2 * L else 2 * L)) * (4 * L if O > 2 * L else 2 * L)
+    Cq = -(-_vectors(C, x.dtype) // (3 if Oq % (4 * L) == 0 else 6)) * (3 if Oq % (4 * L) == 0 else 6)
+    B = max(1, min(N, get_num_threads()))
+    nb = max(1, min(-(-N // B), REGISTER_BYTES // (36 * th * tw * (Cq + Oq) * x.itemsize)))
+    V = np.zeros((B, 36, nb * th * tw * Cq + 64), x.dtype)
+    Gy = np.empty((B, 36, nb * th * tw * Oq + 64), x.dtype)
+    acc = np.empty((B, 36, Cq * Oq), x.dtype)
+    bacc = np.empty((B, O), np.float64)
+    parallel_for(_wgrad, B, x, g, p, th, tw, nb, Cq, Oq, V, Gy, acc, bacc, work=PARALLEL_WORK)
+    return acc.sum(axis=0), bacc.sum(axis=0), Cq, Oq
+
+
 def backward_weight(x, g, padding):
     """(dw (O, C, 3, 3), db (O,)) of y = conv(x, w) + b, stride 1, from g (N, O, Ho, Wo)."""
     C = x.shape[1]
     O = g.shape[1]
-    Cp = _vectors(C, x.dtype)
-    dU = _weight_gradient(x, g, padding, tiles(g.shape[2]), tiles(g.shape[3]))
-    db = g.sum(axis=(0, 2, 3), dtype=np.float64)
-    dw9 = _stack(9, O * Cp, x.dtype)
-    parallel_for(_weight_transform_back, O, dU, Cp, dw9, work=O * Cp * 36)
-    taps = _matrices(dw9, O, Cp)[:, :, :C]
-    return np.ascontiguousarray(taps.transpose(1, 2, 0)).reshape(O, C, 3, 3), db.astype(x.dtype)
+    x, g = np.ascontiguousarray(x), np.ascontiguousarray(g)
+    th, tw = tiles(g.shape[2]), tiles(g.shape[3])
+    gradient = _register_gradient if max(x.shape[1], g.shape[1]) <= REGISTER_CHANNELS else _shared_gradient
+    dU, db, Cq, Oq = gradient(x, g, padding, th, tw)
+    dw9 = _stack(9, Cq * Oq, x.dtype)
+    parallel_for(_weight_transform_back, C, dU, Oq, dw9, work=C * Oq * 36)
+    taps = _matrices(dw9, Cq, Oq)[:, :C, :O]
+    return np.ascontiguousarray(taps.transpose(2, 1, 0)).reshape(O, C, 3, 3), db.astype(x.dtype)
