@@ -48,7 +48,7 @@ measured against float64, relative errors about 10x those of the direct sum.
 from __future__ import annotations
 
 import numpy as np
-from .conv_direct import _flip
+from .conv_direct import _flip, _round_up
 from .parallel import PARALLEL_MIN, get_num_threads, helper, kernel, parallel_for
 from .simd import VECTOR_BYTES, lanes, vadd, vfma, vload, vmax, vsplat, vstore, vsub, vtranspose, vzero
 from .workspace import workspace
@@ -587,8 +587,8 @@ def _register_gradient(x, g, p, th, tw):
     N, C = x.shape[0], x.shape[1]
     O = g.shape[1]
     L = VECTOR_BYTES // x.itemsize
-    Oq = -(-O // (4 * L if O > 2 * L else 2 * L)) * (4 * L if O > 2 * L else 2 * L)
-    Cq = -(-_vectors(C, x.dtype) // (3 if Oq % (4 * L) == 0 else 6)) * (3 if Oq % (4 * L) == 0 else 6)
+    Oq = _round_up(O, 4 * L if O > 2 * L else 2 * L)  # whole register tiles (see _tile_products)
+    Cq = _round_up(_vectors(C, x.dtype), 3 if Oq % (4 * L) == 0 else 6)
     B = max(1, min(N, get_num_threads()))
     nb = max(1, min(-(-N // B), REGISTER_BYTES // (36 * th * tw * (Cq + Oq) * x.itemsize)))
     V = np.zeros((B, 36, nb * th * tw * Cq + 64), x.dtype)
