@@ -506,10 +506,10 @@ def _forward_products(U, V, Cp, Op, T, M, lo, hi):
 
 
 def _shared_products(N, C, O, th, tw) -> bool:
-    """Whether the 36 products run on the whole batch's tiles, shared out between the
-    threads, rather than each thread's on its own samples: when the transformed filter (or
-    weight gradient), which each thread would read (or sum) once, outweighs the batch's
-    transformed tiles (many channels on small maps: ResNet-18's 512 at 4x4)."""
+    """Whether the forward's 36 products run on the whole batch's tiles, shared out between
+    the threads, rather than each thread's on its own samples: when the transformed filter,
+    which each thread would read once, outweighs the batch's transformed tiles (many
+    channels on small maps: ResNet-18's 512 at 4x4)."""
     return 2 * O * C * get_num_threads() > (O + C) * N * th * tw
 
 
