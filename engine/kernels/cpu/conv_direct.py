@@ -21,7 +21,8 @@ columns have stride s > 1); tap (c, i, j) reads phase
     forward      yw (O, Q) = W (O, K) @ B                     Q = Ho*Wq
     weight grad  dW (O, K) = gw (O, Q) @ B^T                  gw: g widened to Wq by zeros
     input grad   stride 1: dx = forward(g padded by (kh-1-ph, kw-1-pw), w flipped, transposed);
-                 stride s: one such forward per stride phase of dx (see backward_input)
+                 stride s: per stride phase of dx, such a forward with a sub-kernel, all
+                 from one padded g, the phases' rows interleaved into dx (backward_input)
 
 The forward keeps a 4 x 3L tile of yw (4 output channels, 3 vectors of L pixels) in
 twelve vector registers while k runs over all K taps: per tap, 3 vector loads of xq, 4
@@ -41,7 +42,8 @@ import numpy as np
 
 from . import vmath
 from .parallel import get_num_threads, helper, kernel, parallel_for
-from .simd import VECTOR_BYTES, lanes, vadd, vevens, vfma, vload, vmax, vodds, vsplat, vstore, vsum, vzero
+from .simd import (VECTOR_BYTES, lanes, vadd, vevens, vfma, vload, vmax, vodds, vsplat, vstore, vsum, vzero, vziphi,
+                   vziplo)
 
 MACS_PER_ELEMENT = 16
 """Multiply-adds that cost about as long as one element of an element-wise pass (the unit
@@ -348,52 +350,93 @@ sigmoid / tanh and average (the activation, before pooling, in ``a``)."""
 
 
 @kernel
-def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, dh, dw, h0, w0, y, pool, idx, a, lo, hi):
-    # samples [lo, hi): the (Ho, Wo) output of conv(x[n]) + b (then max(., 0) if relu)
-    # lands in y[n] (O, Hy, Wy) at rows r*dh + h0 and columns t*dw + w0 (1, 1, 0, 0 for a
-    # plain forward; a stride phase of the input gradient otherwise), those outside y dropped;
-    # with a pool (POOL_*), y[n] (O, Ho//2, Wo//2) gets the pooled activation instead, and
+def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, y, pool, idx, a, lo, hi):
+    # samples [lo, hi): y[n] (O, Ho, Wo) = conv(x[n]) + b (then max(., 0) if relu); with
+    # a pool (POOL_*), y[n] (O, Ho//2, Wo//2) gets the pooled activation instead, and
     # idx[n] (max) or a[n] (O, Ho, Wo) (average) what the backward needs
     N, C, H, W = x.shape
-    O, Hy, Wy = y.shape[1], y.shape[2], y.shape[3]
     Op = wp.size // koff.size
     L = lanes(wp)
     nr = 2 * L if Op % 4 else 3 * L  # pixels per tile: 6-row tiles when Op is not a multiple of 4
     Qp = (Ho * Wq + nr - 1) // nr * nr
     xq = np.zeros(sh * sw * C * Hq * Wq + nr + Wq + kw, x.dtype)
     yw = np.empty(Op * Qp, x.dtype)
-    t0 = (dw - 1 - w0) // dw if w0 < 0 else 0  # first column t with t*dw + w0 >= 0
-    t1 = min(Wo, (Wy - 1 - w0) // dw + 1)
     for n in range(lo, hi):
         _pad_into(x[n], ph, pw, sh, sw, kh, kw, Hq, Wq, xq)
-        if Op % 4:
-            _fwd_tiles6(xq, wp, koff, Op, Qp, yw)
-        else:
-            _fwd_tiles(xq, wp, koff, Op, Qp, yw)
+        _tiles(xq, wp, koff, Op, Qp, yw)
         if pool == POOL_RELU_MAX:
             _relu_pool2x2(yw, b, Qp, Wq, Wo, y[n], idx[n])
-            continue
-        if pool != POOL_NONE:
+        elif pool != POOL_NONE:
             _act_avgpool2x2(yw, b, pool == POOL_SIGMOID_AVG, Qp, Wq, a[n], y[n])
-            continue
-        if dh == 1 and dw == 1 and h0 == 0 and w0 == 0:  # a plain forward
+        else:
             _bias_rows(yw, Qp, Wq, b, relu, Ho, Wo, y[n].reshape(-1))
-            continue
-        for o in range(O):
-            bo = b[o]
-            for r in range(Ho):
-                h = r * dh + h0
-                if h < 0 or h >= Hy:
+
+
+@helper
+def _tiles(xp, wp, koff, Op, Qp, yw):
+    # yw (Op*Qp) = wp^T @ B on the register tiles that fit Op (see _fwd_tiles)
+    if Op % 4:
+        _fwd_tiles6(xp, wp, koff, Op, Qp, yw)
+    else:
+        _fwd_tiles(xp, wp, koff, Op, Qp, yw)
+
+
+@helper
+def _interleave_row(yw, e, o, W, pw, Wq, dst, d):
+    # dst[d:d+W] = a row of dx from two column phases of stride 2: column t from phase
+    # (t + pw) % 2 at (t + pw) // 2, phase rows starting at yw[e] (even t) and yw[o] (odd
+    # t), each Wq long (0 past its end). Whole vectors by zipping L of each phase into 2L
+    # columns, then a scalar tail.
+    L = lanes(dst)
+    se, so = pw // 2, (pw + 1) // 2  # phase columns of t = 0 and t = 1
+    m = min(W // 2, Wq - so)
+    m -= m % L
+    for j in range(0, m, L):
+        ve = vload(yw, e + se + j)
+        vo = vload(yw, o + so + j)
+        vstore(dst, d + 2 * j, vziplo(ve, vo))
+        vstore(dst, d + 2 * j + L, vziphi(ve, vo))
+    for t in range(2 * m, W):
+        v = (t + pw) // 2
+        dst[d + t] = 0 if v >= Wq else (yw[e + v] if t % 2 == 0 else yw[o + v])
+
+
+@kernel
+def _igrad(g, wp, koff, kstart, Op, P, Q, Hq, Wq, U, ph, pw, sh, sw, dx, lo, hi):
+    # samples [lo, hi) of the input gradient of a strided convolution (see backward_input):
+    # g[n] padded once (P rows, Q columns; wide rows Wq), one product per stride phase
+    # (a, b) of dx's padded planes with the phase's taps koff[kstart[p]:kstart[p+1]] and
+    # weights (p = a*sw + b), then every place of dx[n] (C, H, W) written once, row by
+    # row from the phases' (U, Wq) planes (0 outside them)
+    N, C, H, W = dx.shape
+    O = g.shape[1]
+    L = lanes(wp)
+    nr = 2 * L if Op % 4 else 3 * L
+    Qp = (U * Wq + nr - 1) // nr * nr
+    plane = Op * Qp
+    gq = np.zeros(O * Hq * Wq + nr + Wq + Q + 1, g.dtype)
+    yw = np.empty(sh * sw * plane, g.dtype)
+    for n in range(lo, hi):
+        _pad_into(g[n], P, Q, 1, 1, P + 1, Q + 1, Hq, Wq, gq)
+        for p in range(sh * sw):
+            k0, k1 = kstart[p], kstart[p + 1]
+            _tiles(gq, wp[k0 * Op:k1 * Op], koff[k0:k1], Op, Qp, yw[p * plane:(p + 1) * plane])
+        dxf = dx[n].reshape(-1)
+        for c in range(C):
+            for h in range(H):
+                a, u = (h + ph) % sh, (h + ph) // sh
+                d = (c * H + h) * W
+                if u >= U:
+                    dxf[d:d + W] = 0
                     continue
-                src = yw[o * Qp + r * Wq + t0:o * Qp + r * Wq + t1]
-                if dw == 1:
-                    dst = y[n, o, h, t0 + w0:t1 + w0]
-                    for t in range(t1 - t0):
-                        dst[t] = src[t] + bo
-                else:
-                    dst = y[n, o, h]
-                    for t in range(t1 - t0):
-                        dst[(t0 + t) * dw + w0] = src[t] + bo
+                row = a * sw * plane + c * Qp + u * Wq  # phase (a, 0)'s row u of channel c
+                if sw == 2:
+                    e = row + (pw % 2) * plane
+                    _interleave_row(yw, e, row + plane - (pw % 2) * plane, W, pw, Wq, dxf, d)
+                    continue
+                for t in range(W):
+                    v = (t + pw) // sw
+                    dxf[d + t] = 0 if v >= Wq else yw[row + ((t + pw) % sw) * plane + v]
 
 
 @helper
@@ -514,7 +557,7 @@ def _sum_blocks(acc, bacc, dw, db):
 _NO_INDEX = np.zeros((1, 1, 1, 1), np.int32)
 
 
-def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=None, act=None, a=None):
+def forward(x, w, b, stride, padding, y, relu=False, argmax=None, act=None, a=None):
     """y (N, O, Ho, Wo) = conv(x, w, stride, padding) + b, or max(that, 0) with relu. With
     ``place`` = (dh, dw, h0, w0), output (r, t) goes to y[:, :, r*dh + h0, t*dw + w0]
     instead (when inside y; no relu then). With ``argmax`` (int32, shaped as y), y is
@@ -534,7 +577,7 @@ def forward(x, w, b, stride, padding, y, place=(1, 1, 0, 0), relu=False, argmax=
     pool = (POOL_RELU_MAX if argmax is not None else POOL_NONE if act is None else
             POOL_SIGMOID_AVG if act == "sigmoid" else POOL_TANH_AVG)
     # the arrays a pool does not use are stand-ins of the same types (one compiled kernel)
-    parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, *place, y,
+    parallel_for(_fwd, N, x, wp.reshape(-1), koff[:K], b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, y,
                  pool, _NO_INDEX if argmax is None else argmax, y if a is None else a,
                  work=N * O * Ho * Wo * (K // MACS_PER_ELEMENT + (ACT_ELEMENTS if act is not None else 0)))
     return y
@@ -560,27 +603,50 @@ def backward_input(g, w, stride, padding, dx):
     """dx (N, C, H, W) of y = conv(x, w, stride, padding), from g (N, O, Ho, Wo).
 
     Stride 1: the forward of g padded by (kh-1-ph, kw-1-pw) with w flipped and transposed.
-    Stride s: each stride phase (a, b) of the padded dx, dxp[c, u*sh + a, v*sw + b], is
-    such a forward with the sub-kernel w[:, :, a::sh, b::sw] (sum over o of g[o, u-m, v-n]
-    w[o, c, a + m*sh, b + n*sw]), written straight into its places in dx.
+    Stride s: each stride phase (a, b) of the padded dx, dxp[c, u*sh + a, v*sw + b], is a
+    forward of g with the sub-kernel w[:, :, a::sh, b::sw] (sum over o, m, n of
+    g[o, u-m, v-n] w[o, c, a + m*sh, b + n*sw]); one kernel pads each sample of g once,
+    runs the sh*sw products and interleaves the phases' rows into dx (see _strided_taps).
     """
     (sh, sw), (ph, pw) = stride, padding
+    O, C, kh, kw = w.shape
     if sh == sw == 1:
-        kh, kw = w.shape[2], w.shape[3]
-        return forward(g, _flip(w), np.zeros(w.shape[1], g.dtype), (1, 1), (kh - 1 - ph, kw - 1 - pw), dx)
-    C, kh, kw = w.shape[1:]
+        return forward(g, _flip(w), np.zeros(C, g.dtype), (1, 1), (kh - 1 - ph, kw - 1 - pw), dx)
     Hg, Wg = g.shape[2:]
-    if not (kh >= sh and kw >= sw and (Hg - 1) * sh + kh >= dx.shape[2] + ph and (Wg - 1) * sw + kw >= dx.shape[3] + pw):
-        dx[...] = 0  # some places of dx no window covers (or a phase without taps): their gradient is 0
-    zero = np.zeros(C, g.dtype)
+    P, Q, Hq, Wq, U, koff, kstart = _strided_taps(O, Hg, Wg, kh, kw, sh, sw)
+    Op = _round_up(C, _tile_rows(C, U * Wq, VECTOR_BYTES // g.itemsize))
+    wp = np.zeros((kstart[-1], Op), g.dtype)
     for a in range(sh):
         for b in range(sw):
-            sub = w[:, :, a::sh, b::sw]
-            mh, mw = sub.shape[2], sub.shape[3]
-            if mh == 0 or mw == 0:
-                continue  # no tap lands on this phase: it stays 0
-            forward(g, _flip(sub), zero, (1, 1), (mh - 1, mw - 1), dx, (sh, sw, a - ph, b - pw))
+            p = a * sw + b
+            wp[kstart[p]:kstart[p + 1], :C] = w[:, :, a::sh, b::sw].transpose(0, 2, 3, 1).reshape(-1, C)
+    parallel_for(_igrad, g.shape[0], g, wp.reshape(-1), koff, kstart, Op, P, Q, Hq, Wq, U, ph, pw, sh, sw, dx,
+                 work=g.size * C * kh * kw // MACS_PER_ELEMENT)
     return dx
+
+
+@functools.lru_cache(maxsize=256)
+def _strided_taps(O, Hg, Wg, kh, kw, sh, sw):
+    """The geometry of the strided input gradient: g padded by P = ceil(kh/sh) - 1 rows on
+    both sides and Q = ceil(kw/sw) - 1 columns on the left (wide rows, as the forward's),
+    Hq x Wq = (Hg + 2P) x (Wg + Q), so every phase's plane is U x Wq with U = Hg + P; tap
+    (o, m, n) of phase p = a*sw + b (weight w[o, :, a + m*sh, b + n*sw]) reads g[o, u-m,
+    v-n] at offset o*Hq*Wq + (P-m)*Wq + Q-n of output (u, v); the phases' taps one after
+    the other, phase p's from kstart[p] (a phase without taps has none: its plane is 0).
+    Returns (P, Q, Hq, Wq, U, koff, kstart), cached (read-only arrays)."""
+    P, Q = -(-kh // sh) - 1, -(-kw // sw) - 1
+    Hq, Wq = Hg + 2 * P, Wg + Q
+    offs, kstart = [], [0]
+    for a in range(sh):
+        for b in range(sw):
+            m = np.arange(len(range(a, kh, sh)))[:, None]
+            n = np.arange(len(range(b, kw, sw)))
+            k = np.arange(O)[:, None, None] * (Hq * Wq) + (P - m) * Wq + (Q - n)
+            offs.append(k.reshape(-1))
+            kstart.append(kstart[-1] + k.size)
+    koff, kstart = np.concatenate(offs).astype(np.int64), np.array(kstart, np.int64)
+    koff.flags.writeable = kstart.flags.writeable = False
+    return P, Q, Hq, Wq, Hg + P, koff, kstart
 
 
 def _flip(w):
