@@ -5,7 +5,9 @@ Inside a module call (:func:`enter` / :func:`leave`, which ``Module.__call__`` r
 :mod:`engine.nn.functional` returns a :class:`Deferred` for a few operations (a
 convolution, a training batch norm, the sum of two tensors of one shape) and the next
 operation either extends it (``relu`` of a pending convolution is a pending
-convolution-with-ReLU) or computes a fused kernel from what it recorded. Anything else
+convolution-with-ReLU; the sum of a pending batch norm and a tensor is a pending
+norm-plus-residual, which the norm offers as its ``plus``) or computes a fused kernel
+from what it recorded. Anything else
 reads ``.array``, ``.grad_fn`` or the like, and the tensor computes itself as recorded,
 then behaves as any tensor.
 
@@ -35,10 +37,11 @@ class Deferred(Tensor):
     (``make`` returns a Tensor; ``spare`` is True when a fusion already consumed this
     output, so an impure computation must not repeat its side effects)."""
 
-    __slots__ = ("kind", "args", "_make", "_meta", "_consumed", "_mode")
+    __slots__ = ("kind", "args", "_make", "_meta", "_consumed", "_mode", "_plus")
 
-    def __init__(self, kind: str, args: tuple, make, shape, dtype, device_kind: str, pure: bool = True):
-        self.kind, self.args, self._make = kind, args, make
+    def __init__(self, kind: str, args: tuple, make, shape, dtype, device_kind: str, pure: bool = True,
+                 plus=None):
+        self.kind, self.args, self._make, self._plus = kind, args, make, plus
         self._meta = (tuple(shape), dtype, device_kind)
         self._consumed = False
         self._mode = grad_mode.is_grad_enabled()
@@ -61,6 +64,14 @@ class Deferred(Tensor):
         """Whether the caller may fuse this pending ``kind`` output into its own step (it
         must then call :meth:`consume`): same grad mode as when it was made."""
         return self._make is not None and self.kind == kind and self._mode == grad_mode.is_grad_enabled()
+
+    def plus(self, other: Tensor):
+        """This output + ``other`` (of its shape) as the pending fused sum its maker offered
+        (``plus``, taking this output in), or None where it offered none."""
+        if self._plus is None or not self.takes(self.kind):
+            return None
+        self.consume()
+        return self._plus(other)
 
     def consume(self) -> tuple:
         """What it recorded, for the fusing operation; marks it taken in."""
@@ -111,6 +122,12 @@ class Deferred(Tensor):
     @output_nr.setter
     def output_nr(self, value):
         _OUTPUT_NR.__set__(self, value)
+
+    @property
+    def is_leaf(self) -> bool:
+        # pending: an operation's output, with a graph exactly when it requires grad (asked
+        # by ``out += x``, which must not compute an output a fusion took in)
+        return not self.requires_grad if self._make is not None else self.grad_fn is None
 
     @property
     def shape(self) -> tuple:
@@ -165,8 +182,13 @@ def active() -> bool:
 
 def add(a: Tensor, b: Tensor):
     """a + b of two tensors of one shape, dtype and device, by the kernel; pending inside a
-    module call (``relu`` then makes it one pass: the residual join)."""
+    module call (``relu`` then makes it one pass: the residual join), or taken into the
+    pass of a pending summand that offers a fused sum (a training batch norm's)."""
     if active():
+        for t, other in ((a, b), (b, a)):
+            joined = t.plus(other) if isinstance(t, Deferred) else None
+            if joined is not None:
+                return joined
         return Deferred("add", (a, b), lambda spare: ops.AddSameShape.apply(a, b), a.shape, a.dtype,
                         a.device.type)
     return ops.AddSameShape.apply(a, b)

@@ -289,11 +289,14 @@ def _channels(A: Arrays, fn: str, name: str, x, empty: str, **per_channel) -> tu
 
 
 def batchnorm_forward_train(A: Arrays, x, gamma, beta, running_mean, running_var, momentum, eps,
-                            relu) -> tuple:
-    """Returns x's (N, C, L)."""
+                            relu, residual) -> tuple:
+    """residual: None or an array of x's shape and dtype. Returns x's (N, C, L)."""
     fn = "batchnorm_forward_train"
     dims = _channels(A, fn, "x", x, SAMPLES, gamma=gamma, beta=beta, running_mean=running_mean,
-              running_var=running_var)
+                     running_var=running_var)
+    if residual is not None:
+        floats(A, fn, "x", x, "residual", residual, empty=SAMPLES)
+        shape(fn, "residual", residual, x.shape, "(the shape of x)")
     writable(A, fn, "running_mean", running_mean)
     writable(A, fn, "running_var", running_var)
     real(fn, "momentum", momentum, 0, 1)

@@ -16,6 +16,9 @@ can join them in one kernel:
   the activation (for the backward, which is one pass too: act' times the spread gradient).
 - ``batch_norm`` (training) -> ``relu``, and the sum of two tensors of one shape (the
   residual join) -> ``relu``: the ReLU in the output loop, its mask in the backward.
+- ``batch_norm`` (training) -> the sum with a tensor of its shape (a residual block's
+  last norm and its shortcut) [-> ``relu``]: the norm's output pass adds the shortcut
+  (the norm's output is never stored), then applies the ReLU.
 - ``conv2d`` -> ``batch_norm`` in eval mode without a graph (``no_grad``,
   ``inference_mode``): the batch norm folds into the convolution's weights and bias,
   s = gamma / sqrt(running_var + eps), w' = w * s[o], b' = (b - running_mean) * s + beta.
@@ -257,6 +260,9 @@ def relu(input, inplace: bool = False) -> Tensor:
             return _conv(*x.consume(), relu=True)
         if x.takes("bn"):
             return _BatchNorm.apply(*x.consume(), True)
+        if x.takes("bn_add"):
+            *args, residual = x.consume()
+            return _BatchNorm.apply(*args, True, residual)
         if x.takes("add"):
             return tops.AddSameShape.apply(*x.consume(), relu=True)
     return _ReLU.apply(x.contiguous())
@@ -441,23 +447,31 @@ def adaptive_avg_pool2d(input, output_size) -> Tensor:
 
 # --- normalisation and dropout ------------------------------------------------------------
 class _BatchNorm(ArrayFunction):
+    """The norm, then (fused, in training) + residual, then ReLU, each when asked."""
+
     @staticmethod
-    def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, relu):
+    def forward(ctx, x, gamma, beta, running_mean, running_var, training, momentum, eps, relu, residual=None):
         ops = _ops(x)
         if training:
             y, cache = ops.batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps,
-                                                   relu=relu)
+                                                   relu=relu, residual=residual)
         else:
             y, cache = ops.batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps)
             if relu:
                 y = ops.relu_forward(y)
+        ctx.joined = residual is not None
         ctx.save_for_backward(gamma, cache, y if relu else None)
         return y
 
     @staticmethod
     def backward(ctx, g):
         gamma, cache, y = ctx.saved_tensors
-        return (*_ops(g).batchnorm_backward(g, gamma, cache, relu_y=y), None, None)
+        ops = _ops(g)
+        if not ctx.joined:
+            return (*ops.batchnorm_backward(g, gamma, cache, relu_y=y), None, None)
+        if y is not None:   # the sum's ReLU: its masked gradient goes to both summands
+            g = ops.relu_backward(y, g)
+        return (*ops.batchnorm_backward(g, gamma, cache), None, None, None, None, None, None, g)
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
@@ -499,10 +513,15 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not (training and deferred.active()):
         return _BatchNorm.apply(*args, False)
 
-    def make(spare):   # taken in by a fusion already: its statistics were updated then
+    def run(spare, relu, residual=None):   # spare: a fusion took it in and updated the statistics then
         rm, rv = (ops.zeros_like(args[3]), ops.zeros_like(args[4])) if spare else args[3:5]
-        return _BatchNorm.apply(*args[:3], rm, rv, *args[5:], False)
-    return deferred.Deferred("bn", args, make, x.shape, x.dtype, x.device.type, pure=False)
+        return _BatchNorm.apply(*args[:3], rm, rv, *args[5:], relu, residual)
+
+    def plus(residual):   # + a tensor of its shape: the residual join, in the norm's pass
+        return deferred.Deferred("bn_add", args + (residual,), lambda spare: run(spare, False, residual),
+                                 x.shape, x.dtype, x.device.type, pure=False)
+    return deferred.Deferred("bn", args, lambda spare: run(spare, False), x.shape, x.dtype, x.device.type,
+                             pure=False, plus=plus)
 
 
 def _fold_batch_norm(w, b, gamma, beta, mean, var, eps):

@@ -235,6 +235,15 @@ def test_shapes_that_do_not_fit_are_one_sentence(K, name, edit, match):
                                 isinstance(v[0], np.ndarray) else up(K, v) for v in args], match=match)
 
 
+@pytest.mark.parametrize("residual,match", [
+    (randn(N, C, H, W + 1), "residual has shape (2, 3, 6, 7); it must be (2, 3, 6, 6) (the shape of x)"),
+    (randn(N, C, H, W, dtype=np.float64), "residual has dtype float64 but the other arrays"),
+])
+def test_a_residual_unlike_x_is_refused(K, residual, match):
+    args = good(K, "batchnorm_forward_train")
+    refused(K.batchnorm_forward_train, *[up(K, a) for a in args], False, up(K, residual), match=match)
+
+
 @pytest.mark.parametrize("name,edit,match", [
     ("conv2d_forward", {3: (0, 1)}, "stride is (0, 1); it must be a pair of integers >= 1"),
     ("conv2d_forward", {4: (-1, 0)}, "padding is (-1, 0); it must be a pair of integers >= 0"),

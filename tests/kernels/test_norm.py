@@ -1,5 +1,6 @@
 """Normalisation kernels of every kernel set (the ``ops`` fixture): batch norm in training
-and eval mode (with its fused ReLU epilogue and ReLU-masked backward) and local response
+and eval mode (with its fused ReLU epilogue and ReLU-masked backward, and the residual
+join in its output pass) and local response
 normalisation, against the numpy reference. (Against central differences:
 test_backward_gradcheck.py.)"""
 import numpy as np
@@ -74,6 +75,30 @@ def test_the_relu_epilogue_and_the_relu_masked_backward(ops, train):
     for got, r, what in zip(ops.batchnorm_backward(ops.asarray(g), ops.asarray(gamma), cache, relu_y=y),
                             (dx, dgamma, dbeta), ("dx", "dgamma", "dbeta")):
         np.testing.assert_allclose(ops.to_host(got), r, rtol=1e-3, atol=1e-4, err_msg=what)
+
+
+@pytest.mark.parametrize("relu", [False, True])
+@pytest.mark.parametrize("shape", [(3, 4, 3, 5), (5, 3)])
+def test_the_residual_join_in_the_norms_pass(ops, shape, relu):
+    # y = [max(., 0) of] the norm + residual: on the CPU bit for bit the norm, then the add
+    # kernel (the norm's output rounded first); the statistics move as without it
+    C = shape[1]
+    x, gamma, beta, r = _randn(shape, 0) * 2 + 3, _randn(C, 1), _randn(C, 2), _randn(shape, 4)
+    rm, rv = _stats(C)
+    d_rm, d_rv = ops.asarray(rm.copy()), ops.asarray(rv.copy())
+    args = [ops.asarray(a) for a in (x, gamma, beta)]
+    y, _ = ops.batchnorm_forward_train(*args, d_rm, d_rv, MOMENTUM, EPS, relu=relu, residual=ops.asarray(r))
+    plain, _ = ops.batchnorm_forward_train(*args, ops.asarray(rm.copy()), ops.asarray(rv.copy()), MOMENTUM, EPS)
+    joined = ops.to_host(ops.add(plain, ops.asarray(r), relu=relu))
+    if relu:
+        assert (joined == 0).any() and (joined > 0).any()
+    if ops.__name__.endswith("cpu"):
+        np.testing.assert_array_equal(ops.to_host(y), joined)
+    np.testing.assert_allclose(ops.to_host(y), joined, rtol=1e-6, atol=1e-6)
+    want, want_rm, want_rv = ref.batchnorm_train(x, gamma, beta, rm, rv, MOMENTUM, EPS)
+    np.testing.assert_allclose(ops.to_host(y), np.maximum(want + r, 0) if relu else want + r, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ops.to_host(d_rm), want_rm, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(ops.to_host(d_rv), want_rv, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("size", [3, 4])

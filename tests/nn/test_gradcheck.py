@@ -144,6 +144,13 @@ def test_residual_identity(distinct, rng):
     check(nn.Residual(body), distinct((2, 3, 5, 4)))
 
 
+def test_residual_joined_in_the_last_norm(distinct, rng):
+    # the body's last batch norm takes the sum into its pass (no ReLU after it here)
+    body = nn.Sequential(nn.Conv2d(3, 3, 3, padding=1, bias=False), nn.BatchNorm2d(3))
+    randomize_bn(body[1], rng)
+    check(nn.Residual(body), distinct((2, 3, 4, 5)))
+
+
 def test_residual_projection(distinct, rng):
     body = nn.Sequential(nn.Conv2d(2, 4, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(),
                          nn.Conv2d(4, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4))

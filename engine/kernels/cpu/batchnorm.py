@@ -1,7 +1,8 @@
 """Batch normalisation on the CPU over x viewed as (N, C, L) (L = H*W, or 1 for 1-d).
 
 Training:  mu_c, var_c over (N, L); xhat = (x - mu) / sqrt(var + eps); y = gamma*xhat + beta
-           (then max(y, 0) when a ReLU is fused in).
+           (plus a residual r of x's shape when the residual join is fused in: y + r; then
+           max(., 0) when a ReLU is).
 Backward:  dx = gamma / (M sqrt(var + eps)) * (M g - sum g - xhat * sum g*xhat), M = N*L.
 ``batchnorm_fold`` folds an eval-mode batch norm into the layer before it (a
 convolution's weight and bias). Kernels run over ranges of channels (or N*C planes), one block per thread
@@ -24,7 +25,8 @@ from .tensor import as_ncl
 
 
 @kernel
-def _bn_train(x, gamma, beta, eps, relu, y, mean, var, invstd, lo, hi):
+def _bn_train(x, gamma, beta, eps, relu, add, res, y, mean, var, invstd, lo, hi):
+    # with add, y = the norm + res (then max(., 0) with relu); res is a stand-in otherwise
     N, C, L = x.shape
     M = N * L
     for c in range(lo, hi):
@@ -46,7 +48,13 @@ def _bn_train(x, gamma, beta, eps, relu, y, mean, var, invstd, lo, hi):
         for n in range(N):
             src = x[n, c]
             dst = y[n, c]
-            if relu:
+            if add:
+                r = res[n, c]
+                for l in range(L):
+                    dst[l] = src[l] * a + b  # stored first: rounded as the norm's output, then summed
+                    t = dst[l] + r[l]
+                    dst[l] = max(t, 0) if relu else t
+            elif relu:
                 for l in range(L):
                     dst[l] = max(src[l] * a + b, 0)
             else:
@@ -130,18 +138,20 @@ def _affine(x3, scale, shift, y3):
     parallel_for(_scale_shift, x3.shape[0] * x3.shape[1], x3, scale, shift, y3, work=x3.size)
 
 
-def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False):
-    """Normalises with batch statistics (then max(., 0) with relu) and updates the running
-    ones in place (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
+def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False, residual=None):
+    """Normalises with batch statistics (plus ``residual``, an array of x's shape, in the
+    same pass: the residual join; then max(., 0) with relu) and updates the running ones
+    in place (running_var takes the unbiased variance, as torch). Returns (y, cache)."""
     N, C, L = dims = contracts.batchnorm_forward_train(NUMPY, x, gamma, beta, running_mean, running_var,
-                                                       momentum, eps, relu)
+                                                       momentum, eps, relu, residual)
     x3 = as_ncl(x, dims)
     y = np.empty(x.shape, x.dtype)  # C order, so reshape(x3.shape) is a view
     mean = np.empty(C, np.float64)
     var = np.empty(C, np.float64)
     invstd = np.empty(C, np.float64)
-    parallel_for(_bn_train, C, x3, gamma, beta, eps, relu, y.reshape(x3.shape), mean, var, invstd,
-                 work=2 * x3.size)
+    res = x3 if residual is None else as_ncl(residual, dims)
+    parallel_for(_bn_train, C, x3, gamma, beta, eps, relu, residual is not None, res, y.reshape(x3.shape), mean,
+                 var, invstd, work=(2 if residual is None else 3) * x3.size)
     M = N * L
     with np.errstate(over="ignore"):  # a diverging run's float64 statistics pass float32's range
         running_mean *= 1 - momentum

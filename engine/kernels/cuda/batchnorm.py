@@ -20,6 +20,7 @@ from .activation import relu_backward, relu_forward
 from .memory import flat
 from .reduce import channel_sums
 from .runtime import DEVICE, grid1d, kmath as math, scalar
+from .tensor import add
 
 
 @cuda.jit(fastmath=True)
@@ -104,12 +105,13 @@ def _bn_fold(w, b, has_bias, gamma, beta, mean, var, eps, Co, K, w2, b2):
             b2[o] = shift * s + beta[o]
 
 
-def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False):
-    """Normalises with batch statistics (then max(., 0) with relu) and updates the running
-    ones in place on the device (running_var takes the unbiased variance, as torch).
-    Returns (y, cache)."""
+def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum, eps, relu=False, residual=None):
+    """Normalises with batch statistics (plus ``residual``, an array of x's shape: the
+    residual join, composed here by the add kernel; then max(., 0) with relu) and updates
+    the running ones in place on the device (running_var takes the unbiased variance, as
+    torch). Returns (y, cache)."""
     N, C, L = contracts.batchnorm_forward_train(DEVICE, x, gamma, beta, running_mean, running_var, momentum,
-                                                eps, relu)
+                                                eps, relu, residual)
     M = N * L
     fx = flat(x)
     y = memory.empty(x.shape, x.dtype, "the batch-norm output")
@@ -121,7 +123,11 @@ def batchnorm_forward_train(x, gamma, beta, running_mean, running_var, momentum,
     _bn_finalize_train[grid1d(C)](fx, p1, p2, S, C, L, M, s(eps), s(momentum), s(M / max(M - 1, 1)),
                                   flat(running_mean), flat(running_var), mean, invstd)
     _bn_apply[grid1d(x.size)](fx, mean, invstd, flat(gamma), flat(beta), C, L, x.size, flat(y), flat(xhat))
-    return (relu_forward(y) if relu else y), (xhat, invstd, True)
+    if residual is not None:
+        y = add(y, residual, relu=relu)
+    elif relu:
+        y = relu_forward(y)
+    return y, (xhat, invstd, True)
 
 
 def batchnorm_forward_eval(x, gamma, beta, running_mean, running_var, eps):
