@@ -157,7 +157,7 @@ def test_direct_weight_gradient_in_chunks(shape, monkeypatch):
 @pytest.mark.parametrize("shape", [s for s in SHAPES if s[7] != (1, 1) and s[8][0] < s[5] and s[8][1] < s[6]]
                          + [(2, 3, 8, 20, 4, 3, 3, (2, 2), (1, 1)),   # every place covered: no zero fill
                             (2, 2, 9, 19, 3, 2, 2, (3, 3), (1, 1)),   # kernel smaller than the stride
-                            (2, 6, 9, 40, 5, 3, 3, (2, 1), (1, 1)),   # rows of stride 2, columns of 1; 6-row tiles
+                            (2, 6, 9, 40, 5, 3, 3, (2, 1), (1, 1)),   # rows of stride 2, columns of 1; C padded to 8
                             (2, 5, 7, 41, 2, 3, 3, (2, 2), (0, 1)),   # the zipped rows of odd padding
                             (2, 3, 6, 40, 4, 4, 4, (2, 2), (2, 2))])  # even kernel and padding
 def test_direct_strided_input_gradient_writes_every_place(shape, dtype):

@@ -363,22 +363,16 @@ def _fwd(x, wp, koff, b, relu, kh, kw, ph, pw, sh, sw, Hq, Wq, Ho, Wo, y, pool, 
     yw = np.empty(Op * Qp, x.dtype)
     for n in range(lo, hi):
         _pad_into(x[n], ph, pw, sh, sw, kh, kw, Hq, Wq, xq)
-        _tiles(xq, wp, koff, Op, Qp, yw)
+        if Op % 4:
+            _fwd_tiles6(xq, wp, koff, Op, Qp, yw)
+        else:
+            _fwd_tiles(xq, wp, koff, Op, Qp, yw)
         if pool == POOL_RELU_MAX:
             _relu_pool2x2(yw, b, Qp, Wq, Wo, y[n], idx[n])
         elif pool != POOL_NONE:
             _act_avgpool2x2(yw, b, pool == POOL_SIGMOID_AVG, Qp, Wq, a[n], y[n])
         else:
             _bias_rows(yw, Qp, Wq, b, relu, Ho, Wo, y[n].reshape(-1))
-
-
-@helper
-def _tiles(xp, wp, koff, Op, Qp, yw):
-    # yw (Op*Qp) = wp^T @ B on the register tiles that fit Op (see _fwd_tiles)
-    if Op % 4:
-        _fwd_tiles6(xp, wp, koff, Op, Qp, yw)
-    else:
-        _fwd_tiles(xp, wp, koff, Op, Qp, yw)
 
 
 @helper
@@ -411,7 +405,7 @@ def _igrad(g, wp, koff, kstart, Op, P, Q, Hq, Wq, U, ph, pw, sh, sw, dx, lo, hi)
     N, C, H, W = dx.shape
     O = g.shape[1]
     L = lanes(wp)
-    nr = 2 * L if Op % 4 else 3 * L
+    nr = 3 * L
     Qp = (U * Wq + nr - 1) // nr * nr
     plane = Op * Qp
     gq = np.zeros(O * Hq * Wq + nr + Wq + Q + 1, g.dtype)
@@ -420,7 +414,7 @@ def _igrad(g, wp, koff, kstart, Op, P, Q, Hq, Wq, U, ph, pw, sh, sw, dx, lo, hi)
         _pad_into(g[n], P, Q, 1, 1, P + 1, Q + 1, Hq, Wq, gq)
         for p in range(sh * sw):
             k0, k1 = kstart[p], kstart[p + 1]
-            _tiles(gq, wp[k0 * Op:k1 * Op], koff[k0:k1], Op, Qp, yw[p * plane:(p + 1) * plane])
+            _fwd_tiles(gq, wp[k0 * Op:k1 * Op], koff[k0:k1], Op, Qp, yw[p * plane:(p + 1) * plane])
         dxf = dx[n].reshape(-1)
         for c in range(C):
             for h in range(H):
@@ -614,7 +608,7 @@ def backward_input(g, w, stride, padding, dx):
         return forward(g, _flip(w), np.zeros(C, g.dtype), (1, 1), (kh - 1 - ph, kw - 1 - pw), dx)
     Hg, Wg = g.shape[2:]
     P, Q, Hq, Wq, U, koff, kstart = _strided_taps(O, Hg, Wg, kh, kw, sh, sw)
-    Op = _round_up(C, _tile_rows(C, U * Wq, VECTOR_BYTES // g.itemsize))
+    Op = _round_up(C, 4)  # 4-row tiles only: the 6-row ones would add seconds of compilation for little
     wp = np.zeros((kstart[-1], Op), g.dtype)
     for a in range(sh):
         for b in range(sw):
