@@ -513,15 +513,14 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
     if not (training and deferred.active()):
         return _BatchNorm.apply(*args, False)
 
-    def run(spare, relu, residual=None):   # spare: a fusion took it in and updated the statistics then
+    def run(spare, residual=None):   # spare: a fusion took it in and updated the statistics then
         rm, rv = (ops.zeros_like(args[3]), ops.zeros_like(args[4])) if spare else args[3:5]
-        return _BatchNorm.apply(*args[:3], rm, rv, *args[5:], relu, residual)
+        return _BatchNorm.apply(*args[:3], rm, rv, *args[5:], False, residual)
 
     def plus(residual):   # + a tensor of its shape: the residual join, in the norm's pass
-        return deferred.Deferred("bn_add", args + (residual,), lambda spare: run(spare, False, residual),
+        return deferred.Deferred("bn_add", args + (residual,), lambda spare: run(spare, residual),
                                  x.shape, x.dtype, x.device.type, pure=False)
-    return deferred.Deferred("bn", args, lambda spare: run(spare, False), x.shape, x.dtype, x.device.type,
-                             pure=False, plus=plus)
+    return deferred.Deferred("bn", args, run, x.shape, x.dtype, x.device.type, pure=False, plus=plus)
 
 
 def _fold_batch_norm(w, b, gamma, beta, mean, var, eps):

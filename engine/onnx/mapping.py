@@ -61,8 +61,8 @@ def _linear(tr, x, w, b):
     return tr.emit("Gemm", inputs, transB=1)
 
 
-def _batch_norm(tr, x, gamma, beta, running_mean, running_var, training, momentum, eps, relu):
-    if training:
+def _batch_norm(tr, x, gamma, beta, running_mean, running_var, training, momentum, eps, relu, residual=None):
+    if training:   # (a residual joins the norm only in training)
         tr.fail("normalises with the batch's statistics (training=True); export runs batch norm in eval form, "
                 "so call it with training=self.training")
     y = tr.emit("BatchNormalization", [tr.input(a) for a in (x, gamma, beta, running_mean, running_var)],

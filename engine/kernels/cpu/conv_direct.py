@@ -553,10 +553,8 @@ _NO_INDEX = np.zeros((1, 1, 1, 1), np.int32)
 
 def forward(x, w, b, stride, padding, y, relu=False, argmax=None, act=None, a=None):
     """y (N, O, Ho, Wo) = conv(x, w, stride, padding) + b, or max(that, 0) with relu. With
-    ``place`` = (dh, dw, h0, w0), output (r, t) goes to y[:, :, r*dh + h0, t*dw + w0]
-    instead (when inside y; no relu then). With ``argmax`` (int32, shaped as y), y is
-    (N, O, Ho//2, Wo//2): ReLU, then 2x2 max pooling of stride 2, as maxpool2d_forward,
-    whose argmax it fills. With ``act`` ("sigmoid" or "tanh") and ``a`` (N, O, Ho, Wo),
+    ``argmax`` (int32, shaped as y), y is (N, O, Ho//2, Wo//2): ReLU, then 2x2 max pooling
+    of stride 2, as maxpool2d_forward, whose argmax it fills. With ``act`` ("sigmoid" or "tanh") and ``a`` (N, O, Ho, Wo),
     a = act(conv + b) and y (N, O, Ho//2, Wo//2) is its 2x2 average pooling of stride 2."""
     N, C, H, W = x.shape
     O, _, kh, kw = w.shape
